@@ -1,0 +1,29 @@
+# The README's two commands: `make train` (main job) and `make test` (the test suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.plotline-installed
+
+.PHONY: install train test bench clean
+
+# Create .venv once and install plotline with exact pins (constraints.txt locks the transitive set).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,serving]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Main job: the embedded default (shapes world, CPU, local storage under ./runs).
+train: $(STAMP)
+	$(BIN)/plotline train $(ARGS)
+
+# Test suite (CPU; tests/gpu is skipped without CUDA). pytest's exit 5 (no tests) counts as a failure here.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""One module per artifact kind; each defines `KIND: ArtifactKind`. Discovered by data_contracts.registry."""

@@ -1,0 +1,31 @@
+"""Discovers every artifact kind under data_contracts/kinds."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+
+from data_contracts import kinds as _kinds_pkg
+from data_contracts.kind import ArtifactKind
+
+
+@lru_cache(maxsize=1)
+def all_kinds() -> dict[str, ArtifactKind]:
+    """Map of kind name -> ArtifactKind for every module in data_contracts.kinds that defines KIND."""
+    found: dict[str, ArtifactKind] = {}
+    for info in pkgutil.iter_modules(_kinds_pkg.__path__):
+        module = importlib.import_module(f"{_kinds_pkg.__name__}.{info.name}")
+        kind = getattr(module, "KIND", None)
+        if isinstance(kind, ArtifactKind):
+            if kind.name in found:
+                raise RuntimeError(f"artifact kind {kind.name!r} is defined twice (second in {module.__name__})")
+            found[kind.name] = kind
+    return found
+
+
+def get_kind(name: str) -> ArtifactKind:
+    """The contract of kind `name`, or a KeyError listing the known kinds."""
+    kinds = all_kinds()
+    if name not in kinds:
+        raise KeyError(f"unknown artifact kind {name!r}; known kinds: {', '.join(sorted(kinds))}")
+    return kinds[name]

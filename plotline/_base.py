@@ -1,0 +1,16 @@
+"""Base class for every typed configuration section."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    """A configuration section: unknown keys are rejected, assignments are validated,
+    and each field's docstring becomes its documented description."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        use_attribute_docstrings=True,
+        protected_namespaces=(),
+    )

@@ -1,0 +1,89 @@
+"""What a step produced: per stage, the committed version, its files, row counts, score statistics, best/worst rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from plotline.store import RunStore
+
+
+@dataclass
+class AuditRow:
+    """One line of the audit table: a statistic of one column of one committed file."""
+
+    step: int
+    stage: str
+    version: int
+    file: str
+    kind: str
+    rows: int
+    column: str = ""
+    count: int = 0
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    validation: str = ""
+
+
+@dataclass
+class AuditReport:
+    """Statistics rows and best/worst samples for a selection of a run."""
+
+    rows: list[AuditRow] = field(default_factory=list)
+    extremes: list[dict] = field(default_factory=list)
+
+
+def _stats(values: np.ndarray) -> tuple[int, float | None, float | None, float | None, float | None]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0, None, None, None, None
+    return int(values.size), float(values.mean()), float(values.std()), float(values.min()), float(values.max())
+
+
+def audit_run(store: RunStore, step: int | None = None, stage: str | None = None, n_extremes: int = 3) -> AuditReport:
+    """Audit the newest committed version of every (or the selected) stage at every (or the selected) step."""
+    from data_contracts import get_kind
+
+    report = AuditReport()
+    for area in ("steps", "checkpoints"):
+        steps = [step] if step is not None else store.steps(area)
+        for s in steps:
+            for name in store.stages_at(s, area):
+                if stage and name != stage:
+                    continue
+                art = store.latest(name, s, area)
+                if art is None:
+                    continue
+                valid = {v.get("file"): ("ok" if v.get("success") else "FAILED") for v in art.manifest.validation}
+                for entry in art.manifest.files:
+                    if not entry.kind:
+                        continue
+                    table = art.read_table(entry.name)
+                    kind = get_kind(entry.kind)
+                    base = dict(step=s, stage=name, version=art.manifest.version, file=entry.name, kind=entry.kind,
+                                rows=table.num_rows, validation=valid.get(entry.name, ""))
+                    cols = [c for c in kind.score_columns if c in table.column_names]
+                    if not cols:
+                        report.rows.append(AuditRow(**base))
+                    for col in cols:
+                        values = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype=np.float64)
+                        count, mean, std, lo, hi = _stats(values)
+                        report.rows.append(AuditRow(**base, column=col, count=count, mean=mean, std=std, min=lo, max=hi))
+                    if cols and kind.id_column and table.num_rows:
+                        report.extremes += _extremes(table, kind.id_column, cols[0], s, name, n_extremes)
+    return report
+
+
+def _extremes(table: pa.Table, id_col: str, score_col: str, step: int, stage: str, n: int) -> list[dict]:
+    ids = table.column(id_col).to_pylist()
+    scores = np.asarray(table.column(score_col).to_numpy(zero_copy_only=False), dtype=np.float64)
+    order = [i for i in np.argsort(scores, kind="stable") if np.isfinite(scores[i])]
+    out = []
+    for label, picks in (("worst", order[:n]), ("best", order[::-1][:n])):
+        for i in picks:
+            out.append({"step": step, "stage": stage, "which": label, "id": ids[i], "column": score_col,
+                        "value": float(scores[i])})
+    return out

@@ -1,0 +1,218 @@
+"""The `plotline` command: the roof over stages and flows (nothing imports this module)."""
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from plotline.config import ConfigError, config_hash, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="plotline: planner + AR video diffusion executor trained with group-relative RL.")
+console = Console()
+err = Console(stderr=True)
+
+CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present).")
+SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set rl.executor.clip=1e-5 (repeatable).")
+
+
+def _config(paths: Optional[list[str]], overrides: Optional[list[str]]):
+    if not paths:
+        default = Path("configs/shapes.yaml")
+        paths = [str(default)] if default.is_file() else []
+    return load_config(paths, overrides or [])
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command("stage")
+def stage_cmd(
+    name: Optional[str] = typer.Argument(None, help="Stage to run (see --list)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run URI: a local folder or s3://bucket/prefix/run-id."),
+    step: int = typer.Option(0, "--step", min=0, help="Training step."),
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
+    force: bool = typer.Option(False, "--force", help="Write a new version even if this input+config is committed."),
+    input_: Optional[list[str]] = typer.Option(None, "--input", help="Pin an input: key=<version folder URI>."),
+    list_: bool = typer.Option(False, "--list", help="List the stages with their inputs and outputs."),
+) -> None:
+    """Run one stage from the committed manifests of its inputs (or list the stages)."""
+    import stages  # noqa: F401
+    from stages.base import registry, run_stage
+
+    specs = registry()
+    if list_:
+        table = Table(title="plotline stages")
+        for col in ("stage", "inputs", "outputs", "cache key covers", "summary"):
+            table.add_column(col)
+        for spec in sorted(specs.values(), key=lambda s: s.name):
+            ins = ", ".join(f"{i.key}<-{i.stage}{'@step' + format(i.step_offset, '+d') if i.step_offset else ''}"
+                            f"{'?' if i.optional else ''}" for i in spec.inputs) or "-"
+            table.add_row(spec.name, ins, ", ".join(spec.outputs), ", ".join(spec.config_sections), spec.summary)
+        console.print(table)
+        return
+    if not name:
+        _fail("give a stage name, or --list")
+    if name not in specs:
+        _fail(f"unknown stage {name!r}; available: {', '.join(sorted(specs))}")
+    if not run:
+        _fail("--run is required (e.g. --run runs/demo)")
+    pinned = {}
+    for item in input_ or []:
+        if "=" not in item:
+            _fail(f"--input {item!r} must be key=<uri>")
+        k, v = item.split("=", 1)
+        pinned[k] = v
+    try:
+        cfg = _config(config, set_)
+        outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - every stage failure is reported, not dumped
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    console.print(outcome.message, highlight=False, soft_wrap=True)
+    console.print(f"manifest {outcome.manifest.manifest_id}", highlight=False)
+
+
+@app.command("validate")
+def validate_cmd(uri: str = typer.Argument(..., help="A committed version folder (or its _manifest.json).")) -> None:
+    """Re-check a committed artifact: every file's sha256 and size, schemas, and the great-expectations suites."""
+    from data_contracts import validate
+    from plotline.store import RunStore
+    from plotline.store.layout import MANIFEST_NAME
+
+    text = uri.rstrip("/")
+    if text.endswith(MANIFEST_NAME):
+        text = text[: -len(MANIFEST_NAME) - 1]
+    parts = text.split("/")
+    run_idx = next((i for i in range(len(parts) - 1, -1, -1) if parts[i].startswith("step=")), None)
+    if run_idx is None or run_idx == 0:
+        _fail(f"{uri} is not a stage version folder (expected .../<run>/step=N/<stage>/vNNNN)")
+    if run_idx >= 2 and parts[run_idx - 1] == "checkpoints":
+        run_idx -= 1
+    run_uri = "/".join(parts[:run_idx])
+    failed = False
+    try:
+        store = RunStore(run_uri)
+        art = store.artifact_at(text)
+        params_by_file = {v.get("file"): v.get("params", {}) for v in art.manifest.validation}
+        for entry in art.manifest.files:
+            art.read_bytes(entry.name)
+            if entry.kind:
+                report = validate(entry.kind, art.read_table(entry.name), params_by_file.get(entry.name, {}))
+                console.print(report.format(f"{art.uri}/{entry.path}"), highlight=False, soft_wrap=True)
+                failed |= not report.success
+            else:
+                console.print(f"{art.uri}/{entry.path}: sha256 OK ({entry.bytes} bytes)", highlight=False, soft_wrap=True)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    if failed:
+        raise typer.Exit(1)
+    console.print(f"[green]valid:[/] {art.uri} (manifest {art.manifest.manifest_id})", highlight=False)
+
+
+@app.command("audit")
+def audit_cmd(
+    run: str = typer.Option(..., "--run", help="Run URI."),
+    step: Optional[int] = typer.Option(None, "--step", help="Only this step."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="Only this stage."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (and best/worst rows) as CSV."),
+) -> None:
+    """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples."""
+    from plotline.audit import audit_run
+    from plotline.store import RunStore
+
+    try:
+        report = audit_run(RunStore(run), step=step, stage=stage)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    if not report.rows:
+        _fail(f"nothing committed in {run}" + (f" at step {step}" if step is not None else "")
+              + (f" for stage {stage}" if stage else ""), code=1)
+    table = Table(title=f"audit of {run}")
+    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "mean", "std", "min", "max", "validation")
+    for c in cols:
+        table.add_column(c)
+    fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    for r in report.rows:
+        table.add_row(*(fmt(getattr(r, c)) for c in cols))
+    console.print(table)
+    if report.extremes:
+        ex = Table(title="best / worst samples")
+        for c in ("step", "stage", "which", "id", "column", "value"):
+            ex.add_column(c)
+        for e in report.extremes:
+            ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "which", "id", "column", "value")))
+        console.print(ex)
+    if csv_path:
+        with open(csv_path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["section", *cols, "which", "id"])
+            for r in report.rows:
+                writer.writerow(["stats", *(fmt(getattr(r, c)) for c in cols), "", ""])
+            for e in report.extremes:
+                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], fmt(e["value"]),
+                                 "", "", "", "", e["which"], e["id"]])
+        console.print(f"wrote {csv_path}")
+
+
+@app.command("gc")
+def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
+           delete: bool = typer.Option(False, "--delete", help="Delete (default: only list).")) -> None:
+    """List (or delete) attempt folders that no committed manifest references: output of killed or losing writers."""
+    from plotline.store import RunStore
+
+    store = RunStore(run)
+    garbage = store.garbage()
+    for rel in garbage:
+        console.print(store.fs.url(rel), highlight=False)
+        if delete:
+            store.fs.remove_tree(rel)
+    console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
+
+
+config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: Optional[list[str]] = CONFIG_OPT, set_: Optional[list[str]] = SET_OPT) -> None:
+    """Print the resolved configuration as YAML, with its hash."""
+    try:
+        cfg = _config(config, set_)
+    except ConfigError as exc:
+        _fail(str(exc))
+    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    sys.stdout.write(f"# config hash: {config_hash(cfg)}\n")
+
+
+def _mount_optional(module: str, attr: str, name: str, help_text: str) -> None:
+    """Mount a sub-app that lives in a library package, if that package provides it."""
+    try:
+        sub = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_mount_optional("plotline.rewards.cli", "app", "rewards", "Judge replies: re-parse and re-score stored raw replies.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Instruction sources: importing prompt lists and (later) generating or synthesising instructions."""

@@ -1,0 +1,38 @@
+"""Registry of instruction sources used by the `instructions` stage (`file` here; others register themselves)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from plotline.config import PlotlineConfig
+
+InstructionSource = Callable[[PlotlineConfig], list[dict]]
+_SOURCES: dict[str, InstructionSource] = {}
+
+
+def register_source(name: str, fn: InstructionSource) -> InstructionSource:
+    """Make `data.source: <name>` produce instruction rows with `fn(config)`."""
+    _SOURCES[name] = fn
+    return fn
+
+
+def get_source(name: str) -> InstructionSource:
+    """The source registered as `name`, or a KeyError naming the available ones."""
+    if name not in _SOURCES:
+        raise KeyError(f"instruction source {name!r} is not available; available: {', '.join(sorted(_SOURCES)) or 'none'}")
+    return _SOURCES[name]
+
+
+def available_sources() -> list[str]:
+    """Names of the registered instruction sources."""
+    return sorted(_SOURCES)
+
+
+def _from_file(config: PlotlineConfig) -> list[dict]:
+    from plotline.data.importer import import_instructions
+
+    if not config.data.path:
+        raise ValueError("data.source is 'file' but data.path is not set (e.g. --set data.path=prompts.csv)")
+    return import_instructions(config.data.path, split=config.data.split)
+
+
+register_source("file", _from_file)

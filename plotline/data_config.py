@@ -1,0 +1,17 @@
+"""Where training instructions come from."""
+from __future__ import annotations
+
+from typing import Literal
+
+from plotline._base import Section
+
+
+class DataConfig(Section):
+    """Source of the instructions artifact."""
+
+    source: Literal["world", "file"] = "world"
+    """`world`: generate shapes-world instructions; `file`: import `path` (CSV, Parquet or JSONL with a `prompt` column)."""
+    path: str | None = None
+    """File to import when source is `file`."""
+    split: Literal["train", "eval"] = "train"
+    """Split label recorded for imported rows."""

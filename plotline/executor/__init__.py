@@ -1,0 +1,1 @@
+"""AR video diffusion executor: causal DiT, KV cache, sampler, rollouts, log-probs."""

@@ -1,0 +1,1 @@
+"""LLM planner: prompts, sampling backends, parsing, log-probs."""

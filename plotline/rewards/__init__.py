@@ -1,0 +1,1 @@
+"""Rewards: judges, parsing, PickScore, aggregation."""

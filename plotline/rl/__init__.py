@@ -1,0 +1,1 @@
+"""RL objectives: GSPO (planner), Flow-GRPO (executor), group advantages."""

@@ -1,0 +1,187 @@
+"""Filesystem access for the store: one class over fsspec, local folders and s3:// alike.
+
+Create-if-absent is the one primitive that must be atomic: on local disks it is a hard link of a fully written
+temporary file (fails if the target exists); on S3 it is PutObject with `If-None-Match: *`.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import fsspec
+
+from plotline.store.config import StorageConfig
+from plotline.store.errors import AlreadyCommitted, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+_UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ClientConnectorError",
+                      "ServerDisconnectedError", "ConnectionClosedError", "ConnectionRefusedError")
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ in _UNREACHABLE_NAMES or isinstance(exc, (ConnectionError, TimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class StoreFS:
+    """A rooted filesystem: every path argument is relative to `root` (a local folder or an s3:// URL)."""
+
+    def __init__(self, root: str, config: StorageConfig | None = None):
+        self.config = config or StorageConfig()
+        self.protocol = root.split("://", 1)[0] if "://" in root else "file"
+        if self.protocol == "file":
+            root = str(Path(root.removeprefix("file://")).expanduser().resolve())
+            self.fs = fsspec.filesystem("file", auto_mkdir=True)
+        elif self.protocol in ("s3", "s3a"):
+            self.fs = _s3_filesystem(self.config)
+            root = root.split("://", 1)[1]
+        else:
+            self.fs = fsspec.filesystem(self.protocol)
+            root = root.split("://", 1)[1]
+        self.root = root.rstrip("/")
+        self.root_url = root if self.protocol == "file" else f"{self.protocol}://{self.root}"
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def full(self, rel: str) -> str:
+        """Backend path of a root-relative path."""
+        return posixpath.join(self.root, rel.lstrip("/")) if rel else self.root
+
+    def url(self, rel: str) -> str:
+        """User-facing URL of a root-relative path (what error messages and the CLI print)."""
+        return self.full(rel) if self.protocol == "file" else f"{self.protocol}://{self.full(rel)}"
+
+    def _call(self, what: str, rel: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (FileNotFoundError, FileExistsError, AlreadyCommitted):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translate transport failures into a readable error
+            if _is_unreachable(exc):
+                endpoint = self.config.s3.endpoint_url or os.environ.get("PLOTLINE_S3_ENDPOINT_URL") or "the default AWS endpoint"
+                raise StoreUnavailable(
+                    f"storage unreachable while trying to {what} {self.url(rel)} (endpoint {endpoint}, "
+                    f"{self.config.s3.max_attempts} attempt(s)): {type(exc).__name__}: {exc}"
+                ) from exc
+            raise StoreError(f"could not {what} {self.url(rel)}: {type(exc).__name__}: {exc}") from exc
+
+    # -- operations ----------------------------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        """True if a file or folder exists at `rel`."""
+        return self._call("check", rel, lambda: self.fs.exists(self.full(rel)))
+
+    def read_bytes(self, rel: str) -> bytes:
+        """Whole content of the file at `rel`."""
+        return self._call("read", rel, lambda: self.fs.cat_file(self.full(rel)))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write (or replace) a file. Used only inside an uncommitted attempt folder."""
+        self._call("write", rel, lambda: self.fs.pipe_file(self.full(rel), data))
+
+    def put_file(self, local_path: str, rel: str) -> None:
+        """Upload a local file to `rel`."""
+        self._call("upload to", rel, lambda: self.fs.put_file(local_path, self.full(rel)))
+
+    def get_file(self, rel: str, local_path: str) -> None:
+        """Download the file at `rel` to `local_path`."""
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        self._call("download", rel, lambda: self.fs.get_file(self.full(rel), local_path))
+
+    def list_dirs(self, rel: str) -> list[str]:
+        """Names of the immediate sub-folders of `rel` (empty if it does not exist)."""
+        def run():
+            try:
+                entries = self.fs.ls(self.full(rel), detail=True)
+            except FileNotFoundError:
+                return []
+            return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e["type"] == "directory")
+        return self._call("list", rel, run)
+
+    def list_files(self, rel: str) -> list[str]:
+        """Root-relative paths of every file below `rel`."""
+        def run():
+            base = self.full(rel)
+            try:
+                found = self.fs.find(base)
+            except FileNotFoundError:
+                return []
+            return sorted(posixpath.join(rel, posixpath.relpath(p, base)) for p in found)
+        return self._call("list", rel, run)
+
+    def remove_tree(self, rel: str) -> None:
+        """Delete everything below `rel` (missing is fine)."""
+        def run():
+            if self.fs.exists(self.full(rel)):
+                self.fs.rm(self.full(rel), recursive=True)
+        self._call("delete", rel, run)
+
+    def create_exclusive(self, rel: str, data: bytes) -> None:
+        """Create `rel` with `data` only if it does not exist, atomically; raises AlreadyCommitted otherwise."""
+        if self.protocol == "file":
+            self._call("create", rel, lambda: _local_create_exclusive(self.full(rel), data))
+        elif self.protocol in ("s3", "s3a"):
+            self._call("create", rel, lambda: _s3_create_exclusive(self.fs, self.full(rel), data))
+        else:
+            raise StoreError(f"create-if-absent is not supported for protocol {self.protocol!r} ({self.url(rel)})")
+
+
+def _local_create_exclusive(path: str, data: bytes) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)  # atomic; fails if `path` exists
+    except FileExistsError:
+        raise AlreadyCommitted(f"{path} already exists") from None
+    finally:
+        os.unlink(tmp)
+
+
+def _s3_create_exclusive(fs, path: str, data: bytes) -> None:
+    bucket, key = path.split("/", 1)
+    try:
+        fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+    except Exception as exc:  # noqa: BLE001
+        text = f"{type(exc).__name__} {exc}"
+        if "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text or isinstance(exc, FileExistsError):
+            raise AlreadyCommitted(f"s3://{path} already exists") from None
+        raise
+    fs.invalidate_cache(path)
+
+
+def _s3_filesystem(config: StorageConfig):
+    s3 = config.s3
+    endpoint = s3.endpoint_url or os.environ.get("PLOTLINE_S3_ENDPOINT_URL")
+    region = s3.region or os.environ.get("PLOTLINE_S3_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    client_kwargs = {}
+    if endpoint:
+        client_kwargs["endpoint_url"] = endpoint
+    if region:
+        client_kwargs["region_name"] = region
+    kwargs = dict(
+        client_kwargs=client_kwargs,
+        config_kwargs={
+            "retries": {"max_attempts": s3.max_attempts, "mode": "standard"},
+            "connect_timeout": s3.connect_timeout_s,
+            "read_timeout": s3.read_timeout_s,
+        },
+        retries=1,  # s3fs' own retry loop on top of botocore's would multiply attempts; keep botocore's bound
+        use_listings_cache=False,
+        skip_instance_cache=True,
+    )
+    if s3.access_key_id:
+        kwargs["key"] = s3.access_key_id
+    if s3.secret_access_key:
+        kwargs["secret"] = s3.secret_access_key
+    return fsspec.filesystem("s3", **kwargs)

@@ -1,0 +1,37 @@
+"""safetensors files that carry run id and lineage in their metadata."""
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+
+def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """Serialise tensors (made contiguous, on CPU) with string metadata."""
+    clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return st_save(clean, metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    """Deserialise a safetensors blob."""
+    return st_load(data)
+
+
+def metadata_from_bytes(data: bytes) -> dict[str, str]:
+    """The string metadata of a safetensors blob (header only)."""
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + header_len])
+    return dict(header.get("__metadata__", {}) or {})
+
+
+def restamp_file(path: str, metadata: dict[str, str]) -> None:
+    """Rewrite a safetensors file on disk adding `metadata` (e.g. a peft adapter written by save_pretrained)."""
+    with safe_open(path, framework="pt") as fh:
+        old = dict(fh.metadata() or {})
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    old.update({k: str(v) for k, v in metadata.items()})
+    with open(path, "wb") as out:
+        out.write(st_save(tensors, metadata=old))

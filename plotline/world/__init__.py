@@ -1,0 +1,1 @@
+"""The shapes world: procedural instructions, renderer, programmatic judges."""

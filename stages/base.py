@@ -1,0 +1,200 @@
+"""The stage protocol: a stage is a pure function of (config, committed input manifests) -> one committed output.
+
+See docs/CONTRIBUTING-stages.md. Nothing here imports Prefect; flows call `run_stage`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from plotline.config import PlotlineConfig, config_hash
+from plotline.store import AlreadyCommitted, Artifact, ArtifactWriter, InputRef, Manifest, MissingInput, RunStore
+from plotline.store.manifest import input_digest
+from plotline.version import code_version
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a stage: the committed output of `stage` at `step + step_offset`.
+
+    An input whose step would be negative (e.g. the previous step's adapter at step 0) is None.
+    `optional=True` also allows a missing input at a valid step.
+    """
+
+    key: str
+    stage: str
+    step_offset: int = 0
+    optional: bool = False
+    area: str = "steps"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Declaration of a stage: name, inputs, output kinds, the config sections its cache key covers, and run()."""
+
+    name: str
+    summary: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[str, ...]
+    config_sections: tuple[str, ...]
+    run: Callable[["StageContext"], None]
+    area: str = "steps"
+    cache_extra: Callable[[PlotlineConfig], str] | None = None
+    """Extra cache-key material outside the config (e.g. the sha256 of an imported file)."""
+
+
+_REGISTRY: dict[str, StageSpec] = {}
+
+
+def register(spec: StageSpec) -> StageSpec:
+    """Add a stage to the registry (called at import time by each stage module)."""
+    if spec.name in _REGISTRY and _REGISTRY[spec.name].run is not spec.run:
+        raise RuntimeError(f"stage {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def registry() -> dict[str, StageSpec]:
+    """All registered stages (import `stages` first so every module has registered)."""
+    return dict(_REGISTRY)
+
+
+@dataclass
+class StageContext:
+    """What a stage's run() sees: config, step, resolved inputs and the output writer."""
+
+    config: PlotlineConfig
+    run_id: str
+    step: int
+    stage: str
+    inputs: dict[str, Artifact | None]
+    output: ArtifactWriter
+    store: RunStore
+    show_progress: bool = True
+    _progress_hook: Callable[[str, int, int | None], None] | None = field(default=None, repr=False)
+
+    def seed(self, *keys: Any) -> int:
+        """A deterministic 31-bit seed from the global seed, this step, this stage and extra keys."""
+        text = "|".join(str(k) for k in (self.config.seed, self.step, self.stage, *keys))
+        return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+    def progress(self, iterable: Iterable[T], total: int | None = None, description: str | None = None) -> Iterator[T]:
+        """Iterate with a progress bar (rich) and report progress to an optional hook (e.g. a Prefect artifact)."""
+        desc = description or self.stage
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        if not self.show_progress:
+            for i, item in enumerate(iterable):
+                if self._progress_hook:
+                    self._progress_hook(desc, i, total)
+                yield item
+            return
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(desc, total=total)
+            for i, item in enumerate(iterable):
+                if self._progress_hook:
+                    self._progress_hook(desc, i, total)
+                yield item
+                bar.advance(task)
+
+
+@dataclass
+class StageOutcome:
+    """Result of run_stage: `committed` (new version) or `skipped` (same inputs and config already committed)."""
+
+    status: str
+    artifact: Artifact
+    message: str
+
+    @property
+    def manifest(self) -> Manifest:
+        """The committed manifest (new or reused)."""
+        return self.artifact.manifest
+
+
+def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
+                   pinned: dict[str, str] | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
+    """Find the committed manifest of every input (newest version, or a pinned version folder URI)."""
+    found: dict[str, Artifact | None] = {}
+    refs: list[InputRef] = []
+    for inp in spec.inputs:
+        in_step = step + inp.step_offset
+        if pinned and inp.key in pinned:
+            art: Artifact | None = store.artifact_at(pinned[inp.key])
+        elif in_step < 0:
+            art = None
+        else:
+            art = store.latest(inp.stage, in_step, inp.area)
+            if art is None and not inp.optional:
+                raise MissingInput(
+                    f"stage {spec.name!r} at step {step} needs input {inp.key!r}: the committed output of stage "
+                    f"{inp.stage!r} at step {in_step} ({store.fs.url(store.run_id)}/"
+                    f"{'checkpoints/' if inp.area == 'checkpoints' else ''}step={in_step:06d}/{inp.stage}/), "
+                    f"and none is committed. Run `plotline stage {inp.stage} --run {store.uri} --step {in_step}` first."
+                )
+        found[inp.key] = art
+        if art is not None:
+            m = art.manifest
+            refs.append(InputRef(key=inp.key, stage=m.stage, step=m.step, version=m.version, area=m.area,
+                                 manifest_id=m.manifest_id, path=art.prefix))
+    return found, refs
+
+
+def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, force: bool = False,
+              pinned_inputs: dict[str, str] | None = None, show_progress: bool = True,
+              progress_hook: Callable[[str, int, int | None], None] | None = None) -> StageOutcome:
+    """Run one stage: resolve inputs, skip if already committed for the same inputs+config, else write and commit.
+
+    A failure inside the stage (including a contract violation) removes this attempt's files and commits nothing.
+    `force=True` writes a new version next to the existing ones instead of skipping.
+    """
+    import stages  # noqa: F401 - registers every stage module
+
+    specs = registry()
+    if name not in specs:
+        raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
+    spec = specs[name]
+    store = RunStore(run_uri, config.storage)
+    store.ensure_run_file(config.model_dump(mode="json"), code_version())
+    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs)
+    chash = config_hash(config, spec.config_sections)
+    if spec.cache_extra is not None:
+        chash = hashlib.sha256(f"{chash}|{spec.cache_extra(config)}".encode()).hexdigest()
+    digest = input_digest(chash, refs)
+    if not force:
+        for art in reversed(store.artifacts(spec.name, step, spec.area)):
+            if art.manifest.input_digest == digest:
+                return StageOutcome("skipped", art, f"{name} step {step}: already committed as v{art.manifest.version} "
+                                                    f"({art.uri}); same inputs and config, nothing to do")
+    version = store.next_version(spec.name, step, spec.area)
+    attempt = f"attempt-{uuid.uuid4().hex[:12]}"
+    lineage = ",".join(f"{r.key}={r.manifest_id}" for r in refs)
+    stamp = {"plotline.run_id": store.run_id, "plotline.stage": spec.name, "plotline.step": str(step),
+             "plotline.version": str(version), "plotline.lineage": lineage, "plotline.code_version": code_version()}
+    writer = store.open_writer(spec.name, step, version, attempt, stamp, spec.area)
+    ctx = StageContext(config=config, run_id=store.run_id, step=step, stage=spec.name, inputs=inputs, output=writer,
+                       store=store, show_progress=show_progress, _progress_hook=progress_hook)
+    try:
+        spec.run(ctx)
+        if not writer.files:
+            raise RuntimeError(f"stage {name!r} wrote no files; refusing to commit an empty output")
+        manifest = Manifest(run_id=store.run_id, stage=spec.name, step=step, version=version, area=spec.area,
+                            code_version=code_version(), config_hash=chash, config_sections=list(spec.config_sections),
+                            input_digest=digest, inputs=refs, attempt=attempt)
+        manifest.summary["writer"] = f"{socket.gethostname()}:{os.getpid()}"
+        writer.summary.setdefault("writer", manifest.summary["writer"])
+        art = store.commit(writer, manifest)
+    except AlreadyCommitted:
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    return StageOutcome("committed", art, f"{name} step {step}: committed v{version} ({art.uri})")
