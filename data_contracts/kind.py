@@ -21,6 +21,7 @@ class ArtifactKind:
     params: names of expectation parameters the suite needs at validation time (e.g. M, N).
     id_column: the column that identifies a row (used by `plotline audit` for best/worst samples).
     score_columns: numeric columns that `plotline audit` summarises (mean/std/min/max, best/worst by the first).
+    suite_dir: folder of the suite JSON when the kind is defined outside this package (plugins, tests).
     """
 
     name: str
@@ -30,8 +31,9 @@ class ArtifactKind:
     params: tuple[str, ...] = ()
     id_column: str | None = None
     score_columns: tuple[str, ...] = ()
+    suite_dir: Path | None = None
 
     @property
     def suite_path(self) -> Path:
-        """Location of this kind's great-expectations suite JSON."""
-        return SUITES_DIR / f"{self.name}.json"
+        """Location of this kind's great-expectations suite JSON (data_contracts/suites unless suite_dir is set)."""
+        return (self.suite_dir or SUITES_DIR) / f"{self.name}.json"

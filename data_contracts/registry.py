@@ -9,9 +9,24 @@ from data_contracts import kinds as _kinds_pkg
 from data_contracts.kind import ArtifactKind
 
 
-@lru_cache(maxsize=1)
+_EXTRA: dict[str, ArtifactKind] = {}
+
+
+def register_kind(kind: ArtifactKind) -> ArtifactKind:
+    """Add a kind defined outside data_contracts.kinds (a plugin or a test); its suite lives in kind.suite_dir."""
+    if kind.name in _discovered():
+        raise ValueError(f"artifact kind {kind.name!r} already exists in data_contracts.kinds")
+    _EXTRA[kind.name] = kind
+    return kind
+
+
 def all_kinds() -> dict[str, ArtifactKind]:
-    """Map of kind name -> ArtifactKind for every module in data_contracts.kinds that defines KIND."""
+    """Map of kind name -> ArtifactKind: every module in data_contracts.kinds that defines KIND, plus registered ones."""
+    return {**_discovered(), **_EXTRA}
+
+
+@lru_cache(maxsize=1)
+def _discovered() -> dict[str, ArtifactKind]:
     found: dict[str, ArtifactKind] = {}
     for info in pkgutil.iter_modules(_kinds_pkg.__path__):
         module = importlib.import_module(f"{_kinds_pkg.__name__}.{info.name}")

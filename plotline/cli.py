@@ -182,6 +182,49 @@ def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
     console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
 
 
+def _prefect_env() -> None:
+    """Defaults for an embedded (ephemeral) Prefect API: no telemetry, a generous start-up timeout."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@app.command("train")
+def train_cmd(
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
+    run: Optional[str] = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
+) -> None:
+    """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world)."""
+    _prefect_env()
+    try:
+        cfg = _config(config, set_)
+    except ConfigError as exc:
+        _fail(str(exc))
+    run_uri = run or f"{cfg.storage.root.rstrip('/')}/{cfg.run_name}"
+    from flows.train import train_flow
+
+    console.print(f"plotline train: run {run_uri}, {steps or cfg.steps} step(s), mode {cfg.orchestration.mode}",
+                  highlight=False)
+    try:
+        records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps)
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    table = Table(title=f"run {run_uri}")
+    for c in ("step", "stage", "status", "version", "summary"):
+        table.add_column(c)
+    for r in records:
+        summ = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["summary"].items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool))
+        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]), summ)
+    console.print(table)
+    console.print(f"results: {run_uri}  (inspect with `plotline audit --run {run_uri}`)", highlight=False)
+
+
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
 app.add_typer(config_app, name="config")
 

@@ -30,6 +30,8 @@ class PlotlineConfig(Section):
 
     seed: int = 0
     """Global seed; stages derive their own generators from (seed, step, stage)."""
+    run_name: str = "shapes-default"
+    """Run id used when no --run is given: the run lives at {storage.root}/{run_name}; rerunning resumes it."""
     steps: int = Field(1, ge=1)
     """Number of RL steps the train flow runs."""
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -24,7 +24,8 @@ class InputSpec:
     """One input of a stage: the committed output of `stage` at `step + step_offset`.
 
     An input whose step would be negative (e.g. the previous step's adapter at step 0) is None.
-    `optional=True` also allows a missing input at a valid step.
+    `optional=True` also allows a missing input at a valid step. `fixed_step` reads a run-level artifact at an
+    absolute step instead (e.g. the instructions, made once at step 0).
     """
 
     key: str
@@ -32,6 +33,7 @@ class InputSpec:
     step_offset: int = 0
     optional: bool = False
     area: str = "steps"
+    fixed_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
     found: dict[str, Artifact | None] = {}
     refs: list[InputRef] = []
     for inp in spec.inputs:
-        in_step = step + inp.step_offset
+        in_step = inp.fixed_step if inp.fixed_step is not None else step + inp.step_offset
         if pinned and inp.key in pinned:
             art: Artifact | None = store.artifact_at(pinned[inp.key])
         elif in_step < 0:

@@ -176,7 +176,6 @@ def _s3_filesystem(config: StorageConfig):
             "connect_timeout": s3.connect_timeout_s,
             "read_timeout": s3.read_timeout_s,
         },
-        retries=1,  # s3fs' own retry loop on top of botocore's would multiply attempts; keep botocore's bound
         use_listings_cache=False,
         skip_instance_cache=True,
     )
@@ -184,4 +183,6 @@ def _s3_filesystem(config: StorageConfig):
         kwargs["key"] = s3.access_key_id
     if s3.secret_access_key:
         kwargs["secret"] = s3.secret_access_key
-    return fsspec.filesystem("s3", **kwargs)
+    fs = fsspec.filesystem("s3", **kwargs)
+    fs.retries = 1  # s3fs' own retry loop on top of botocore's would multiply attempts; botocore's bound rules
+    return fs

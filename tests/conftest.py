@@ -1,0 +1,71 @@
+"""Shared fixtures: a real S3 endpoint on loopback (moto's ThreadedMotoServer) and store roots for both backends."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+import sys as _sys
+_sys.path.insert(0, __import__("os").path.dirname(__file__))
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """URL of a moto S3 server running on loopback for the whole session, with test credentials in the env."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ[key] = value
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint):
+    """A fresh bucket on the loopback S3 server; returns its name."""
+    import boto3
+
+    name = f"plotline-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_root(request, tmp_path):
+    """(root URL, StorageConfig) for a local folder and for a bucket on the loopback S3 server."""
+    from plotline.store import StorageConfig
+
+    if request.param == "local":
+        return str(tmp_path / "runs"), StorageConfig(root=str(tmp_path / "runs"))
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = request.getfixturevalue("s3_bucket")
+    cfg = StorageConfig.model_validate({"root": f"s3://{bucket}/runs", "s3": {"endpoint_url": endpoint, "max_attempts": 2}})
+    return f"s3://{bucket}/runs", cfg
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test API for the whole session (its start costs ~17 s)."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
