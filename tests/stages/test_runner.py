@@ -213,3 +213,31 @@ def test_unreachable_s3_endpoint_fails_with_the_url_after_bounded_retries(tmp_pa
     with pytest.raises(StoreUnavailable, match=rf"s3://bucket/runs/x.*127\.0\.0\.1:{port}.*2 attempt"):
         StoreFS("s3://bucket/runs", storage).read_bytes("x/run.json")
     assert time.monotonic() - start < 30
+
+
+def _wrong_schema(ctx):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"instruction_id": ["a"], "prompt": [1]}), buf)
+    # bypasses write_table on purpose: simulates a file produced by a foreign or buggy writer
+    ctx.output.write_bytes("instructions.parquet", buf.getvalue(), kind="instructions", rows=1)
+
+
+register(StageSpec(name="test_wrong_schema", summary="", inputs=(), outputs=("instructions",), config_sections=(),
+                   run=_wrong_schema))
+
+
+def test_committed_file_with_wrong_schema_is_rejected_on_read_and_by_validate(tmp_path):
+    from typer.testing import CliRunner
+
+    from plotline.cli import app
+
+    art = run_stage("test_wrong_schema", load_config(), str(tmp_path / "runs" / "w"), 0, show_progress=False).artifact
+    with pytest.raises(CorruptArtifact, match=r"instructions\.parquet: schema differs from the 'instructions' contract"):
+        art.read_table("instructions.parquet")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["validate", art.uri])
+    assert result.exit_code == 1 and "schema differs" in result.output
