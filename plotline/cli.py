@@ -225,6 +225,32 @@ def train_cmd(
     console.print(f"results: {run_uri}  (inspect with `plotline audit --run {run_uri}`)", highlight=False)
 
 
+data_app = typer.Typer(no_args_is_help=True, help="Instruction data.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("import")
+def data_import(
+    path: Path = typer.Argument(..., help="CSV, Parquet or JSONL with a `prompt` column (optional id, category, steps)."),
+    run: str = typer.Option(..., "--run", help="Run URI to import into (as its instructions artifact)."),
+    split: str = typer.Option("train", "--split", help="Split label for the rows: train or eval."),
+    force: bool = typer.Option(False, "--force", help="Write a new version even if this file is already imported."),
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
+) -> None:
+    """Import a prompt list as the run's instructions artifact; unusable rows are reported with line numbers."""
+    from stages.base import run_stage
+
+    try:
+        cfg = _config(config, [*(set_ or []), "data.source=file", f"data.path={path}", f"data.split={split}"])
+        outcome = run_stage("instructions", cfg, run, 0, force=force)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    console.print(f"{outcome.message}; {outcome.manifest.summary.get('rows')} instruction(s)", highlight=False, soft_wrap=True)
+
+
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
 app.add_typer(config_app, name="config")
 

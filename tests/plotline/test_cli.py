@@ -106,3 +106,17 @@ def test_gc_lists_uncommitted_attempts(run_dir):
     assert "1 uncommitted attempt folder(s)" in listed.output and junk.exists()
     runner.invoke(app, ["gc", "--run", str(run), "--delete"])
     assert not junk.exists() and (run / "step=000000" / "instructions" / "v0000" / "_manifest.json").exists()
+
+
+def test_data_import_public_list_format(tmp_path):
+    prompts = tmp_path / "eval.csv"
+    prompts.write_text('prompt,category\n"A chef slices a tomato, then plates it.",person\n"A glass tips over and falls.",object\n')
+    run = tmp_path / "runs" / "imp"
+    result = runner.invoke(app, ["data", "import", str(prompts), "--run", str(run), "--split", "eval"])
+    assert result.exit_code == 0, result.output
+    assert "2 instruction(s)" in result.output
+    from plotline.store import RunStore
+
+    table = RunStore(str(run)).latest("instructions", 0).read_table("instructions.parquet")
+    assert table.column("split").to_pylist() == ["eval", "eval"]
+    assert table.column("category").to_pylist() == ["person", "object"]
