@@ -15,8 +15,16 @@ def register_source(name: str, fn: InstructionSource) -> InstructionSource:
     return fn
 
 
+_PROVIDERS = {"world": "plotline.world.source"}
+"""Modules that register a source when imported; loaded on first use so `plotline.data` stays light."""
+
+
 def get_source(name: str) -> InstructionSource:
     """The source registered as `name`, or a KeyError naming the available ones."""
+    if name not in _SOURCES and name in _PROVIDERS:
+        import importlib
+
+        importlib.import_module(_PROVIDERS[name])
     if name not in _SOURCES:
         raise KeyError(f"instruction source {name!r} is not available; available: {', '.join(sorted(_SOURCES)) or 'none'}")
     return _SOURCES[name]

@@ -1,7 +1,10 @@
-"""Executor configuration (causal AR video diffusion). Extended by the executor package."""
+"""Executor configuration (causal AR video diffusion). Video geometry (K, L, chunk, switch points) lives in
+plotline.video.VideoConfig and is not repeated here."""
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from plotline._base import Section
 
@@ -13,3 +16,50 @@ class ExecutorConfig(Section):
     """Backbone name from the backbone registry (`tiny`, `self_forcing`, `longlive`)."""
     num_continuations: int = Field(4, ge=1)
     """N: continuations generated from each shared prefix (the executor's GRPO group size)."""
+    checkpoint: str | None = None
+    """Local path of the DiT weights in the backbone's checkpoint format; None = seeded random init (tiny only)."""
+    lora_checkpoint: str | None = None
+    """LongLive only: local path of the released LoRA (`generator_lora`), merged into the base at load time."""
+    lora_alpha: float | None = None
+    """α of the released LoRA when merging (None: α = r, i.e. LongLive's r 256 / α 256)."""
+    text_encoder_path: str | None = None
+    """Local folder of the UMT5 encoder + tokenizer (e.g. a Wan2.1-T2V-1.3B-Diffusers checkout)."""
+    vae_path: str | None = None
+    """Local folder of the AutoencoderKLWan weights (its `vae` subfolder is used when present)."""
+    denoising_steps: list[int] = Field(default_factory=lambda: [1000, 750, 500, 250])
+    """Training timesteps of the few-step sampler, strictly decreasing, warped by `shift`."""
+    shift: float = Field(5.0, gt=0)
+    """Flow-matching timestep shift: σ = shift·s / (1 + (shift−1)·s)."""
+    context_timestep: float = Field(0.0, ge=0)
+    """Timestep of the clean pass that writes a finished chunk's K/V into the cache (0 = clean)."""
+    prompt_joiner: str = " "
+    """Text placed between s_j and s_{j+1} in Smooth(s_j, s_{j+1}) when a plan carries no smoothed steps."""
+    sink_frames: int | None = Field(None, ge=0)
+    """Attention-sink frames always visible in the cache; None = the backbone's setting."""
+    window_frames: int | None = None
+    """Most recent frames visible (counting the chunk itself), -1 = all; None = the backbone's setting."""
+    recache_on_switch: bool | None = None
+    """Re-run the recent window under the new prompt at a switch (LongLive); None = the backbone's setting."""
+    latent_height: int | None = Field(None, ge=2)
+    """Latent height h (None = backbone default; 60 for 480p Wan)."""
+    latent_width: int | None = Field(None, ge=2)
+    """Latent width w (None = backbone default; 104 for 832-wide Wan)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter/activation dtype of the DiT (log-probs are always computed in fp32)."""
+    device: str = "auto"
+    """Torch device; `auto` picks cuda when available, else cpu."""
+    init_seed: int = 0
+    """Seed of the random initialisation used when no checkpoint is given."""
+    decode_videos: bool = True
+    """Decode every continuation to an mp4 in the rollout stage."""
+    fps: int = Field(16, ge=1)
+    """Frame rate of written videos."""
+    sampled_frames: int = Field(8, ge=1)
+    """Frames sampled uniformly over the whole video (first to last frame) and stored for the judges."""
+
+    @field_validator("denoising_steps")
+    @classmethod
+    def _decreasing(cls, v: list[int]) -> list[int]:
+        if len(v) < 2 or any(b >= a for a, b in zip(v, v[1:])) or v[-1] <= 0 or v[0] > 1000:
+            raise ValueError(f"denoising_steps must be ≥2 strictly decreasing timesteps in (0, 1000], got {v}")
+        return v

@@ -1,4 +1,4 @@
-"""Flow-GRPO hyperparameters (executor update)."""
+"""Flow-GRPO hyperparameters (executor update). Defaults are the paper's."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -11,3 +11,34 @@ class FlowGRPOConfig(Section):
 
     clip: float = Field(1e-5, gt=0)
     """ε_e: clip range of the per-step likelihood ratio."""
+    beta: float = Field(5e-4, ge=0)
+    """β_e: weight of the KL term mean((v_θ − v_ref)²) to the adapter-disabled reference, applied every update."""
+    adv_clip: float = Field(2.0, gt=0)
+    """Advantages are clipped to [−adv_clip, adv_clip] before the loss."""
+    learning_rate: float = Field(1e-5, gt=0)
+    """AdamW learning rate of the LoRA parameters."""
+    weight_decay: float = Field(1e-4, ge=0)
+    """AdamW weight decay."""
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW (β1, β2)."""
+    adam_eps: float = Field(1e-8, gt=0)
+    """AdamW ε."""
+    lora_rank: int = Field(256, ge=1)
+    """Rank r of the RL LoRA on the DiT."""
+    lora_alpha: float = Field(256.0, gt=0)
+    """α of the RL LoRA (scale α/r)."""
+    lora_targets: list[str] = Field(default_factory=lambda: ["q", "k", "v", "o", "ffn.0", "ffn.2"])
+    """Module-name suffixes inside each DiT block that receive the LoRA (self- and cross-attention, FFN)."""
+    train_transitions: int = Field(3, ge=1)
+    """Denoising transitions of the transition chunk that are trained (the first 3 of 4 in the paper)."""
+    grad_accum_steps: int = Field(1, ge=1)
+    """Groups (plans) whose gradients are accumulated before one optimizer step."""
+    max_grad_norm: float = Field(1.0, gt=0)
+    """Gradient-norm clip applied before every optimizer step."""
+    inner_epochs: int = Field(1, ge=1)
+    """Passes over the rollouts per update stage."""
+    ema_decay: float = Field(0.9, ge=0, lt=1)
+    """EMA decay of the LoRA weights (ema ← d·ema + (1−d)·θ after each step)."""
+    use_ema: bool = True
+    """Also save the EMA of the LoRA weights (`adapter_ema`, for evaluation); rollouts sample with the current
+    weights (`adapter`) so that recomputed log-probs are on-policy."""

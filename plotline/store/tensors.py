@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -29,9 +28,10 @@ def metadata_from_bytes(data: bytes) -> dict[str, str]:
 
 def restamp_file(path: str, metadata: dict[str, str]) -> None:
     """Rewrite a safetensors file on disk adding `metadata` (e.g. a peft adapter written by save_pretrained)."""
-    with safe_open(path, framework="pt") as fh:
-        old = dict(fh.metadata() or {})
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    with open(path, "rb") as fh:
+        data = fh.read()  # read fully first: rewriting a memory-mapped file under live tensors crashes (SIGBUS)
+    old = metadata_from_bytes(data)
     old.update({k: str(v) for k, v in metadata.items()})
+    new = st_save(st_load(data), metadata=old)
     with open(path, "wb") as out:
-        out.write(st_save(tensors, metadata=old))
+        out.write(new)

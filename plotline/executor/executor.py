@@ -1,0 +1,116 @@
+"""Assemble an executor from config: backbone DiT (+ checkpoint), text encoder, decoder, sampler schedule."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from plotline.executor.backbones import Backbone, get_backbone
+from plotline.executor.checkpoint import load_checkpoint
+from plotline.executor.config import ExecutorConfig
+from plotline.executor.generate import ChunkGenerator
+from plotline.executor.kv_cache import AttentionWindow
+from plotline.executor.model import CausalWanDiT
+from plotline.executor.noise import ChunkNoise
+from plotline.executor.schedule import warped_sigmas
+from plotline.executor.text_encoder import TextEncoder, tiny_umt5, umt5_from_path
+from plotline.executor.vae import IdentityDecoder, tiny_wan_vae, wan_vae_from_path
+from plotline.video import VideoConfig
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _text_umt5(backbone: Backbone, cfg: ExecutorConfig, dtype) -> TextEncoder:
+    if not cfg.text_encoder_path:
+        raise ValueError(f"backbone {backbone.name!r} needs executor.text_encoder_path (a local UMT5 folder)")
+    return umt5_from_path(cfg.text_encoder_path, backbone.arch.text_len, dtype)
+
+
+TEXT_ENCODERS = {
+    "umt5": _text_umt5,
+    "tiny_umt5": lambda bb, cfg, dtype: tiny_umt5(bb.arch.text_dim, bb.arch.text_len, seed=cfg.init_seed + 1),
+}
+"""Text-encoder builders by name (backbone.text_encoder)."""
+
+
+def _vae_wan(backbone: Backbone, cfg: ExecutorConfig, dtype) -> nn.Module:
+    if not cfg.vae_path:
+        raise ValueError(f"backbone {backbone.name!r} needs executor.vae_path (a local AutoencoderKLWan folder)")
+    return wan_vae_from_path(cfg.vae_path, dtype)
+
+
+DECODERS = {
+    "wan": _vae_wan,
+    "tiny_wan": lambda bb, cfg, dtype: tiny_wan_vae(bb.arch.out_dim, seed=cfg.init_seed + 2),
+    "identity": lambda bb, cfg, dtype: IdentityDecoder(),
+}
+"""Latent decoders by name (backbone.vae)."""
+
+
+@dataclass
+class Executor:
+    """Everything needed to roll out: the DiT, its generator, text encoder, decoder and geometry."""
+
+    backbone: Backbone
+    config: ExecutorConfig
+    video: VideoConfig
+    model: CausalWanDiT
+    generator: ChunkGenerator
+    text_encoder: TextEncoder
+    decoder: nn.Module
+    device: torch.device
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """(C, chunk frames, h, w) of one chunk's latents."""
+        h = self.config.latent_height or self.backbone.latent_size[0]
+        w = self.config.latent_width or self.backbone.latent_size[1]
+        return self.backbone.arch.in_dim, self.video.frames_per_chunk, h, w
+
+    def encode(self, texts: list[str]) -> list[torch.Tensor]:
+        """One [1, Lt, text_dim] context per text (in the DiT's dtype, on its device)."""
+        dtype = next(self.model.parameters()).dtype
+        with torch.no_grad():
+            embs = self.text_encoder(list(texts))
+        return [e[None].to(self.device, dtype) for e in embs]
+
+    def noise(self, seed: int) -> ChunkNoise:
+        """Per-(sample, chunk) noise source for this geometry and step count."""
+        return ChunkNoise(seed, self.latent_shape, len(self.generator.sigmas))
+
+
+def resolve_window(backbone: Backbone, cfg: ExecutorConfig) -> AttentionWindow:
+    """The backbone's sink/window, with config overrides applied."""
+    sink = backbone.window.sink_frames if cfg.sink_frames is None else cfg.sink_frames
+    win = backbone.window.window_frames if cfg.window_frames is None else cfg.window_frames
+    return AttentionWindow(sink_frames=sink, window_frames=win)
+
+
+def build_model(backbone: Backbone, cfg: ExecutorConfig) -> CausalWanDiT:
+    """The DiT for `backbone`: seeded random init, then the configured checkpoint loaded strictly."""
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.init_seed)
+        model = CausalWanDiT(backbone.arch)
+    if cfg.checkpoint:
+        load_checkpoint(model, backbone.checkpoint_format, cfg.checkpoint, lora_path=cfg.lora_checkpoint,
+                        lora_alpha=cfg.lora_alpha)
+    elif backbone.name != "tiny":
+        raise ValueError(f"backbone {backbone.name!r} needs executor.checkpoint (local path); only `tiny` may "
+                         "start from random weights")
+    return model
+
+
+def build_executor(cfg: ExecutorConfig, video: VideoConfig, device: str | None = None) -> Executor:
+    """Build the executor named by cfg.backbone for the video geometry."""
+    backbone = get_backbone(cfg.backbone)
+    dev = torch.device(device or cfg.device if (device or cfg.device) != "auto"
+                       else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = _DTYPES[cfg.dtype]
+    model = build_model(backbone, cfg).to(dev, dtype).eval().requires_grad_(False)
+    text = TEXT_ENCODERS[backbone.text_encoder](backbone, cfg, dtype).to(dev)
+    decoder = DECODERS[backbone.vae](backbone, cfg, dtype).to(dev)
+    recache = backbone.recache_on_switch if cfg.recache_on_switch is None else cfg.recache_on_switch
+    gen = ChunkGenerator(model, warped_sigmas(cfg.denoising_steps, cfg.shift), resolve_window(backbone, cfg),
+                         video.frames_per_chunk, recache, cfg.context_timestep)
+    return Executor(backbone, cfg, video, model, gen, text, decoder, dev)

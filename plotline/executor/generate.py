@@ -1,0 +1,147 @@
+"""Chunk-by-chunk generation with the KV cache: few-step stochastic denoising of each chunk, a clean pass that
+writes its K/V, and prompt switches (cross-attention reset, optional LongLive re-cache)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from plotline.executor.kv_cache import AttentionWindow, KVCache
+from plotline.executor.model import CausalWanDiT
+from plotline.executor.prompts import frame_prompt_index
+from plotline.executor.sampler import predict_x0, step_logprob, stochastic_step
+from plotline.executor.schedule import model_timestep
+
+
+@dataclass
+class ChunkTrajectory:
+    """Denoising trajectory of one chunk for a batch: what Flow-GRPO needs to recompute log-probs.
+
+    states: x_t fed to the model at each step [B, S, C, f, h, w]; states[:, i+1] is the sample of transition i.
+    velocities: v_old at each step [B, S, C, f, h, w]; logprobs: fp32 log π of each stochastic transition
+    [B, S−1]; sigmas: σ of each step [S] (σ' of transition i is sigmas[i+1]); start_frame: chunk's first frame.
+    """
+
+    states: torch.Tensor
+    velocities: torch.Tensor
+    logprobs: torch.Tensor
+    sigmas: torch.Tensor
+    start_frame: int
+
+
+class ChunkGenerator:
+    """Runs the DiT chunk by chunk over a KV cache."""
+
+    def __init__(self, model: CausalWanDiT, sigmas: torch.Tensor, window: AttentionWindow, chunk_frames: int,
+                 recache_on_switch: bool, context_timestep: float = 0.0):
+        self.model, self.sigmas, self.window = model, sigmas, window
+        self.chunk_frames, self.recache_on_switch = chunk_frames, recache_on_switch
+        self.context_timestep = context_timestep
+
+    def new_cache(self) -> KVCache:
+        """An empty cache with this generator's sink/window."""
+        return KVCache(self.model.arch.num_layers, self.window)
+
+    def _t(self, batch: int, frames: int, value) -> torch.Tensor:
+        return model_timestep(float(value)).to(torch.float32).expand(batch, frames)
+
+    @torch.no_grad()
+    def denoise_chunk(self, cache: KVCache, context: torch.Tensor, start_frame: int, noise: torch.Tensor,
+                      record: bool = False) -> tuple[torch.Tensor, ChunkTrajectory | None]:
+        """Denoise one chunk from noise[0] with fresh ε = noise[i] per transition (Eq. x_{t'} = (1−σ')x̂0 + σ'ε).
+
+        noise: [S, B, C, f, h, w]. Returns the clean chunk x̂0 of the last step and, when record, its trajectory.
+        """
+        x = noise[0]
+        b, f = x.shape[0], x.shape[2]
+        states, vels, logps = [], [], []
+        n = len(self.sigmas)
+        for i in range(n):
+            sigma = float(self.sigmas[i])
+            v = self.model(x, self._t(b, f, sigma), context, cache=cache, start_frame=start_frame)
+            if record:
+                states.append(x)
+                vels.append(v)
+            if i == n - 1:
+                x = predict_x0(x, v, sigma)
+                break
+            sigma_next = float(self.sigmas[i + 1])
+            x_next = stochastic_step(x, v, sigma, sigma_next, noise[i + 1])
+            if record:
+                logps.append(step_logprob(x, v, x_next, sigma, sigma_next))
+            x = x_next
+        traj = None
+        if record:
+            traj = ChunkTrajectory(torch.stack(states, 1), torch.stack(vels, 1), torch.stack(logps, 1),
+                                   self.sigmas.clone(), start_frame)
+        return x, traj
+
+    @torch.no_grad()
+    def commit_chunk(self, cache: KVCache, clean: torch.Tensor, context: torch.Tensor, start_frame: int) -> None:
+        """Clean pass: run the finished chunk at the context timestep and write its K/V into the cache."""
+        b, _, f = clean.shape[:3]
+        self.model(clean, self._t(b, f, self.context_timestep / 1000.0), context, cache=cache,
+                   start_frame=start_frame, write_cache=True)
+
+    @torch.no_grad()
+    def enter_span(self, cache: KVCache, index: int, context: torch.Tensor, history: torch.Tensor | None,
+                   at_frame: int) -> None:
+        """Make the cache condition on span `index`: at a switch reset the text K/V and, when re-caching,
+        re-run the recent clean frames history[:, :, r0:at_frame] under the new prompt (LongLive)."""
+        previous = cache.prompt_index
+        cache.prompt_index = index
+        if previous is None or previous == index:
+            return
+        cache.reset_cross()
+        if not self.recache_on_switch or at_frame == 0 or history is None:
+            return
+        span = at_frame if self.window.window_frames < 0 else min(self.window.window_frames, at_frame)
+        r0 = ((at_frame - span) // self.chunk_frames) * self.chunk_frames
+        cache.reset_self(keep_sink=r0 > 0)
+        for s in range(r0, at_frame, self.chunk_frames):
+            e = min(s + self.chunk_frames, at_frame)
+            self.commit_chunk(cache, history[:, :, s:e], context, s)
+
+    @torch.no_grad()
+    def run(self, cache: KVCache, contexts: list[torch.Tensor], starts: list[int], first_frame: int,
+            end_frame: int, noise_for_chunk, history: torch.Tensor | None = None, record_first: bool = False,
+            commit_last: bool = False) -> tuple[torch.Tensor, ChunkTrajectory | None]:
+        """Generate frames [first_frame, end_frame) chunk by chunk; span j uses contexts[j] (starts = span starts).
+
+        noise_for_chunk(chunk_index) → [S, B, C, f, h, w]; history holds the clean frames before first_frame
+        (needed for a re-cache). Returns the new clean frames [B, C, end−first, h, w] and, when record_first,
+        the trajectory of the first generated chunk. commit_last also writes the final chunk's K/V (a prefix).
+        """
+        if first_frame % self.chunk_frames:
+            raise ValueError(f"generation must start on a chunk boundary, got frame {first_frame}")
+        out, traj = [], None
+        for s in range(first_frame, end_frame, self.chunk_frames):
+            e = min(s + self.chunk_frames, end_frame)
+            idx = frame_prompt_index(starts, s)
+            if frame_prompt_index(starts, e - 1) != idx:
+                raise ValueError(f"chunk [{s}, {e}) straddles a span boundary {starts}")
+            done = torch.cat([history] + out, 2) if history is not None else (torch.cat(out, 2) if out else None)
+            self.enter_span(cache, idx, contexts[idx], done, s)
+            noise = noise_for_chunk(s // self.chunk_frames)[:, :, :, : e - s]
+            clean, t = self.denoise_chunk(cache, contexts[idx], s, noise, record=record_first and s == first_frame)
+            traj = t if t is not None else traj
+            out.append(clean)
+            if e < end_frame or commit_last:
+                self.commit_chunk(cache, clean, contexts[idx], s)
+        return torch.cat(out, 2), traj
+
+
+@torch.no_grad()
+def cache_from_latents(gen: ChunkGenerator, latents: torch.Tensor, contexts: list[torch.Tensor], starts: list[int]
+                       ) -> KVCache:
+    """Rebuild the cache of clean frames latents [B, C, k, h, w] with the current weights (clean passes chunk by
+    chunk under each chunk's span prompt), then enter the span of frame k as the rollout did before forking."""
+    cache = gen.new_cache()
+    k = latents.shape[2]
+    for s in range(0, k, gen.chunk_frames):
+        idx = frame_prompt_index(starts, s)
+        gen.enter_span(cache, idx, contexts[idx], latents[:, :, :s], s)
+        gen.commit_chunk(cache, latents[:, :, s:s + gen.chunk_frames], contexts[idx], s)
+    idx = frame_prompt_index(starts, k)
+    gen.enter_span(cache, idx, contexts[idx], latents, k)
+    return cache

@@ -1,0 +1,72 @@
+"""The RL LoRA adapter on the DiT (peft): attach, save with the backbone's identity, load refusing a foreign one."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from torch import nn
+
+from plotline.executor.backbones import Backbone
+
+ADAPTER_META = "plotline_adapter.json"
+
+
+class AdapterMismatch(ValueError):
+    """An adapter was built for a different backbone/architecture than the executor loading it."""
+
+
+def target_pattern(targets: list[str]) -> str:
+    """peft target regex: module names `blocks.N.[…].<target>` for each target suffix (e.g. q, ffn.0)."""
+    alts = "|".join(re.escape(t) for t in targets)
+    return rf"^blocks\.\d+\.(?:.*\.)?(?:{alts})$"
+
+
+def attach_lora(model: nn.Module, rank: int, alpha: float, targets: list[str]):
+    """Wrap the DiT in a peft LoRA (B = 0 at init, so the adapted model starts equal to the base)."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_pattern(targets), lora_dropout=0.0)
+    return get_peft_model(model, cfg)
+
+
+def adapter_identity(backbone: Backbone) -> dict:
+    """What an adapter records about the model it was trained on."""
+    return {"backbone": backbone.name, "arch": backbone.arch.fingerprint()}
+
+
+def save_adapter(peft_model, out_dir: str | Path, backbone: Backbone, version: str) -> Path:
+    """peft save_pretrained (safetensors) plus plotline_adapter.json with the backbone identity and version."""
+    out = Path(out_dir)
+    peft_model.save_pretrained(str(out), safe_serialization=True)
+    (out / ADAPTER_META).write_text(json.dumps({**adapter_identity(backbone), "version": version}, indent=1))
+    return out
+
+
+def read_adapter_meta(adapter_dir: str | Path) -> dict:
+    """The plotline_adapter.json of an adapter folder (AdapterMismatch when absent)."""
+    path = Path(adapter_dir) / ADAPTER_META
+    if not path.is_file():
+        raise AdapterMismatch(f"{adapter_dir} has no {ADAPTER_META}; cannot tell which backbone it was built for")
+    return json.loads(path.read_text())
+
+
+def check_adapter(adapter_dir: str | Path, backbone: Backbone) -> dict:
+    """Raise AdapterMismatch unless the adapter was built for this backbone and architecture; return its meta."""
+    meta = read_adapter_meta(adapter_dir)
+    want = adapter_identity(backbone)
+    if meta.get("backbone") != want["backbone"] or meta.get("arch") != want["arch"]:
+        diff = [k for k in want["arch"] if (meta.get("arch") or {}).get(k) != want["arch"][k]]
+        raise AdapterMismatch(f"adapter {adapter_dir} was built for backbone {meta.get('backbone')!r}, not "
+                              f"{backbone.name!r}" + (f" (architecture differs in {', '.join(diff)})" if diff else ""))
+    return meta
+
+
+def load_adapter(model: nn.Module, adapter_dir: str | Path, backbone: Backbone, trainable: bool = True):
+    """Check the adapter's backbone, then attach it with peft (PeftModel.from_pretrained)."""
+    from peft import PeftModel
+
+    meta = check_adapter(adapter_dir, backbone)
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    peft_model.plotline_meta = meta
+    return peft_model

@@ -1,0 +1,78 @@
+"""What the rollout stage does per plan, without any store code: pick the fork frame, condition spans, roll out
+N continuations from a shared prefix, decode, and produce rows + tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from plotline.executor.executor import Executor
+from plotline.executor.prompts import check_plan_steps, frame_prompt_index, smooth_steps, span_starts
+from plotline.executor.rollout import Rollout, fork_rollout
+from plotline.executor.video_io import encode_mp4, sample_indices, to_uint8
+
+
+class NonFiniteRollout(FloatingPointError):
+    """A rollout produced NaN/inf latents or log-probs; names the sample."""
+
+
+@dataclass
+class PlanRollout:
+    """A plan's rollout with everything the stage writes."""
+
+    rollout: Rollout
+    span_prompts: list[str]
+    starts: list[int]
+    switch_step: int
+    frames: torch.Tensor
+    sampled: list[int]
+
+
+def conditioning_prompts(plan: dict, ex: Executor) -> list[str]:
+    """The J span prompts: the plan's `smoothed_steps` when complete, else Smooth over its `steps`."""
+    v = ex.video
+    steps = list(plan.get("steps") or [])
+    check_plan_steps(plan["plan_id"], steps, v.target_latent_frames, v.latent_frames_per_step)
+    need = v.num_steps
+    smoothed = list(plan.get("smoothed_steps") or [])
+    if len(smoothed) >= need:
+        return smoothed[:need]
+    return smooth_steps(steps[:need], ex.config.prompt_joiner)
+
+
+def check_finite(r: Rollout, ids: list[str]) -> None:
+    """Raise NonFiniteRollout naming the first continuation with non-finite latents or log-probs."""
+    vids = r.videos()
+    for n, rid in enumerate(ids):
+        for name, t in (("latents", vids[n]), ("states", r.trajectory.states[n]),
+                        ("log-probs", r.trajectory.logprobs[n])):
+            if not torch.isfinite(t).all():
+                raise NonFiniteRollout(f"rollout {rid}: non-finite {name}")
+
+
+def roll_plan(ex: Executor, plan: dict, fork_frame: int, seed: int, ids: list[str]) -> PlanRollout:
+    """Generate the plan's N continuations as one batch and decode them."""
+    v = ex.video
+    prompts = conditioning_prompts(plan, ex)
+    starts = span_starts(v.target_latent_frames, v.latent_frames_per_step, fork_frame)
+    contexts = ex.encode(prompts)
+    r = fork_rollout(ex.generator, contexts, starts, v.target_latent_frames, fork_frame, ex.noise(seed),
+                     plan["plan_id"], list(range(len(ids))))
+    check_finite(r, ids)
+    frames = ex.decoder(r.videos())  # [N, T, H, W, 3]
+    return PlanRollout(r, prompts, starts, frame_prompt_index(starts, fork_frame), frames,
+                       sample_indices(frames.shape[1], ex.config.sampled_frames))
+
+
+def group_tensors(pr: PlanRollout) -> dict[str, torch.Tensor]:
+    """Tensors of the plan's group file (prefix, transition trajectory, sampled frames)."""
+    t = pr.rollout.trajectory
+    return {"prefix": pr.rollout.prefix.float().contiguous(), "states": t.states.float().contiguous(),
+            "velocities": t.velocities.float().contiguous(), "logprobs": t.logprobs.float().contiguous(),
+            "sigmas": t.sigmas.double().contiguous(),
+            "frames": torch.from_numpy(to_uint8(pr.frames[:, pr.sampled])).contiguous()}
+
+
+def mp4s(pr: PlanRollout, fps: int) -> list[bytes]:
+    """One mp4 per continuation."""
+    return [encode_mp4(to_uint8(pr.frames[n]), fps) for n in range(pr.frames.shape[0])]

@@ -1,0 +1,55 @@
+"""`plotline rewards …`: audit and re-score stored judge replies without calling a model."""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from plotline.rewards.parsing import parse_reply
+
+app = typer.Typer(help="Judge replies: parse and re-score stored raw replies.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Judge replies: parse and re-score stored raw replies."""
+
+
+class Kind(str, Enum):
+    plan = "plan"
+    temporal = "temporal"
+    step = "step"
+
+
+def parse_line(kind: str, record: dict) -> dict:
+    """One output record `{id, status, score, reason, fields}` for an input record `{id, raw, [n_frames]}`."""
+    n_frames = record.get("n_frames")
+    result = parse_reply(kind, record.get("raw"), n_frames=int(n_frames) if n_frames is not None else None)
+    return {"id": record.get("id"), "status": result.status, "score": result.score, "reason": result.reason,
+            "fields": result.fields}
+
+
+@app.command("parse")
+def parse_cmd(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                help='JSONL, one {"id": ..., "raw": "<reply>"} per line (extra keys allowed, '
+                                     'e.g. "n_frames").'),
+    kind: Kind = typer.Option(..., "--kind", help="Judge schema the replies follow."),
+) -> None:
+    """Re-parse stored raw judge replies; print one JSON result per input line, in input order."""
+    out = sys.stdout
+    with file.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                typer.echo(f"{file}:{lineno}: invalid input line ({exc})", err=True)
+                raise typer.Exit(2)
+            out.write(json.dumps(parse_line(kind.value, record), ensure_ascii=False) + "\n")

@@ -1,0 +1,42 @@
+"""Judge backend registry: `register_backend(name)` decorates a factory `(RewardsConfig) -> JudgeBackend`."""
+from __future__ import annotations
+
+from typing import Callable
+
+from plotline.rewards.config import RewardsConfig
+from plotline.rewards.judges.base import JudgeBackend
+
+BackendFactory = Callable[[RewardsConfig], JudgeBackend]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Register a backend factory under `name` (a second registration of the same name is an error)."""
+
+    def deco(factory: BackendFactory) -> BackendFactory:
+        if name in _BACKENDS and _BACKENDS[name] is not factory:
+            raise ValueError(f"judge backend {name!r} is already registered")
+        _BACKENDS[name] = factory
+        return factory
+
+    return deco
+
+
+def available_backends() -> list[str]:
+    """Names of the registered judge backends."""
+    _load_builtin()
+    return sorted(_BACKENDS)
+
+
+def create_backend(config: RewardsConfig, name: str | None = None) -> JudgeBackend:
+    """Build the backend `name` (default `config.judge_backend`), naming the choices on a miss."""
+    _load_builtin()
+    name = name or config.judge_backend
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown judge backend {name!r}; registered: {', '.join(sorted(_BACKENDS))}")
+    return _BACKENDS[name](config)
+
+
+def _load_builtin() -> None:
+    # importing the modules runs their @register_backend decorators
+    from plotline.rewards.judges import local, openai_backend, programmatic  # noqa: F401

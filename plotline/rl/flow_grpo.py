@@ -1,0 +1,53 @@
+"""Flow-GRPO objective for the few-step stochastic sampler (DESIGN §3): RatioNorm ratio, clipped policy loss with
+advantage clipping, and the velocity-space KL to the adapter-disabled reference."""
+from __future__ import annotations
+
+import torch
+
+
+def _per_sample_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.float().flatten(1).mean(1)
+
+
+def ratio_norm(logp_new: torch.Tensor, logp_old: torch.Tensor, v_new: torch.Tensor, v_old: torch.Tensor,
+               sigma: float, sigma_next: float) -> torch.Tensor:
+    """RatioNorm (GRPO-Guard) ratio per sample of one transition σ → σ':
+
+    log_r = mean(logp_θ) − mean(logp_old); bias = (1−σ')²σ²/(2σ'²)·mean((v_θ − v_old)²);
+    ratio = exp((log_r + bias)·σ'/((1−σ')·σ)). logp_* are per-sample chunk means [B]; v_* are [B, ...].
+    """
+    if not (0.0 < sigma_next < 1.0 and sigma > 0.0):
+        raise ValueError(f"RatioNorm needs 0 < σ' < 1 and σ > 0, got σ={sigma}, σ'={sigma_next}")
+    log_r = logp_new.float() - logp_old.float()
+    bias = (1 - sigma_next) ** 2 * sigma ** 2 / (2 * sigma_next ** 2) * _per_sample_mean((v_new - v_old) ** 2)
+    return torch.exp((log_r + bias) * sigma_next / ((1 - sigma_next) * sigma))
+
+
+def clip_advantages(adv: torch.Tensor, adv_clip: float) -> torch.Tensor:
+    """A ← clip(A, −adv_clip, adv_clip)."""
+    return adv.float().clamp(-adv_clip, adv_clip)
+
+
+def clipped_policy_loss(ratio: torch.Tensor, adv: torch.Tensor, clip: float) -> torch.Tensor:
+    """Element-wise max(−A·r, −A·clip(r, 1−ε, 1+ε)); ratio [B, T] (or [B]) and adv [B] (already clipped)."""
+    a = adv.view(-1, *([1] * (ratio.dim() - 1)))
+    return torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip, 1 + clip))
+
+
+def velocity_kl(v_new: torch.Tensor, v_ref: torch.Tensor) -> torch.Tensor:
+    """Per-sample KL surrogate mean((v_θ − v_ref)²) [B] (the Gaussian KL up to the step's constant factor)."""
+    return _per_sample_mean((v_new - v_ref) ** 2)
+
+
+def flow_grpo_loss(ratio: torch.Tensor, adv: torch.Tensor, kl: torch.Tensor, clip: float, adv_clip: float,
+                   beta: float) -> dict[str, torch.Tensor]:
+    """loss = mean(max(−A·r, −A·clip(r, 1±ε))) + β·mean(kl) with A clipped to ±adv_clip.
+
+    ratio and kl are [B, T] (samples × trained transitions). Returns loss, policy_loss, kl and the clip fraction.
+    """
+    a = clip_advantages(adv, adv_clip)
+    policy = clipped_policy_loss(ratio, a, clip).mean()
+    kl_mean = kl.float().mean()
+    clipped = ((ratio - 1).abs() > clip).float().mean()
+    return {"loss": policy + beta * kl_mean, "policy_loss": policy.detach(), "kl": kl_mean.detach(),
+            "clip_fraction": clipped.detach()}

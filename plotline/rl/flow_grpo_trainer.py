@@ -1,0 +1,170 @@
+"""Flow-GRPO update of the executor's LoRA: rebuild the shared prefix cache from stored clean latents, recompute
+the transition chunk's log-probs, RatioNorm + clipped loss + KL to the adapter-disabled reference on every update,
+gradient accumulation, max-grad-norm, AdamW, EMA of the LoRA weights. Never steps on non-finite values."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from plotline.executor.generate import ChunkGenerator, cache_from_latents
+from plotline.executor.sampler import step_logprob
+from plotline.executor.schedule import model_timestep
+from plotline.rl.flow_grpo import flow_grpo_loss, ratio_norm, velocity_kl
+from plotline.rl.flow_grpo_config import FlowGRPOConfig
+
+
+class NonFiniteError(FloatingPointError):
+    """NaN/inf met in a sample's latents, log-probs, or gradients; names the sample; the optimizer did not step."""
+
+
+@dataclass
+class TransitionGroup:
+    """One plan's group: the shared clean prefix and the N continuations' transition-chunk trajectories.
+
+    states/velocities [N, S, C, f, h, w], logprobs [N, S−1], sigmas [S], advantages [N]; contexts one per span
+    ([1, Lt, D]); starts the span starts; sample_ids name the N rows (for error messages).
+    """
+
+    sample_ids: list[str]
+    prefix: torch.Tensor
+    contexts: list[torch.Tensor]
+    starts: list[int]
+    states: torch.Tensor
+    velocities: torch.Tensor
+    logprobs: torch.Tensor
+    sigmas: torch.Tensor
+    advantages: torch.Tensor
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError naming the first sample with NaN/inf in latents, velocities, log-probs or advantage."""
+        if not torch.isfinite(self.prefix).all():
+            raise NonFiniteError(f"non-finite prefix latents shared by samples {', '.join(self.sample_ids)}")
+        for n, sid in enumerate(self.sample_ids):
+            for name, t in (("latents", self.states[n]), ("velocities", self.velocities[n]),
+                            ("log-probs", self.logprobs[n]), ("advantage", self.advantages[n])):
+                if not torch.isfinite(t).all():
+                    raise NonFiniteError(f"sample {sid}: non-finite {name}")
+
+
+@dataclass
+class TrainerState:
+    """Counters kept across updates."""
+
+    optimizer_steps: int = 0
+    metrics: list[dict] = field(default_factory=list)
+
+
+class FlowGRPOTrainer:
+    """Trains the LoRA of a peft-wrapped CausalWanDiT with Flow-GRPO."""
+
+    def __init__(self, peft_model, gen: ChunkGenerator, cfg: FlowGRPOConfig):
+        self.peft_model, self.gen, self.cfg = peft_model, gen, cfg
+        self.params = [p for p in peft_model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("the executor model has no trainable (LoRA) parameters")
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas),
+                                     eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        self.ema = [p.detach().clone() for p in self.params]
+        self.state = TrainerState()
+        self._pending = 0
+
+    @contextmanager
+    def reference(self):
+        """The reference policy: the same network with the RL adapter disabled."""
+        with self.peft_model.disable_adapter():
+            yield
+
+    def _velocity(self, cache, x, sigma, context, start) -> torch.Tensor:
+        b, f = x.shape[0], x.shape[2]
+        t = model_timestep(float(sigma)).to(torch.float32).expand(b, f)
+        return self.gen.model(x, t, context, cache=cache, start_frame=start)
+
+    def group_terms(self, g: TransitionGroup, with_grad: bool = True) -> dict[str, torch.Tensor]:
+        """Per-sample, per-transition ratio [N, T], KL [N, T] and new log-probs for the first T transitions."""
+        n = len(g.sample_ids)
+        k = g.prefix.shape[2]
+        steps = min(self.cfg.train_transitions, g.logprobs.shape[1])
+        from plotline.executor.prompts import frame_prompt_index
+        ctx = g.contexts[frame_prompt_index(g.starts, k)].expand(n, -1, -1)
+        cache = cache_from_latents(self.gen, g.prefix, g.contexts, g.starts).fork(n)
+        with self.reference():
+            ref_cache = cache_from_latents(self.gen, g.prefix, g.contexts, g.starts).fork(n) if self.cfg.beta else None
+        ratios, kls, logps = [], [], []
+        for i in range(steps):
+            sigma, sigma_next = float(g.sigmas[i]), float(g.sigmas[i + 1])
+            x_t, x_next = g.states[:, i], g.states[:, i + 1]
+            with torch.set_grad_enabled(with_grad):
+                v = self._velocity(cache.clone(), x_t, sigma, ctx, k)
+            logp = step_logprob(x_t, v, x_next, sigma, sigma_next)
+            bad = ~(torch.isfinite(logp) & torch.isfinite(v.detach().flatten(1)).all(1))
+            if bad.any():
+                raise NonFiniteError(f"sample {g.sample_ids[int(bad.nonzero()[0])]}: non-finite recomputed "
+                                     f"log-prob/velocity at transition {i}")
+            ratios.append(ratio_norm(logp, g.logprobs[:, i], v, g.velocities[:, i], sigma, sigma_next))
+            if ref_cache is not None:
+                with torch.no_grad(), self.reference():
+                    v_ref = self._velocity(ref_cache.clone(), x_t, sigma, ctx, k)
+                kls.append(velocity_kl(v, v_ref))
+            else:
+                kls.append(torch.zeros(n))
+            logps.append(logp)
+        return {"ratio": torch.stack(ratios, 1), "kl": torch.stack(kls, 1), "logp": torch.stack(logps, 1)}
+
+    def accumulate(self, g: TransitionGroup) -> dict[str, float]:
+        """Forward + backward of one group (scaled by 1/grad_accum); steps the optimizer every grad_accum groups."""
+        g.check_finite()
+        terms = self.group_terms(g)
+        out = flow_grpo_loss(terms["ratio"], g.advantages, terms["kl"], self.cfg.clip, self.cfg.adv_clip,
+                             self.cfg.beta)
+        if not torch.isfinite(out["loss"]):
+            self.opt.zero_grad(set_to_none=True)
+            self._pending = 0
+            raise NonFiniteError(f"non-finite loss for samples {', '.join(g.sample_ids)}")
+        (out["loss"] / self.cfg.grad_accum_steps).backward()
+        self._pending += 1
+        r = terms["ratio"].detach()
+        adv = g.advantages.float()
+        metrics = {"loss": float(out["loss"].detach()), "policy_loss": float(out["policy_loss"]), "kl": float(out["kl"]),
+                   "ratio_mean": float(r.mean()), "ratio_min": float(r.min()), "ratio_max": float(r.max()),
+                   "clip_fraction": float(out["clip_fraction"]), "adv_mean": float(adv.mean()),
+                   "adv_std": float(adv.std(unbiased=False)), "adv_min": float(adv.min()), "adv_max": float(adv.max())}
+        if self._pending >= self.cfg.grad_accum_steps:
+            metrics["grad_norm"] = self.step(g.sample_ids)
+        return metrics
+
+    def step(self, sample_ids: list[str] | None = None) -> float:
+        """Clip gradients to max_grad_norm, AdamW step, EMA update; refuses to step on a non-finite gradient."""
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
+        if not torch.isfinite(norm):
+            self.opt.zero_grad(set_to_none=True)
+            self._pending = 0
+            raise NonFiniteError(f"non-finite gradient norm (samples {', '.join(sample_ids or [])}); no step taken")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self._pending = 0
+        self.state.optimizer_steps += 1
+        with torch.no_grad():
+            d = self.cfg.ema_decay
+            for e, p in zip(self.ema, self.params):
+                e.mul_(d).add_(p.detach(), alpha=1 - d)
+        return float(norm)
+
+    def flush(self) -> float | None:
+        """Step on gradients left over from an incomplete accumulation window."""
+        return self.step() if self._pending else None
+
+    @contextmanager
+    def ema_weights(self):
+        """Temporarily swap the EMA weights into the LoRA parameters (e.g. to save the adapter)."""
+        saved = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, e in zip(self.params, self.ema):
+                p.copy_(e)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.params, saved):
+                    p.copy_(s)

@@ -1,0 +1,164 @@
+"""Per-frame object detection from pixels only: foreground mask by brightness, the largest connected blob,
+its centroid, area, shape (from bounding-box fill ratio), colour (per-pixel nearest palette chroma) and
+brightness. Nothing here sees a scenario or any renderer state — only the uint8 frame."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from plotline.world.vocab import palette_chroma, palette_names
+
+MAX_SIDE = 64
+"""Frames larger than this are block-averaged down before detection (keeps detection cheap and scale-free)."""
+MIN_PIXELS = 3
+"""Fewer foreground pixels than this count as no object."""
+
+SQUARE_MIN_FILL = 0.9
+"""Bounding-box fill ratio from which a blob is a square (square ≈ 1, circle ≈ π/4, triangle ≈ 1/2)."""
+CIRCLE_MIN_FILL = 0.6
+"""Smallest fill ratio of a circle (small rasterised circles reach 0.75)."""
+TRIANGLE_MIN_ASYMMETRY = 1.6
+"""Bottom-half / top-half pixel ratio from which a non-square blob is a triangle (apex up ≈ 2.3–3; circle ≈ 1)."""
+
+
+@dataclass
+class Observation:
+    """What the detector sees in one frame, in the frame's own pixel units (also when it was downscaled for
+    detection). `area` is brightness-invariant (see observe);
+    `brightness` is the blob's mean brightest channel in [0, 1], 0 when no object is visible."""
+
+    visible: bool
+    area: float = 0.0
+    cx: float = 0.0
+    cy: float = 0.0
+    width: int = 0
+    height: int = 0
+    fill: float = 0.0
+    shape: Optional[str] = None
+    colour: Optional[str] = None
+    colours: dict[str, float] = field(default_factory=dict)
+    brightness: float = 0.0
+    palette_distance: float = 0.0
+    clutter: float = 0.0
+    foreground_fraction: float = 0.0
+
+    def colour_fraction(self, colour: str) -> float:
+        """Share of the object's pixels whose chroma is nearest to `colour`."""
+        return self.colours.get(colour, 0.0)
+
+    @property
+    def clean(self) -> bool:
+        """A plausible frame of this world: one compact blob of a known shape on a black background with
+        palette colours, or an empty black frame."""
+        if not self.visible:
+            return self.foreground_fraction == 0.0
+        return (self.clutter <= 0.1 and self.foreground_fraction <= 0.6 and self.shape is not None
+                and self.palette_distance <= 0.25)
+
+    def summary(self) -> dict:
+        """A compact JSON-ready description (used in the judges' `think` objects)."""
+        if not self.visible:
+            return {"visible": False}
+        return {"visible": True, "shape": self.shape, "colour": self.colour, "x": round(self.cx, 1),
+                "y": round(self.cy, 1), "area": round(self.area, 1), "fill": round(self.fill, 2),
+                "brightness": round(self.brightness, 2)}
+
+
+def _downscale(frame: np.ndarray) -> tuple[np.ndarray, int]:
+    """(frame block-averaged by an integer factor k so its longest side is ≤ MAX_SIDE, k)."""
+    h, w = frame.shape[:2]
+    k = int(np.ceil(max(h, w) / MAX_SIDE))
+    if k <= 1:
+        return frame, 1
+    h2, w2 = h // k, w // k
+    return frame[: h2 * k, : w2 * k].reshape(h2, k, w2, k, 3).mean(axis=(1, 3)), k
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """Boolean mask of the largest 4-connected component of `mask` (min-label propagation in numpy)."""
+    if not mask.any():
+        return mask.copy()
+    h, w = mask.shape
+    big = h * w + 1
+    labels = np.where(mask, np.arange(h * w).reshape(h, w), big)
+    while True:
+        nxt = labels.copy()
+        np.minimum(nxt[1:], labels[:-1], out=nxt[1:])
+        np.minimum(nxt[:-1], labels[1:], out=nxt[:-1])
+        np.minimum(nxt[:, 1:], labels[:, :-1], out=nxt[:, 1:])
+        np.minimum(nxt[:, :-1], labels[:, 1:], out=nxt[:, :-1])
+        nxt = np.where(mask, nxt, big)
+        if np.array_equal(nxt, labels):
+            break
+        labels = nxt
+    values, counts = np.unique(labels[mask], return_counts=True)
+    return labels == values[np.argmax(counts)]
+
+
+def classify_shape(fill: float, width: int, height: int, asymmetry: float = 1.0) -> Optional[str]:
+    """Shape name from the blob's bounding-box fill ratio, aspect and bottom/top mass ratio (None when
+    nothing fits): square fills its box; a triangle (apex up) is bottom-heavy; a circle is neither."""
+    if width < 3 or height < 3 or not 0.6 <= width / height <= 1.6:
+        return None
+    if fill >= SQUARE_MIN_FILL:
+        return "square"
+    if asymmetry >= TRIANGLE_MIN_ASYMMETRY and fill >= 0.35:
+        return "triangle"
+    if fill >= CIRCLE_MIN_FILL:
+        return "circle"
+    return None
+
+
+def observe(frame: np.ndarray, threshold: int = 48) -> Observation:
+    """Detect the object in one HxWx3 uint8 frame (black background)."""
+    f, k = _downscale(np.asarray(frame, dtype=np.float64)[..., :3])
+    peak = f.max(axis=-1)
+    fg = peak >= threshold
+    n = int(fg.sum())
+    fg_fraction = n / fg.size
+    if n < MIN_PIXELS:
+        return Observation(False, foreground_fraction=fg_fraction)
+    blob = largest_component(fg)
+    pixels = float(blob.sum())
+    ys, xs = np.nonzero(blob)
+    width = int(xs.max() - xs.min() + 1)
+    height = int(ys.max() - ys.min() + 1)
+    fill = pixels / (width * height)
+    centre = ys.min() + height / 2
+    top, bottom = float(np.sum(ys + 0.5 < centre)), float(np.sum(ys + 0.5 > centre))
+    asymmetry = bottom / max(top, 1.0)
+    # brightness-invariant area: light in the blob's box (1 px margin, dim edge pixels included) divided by
+    # the blob's core brightness, so a fade or a soft edge does not read as a size change
+    box = peak[max(0, ys.min() - 1): ys.max() + 2, max(0, xs.min() - 1): xs.max() + 2]
+    core = float(np.percentile(peak[blob], 90))
+    area = float(box.sum() / core)
+    pix = f[blob]
+    chroma = pix / np.maximum(pix.max(axis=1, keepdims=True), 1e-6)
+    pal = palette_chroma()
+    dist = np.linalg.norm(chroma[:, None, :] - pal[None, :, :], axis=-1)
+    nearest = dist.argmin(axis=1)
+    names = palette_names()
+    counts = np.bincount(nearest, minlength=len(names)) / len(nearest)
+    colours = {names[i]: float(counts[i]) for i in range(len(names)) if counts[i] > 0}
+    return Observation(
+        visible=True, area=area * k * k, cx=float(xs.mean() + 0.5) * k, cy=float(ys.mean() + 0.5) * k,
+        width=width * k, height=height * k, fill=float(fill), shape=classify_shape(fill, width, height, asymmetry),
+        colour=names[int(counts.argmax())], colours=colours,
+        brightness=float(peak[blob].mean() / 255.0), palette_distance=float(dist.min(axis=1).mean()),
+        clutter=1.0 - pixels / n, foreground_fraction=fg_fraction)
+
+
+def observe_video(frames: Sequence[np.ndarray] | np.ndarray, threshold: int = 48) -> list[Observation]:
+    """Observations of every frame of a [T, H, W, 3] video (or a list of frames)."""
+    return [observe(fr, threshold) for fr in frames]
+
+
+def majority(values: Sequence[Optional[str]]) -> Optional[str]:
+    """Most frequent non-None value (first seen wins ties), or None."""
+    counts: dict[str, int] = {}
+    for v in values:
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    return max(counts, key=counts.get) if counts else None

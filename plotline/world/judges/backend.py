@@ -1,0 +1,54 @@
+"""Connects the world's judges to the `programmatic` judge backend (plotline.rewards.judges.programmatic).
+
+A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request.meta`:
+- temporal: meta["instruction"] (else the request's user text), meta["steps"] (ground-truth steps, optional)
+- step: meta["step"] (the new step prompt), meta["previous_step"] (optional)
+- plan: meta["instruction"], meta["gt_steps"] (optional), meta["plan_steps"] (the UNSMOOTHED plan steps)
+"""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+import numpy as np
+
+from plotline.world.config import WorldConfig
+from plotline.world.judges.plan import judge_plan
+from plotline.world.judges.step import judge_step
+from plotline.world.judges.temporal import judge_temporal
+
+
+def decode_frames(images) -> list[np.ndarray]:
+    """PNG/JPEG bytes → list of HxWx3 uint8 arrays."""
+    from PIL import Image
+
+    return [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in images]
+
+
+def _required(meta: dict, key: str):
+    if key not in meta:
+        raise KeyError(f"programmatic world judge needs request.meta[{key!r}]")
+    return meta[key]
+
+
+def register_world_judges(config: Optional[WorldConfig] = None) -> None:
+    """Register the world's temporal, step and plan judges as the programmatic backend's judges."""
+    from plotline.rewards.judges.programmatic import register_programmatic_judge
+
+    config = config or WorldConfig()
+
+    def temporal(req) -> str:
+        return judge_temporal(req.meta.get("instruction", req.user), decode_frames(req.images),
+                              req.meta.get("steps"), config)
+
+    def step(req) -> str:
+        return judge_step(_required(req.meta, "step"), decode_frames(req.images), req.meta.get("previous_step"),
+                          config)
+
+    def plan(req) -> str:
+        return judge_plan(_required(req.meta, "instruction"), req.meta.get("gt_steps"),
+                          list(_required(req.meta, "plan_steps")), config)
+
+    register_programmatic_judge("temporal", temporal)
+    register_programmatic_judge("step", step)
+    register_programmatic_judge("plan", plan)

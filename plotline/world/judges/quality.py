@@ -1,0 +1,54 @@
+"""Image-statistics stand-in for PickScore in the shapes world (no model, no weights).
+
+It is NOT an aesthetic model: it rewards frames that look like clean renders of this world. Per frame
+(pixels only, values in [0, 1]):
+- contrast: mean brightness (brightest channel) of the foreground minus that of the background
+- saturation: mean HSV saturation of the foreground (palette colours are fully saturated)
+- crispness: share of pixels that are clearly background (≤ 0.1) or clearly lit (≥ 0.75), not blurred/mid-tone
+- coherence: share of 4-neighbour pixel pairs whose brightness differs by < 0.1 (noise is incoherent)
+frame_quality = mean of the four; an empty (all-background) frame gets 0.5 (crisp and coherent, no subject).
+image_quality_score = mean frame_quality over the frames. The prompt is ignored.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+def frame_quality(frame: np.ndarray, threshold: int = 48) -> float:
+    """Quality in [0, 1] of one HxWx3 uint8 frame (see module docstring)."""
+    f = np.asarray(frame, dtype=np.float64)[..., :3] / 255.0
+    peak = f.max(axis=-1)
+    fg = peak >= threshold / 255.0
+    if not fg.any():
+        return 0.5
+    crisp = float(np.mean((peak <= 0.1) | (peak >= 0.75)))
+    coherent = float(np.mean(np.concatenate([
+        (np.abs(np.diff(peak, axis=0)) < 0.1).ravel(), (np.abs(np.diff(peak, axis=1)) < 0.1).ravel()])))
+    bg_mean = float(peak[~fg].mean()) if (~fg).any() else 1.0
+    contrast = max(0.0, float(peak[fg].mean()) - bg_mean)
+    sat = (f[fg].max(axis=1) - f[fg].min(axis=1)) / np.maximum(f[fg].max(axis=1), 1e-6)
+    return float(np.mean([contrast, float(sat.mean()), crisp, coherent]))
+
+
+def image_quality_score(frames, prompt: Optional[str] = None, threshold: int = 48) -> float:
+    """Mean frame_quality over a video [T, H, W, 3] or a list of frames; `prompt` is ignored."""
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frames to score")
+    return float(np.mean([frame_quality(fr, threshold) for fr in frames]))
+
+
+class ImageStatsScorer:
+    """Drop-in for PickScorer.score in the shapes world: one image-statistics score per (prompt, frames)."""
+
+    def __init__(self, threshold: int = 48):
+        self.threshold = threshold
+
+    def score(self, prompts: Sequence[str], videos: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+        """[len(prompts)] float array of image_quality_score per video (prompts are ignored)."""
+        if len(prompts) != len(videos):
+            raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
+        return np.array([image_quality_score(v, p, self.threshold) for p, v in zip(prompts, videos)],
+                        dtype=np.float64)

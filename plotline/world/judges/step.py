@@ -1,0 +1,94 @@
+"""Step-following judge: do the frames right after a prompt switch start carrying out the new step?
+
+The step prompt is parsed into events and a subject (shape, colour); a subject the step does not name is
+taken from the previous step (its colour after the previous step's events). The change from the window's
+first to its last frame is measured for every action:
+- action_score = 10 · mean over the step's events of min(1, strength / step_event_threshold), halved when
+  another action dominates the window (for `stay`: 10 when no action reaches the threshold)
+- subject_score = 10 · mean(majority shape matches, colour of the first visible frame matches)
+- scene_score = 10 · share of clean frames (one compact blob on black, palette colours)
+- object_appearance_reasonability_score = 10 · share of visible frames that are clean and keep the majority
+  shape (no visible frame: 10 for appear/disappear steps, else 0)
+- final_score = 10 · action · mean(subject, scene, object)
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from plotline.world.actions import get_action
+from plotline.world.config import WorldConfig
+from plotline.world.detect import majority, observe_video
+from plotline.world.events import event_strengths
+from plotline.world.judges.common import as_frames, expectation, reply, ten
+from plotline.world.parse import parse_text
+from plotline.world.state import Geometry
+
+
+def _subject(step: str, previous_step: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    parsed = parse_text(step)
+    shape = parsed.events[0].shape if parsed.events and parsed.events[0].shape else parsed.shape
+    colour = parsed.events[0].colour if parsed.events and parsed.events[0].colour else parsed.colour
+    if previous_step and (shape is None or colour is None):
+        prev = expectation(previous_step)
+        shape = shape or prev.shape
+        colour = colour or prev.colours[-1]
+    return shape, colour
+
+
+def judge_step(step: str, frames, previous_step: Optional[str] = None,
+               config: Optional[WorldConfig] = None) -> str:
+    """Step-following reply (JSON text) for the frames of a transition window (time order) against the new
+    step prompt, with the previous step prompt as context."""
+    config = config or WorldConfig()
+    frames = as_frames(frames)
+    h, w = frames[0].shape[:2]
+    geometry = Geometry.from_config(config, h, w)
+    obs = observe_video(frames, config.foreground_threshold)
+    actions = [e.action for e in parse_text(step).events]
+    shape, colour = _subject(step, previous_step)
+    thr = config.step_event_threshold
+
+    strengths = event_strengths(obs[0], obs[-1], geometry) if len(obs) > 1 else {}
+    top = max(strengths, key=strengths.get) if strengths else None
+    dominant = top if top is not None and strengths[top] >= thr else None
+    per_action = []
+    for name in actions:
+        if not get_action(name).changes:
+            per_action.append(1.0 if dominant is None else 0.0)
+            continue
+        value = min(1.0, max(0.0, strengths.get(name, 0.0) / thr))
+        per_action.append(value * (0.5 if dominant not in (None, *actions) else 1.0))
+    action = float(np.mean(per_action)) if per_action else 0.0
+
+    visible = [o for o in obs if o.visible]
+    seen_shape = majority([o.shape for o in visible])
+    if visible:
+        subject = float(np.mean([shape is None or seen_shape == shape,
+                                 colour is None or visible[0].colour == colour]))
+        obj = float(np.mean([o.clean and o.shape == seen_shape for o in visible]))
+    else:
+        subject = 0.0
+        obj = 1.0 if set(actions) & {"appear", "disappear"} else 0.0
+    scene = float(np.mean([o.clean for o in obs]))
+
+    previous = [e.action for e in parse_text(previous_step).events] if previous_step else []
+    scores = {
+        "subject_score": ten(subject),
+        "scene_score": ten(scene),
+        "action_score": ten(action),
+        "object_appearance_reasonability_score": ten(obj),
+        "final_score": ten(action * (subject + scene + obj) / 3.0),
+    }
+    think = {
+        "step_events": actions or "no event of the shapes world found in the step",
+        "expected_subject": {"shape": shape, "colour": colour},
+        "observed_subject": {"shape": seen_shape, "colour": visible[0].colour if visible else None},
+        "dominant_change": dominant,
+        "change_strengths": {k: round(v, 3) for k, v in sorted(strengths.items(), key=lambda kv: -kv[1])[:3]},
+        "previous_step_events": previous,
+        "still_previous_step": bool(dominant and dominant in previous and dominant not in actions),
+        "frames": [o.summary() for o in obs],
+    }
+    return reply(scores, think)
