@@ -9,7 +9,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from plotline.executor.executor import build_executor
 from plotline.executor.lora import attach_lora, load_adapter, save_adapter
@@ -28,22 +27,6 @@ def policy_model(ctx: StageContext, ex):
     with torch.random.fork_rng():
         torch.manual_seed(ctx.seed("lora-init"))
         return attach_lora(ex.model, rl.lora_rank, rl.lora_alpha, rl.lora_targets), "base"
-
-
-def write_adapter(ctx: StageContext, prefix: str, local_dir: Path) -> None:
-    """Copy a peft adapter folder into the artifact; safetensors go through write_tensors (stamped with lineage).
-
-    (Not write_dir: its in-place re-stamp rewrites a file it still has memory-mapped, which crashes.)
-    """
-    for path in sorted(Path(local_dir).rglob("*")):
-        if not path.is_file():
-            continue
-        rel = f"{prefix}/{path.relative_to(local_dir).as_posix()}"
-        if path.suffix == ".safetensors":
-            ctx.output.write_tensors(rel, {k: v.clone().contiguous() for k, v in load_file(str(path)).items()},
-                                     metadata={"format": "pt"})
-        else:
-            ctx.output.write_bytes(rel, path.read_bytes())
 
 
 def run(ctx: StageContext) -> None:
@@ -72,10 +55,10 @@ def run(ctx: StageContext) -> None:
     trainer.flush()
     version = f"{ctx.run_id}/step={ctx.step:06d}/update_executor"
     with tempfile.TemporaryDirectory() as tmp:
-        write_adapter(ctx, "adapter", save_adapter(peft, f"{tmp}/adapter", ex.backbone, version))
+        ctx.output.write_dir("adapter", str(save_adapter(peft, f"{tmp}/adapter", ex.backbone, version)))
         if cfg.rl.executor.use_ema:
             with trainer.ema_weights():
-                write_adapter(ctx, "adapter_ema", save_adapter(peft, f"{tmp}/ema", ex.backbone, version + "+ema"))
+                ctx.output.write_dir("adapter_ema", str(save_adapter(peft, f"{tmp}/ema", ex.backbone, version + "+ema")))
     metrics.append({"role": "executor", "iteration": it, "metric": "optimizer_steps",
                     "value": float(trainer.state.optimizer_steps)})
     ctx.output.write_table("metrics.parquet", "update_metrics", metrics)

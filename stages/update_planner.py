@@ -8,7 +8,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from safetensors.torch import load_file
 
 from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
@@ -26,19 +25,6 @@ def planner_advantages(rows: list[dict]) -> dict[str, float]:
     """plan_id -> advantage of the kept planner rows of the advantages artifact."""
     return {r["plan_id"]: float(r["advantage"]) for r in rows
             if r["role"] == "planner" and r["keep"] and r["advantage"] is not None}
-
-
-def write_adapter(ctx: StageContext, prefix: str, local_dir: Path) -> None:
-    """Copy a peft adapter folder into the artifact; safetensors go through write_tensors (stamped with lineage)."""
-    for path in sorted(Path(local_dir).rglob("*")):
-        if not path.is_file():
-            continue
-        rel = f"{prefix}/{path.relative_to(local_dir).as_posix()}"
-        if path.suffix == ".safetensors":
-            ctx.output.write_tensors(rel, {k: v.clone().contiguous() for k, v in load_file(str(path)).items()},
-                                     metadata={"format": "pt"})
-        else:
-            ctx.output.write_bytes(rel, path.read_bytes())
 
 
 def run(ctx: StageContext) -> None:
@@ -60,7 +46,7 @@ def run(ctx: StageContext) -> None:
                         seed=ctx.seed("gspo"), logprob_batch_size=cfg.logprob_batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         version = save_adapter(planner, Path(tmp) / "adapter")
-        write_adapter(ctx, "adapter", Path(tmp) / "adapter")
+        ctx.output.write_dir("adapter", str(Path(tmp) / "adapter"))
     rows = [{"role": "planner", "iteration": i, "metric": k, "value": float(v)}
             for i, m in enumerate(metrics) for k, v in m.items()]
     if not rows:
