@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from collections import defaultdict
-from pathlib import Path
 
 import torch
 
