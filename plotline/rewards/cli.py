@@ -19,6 +19,8 @@ def _group() -> None:
 
 
 class Kind(str, Enum):
+    """Which judge schema a file of raw replies is parsed with."""
+
     plan = "plan"
     temporal = "temporal"
     step = "step"
