@@ -1,44 +1,89 @@
 """The train flow (DESIGN §2): setup stages once, then plan → rollout → score → advantage → updates per step.
 
-Resuming is free: every stage whose inputs and config are already committed is skipped by the store.
+It resumes from the last committed step: the leading stage runs whose output is committed for the same inputs and
+config are found in the store (no task is started for them), and the loop starts at the first missing one. Each
+stage runs as its own flow (`inline`: a subflow in this process; `deployments`: a run of its deployment on its work
+pool). The first SIGINT/SIGTERM stops the loop after the running stage; the next run resumes there.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import Completed
 
-from flows.stage_task import run_stage_task
+from flows.artifacts import RewardCurve
+from flows.dispatch import dispatch_stage
+from flows.params import StageParams, check_stages, resolve_config
+from flows.resolve import input_pins, scan_committed
+from flows.signals import StopRequest
+from flows.stage_task import ensure_gpu_limit
 from plotline.config import PlotlineConfig
 
 
 def check_pipeline(config: PlotlineConfig) -> None:
     """Fail early, naming them, if the configured stages are not all registered."""
-    import stages  # noqa: F401
-    from stages.base import registry
-
-    known = registry()
-    missing = [s for s in config.orchestration.setup_stages + config.orchestration.step_stages if s not in known]
-    if missing:
-        raise ValueError(f"orchestration stages {missing} are not available; registered stages: {', '.join(sorted(known))}")
+    check_stages(config, config.orchestration.setup_stages + config.orchestration.step_stages)
 
 
-@flow(name="train", log_prints=True)
-def train_flow(config: dict, run_uri: str, steps: int | None = None, start_step: int = 0) -> list[dict[str, Any]]:
-    """Run (or resume) `steps` RL steps of a run; returns every stage's manifest reference."""
-    cfg = PlotlineConfig.model_validate(config)
+def default_run_uri(config: PlotlineConfig) -> str:
+    """`{storage.root}/{run_name}`: where a run without an explicit URI lives (rerunning resumes it)."""
+    return f"{config.storage.root.rstrip('/')}/{config.run_name}"
+
+
+def stage_sequence(config: PlotlineConfig, steps: int, start_step: int = 0) -> list[tuple[str, int]]:
+    """(stage, step) in execution order: setup stages at step 0, then every step's stages."""
+    orch = config.orchestration
+    return ([(name, 0) for name in orch.setup_stages]
+            + [(name, s) for s in range(start_step, start_step + steps) for name in orch.step_stages])
+
+
+@flow(name="train", log_prints=True, persist_result=False)
+def train_flow(config: dict | None = None, run_uri: str | None = None, steps: int | None = None, start_step: int = 0,
+               config_files: list[str] | None = None, overrides: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) RL steps `start_step .. start_step+steps-1` of a run; returns every stage's manifest reference.
+
+    `config` is a resolved configuration; without it, `config_files` (default: the shapes preset) and `overrides`
+    are used (what a scheduled deployment passes). `run_uri` defaults to `{storage.root}/{run_name}`.
+    """
+    cfg = resolve_config(config, config_files, overrides)
     check_pipeline(cfg)
     logger = get_run_logger()
+    run_uri = run_uri or default_run_uri(cfg)
     total = steps if steps is not None else cfg.steps
     orch = cfg.orchestration
-    task = run_stage_task.with_options(
-        retries=orch.stage_retries,
-        retry_delay_seconds=[orch.retry_delay_s * 2 ** i for i in range(orch.stage_retries)] or 0)
-    records: list[dict[str, Any]] = []
-    for name in orch.setup_stages:
-        records.append(task(name, config, run_uri, 0))
-    for step in range(start_step, start_step + total):
-        for name in orch.step_stages:
-            records.append(task(name, config, run_uri, step))
-        logger.info(f"step {step} done: " + ", ".join(f"{r['stage']}={r['status']}" for r in records if r["step"] == step))
+    sequence = stage_sequence(cfg, total, start_step)
+    records = scan_committed(cfg, run_uri, sequence)
+    if records:
+        where = (f"continuing with {sequence[len(records)][0]} at step {sequence[len(records)][1]}"
+                 if len(records) < len(sequence) else "nothing left to do")
+        logger.info(f"resuming {run_uri}: {len(records)} stage run(s) already committed; {where}")
+    if orch.gpu_slots and any(orch.is_gpu_stage(name) for name, _ in sequence[len(records):]):
+        ensure_gpu_limit(cfg)
+    curve = RewardCurve(cfg, run_uri) if orch.audit else None
+    cfg_json = cfg.model_dump(mode="json")
+    stopped_by = None
+    curve_steps: list[int] = []
+    with StopRequest() as stop:
+        for i, (name, step) in enumerate(sequence[len(records):], start=len(records)):
+            if stop.requested:
+                stopped_by = stop.signal_name
+                break
+            params = StageParams(run_uri=run_uri, step=step, config=cfg_json, inputs=input_pins(name, step, records))
+            records.append(dispatch_stage(name, params, cfg))
+            last_of_step = i + 1 == len(sequence) or sequence[i + 1][1] != step
+            if last_of_step and i >= len(orch.setup_stages):
+                logger.info(f"step {step} done: " + ", ".join(
+                    f"{r['stage']}={r['status']}" for r in records if r["step"] == step and r["stage"] in orch.step_stages))
+                curve_steps.append(step)
+                if curve:
+                    curve.publish([step])
+    if curve and not curve_steps and records:
+        curve.publish([])
+    if stopped_by:
+        name, step = sequence[len(records)]
+        message = (f"stopped by {stopped_by} before {name} at step {step}; {len(records)} stage run(s) committed. "
+                   f"Run again to resume from there.")
+        logger.warning(message)
+        return Completed(message=message, data=records)
     return records

@@ -225,6 +225,97 @@ def train_cmd(
     console.print(f"results: {run_uri}  (inspect with `plotline audit --run {run_uri}`)", highlight=False)
 
 
+@app.callback()
+def _load_plugin_stages() -> None:
+    # Plugin stages named in PLOTLINE_STAGE_MODULES (comma-separated modules) register before any command runs,
+    # so `plotline stage` child processes started by the flows see the same stages as their parent.
+    import os
+
+    modules = [m.strip() for m in os.environ.get("PLOTLINE_STAGE_MODULES", "").split(",") if m.strip()]
+    if modules:
+        import stages  # noqa: F401
+
+        for module in modules:
+            importlib.import_module(module)
+
+
+@app.command("ui")
+def ui_cmd(
+    port: int = typer.Option(4200, "--port", min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1, ::1 or localhost)."),
+    home: Optional[Path] = typer.Option(None, "--home", help="PREFECT_HOME for this server (its database); default: Prefect's."),
+    timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds to wait for the server to become healthy."),
+) -> None:
+    """Start a local Prefect server (API + UI) on loopback, print its URL, and serve until Ctrl-C."""
+    import signal
+
+    _prefect_env()
+    from flows.server import ServerError, start_server, stop_group
+
+    try:
+        proc, url = start_server(host, port, home, timeout)
+    except ServerError as exc:
+        _fail(str(exc), code=1)
+    console.print(f"Prefect UI: {url}", highlight=False)
+    console.print(f"API:        {url}/api  (export PREFECT_API_URL={url}/api to run flows, deploy and workers against it)",
+                  highlight=False, soft_wrap=True)
+    sys.stdout.flush()
+
+    def _stop(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        console.print("stopping the Prefect server ...", highlight=False)
+        stop_group(proc)
+        return
+    _fail(f"the Prefect server exited with {code}", code=1)
+
+
+@app.command("deploy")
+def deploy_cmd(
+    file: Path = typer.Option(None, "--file", "-f", help="Prefect project file (default: infra/prefect.yaml)."),
+    pool: Optional[str] = typer.Option(None, "--pool", help="Put every deployment on this work pool (created as a process pool if missing)."),
+    gpu_pool: Optional[str] = typer.Option(None, "--gpu-pool", help="Put the GPU deployments on this pool (e.g. plotline-gpu-k8s)."),
+    name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these deployments (flow/deployment or flow name; repeatable)."),
+    store_credentials: bool = typer.Option(False, "--store-credentials", help="Save PLOTLINE_S3_ENDPOINT_URL and AWS_* from this environment as a Prefect variable / Secret blocks for the job templates."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be registered; change nothing."),
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
+) -> None:
+    """Register work pools, the GPU concurrency limit and one deployment per built stage from infra/prefect.yaml."""
+    _prefect_env()
+    from flows.deploy import apply_plan, plan_deployments, store_credentials as save_credentials
+
+    try:
+        cfg = _config(config, set_)
+        plan = plan_deployments(cfg, file, pool=pool, gpu_pool=gpu_pool, names=name)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    if dry_run:
+        rows = [{"what": "work pool", "name": p["name"], "status": "would ensure", "detail": p.get("type", "")} for p in plan.pools]
+        rows += [{"what": "deployment", "name": d.full_name, "status": "would register", "detail": f"pool {d.work_pool}"}
+                 for d in plan.deployments]
+        rows += [{"what": "deployment", "name": n, "status": "skipped", "detail": r} for n, r in plan.skipped]
+    else:
+        try:
+            rows = apply_plan(plan, cfg)
+            if store_credentials:
+                rows += [{"what": "credential", "name": s, "status": "saved", "detail": ""} for s in save_credentials()]
+        except Exception as exc:  # noqa: BLE001
+            _fail(f"{type(exc).__name__}: {exc} (is PREFECT_API_URL pointing at a running server? `plotline ui` starts one)", code=1)
+    table = Table(title="plotline deploy")
+    for col in ("what", "name", "status", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["what"], row["name"], row["status"], row["detail"])
+    console.print(table)
+
+
 data_app = typer.Typer(no_args_is_help=True, help="Instruction data.")
 app.add_typer(data_app, name="data")
 
@@ -276,6 +367,8 @@ def _mount_optional(module: str, attr: str, name: str, help_text: str) -> None:
 
 
 _mount_optional("plotline.rewards.cli", "app", "rewards", "Judge replies: re-parse and re-score stored raw replies.")
+_mount_optional("plotline.eval.cli", "app", "eval", "Temporal Order benchmark: runs, reports, human agreement.")
+_mount_optional("plotline.data.synth_cli", "app", "synth", "Synthesise ordered-event instructions with an LLM; vet prompt lists.")
 
 
 def main() -> None:

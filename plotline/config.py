@@ -10,7 +10,9 @@ import yaml
 from pydantic import Field, ValidationError
 
 from plotline._base import Section
+from plotline.data.synth_config import SynthConfig
 from plotline.data_config import DataConfig
+from plotline.eval.config import EvalConfig
 from plotline.executor.config import ExecutorConfig
 from plotline.orchestration_config import OrchestrationConfig
 from plotline.planner.config import PlannerConfig
@@ -52,6 +54,10 @@ class PlotlineConfig(Section):
     """Judges and reward weights."""
     rl: RLConfig = Field(default_factory=RLConfig)
     """Policy-update hyperparameters."""
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+    """LLM synthesis of ordered-event instructions."""
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    """Temporal Order benchmark protocol, conditions and judges."""
 
 
 def _deep_merge(base: dict, update: dict) -> dict:

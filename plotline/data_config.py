@@ -9,9 +9,10 @@ from plotline._base import Section
 class DataConfig(Section):
     """Source of the instructions artifact."""
 
-    source: Literal["world", "file"] = "world"
-    """`world`: generate shapes-world instructions; `file`: import `path` (CSV, Parquet or JSONL with a `prompt` column)."""
+    source: Literal["world", "file", "artifact"] = "world"
+    """`world`: generate shapes-world instructions; `file`: import `path` (CSV, Parquet or JSONL with a `prompt` column);
+    `artifact`: reuse a committed instructions artifact (e.g. from the synthesize stage) named by `path`."""
     path: str | None = None
-    """File to import when source is `file`."""
+    """File to import when source is `file`; committed artifact (version folder URI) when source is `artifact`."""
     split: Literal["train", "eval"] = "train"
     """Split label recorded for imported rows."""

@@ -1,24 +1,91 @@
-"""Orchestration settings (how flows run stages). Extended by the orchestration work."""
+"""Orchestration settings: how the flows execute stages (inline or as deployments), retries, timeouts, GPU slots.
+
+None of these keys enter a stage's cache key (no stage lists `orchestration` in its config sections), so changing
+how a stage is run never forces it to run again.
+"""
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from plotline._base import Section
 
+DEFAULT_GPU_STAGES = ["plan", "rollout", "score", "update_planner", "update_executor", "evaluate"]
+
 
 class OrchestrationConfig(Section):
-    """How the train/evaluate flows execute stages."""
+    """How the train/evaluate/synthesize flows execute stages."""
 
     mode: Literal["inline", "deployments"] = "inline"
-    """`inline`: stages run in-process (embedded default); `deployments`: each stage via run_deployment on its work pool."""
+    """`inline`: stages run in this process (embedded default); `deployments`: each stage via run_deployment on its
+    work pool (register them first with `plotline deploy`)."""
     stage_retries: int = Field(1, ge=0)
     """Retries of a failed stage before the flow fails."""
     retry_delay_s: float = Field(2.0, ge=0)
-    """Base delay between stage retries (doubles each retry)."""
+    """Base delay between stage retries (doubles each retry: exponential backoff)."""
+    retry_jitter: float = Field(0.0, ge=0)
+    """Random jitter added to each retry delay, as a fraction of it (spreads retries of many workers)."""
     setup_stages: list[str] = Field(default_factory=lambda: ["instructions"])
     """Stages run once at step 0 before the loop (run-level artifacts such as the instructions)."""
     step_stages: list[str] = Field(default_factory=lambda: [
         "plan", "rollout", "score", "advantage", "update_planner", "update_executor"])
     """Stages run in order at every RL step (DESIGN §2). Each must be a registered stage."""
+    evaluate_stage: str = "evaluate"
+    """Stage the `evaluate` flow runs (when registered)."""
+    synthesize_stage: str = "synthesize"
+    """Stage the `synthesize` flow runs (when registered)."""
+    stage_modules: list[str] = Field(default_factory=list)
+    """Extra Python modules imported before running stages (plugin stages); also read from the
+    PLOTLINE_STAGE_MODULES environment variable (comma-separated)."""
+
+    isolation: Literal["inline", "subprocess"] = "inline"
+    """`inline`: a stage runs inside the flow's process; `subprocess`: as a `plotline stage` child process (frees GPU
+    memory after each stage). A stage with a timeout always runs as a child process."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Wall-clock limit of every stage run (None = none). Enforced by killing the stage's child process."""
+    stage_timeouts: dict[str, float] = Field(default_factory=dict)
+    """Per-stage wall-clock limits in seconds, overriding `timeout_s` (e.g. {rollout: 3600})."""
+    kill_grace_s: float = Field(10.0, ge=0)
+    """After a timeout: seconds between SIGTERM and SIGKILL of the stage's process group."""
+
+    gpu_stages: list[str] = Field(default_factory=lambda: list(DEFAULT_GPU_STAGES))
+    """Stages that hold a GPU slot while they run (a Prefect global concurrency limit)."""
+    gpu_slots: int = Field(1, ge=0)
+    """Slots of the GPU limit (GPU stages running at once, across all flows and workers); 0 disables the limit."""
+    gpu_limit_name: str = "plotline-gpu"
+    """Name of the Prefect global concurrency limit for GPU stages."""
+
+    deployment_name: str = "plotline"
+    """Deployment name of each stage flow: stage X runs as deployment `stage-X/<deployment_name>`."""
+    poll_interval_s: float = Field(5.0, gt=0)
+    """How often a parent flow polls a stage flow run started through its deployment."""
+    deployment_timeout_s: float | None = Field(None, gt=0)
+    """Longest wait for one stage flow run in `deployments` mode (None = no limit; the stage's own timeout applies)."""
+
+    audit: bool = True
+    """Publish Prefect artifacts per committed stage (statistics, samples, manifest links, reward curves)."""
+    audit_samples: int = Field(5, ge=0)
+    """Best/worst and plan samples shown per table artifact."""
+    progress_interval_s: float = Field(2.0, ge=0)
+    """Minimum seconds between updates of a stage's progress artifact."""
+
+    @field_validator("stage_timeouts")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v > 0}
+        if bad:
+            raise ValueError(f"stage timeouts must be > 0 seconds, got {bad}")
+        return value
+
+    def timeout_for(self, stage: str) -> float | None:
+        """The wall-clock limit of `stage` in seconds, or None."""
+        return self.stage_timeouts.get(stage, self.timeout_s)
+
+    def uses_subprocess(self, stage: str) -> bool:
+        """Whether `stage` runs as a child process (isolation, or a timeout that must be able to kill it)."""
+        return self.isolation == "subprocess" or self.timeout_for(stage) is not None
+
+    def is_gpu_stage(self, stage: str) -> bool:
+        """Whether `stage` takes a slot of the GPU concurrency limit."""
+        return self.gpu_slots > 0 and stage in self.gpu_stages

@@ -3,18 +3,22 @@
 The planner is the base model plus the previous step's adapter (update_planner at step − 1), else the
 cold-start adapter, else a fresh LoRA. With the `local` backend the old log-probs are recorded here from an fp32
 forward pass of the sampling weights; with `openai` they are left null for update_planner to fill after it
-asserts that its loaded adapter is the sampling version.
+asserts that its loaded adapter is the sampling version. With the `local` backend and `planner.num_shards` > 1
+the instructions are split over device-pinned worker processes (`plotline.planner.sharding`).
 """
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 
 from plotline.planner.backends import BackendContext, make_backend
-from plotline.planner.model import adapter_version, load_planner_from_config, load_tokenizer
+from plotline.planner.model import adapter_version, load_tokenizer
 from plotline.planner.errors import PlannerError
 from plotline.planner.records import check_records
-from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
+from plotline.planner.sampling import Instruction, sample_plans
+from plotline.planner.sharding import sample_local, sample_sharded
 from stages.base import InputSpec, StageContext, StageSpec, register
+from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def current_adapter(ctx: StageContext) -> str | None:
@@ -43,31 +47,32 @@ def _context_length(base_model: str) -> int | None:
 
 def run(ctx: StageContext) -> None:
     """Sample, parse and mask M plans per instruction and write plans.parquet (validated with M)."""
-    cfg = ctx.config.planner
+    cfg = with_bootstrap(ctx).planner
     if not cfg.base_model:
         raise PlannerError("planner.base_model is not set: it must name a local Qwen3 directory")
     num_steps = ctx.config.video.num_steps
     instructions = read_instructions(ctx)
     adapter = current_adapter(ctx)
-    planner = None
-    if cfg.backend == "local":
-        planner = load_planner_from_config(cfg, adapter, trainable=False, seed=ctx.seed("lora-init"))
-        tokenizer, version, context = planner.tokenizer, planner.adapter_version, planner.context_length
+    version = adapter_version(adapter)
+    if cfg.backend == "local" and cfg.num_shards > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            records = sample_sharded(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"),
+                                     tmp)
+    elif cfg.backend == "local":
+        records = sample_local(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"))
     else:
-        tokenizer, version, context = load_tokenizer(cfg.base_model), adapter_version(adapter), _context_length(cfg.base_model)
-    backend = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, planner=planner, adapter_path=adapter))
-    records = sample_plans(backend, tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), context)
-    if planner is not None:
-        record_old_logprobs(planner, records, cfg.logprob_batch_size)
+        tokenizer, context = load_tokenizer(cfg.base_model), _context_length(cfg.base_model)
+        backend = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, adapter_path=adapter))
+        records = sample_plans(backend, tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), context)
     check_records(records)
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})
     statuses = Counter(r.parse_status for r in records)
     ctx.output.summary.update({
         "plans": len(records), "instructions": len(instructions), "num_steps": num_steps,
-        "backend": cfg.backend, "adapter_version": version,
+        "backend": cfg.backend, "adapter_version": version, "planner_base": base_of(ctx, "planner"),
         "format_reward_mean": sum(r.format_reward for r in records) / len(records),
         "parse_status": dict(statuses), "failed": statuses.get("failed", 0),
-        "old_logprobs": "recorded" if planner is not None else "pending (update_planner)",
+        "old_logprobs": "recorded" if cfg.backend == "local" else "pending (update_planner)",
     })
 
 
@@ -75,7 +80,7 @@ register(StageSpec(
     name="plan",
     summary="Sample M span-aware plans per instruction with the current planner",
     inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),
-            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True)),
+            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
     outputs=("plans",),
     config_sections=("video", "planner", "seed"),
     run=run,

@@ -1,6 +1,7 @@
 """Import prompt lists (CSV, Parquet, JSONL) into instruction rows, rejecting unusable rows with line numbers."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -13,11 +14,38 @@ class ImportRejected(ValueError):
     """The file has rows that cannot be used; the message lists each with its line number and why."""
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """CSV rows as strings, each with the file line it starts on (quoted fields may span lines); a row with a
+    wrong number of fields is kept with an `__error__` so it is reported, not silently shifted."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise ImportRejected(f"{path}: empty file")
+            header = [h.strip() for h in header]
+            rows, start = [], reader.line_num + 1
+            for rec in reader:
+                line, start = start, reader.line_num + 1
+                if not rec:  # a blank line (a line of empty fields is a row, reported as such)
+                    continue
+                row = dict(zip(header, rec))
+                row["__line__"] = line
+                if len(rec) != len(header):
+                    row["__error__"] = f"has {len(rec)} field(s), the header has {len(header)}"
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ImportRejected(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+    return pd.DataFrame(rows, columns=[*header, "__line__", "__error__"]).fillna({"__error__": ""})
+
+
 def _read(path: Path) -> tuple[pd.DataFrame, int]:
     """Frame of the file plus the line number of its first data row (CSV header = line 1)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False), 2
+        return _read_csv(path), 2
     if suffix in (".jsonl", ".ndjson"):
         rows = []
         for lineno, line in enumerate(path.read_text().splitlines(), start=1):
@@ -69,6 +97,9 @@ def import_instructions(path: str | Path, split: str = "train", source: str | No
     rows, problems, seen = [], [], {}
     for i, rec in enumerate(frame.to_dict("records")):
         line = int(rec.get("__line__", i + first_line))
+        if rec.get("__error__"):
+            problems.append(f"line {line}: {rec['__error__']}")
+            continue
         prompt = rec.get("prompt")
         prompt = "" if prompt is None or (isinstance(prompt, float) and pd.isna(prompt)) else str(prompt).strip()
         if not prompt:

@@ -44,3 +44,27 @@ def _from_file(config: PlotlineConfig) -> list[dict]:
 
 
 register_source("file", _from_file)
+
+
+def _from_artifact(config: PlotlineConfig) -> list[dict]:
+    """Rows of a committed instructions artifact (e.g. a synthesize output) named by `data.path`, a version-folder
+    URI; every row keeps its own split."""
+    from plotline.store import RunStore
+
+    if not config.data.path:
+        raise ValueError("data.source is 'artifact' but data.path is not set (a committed version folder URI, "
+                         "e.g. runs/synth/step=000000/synthesize/v0000)")
+    text = config.data.path.rstrip("/")
+    parts = text.split("/")
+    idx = next((i for i in range(len(parts) - 1, 0, -1) if parts[i].startswith("step=")), None)
+    if idx is None:
+        raise ValueError(f"data.path {config.data.path!r} is not a stage version folder (…/<run>/step=N/<stage>/vNNNN)")
+    art = RunStore("/".join(parts[:idx]), config.storage).artifact_at(text)
+    names = [f.name for f in art.manifest.files if f.kind == "instructions"]
+    if not names:
+        raise ValueError(f"{art.uri} holds no instructions table (files: {', '.join(art.files)})")
+    return art.read_table(names[0]).to_pylist()
+
+
+register_source("artifact", _from_artifact)
+

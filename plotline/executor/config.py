@@ -50,6 +50,14 @@ class ExecutorConfig(Section):
     """Torch device; `auto` picks cuda when available, else cpu."""
     init_seed: int = 0
     """Seed of the random initialisation used when no checkpoint is given."""
+    num_shards: int = Field(1, ge=1)
+    """Processes the rollout stage splits the plans over, by instruction (all plans of an instruction in one
+    shard). 1: roll out in the stage's own process. N > 1: N concurrent worker processes, each pinned to one
+    GPU (`shard_devices`) or to the CPU; their outputs are merged in plan order, identical to an unsharded
+    rollout with the same seeds."""
+    shard_devices: list[int] | None = None
+    """CUDA device indices the rollout shards are pinned to, round-robin (None: every visible GPU). Ignored, and
+    every shard runs on the CPU, when `device` is `cpu` or no GPU is visible."""
     decode_videos: bool = True
     """Decode every continuation to an mp4 in the rollout stage."""
     fps: int = Field(16, ge=1)

@@ -42,8 +42,13 @@ class ChunkGenerator:
         """An empty cache with this generator's sink/window."""
         return KVCache(self.model.arch.num_layers, self.window)
 
+    @property
+    def device(self) -> torch.device:
+        """Device of the DiT's weights: where noise, timesteps and contexts must live."""
+        return next(self.model.parameters()).device
+
     def _t(self, batch: int, frames: int, value) -> torch.Tensor:
-        return model_timestep(float(value)).to(torch.float32).expand(batch, frames)
+        return model_timestep(float(value)).to(device=self.device, dtype=torch.float32).expand(batch, frames)
 
     @torch.no_grad()
     def denoise_chunk(self, cache: KVCache, context: torch.Tensor, start_frame: int, noise: torch.Tensor,

@@ -51,7 +51,7 @@ def generate_prefix(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: l
                     key: object):
     """Generate x_{1:k} (batch 1) and return (prefix latents, cache positioned to continue at frame k)."""
     cache = gen.new_cache()
-    prefix, _ = gen.run(cache, contexts, starts, 0, k, lambda c: noise.batch([(key, "prefix")], c), commit_last=True)
+    prefix, _ = gen.run(cache, contexts, starts, 0, k, lambda c: noise.batch([(key, "prefix")], c, device=gen.device), commit_last=True)
     idx = frame_prompt_index(starts, k)
     gen.enter_span(cache, idx, contexts[idx], prefix, k)  # switch (and re-cache) once, before forking
     return prefix, cache
@@ -62,7 +62,7 @@ def continue_from(gen: ChunkGenerator, cache, prefix: torch.Tensor, contexts: li
     """Generate continuations [k, K) for the given ids as one batch from a (forked) cache."""
     n, k = len(ids), prefix.shape[2]
     ctx = [_expand(c, n) for c in contexts]
-    return gen.run(cache, ctx, starts, k, num_frames, lambda c: noise.batch([(key, i) for i in ids], c),
+    return gen.run(cache, ctx, starts, k, num_frames, lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device),
                    history=_expand(prefix, n), record_first=True)
 
 

@@ -83,5 +83,13 @@ class PlannerConfig(Section):
     """Weights dtype for sampling and training; log-probs are always computed in fp32 from the logits."""
     device: str = "auto"
     """Torch device (`auto` = cuda when available, else cpu)."""
+    num_shards: int = Field(1, ge=1)
+    """`local` backend: processes the plan stage splits the instructions over. 1: sample in the stage's own
+    process. N > 1: N concurrent worker processes, each pinned to one GPU (`shard_devices`) or to the CPU, each
+    sampling a contiguous run of instructions cut at `batch_size` boundaries, so the merged plans equal an
+    unsharded run with the same seeds."""
+    shard_devices: list[int] | None = None
+    """CUDA device indices the plan shards are pinned to, round-robin (None: every visible GPU). Ignored, and
+    every shard runs on the CPU, when `device` is `cpu` or no GPU is visible."""
     openai: PlannerOpenAIConfig = Field(default_factory=PlannerOpenAIConfig)
     """Settings of the `openai` backend."""

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from plotline.dist.collective import Collective
 from plotline.planner.logprobs import completion_logprobs, pack, sequence_logprobs
 from plotline.planner.model import Planner, adapter_version, check_adapter_base
 from plotline.planner.records import PlanRecord
@@ -43,25 +44,49 @@ def _active_adapter(model, name: str):
             p.requires_grad_(flags[n])
 
 
+def shared_sequence_logprobs(model, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
+                             pad_id: int, batch_size: int = 8, collective: Collective | None = None
+                             ) -> list[list[float]]:
+    """`sequence_logprobs` with its micro-batches dealt round-robin over the collective's ranks and the results
+    all-gathered: every rank gets every sequence's log-probs, each computed in the same micro-batch (hence
+    bitwise the same) as in one process."""
+    coll = collective or Collective()
+    if coll.world_size == 1:
+        return sequence_logprobs(model, prompts, completions, pad_id, batch_size)
+    starts = list(range(0, len(prompts), batch_size))
+    mine = []
+    for s in coll.share(starts):
+        lps = sequence_logprobs(model, prompts[s:s + batch_size], completions[s:s + batch_size], pad_id, batch_size)
+        mine += list(enumerate(lps, start=s))
+    found = dict(coll.gather(mine))
+    return [found[i] for i in range(len(prompts))]
+
+
 def reference_logprobs(planner: Planner, records: Sequence[PlanRecord], reference: str,
-                       start_adapter: str | Path | None, batch_size: int = 8) -> list[list[float]]:
+                       start_adapter: str | Path | None, batch_size: int = 8,
+                       collective: Collective | None = None) -> list[list[float]]:
     """Log-probs of each completion under the frozen KL reference: `base` = adapter disabled; `start` = the
-    starting planner (`start_adapter`, the cold-start adapter; a fresh start is the base model itself)."""
+    starting planner (`start_adapter`, the cold-start adapter; a fresh start is the base model itself).
+    With a multi-rank `collective` the forward passes are shared out (`shared_sequence_logprobs`)."""
     model, pad = planner.model, planner.tokenizer.pad_token_id
     prompts = [r.prompt_token_ids for r in records]
     comps = [r.completion_token_ids for r in records]
+
+    def logprobs() -> list[list[float]]:
+        return shared_sequence_logprobs(model, prompts, comps, pad, batch_size, collective)
+
     if reference == "base" or start_adapter is None:
         with model.disable_adapter():
-            return sequence_logprobs(model, prompts, comps, pad, batch_size)
+            return logprobs()
     if reference != "start":
         raise ValueError(f"unknown GSPO reference {reference!r}; expected 'start' or 'base'")
     if adapter_version(start_adapter) == planner.adapter_version:
-        return sequence_logprobs(model, prompts, comps, pad, batch_size)
+        return logprobs()
     check_adapter_base(start_adapter, model.get_base_model().config, planner.base_path)
     model.load_adapter(str(start_adapter), adapter_name=REFERENCE_ADAPTER, is_trainable=False)
     try:
         with _active_adapter(model, REFERENCE_ADAPTER):
-            return sequence_logprobs(model, prompts, comps, pad, batch_size)
+            return logprobs()
     finally:
         model.delete_adapter(REFERENCE_ADAPTER)
 
@@ -107,18 +132,19 @@ def make_optimizer(planner: Planner, config: GSPOConfig) -> torch.optim.Optimize
 
 def gspo_step(planner: Planner, records: Sequence[PlanRecord], advantages: Mapping[str, float], config: GSPOConfig,
               start_adapter: str | Path | None = None, optimizer: torch.optim.Optimizer | None = None,
-              seed: int = 0, logprob_batch_size: int = 8) -> list[dict]:
+              seed: int = 0, logprob_batch_size: int = 8, collective: Collective | None = None) -> list[dict]:
     """One GSPO update: reference log-probs (if β > 0), then `gspo_update` on the trainable records.
-    Returns the per-optimiser-step metrics (empty when no record is trainable)."""
+    Returns the per-optimiser-step metrics (empty when no record is trainable). A multi-rank `collective`
+    shares the reference passes and the micro-batches across ranks (same update as one process)."""
     records = trainable_records(records)
     if not records:
         return []
     ref = None
     if config.kl_coef > 0:
-        ref = reference_logprobs(planner, records, config.reference, start_adapter, logprob_batch_size)
+        ref = reference_logprobs(planner, records, config.reference, start_adapter, logprob_batch_size, collective)
     batch = build_batch(records, advantages, ref)
     optimizer = optimizer or make_optimizer(planner, config)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     planner.model.train()
     return gspo_update(params, optimizer, batch, policy_logprobs_fn(planner, records, batch.mask.shape[1]),
-                       config, seed=seed)
+                       config, seed=seed, collective=collective)

@@ -160,6 +160,10 @@ class RewardsConfig(Section):
 
     judge_backend: str = "programmatic"
     """Judge backend name from the judge registry (`local`, `openai`, `programmatic`)."""
+    programmatic_provider: Optional[str] = "world"
+    """Provider of programmatic rewards (registry in plotline.rewards.scoring; `world` = the shapes world): its
+    judge functions answer the `programmatic` backend, and its image-statistics stand-in scores the aesthetic term
+    when `pickscore.model_path` is unset. None: no programmatic judges (the aesthetic term is then unscored)."""
     models: JudgeModelsConfig = Field(default_factory=JudgeModelsConfig)
     """Judge model names and decoding."""
     openai: OpenAIJudgeConfig = Field(default_factory=OpenAIJudgeConfig)

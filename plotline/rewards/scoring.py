@@ -1,8 +1,22 @@
-"""Build the judge requests of one step (plans and continuations) and turn outcomes into `scores` rows."""
+"""Build the judge requests of one step (plans and continuations) and turn outcomes into `scores` rows.
+
+Frames: a rollout row says where its continuation starts (`fork_frame`), which latent frames the trained
+transition chunk covers (`transition_start`, `transition_end`) and which decoded frames its group file stores
+(`sampled_frame_indices`, in `frames_path`); `video_path` (nullable) is its mp4. The temporal judge sees frames
+spread over the WHOLE video, first and last included; the step judge and PickScore see the transition window
+(the chunk, or the new step's whole span). Frames come from the stored (lossless) frames when they hold every
+wanted index, else from the mp4, else the nearest stored frames (`RolloutFrames.pick`).
+
+Programmatic rewards: `rewards.programmatic_provider` names a provider (registry below; `world` = the shapes
+world, loaded lazily) that supplies the `programmatic` backend's judge functions and an image-statistics
+stand-in for PickScore, used when no PickScore model is configured.
+"""
 from __future__ import annotations
 
+import importlib
 import json
-from typing import Any, Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -14,40 +28,151 @@ from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt, tempo
 from plotline.rewards.schemas import ParseResult
 
 
-def plan_request(plan: Mapping[str, Any], config: RewardsConfig) -> JudgeRequest:
-    """The plan judge's request for one plan row: the instruction vs the UNSMOOTHED `steps` (DESIGN §10)."""
+# --- programmatic reward providers ------------------------------------------------------------------------------
+class AestheticScorer(Protocol):
+    """What the score stage needs of PickScore or a stand-in: one score per (prompt, frames) pair."""
+
+    def score(self, prompts: Sequence[str], videos: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+        """One score per pair."""
+        ...
+
+
+@dataclass
+class ProgrammaticRewards:
+    """What a provider supplies: judge functions by kind (for the `programmatic` backend) and an aesthetic
+    stand-in (used when rewards.pickscore.model_path is unset), with the model name recorded in scores rows."""
+
+    judges: dict[str, Callable[[JudgeRequest], str]] = field(default_factory=dict)
+    aesthetic: Optional[AestheticScorer] = None
+    aesthetic_model: str = "none"
+
+    def install(self) -> None:
+        """Register the judge functions with the `programmatic` judge backend."""
+        from plotline.rewards.judges.programmatic import register_programmatic_judge
+
+        for kind, fn in self.judges.items():
+            register_programmatic_judge(kind, fn)
+
+
+RewardProvider = Callable[[Any], ProgrammaticRewards]
+"""(PlotlineConfig) -> ProgrammaticRewards."""
+_PROVIDERS: dict[str, RewardProvider] = {}
+_PROVIDER_MODULES = {"world": "plotline.world.judges.backend"}
+"""Modules that register a provider when imported (loaded on first use, so the rewards package stays light)."""
+
+
+def register_reward_provider(name: str):
+    """Decorator: make `fn(config) -> ProgrammaticRewards` available as `rewards.programmatic_provider: name`."""
+
+    def deco(fn: RewardProvider) -> RewardProvider:
+        _PROVIDERS[name] = fn
+        return fn
+
+    return deco
+
+
+def programmatic_rewards(config) -> ProgrammaticRewards:
+    """The configured provider's rewards (empty when `rewards.programmatic_provider` is None); a KeyError names
+    the available providers on a miss."""
+    name = config.rewards.programmatic_provider
+    if name is None:
+        return ProgrammaticRewards()
+    if name not in _PROVIDERS and name in _PROVIDER_MODULES:
+        importlib.import_module(_PROVIDER_MODULES[name])
+    if name not in _PROVIDERS:
+        raise KeyError(f"programmatic reward provider {name!r} is not available; available: "
+                       f"{', '.join(sorted(set(_PROVIDERS) | set(_PROVIDER_MODULES)))}")
+    return _PROVIDERS[name](config)
+
+
+# --- frames -----------------------------------------------------------------------------------------------------
+def temporal_compression(num_pixel_frames: int, num_latent_frames: int) -> int:
+    """Decoded frames per latent frame, inferred from the decoded length (Wan VAE: 4; one-to-one decoders: 1)."""
+    return max(1, round((num_pixel_frames - 1) / max(1, num_latent_frames - 1)))
+
+
+def transition_window(row: Mapping[str, Any], window: str) -> tuple[int, int]:
+    """Pixel-frame window [a, b) of a rollout row's transition: its trained chunk [transition_start,
+    transition_end) (`chunk`), or the new step's whole span from the fork frame (`span`)."""
+    start, end, total_latent = int(row["transition_start"]), int(row["transition_end"]), int(row["num_latent_frames"])
+    if window == "span":
+        later = [int(s) for s in row["span_starts"] if int(s) > start]
+        end = later[0] if later else total_latent
+    total = int(row["num_video_frames"])
+    return latent_to_pixel_window(start, end, total, temporal_compression(total, total_latent))
+
+
+def judge_frame_indices(num_pixel_frames: int, num_latent_frames: int, transition_start: int, transition_end: int,
+                        count: int) -> list[int]:
+    """What a rollout should store for the judges: `count` frames over the whole video (first and last
+    included) plus `count` frames of the transition chunk."""
+    a, b = latent_to_pixel_window(transition_start, transition_end, num_pixel_frames,
+                                  temporal_compression(num_pixel_frames, num_latent_frames))
+    return sorted(set(whole_video_indices(num_pixel_frames, count)) | set(window_indices(a, b, count)))
+
+
+@dataclass
+class RolloutFrames:
+    """The decoded frames of one continuation available to the judges: the stored frames [n, H, W, 3] at
+    `indices`, and a loader of the whole video (None without an mp4)."""
+
+    indices: list[int]
+    frames: np.ndarray
+    load_video: Optional[Callable[[], np.ndarray]] = None
+    _video: Optional[np.ndarray] = None
+
+    def pick(self, wanted: Sequence[int]) -> tuple[list[np.ndarray], str]:
+        """(frames at `wanted`, source): `stored` when all are stored, else `video` (mp4 decoded once), else
+        `nearest` (the nearest stored frame for each, duplicates dropped, order kept)."""
+        pos = {i: k for k, i in enumerate(self.indices)}
+        if all(i in pos for i in wanted):
+            return [self.frames[pos[i]] for i in wanted], "stored"
+        if self.load_video is not None:
+            if self._video is None:
+                self._video = self.load_video()
+            return [self._video[min(i, len(self._video) - 1)] for i in wanted], "video"
+        nearest = list(dict.fromkeys(min(range(len(self.indices)), key=lambda k: (abs(self.indices[k] - i), k))
+                                     for i in wanted))
+        return [self.frames[k] for k in nearest], "nearest"
+
+
+# --- requests ---------------------------------------------------------------------------------------------------
+def plan_request(plan: Mapping[str, Any], config: RewardsConfig,
+                 gt_steps: Optional[Sequence[str]] = None) -> JudgeRequest:
+    """The plan judge's request for one plan row: the instruction vs the UNSMOOTHED `steps` (DESIGN §10);
+    programmatic judges also get the instruction's ground-truth steps (meta)."""
     system, user = plan_judge_prompt(plan["prompt"], list(plan["steps"]))
-    return JudgeRequest("plan", config.models.text, system, user, meta={"plan_id": plan["plan_id"]})
+    meta = {"plan_id": plan["plan_id"], "instruction": plan["prompt"], "gt_steps": list(gt_steps or []) or None,
+            "plan_steps": list(plan["steps"])}
+    return JudgeRequest("plan", config.models.text, system, user, meta=meta)
 
 
-def step_window(num_pixel_frames: int, switch_step: int, target_latent_frames: int, latent_frames_per_step: int,
-                frames_per_chunk: int, window: str) -> tuple[int, int]:
-    """Pixel-frame window of the transition: the first chunk after the switch (`chunk`) or the new step's whole
-    span (`span`). The VAE's temporal compression is inferred from the decoded length (Wan: 4)."""
-    k = switch_step * latent_frames_per_step
-    end = k + (frames_per_chunk if window == "chunk" else latent_frames_per_step)
-    compression = max(1, round((num_pixel_frames - 1) / max(1, target_latent_frames - 1)))
-    return latent_to_pixel_window(k, min(end, target_latent_frames), num_pixel_frames, compression)
-
-
-def video_requests(instruction: str, steps: Sequence[str], switch_step: int, frames: np.ndarray,
-                   window: tuple[int, int], config: RewardsConfig, meta: Optional[dict] = None
-                   ) -> tuple[JudgeRequest, JudgeRequest, list[np.ndarray]]:
-    """(temporal request over the WHOLE video incl. its last frame, step request over the transition window,
-    the window frames for PickScore) for one continuation's decoded frames (T, H, W, 3) uint8."""
+def video_requests(instruction: str, step: str, previous_step: Optional[str], whole: Sequence[np.ndarray],
+                   window: Sequence[np.ndarray], config: RewardsConfig) -> tuple[JudgeRequest, JudgeRequest]:
+    """(temporal request on `whole` — frames over the whole video, in order, last included — against the
+    instruction; step request on the transition `window` against the new step prompt, with the previous step).
+    Neither carries ground truth: like a VLM, the judges read the instruction and the step prompts."""
     fc = config.frames
-    whole = [frames[i] for i in whole_video_indices(len(frames), fc.temporal_num_frames)]
-    win = [frames[i] for i in window_indices(window[0], window[1], fc.step_num_frames)]
     system, user = temporal_judge_prompt(instruction, len(whole))
     temporal = JudgeRequest("temporal", config.models.vision, system, user,
                             images=tuple(encode_png(f, fc.image_size) for f in whole), n_frames=len(whole),
-                            meta=dict(meta or {}))
-    previous = steps[switch_step - 1] if switch_step > 0 else None
-    system, user = step_judge_prompt(steps[min(switch_step, len(steps) - 1)], previous, len(win))
-    step = JudgeRequest("step", config.models.vision, system, user,
-                        images=tuple(encode_png(f, fc.image_size) for f in win), n_frames=len(win),
-                        meta=dict(meta or {}))
-    return temporal, step, win
+                            meta={"instruction": instruction, "steps": None})
+    system, user = step_judge_prompt(step, previous_step, len(window))
+    step_req = JudgeRequest("step", config.models.vision, system, user,
+                            images=tuple(encode_png(f, fc.image_size) for f in window), n_frames=len(window),
+                            meta={"step": step, "previous_step": previous_step})
+    return temporal, step_req
+
+
+def rollout_judge_frames(row: Mapping[str, Any], frames: RolloutFrames,
+                         config: RewardsConfig) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, str]]:
+    """(whole-video frames for the temporal judge, transition-window frames for the step judge and PickScore,
+    where each came from) for one rollout row."""
+    fc = config.frames
+    whole, whole_src = frames.pick(whole_video_indices(int(row["num_video_frames"]), fc.temporal_num_frames))
+    a, b = transition_window(row, fc.step_window)
+    window, window_src = frames.pick(window_indices(a, b, fc.step_num_frames))
+    return whole, window, {"temporal": whole_src, "step": window_src}
 
 
 def outcome_row(score_id: str, judge: str, instruction_id: str, plan_id: str, rollout_id: Optional[str],

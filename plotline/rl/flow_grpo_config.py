@@ -39,6 +39,13 @@ class FlowGRPOConfig(Section):
     """Passes over the rollouts per update stage."""
     ema_decay: float = Field(0.9, ge=0, lt=1)
     """EMA decay of the LoRA weights (ema ← d·ema + (1−d)·θ after each step)."""
+    num_processes: int = Field(1, ge=1)
+    """Data-parallel processes of the update_executor stage. 1: the stage trains in its own process (CPU or one
+    GPU). N > 1: the stage runs `accelerate launch` with N ranks (one per GPU; N gloo CPU processes when
+    `executor.device` is `cpu` or no GPU is visible). Each window of `grad_accum_steps` groups is shared
+    round-robin across the ranks and their gradients are summed before every optimizer step, so the update
+    equals the single-process one over the same groups; keep `grad_accum_steps` a multiple of N so no rank
+    idles."""
     use_ema: bool = True
     """Also save the EMA of the LoRA weights (`adapter_ema`, for evaluation); rollouts sample with the current
     weights (`adapter`) so that recomputed log-probs are on-policy."""

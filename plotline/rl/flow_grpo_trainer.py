@@ -4,7 +4,8 @@ gradient accumulation, max-grad-norm, AdamW, EMA of the LoRA weights. Never step
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
 
 import torch
 
@@ -47,6 +48,12 @@ class TransitionGroup:
                 if not torch.isfinite(t).all():
                     raise NonFiniteError(f"sample {sid}: non-finite {name}")
 
+    def to(self, device: torch.device | str) -> "TransitionGroup":
+        """The same group with its tensors on `device` (stored groups are read on the CPU)."""
+        return replace(self, prefix=self.prefix.to(device), contexts=[c.to(device) for c in self.contexts],
+                       states=self.states.to(device), velocities=self.velocities.to(device),
+                       logprobs=self.logprobs.to(device), advantages=self.advantages.to(device))
+
 
 @dataclass
 class TrainerState:
@@ -56,11 +63,21 @@ class TrainerState:
     metrics: list[dict] = field(default_factory=list)
 
 
-class FlowGRPOTrainer:
-    """Trains the LoRA of a peft-wrapped CausalWanDiT with Flow-GRPO."""
+GradSync = Callable[[Sequence[torch.nn.Parameter]], None]
+"""Called on the trainable parameters before every optimizer step (e.g. an all-reduce of their gradients)."""
 
-    def __init__(self, peft_model, gen: ChunkGenerator, cfg: FlowGRPOConfig):
+
+class FlowGRPOTrainer:
+    """Trains the LoRA of a peft-wrapped CausalWanDiT with Flow-GRPO.
+
+    `grad_sync` (optional) runs on the LoRA parameters right before gradient clipping in every `step`; a
+    data-parallel update passes a sum all-reduce, so each rank's `backward` of its own groups (each loss scaled
+    by 1/grad_accum_steps) adds up to the single-process accumulation over the same groups.
+    """
+
+    def __init__(self, peft_model, gen: ChunkGenerator, cfg: FlowGRPOConfig, grad_sync: GradSync | None = None):
         self.peft_model, self.gen, self.cfg = peft_model, gen, cfg
+        self.grad_sync = grad_sync
         self.params = [p for p in peft_model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the executor model has no trainable (LoRA) parameters")
@@ -108,12 +125,20 @@ class FlowGRPOTrainer:
                     v_ref = self._velocity(ref_cache.clone(), x_t, sigma, ctx, k)
                 kls.append(velocity_kl(v, v_ref))
             else:
-                kls.append(torch.zeros(n))
+                kls.append(torch.zeros(n, device=logp.device))
             logps.append(logp)
         return {"ratio": torch.stack(ratios, 1), "kl": torch.stack(kls, 1), "logp": torch.stack(logps, 1)}
 
     def accumulate(self, g: TransitionGroup) -> dict[str, float]:
         """Forward + backward of one group (scaled by 1/grad_accum); steps the optimizer every grad_accum groups."""
+        metrics = self.backward(g)
+        if self._pending >= self.cfg.grad_accum_steps:
+            metrics["grad_norm"] = self.step(g.sample_ids)
+        return metrics
+
+    def backward(self, g: TransitionGroup) -> dict[str, float]:
+        """Forward + backward of one group, its loss scaled by 1/grad_accum_steps; never steps. Returns the
+        group's metrics (loss, KL, ratio mean/min/max, clip fraction, advantage stats)."""
         g.check_finite()
         terms = self.group_terms(g)
         out = flow_grpo_loss(terms["ratio"], g.advantages, terms["kl"], self.cfg.clip, self.cfg.adv_clip,
@@ -130,12 +155,13 @@ class FlowGRPOTrainer:
                    "ratio_mean": float(r.mean()), "ratio_min": float(r.min()), "ratio_max": float(r.max()),
                    "clip_fraction": float(out["clip_fraction"]), "adv_mean": float(adv.mean()),
                    "adv_std": float(adv.std(unbiased=False)), "adv_min": float(adv.min()), "adv_max": float(adv.max())}
-        if self._pending >= self.cfg.grad_accum_steps:
-            metrics["grad_norm"] = self.step(g.sample_ids)
         return metrics
 
     def step(self, sample_ids: list[str] | None = None) -> float:
-        """Clip gradients to max_grad_norm, AdamW step, EMA update; refuses to step on a non-finite gradient."""
+        """(Sync gradients,) clip them to max_grad_norm, AdamW step, EMA update; refuses to step on a non-finite
+        gradient."""
+        if self.grad_sync is not None:
+            self.grad_sync(self.params)
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
         if not torch.isfinite(norm):
             self.opt.zero_grad(set_to_none=True)

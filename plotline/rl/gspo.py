@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from plotline.dist.collective import Collective
 from plotline.rl.gspo_config import GSPOConfig
 
 
@@ -92,10 +93,16 @@ PolicyLogprobs = Callable[[torch.Tensor], torch.Tensor]
 
 
 def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer, batch: GSPOBatch,
-                policy_logprobs: PolicyLogprobs, config: GSPOConfig, seed: int = 0) -> list[dict]:
+                policy_logprobs: PolicyLogprobs, config: GSPOConfig, seed: int = 0,
+                collective: Collective | None = None) -> list[dict]:
     """Run `inner_epochs` passes over shuffled mini-batches; each mini-batch accumulates gradients over its
     micro-batches (loss weighted by their share of the mini-batch), clips the grad norm and takes one step.
-    Returns one metrics dict per optimiser step."""
+    Returns one metrics dict per optimiser step.
+
+    With a multi-rank `collective` every rank draws the same permutation, back-propagates its round-robin share
+    of each mini-batch's micro-batches, and the gradients and metric sums are added across ranks before the
+    clip and the step: the same update as one process, up to floating-point summation order."""
+    coll = collective or Collective()
     gen = torch.Generator().manual_seed(seed)
     n = len(batch)
     mini = max(1, min(config.mini_batch_size, n))
@@ -108,8 +115,8 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
             optimizer.zero_grad(set_to_none=True)
             sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "ratio": 0.0, "clip_frac": 0.0}
             rmin, rmax = math.inf, -math.inf
-            for ms in range(0, len(idx_mini), micro):
-                idx = idx_mini[ms:ms + micro]
+            micro_batches = [idx_mini[ms:ms + micro] for ms in range(0, len(idx_mini), micro)]
+            for idx in coll.share(micro_batches):
                 logp = policy_logprobs(idx)
                 dev = logp.device
                 terms = gspo_loss(
@@ -125,6 +132,10 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
                 sums["ratio"] += float(terms.ratio.mean()) * share
                 sums["clip_frac"] += float(terms.clipped.mean()) * share
                 rmin, rmax = min(rmin, float(terms.ratio.min())), max(rmax, float(terms.ratio.max()))
+            if coll.world_size > 1:
+                coll.sum_grads(params)
+                sums = dict(zip(sums, coll.sum_floats(list(sums.values()))))
+                rmin, rmax = coll.min_float(rmin), coll.max_float(rmax)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             metrics.append({"epoch": epoch, **sums, "ratio_min": rmin, "ratio_max": rmax,

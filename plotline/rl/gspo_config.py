@@ -31,3 +31,9 @@ class GSPOConfig(Section):
     """Sequences per optimiser step (gradients are accumulated over its micro-batches)."""
     micro_batch_size: int = Field(4, ge=1)
     """Sequences per forward/backward pass."""
+    num_processes: int = Field(1, ge=1)
+    """Data-parallel processes of the update_planner stage. 1: the stage trains in its own process. N > 1: the
+    stage runs `accelerate launch` with N ranks (one per GPU; N gloo CPU processes when `planner.device` is
+    `cpu` or no GPU is visible). The micro-batches of every mini-batch are shared round-robin across the ranks
+    and their gradients summed before each optimiser step, so the update equals the single-process one; keep
+    mini_batch_size / micro_batch_size a multiple of N so no rank idles."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from plotline._base import Section
+from plotline.world.bootstrap_config import BootstrapConfig
 
 
 class WorldConfig(Section):
@@ -50,6 +51,8 @@ class WorldConfig(Section):
     """Temporal judge: normalised change (1 = one full event) that registers an event between frames."""
     step_event_threshold: float = Field(0.1, gt=0.0, le=1.0)
     """Step judge: normalised change that counts as the step's action having started in its window."""
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    """How the bootstrap stage warm-starts the tiny planner and executor."""
 
     @model_validator(mode="after")
     def _check_ranges(self) -> "WorldConfig":

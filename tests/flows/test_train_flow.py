@@ -1,4 +1,5 @@
-"""The train flow under a real Prefect API: stage tasks run, manifests commit, reruns resume without redoing work."""
+"""The train flow under a real Prefect API (the session's test harness): flow runs, task states, artifacts and
+committed manifests for two steps; resuming without redoing committed stages."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from plotline.config import load_config
 from plotline.store import RunStore
 from stages.base import InputSpec, StageSpec, register
+from tests.flows.helpers import plugin_config, read_calls
 
 CALLS: list[int] = []
 
@@ -27,10 +29,11 @@ register(StageSpec(name="test_counter", summary="counts steps", outputs=("update
 
 @pytest.fixture
 def flow_config(tmp_path):
+    """Instructions from a one-line CSV, then the module's counter stage at every step."""
     prompts = tmp_path / "p.csv"
     prompts.write_text('prompt\n"a cube spins, then stops"\n')
     return load_config(overrides=["data.source=file", f"data.path={prompts}", "orchestration.step_stages=[test_counter]",
-                                  "orchestration.stage_retries=0"])
+                                  "orchestration.stage_retries=0", "orchestration.audit=false"])
 
 
 def test_train_flow_runs_steps_and_resumes(prefect_harness, flow_config, tmp_path):
@@ -57,3 +60,87 @@ def test_train_flow_names_missing_stages(prefect_harness, flow_config, tmp_path)
     cfg.orchestration.step_stages = ["no_such_stage"]
     with pytest.raises(ValueError, match=r"\['no_such_stage'\] are not available"):
         train_flow(config=cfg.model_dump(mode="json"), run_uri=str(tmp_path / "r"), steps=1)
+
+
+def _client():
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def _child_flow_runs(client, parent_id):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+
+
+def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path, calls):
+    """Two steps of instructions + t_seed + t_metrics: every stage a subflow with Completed tasks, the audit artifacts
+    under their keys, manifests committed with lineage; a rerun starts nothing."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    from flows.artifacts import curve_key, stage_keys
+    from flows.train import train_flow
+
+    prompts = tmp_path / "p.csv"
+    prompts.write_text('prompt\n"a ball rolls, then stops"\n"first a bird flies, then lands"\n')
+    cfg = plugin_config("data.source=file", f"data.path={prompts}", "orchestration.setup_stages=[instructions]",
+                        "orchestration.step_stages=[t_seed,t_metrics]", "orchestration.gpu_stages=[t_metrics]",
+                        "orchestration.gpu_slots=1")
+    run = str(tmp_path / "runs" / "audit-run")
+    state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=2, return_state=True)
+    assert state.is_completed(), state.message
+    records = state.result()
+    assert [(r["stage"], r["step"], r["status"]) for r in records] == [
+        ("instructions", 0, "committed"), ("t_seed", 0, "committed"), ("t_metrics", 0, "committed"),
+        ("t_seed", 1, "committed"), ("t_metrics", 1, "committed")]
+    assert read_calls(calls) == {"t_seed@0": 1, "t_metrics@0": 1, "t_seed@1": 1, "t_metrics@1": 1}
+
+    # committed manifests, with lineage pinned to what this flow produced
+    store = RunStore(run)
+    by_key = {(r["stage"], r["step"]): r for r in records}
+    m1 = store.latest("t_metrics", 1).manifest
+    assert m1.manifest_id == by_key[("t_metrics", 1)]["manifest_id"]
+    assert {i.key: i.manifest_id for i in m1.inputs} == {"seed": by_key[("t_seed", 1)]["manifest_id"],
+                                                          "previous": by_key[("t_metrics", 0)]["manifest_id"]}
+    assert m1.validation and all(v["success"] for v in m1.validation)
+
+    parent_id = state.state_details.flow_run_id
+    with _client() as client:
+        children = _child_flow_runs(client, parent_id)
+        assert sorted(fr.name for fr in children) == ["instructions@0", "t_metrics@0", "t_metrics@1", "t_seed@0", "t_seed@1"]
+        assert all(fr.state.is_completed() for fr in children)
+        flows = {client.read_flow(fr.flow_id).name for fr in children}
+        assert flows == {"stage-instructions", "stage-t_seed", "stage-t_metrics"}
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id for fr in children])))
+        states = {t.name: t.state.type.value for t in tasks}
+        for stage, step in by_key:
+            assert states[f"{stage}@{step}"] == "COMPLETED"
+            assert states[f"audit {stage}@{step}"] == "COMPLETED"
+        assert "gpu" in next(t for t in tasks if t.name == "t_metrics@1").tags
+        assert "gpu" not in next(t for t in tasks if t.name == "t_seed@1").tags
+        assert client.read_global_concurrency_limit_by_name("test-gpu").limit == 1
+
+        keys = stage_keys("audit-run", "t_metrics")
+        wanted = [keys[k] for k in ("manifest", "summary", "stats", "groups", "samples", "progress")]
+        wanted += [stage_keys("audit-run", "instructions")[k] for k in ("manifest", "summary", "stats")]
+        wanted += [stage_keys("audit-run", "t_seed")[k] for k in ("manifest", "summary")]
+        wanted.append(curve_key("audit-run"))
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=wanted)))
+        found = {a.key for a in arts}
+        assert set(wanted) <= found, set(wanted) - found
+        latest = {a.key: a for a in sorted(arts, key=lambda a: a.created)}
+        assert latest[keys["progress"]].data == 100.0
+        assert "file://" in latest[keys["manifest"]].data
+        assert "step=000001/t_metrics/v0000/_manifest.json)" in latest[keys["manifest"]].data
+        curve = latest[curve_key("audit-run")].data
+        assert "| 0 |" in curve and "| 1 |" in curve and "t_metrics.value[executor/reward]" in curve
+        assert "`metrics.parquet` (update_metrics): OK" in latest[keys["summary"]].data
+
+    # rerun: everything is committed, so the flow starts no stage flow at all
+    again = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=2, return_state=True)
+    assert [r["status"] for r in again.result()] == ["skipped"] * 5
+    with _client() as client:
+        assert _child_flow_runs(client, again.state_details.flow_run_id) == []
+    assert read_calls(calls) == {"t_seed@0": 1, "t_metrics@0": 1, "t_seed@1": 1, "t_metrics@1": 1}

@@ -9,7 +9,7 @@ from plotline.rewards.frames import whole_video_indices
 from plotline.rewards.judges import create_backend
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.rewards.judges.scorer import JudgeScorer
-from plotline.rewards.scoring import outcome_row, pickscore_outcome, plan_request, step_window, video_requests
+from plotline.rewards.scoring import outcome_row, pickscore_outcome, plan_request, transition_window, video_requests
 import stages.score  # noqa: F401  (registers the stage)
 
 
@@ -18,10 +18,14 @@ def test_whole_video_sampling_reaches_last_frame():
     assert whole_video_indices(5, 8) == [0, 1, 2, 3, 4]
 
 
-def test_step_window_chunk_and_span():
-    # K=21 latent frames -> 81 pixel frames (Wan x4); switch at step 1 with L=12 -> latent 12
-    assert step_window(81, 1, 21, 12, 3, "chunk") == (45, 57)
-    assert step_window(81, 1, 21, 12, 3, "span") == (45, 81)
+def test_transition_window_chunk_and_span_come_from_the_rollout_row():
+    # K=21 latent frames -> 81 pixel frames (Wan x4); fork at latent 6 (not a multiple of L=12): chunk [6, 9)
+    row = {"transition_start": 6, "transition_end": 9, "num_latent_frames": 21, "num_video_frames": 81,
+           "span_starts": [0, 6]}
+    a, b = transition_window(row, "chunk")
+    assert (a, b) == (21, 33)  # latent 6..9 -> pixel 1 + 4*(6-1) .. 1 + 4*(9-1)
+    assert transition_window(row, "span") == (a, 81)  # the new step runs to the end of the video
+    assert transition_window({**row, "span_starts": [0, 6, 15]}, "span")[1] == 57  # ...or to the next switch
 
 
 def test_requests_and_rows_validate_against_contract():
@@ -31,9 +35,11 @@ def test_requests_and_rows_validate_against_contract():
     preq = plan_request(plan, cfg)
     assert "1. A red square sits left." in preq.user  # unsmoothed steps, numbered
     frames = np.random.default_rng(0).integers(0, 255, (9, 16, 16, 3), dtype=np.uint8)
-    temporal, step, win = video_requests(plan["prompt"], plan["steps"], 1, frames, (5, 9), cfg)
-    assert temporal.n_frames == 4 and len(step.images) == 2 and len(win) == 2
+    temporal, step = video_requests(plan["prompt"], plan["steps"][1], plan["steps"][0], list(frames[[0, 3, 6, 8]]),
+                                    list(frames[[5, 7]]), cfg)
+    assert temporal.n_frames == 4 and len(step.images) == 2
     assert "The square turns blue." in step.user and "A red square sits left." in step.user
+    assert temporal.meta["steps"] is None  # video judges get no ground truth
 
     register_programmatic_judge("plan", lambda r: "not json")
     register_programmatic_judge("temporal", lambda r: '{"frame_scores": [5, 5, 5, 5], "temporal_order_score": 5, '

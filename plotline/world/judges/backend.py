@@ -1,4 +1,6 @@
-"""Connects the world's judges to the `programmatic` judge backend (plotline.rewards.judges.programmatic).
+"""Connects the world's judges to the `programmatic` judge backend (plotline.rewards.judges.programmatic), and
+registers the shapes world as the `world` programmatic reward provider (plotline.rewards.scoring): its judges plus
+the image-statistics stand-in for PickScore.
 
 A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request.meta`:
 - temporal: meta["instruction"] (else the request's user text), meta["steps"] (ground-truth steps, optional)
@@ -12,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from plotline.rewards.scoring import ProgrammaticRewards, register_reward_provider
 from plotline.world.config import WorldConfig
 from plotline.world.judges.plan import judge_plan
 from plotline.world.judges.step import judge_step
@@ -31,10 +34,8 @@ def _required(meta: dict, key: str):
     return meta[key]
 
 
-def register_world_judges(config: Optional[WorldConfig] = None) -> None:
-    """Register the world's temporal, step and plan judges as the programmatic backend's judges."""
-    from plotline.rewards.judges.programmatic import register_programmatic_judge
-
+def world_judges(config: Optional[WorldConfig] = None) -> dict:
+    """The world's judge functions by kind (`temporal`, `step`, `plan`): JudgeRequest → reply text."""
     config = config or WorldConfig()
 
     def temporal(req) -> str:
@@ -49,6 +50,26 @@ def register_world_judges(config: Optional[WorldConfig] = None) -> None:
         return judge_plan(_required(req.meta, "instruction"), req.meta.get("gt_steps"),
                           list(_required(req.meta, "plan_steps")), config)
 
-    register_programmatic_judge("temporal", temporal)
-    register_programmatic_judge("step", step)
-    register_programmatic_judge("plan", plan)
+    return {"temporal": temporal, "step": step, "plan": plan}
+
+
+def register_world_judges(config: Optional[WorldConfig] = None) -> None:
+    """Register the world's temporal, step and plan judges as the programmatic backend's judges."""
+    from plotline.rewards.judges.programmatic import register_programmatic_judge
+
+    for kind, fn in world_judges(config).items():
+        register_programmatic_judge(kind, fn)
+
+
+IMAGE_STATS_MODEL = "world-image-statistics"
+"""Model name recorded in `scores` rows for the image-statistics stand-in of PickScore."""
+
+
+@register_reward_provider("world")
+def world_rewards(config) -> ProgrammaticRewards:
+    """The `world` reward provider: the world's judges (thresholds from `config.world`) and ImageStatsScorer."""
+    from plotline.world.judges.quality import ImageStatsScorer
+
+    return ProgrammaticRewards(judges=world_judges(config.world),
+                               aesthetic=ImageStatsScorer(config.world.foreground_threshold),
+                               aesthetic_model=IMAGE_STATS_MODEL)

@@ -166,7 +166,10 @@ def test_concurrency_is_bounded(stub_server):
 
 # --- other backends ------------------------------------------------------------------------------------------
 
-def test_programmatic_backend_hook():
+def test_programmatic_backend_hook(monkeypatch):
+    from plotline.rewards.judges import programmatic
+
+    monkeypatch.setattr(programmatic, "_JUDGES", {})  # isolated from judges other tests (e.g. the world) registered
     register_programmatic_judge("step", lambda req: STEP_REPLY)
     register_programmatic_judge("plan", lambda req: 1 / 0)
     try:

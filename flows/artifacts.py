@@ -1,0 +1,144 @@
+"""Publish the audit of committed stage outputs as keyed Prefect artifacts (what the UI's Artifacts page shows).
+
+Keys are `<run>-<stage>-<what>` (a new version per step, so the UI shows the history of each key) and
+`<run>-reward-curve`. Content comes from flows/audit_tables.py, i.e. from committed manifests and tables only.
+Publishing never fails a stage: an error is logged as a warning.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
+                               create_table_artifact, update_progress_artifact)
+
+from flows.audit_tables import artifact_key, curve_markdown, stage_audit, step_metrics, summary_markdown
+from plotline.config import PlotlineConfig
+from plotline.store import RunStore
+
+TABLES = {"stats": "column statistics", "groups": "reward statistics per role / judge / metric",
+          "samples": "best and worst samples", "plans": "plan samples with parse status",
+          "judges": "judge failure counts", "videos": "rollout videos"}
+"""Table artifacts per stage: suffix of the key -> what it holds."""
+
+TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples"}
+
+
+def stage_keys(run_id: str, stage: str) -> dict[str, str]:
+    """Every artifact key a stage output can publish (the table ones only when the output has such data)."""
+    keys = {"manifest": artifact_key(run_id, stage, "manifest"), "summary": artifact_key(run_id, stage, "summary"),
+            "progress": artifact_key(run_id, stage, "progress")}
+    keys.update({name: artifact_key(run_id, stage, TABLE_SUFFIX.get(name, name)) for name in TABLES})
+    return keys
+
+
+def curve_key(run_id: str) -> str:
+    """Key of a run's reward-curve markdown artifact."""
+    return artifact_key(run_id, "reward-curve")
+
+
+def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: str) -> list[str]:
+    """Create the artifacts of one committed stage output; returns the keys created."""
+    logger = get_run_logger()
+    try:
+        store = RunStore(run_uri, config.storage)
+        art = store.artifact_at(rec["uri"])
+        m = art.manifest
+        keys = stage_keys(store.run_id, m.stage)
+        where = f"{m.stage} step {m.step} v{m.version}"
+        audit = stage_audit(store, art, config.orchestration.audit_samples)
+        created = []
+        create_link_artifact(link=_link(f"{art.uri}/_manifest.json"), link_text=f"{where} manifest {m.manifest_id}",
+                             key=keys["manifest"], description=f"Committed manifest of {where}")
+        created.append(keys["manifest"])
+        create_markdown_artifact(markdown=summary_markdown(art, rec["status"], audit["extra"]), key=keys["summary"],
+                                 description=f"{where}: lineage, files, validation report, summary")
+        created.append(keys["summary"])
+        for name, what in TABLES.items():
+            if audit[name]:
+                create_table_artifact(table=audit[name], key=keys[name], description=f"{where}: {what}")
+                created.append(keys[name])
+        return created
+    except Exception as exc:  # noqa: BLE001 - the audit must never fail a committed stage
+        logger.warning(f"could not publish audit artifacts for {rec.get('stage')} step {rec.get('step')}: "
+                       f"{type(exc).__name__}: {exc}")
+        return []
+
+
+def _link(uri: str) -> str:
+    """A clickable URL: object-store URIs as they are, local paths as file:// URLs."""
+    if "://" in uri:
+        return uri
+    from pathlib import Path
+
+    from urllib.parse import quote
+
+    return "file://" + quote(str(Path(uri).resolve()), safe="/=")
+
+
+class RewardCurve:
+    """Per-step means of every score column, published as one markdown artifact per run (updated each step)."""
+
+    def __init__(self, config: PlotlineConfig, run_uri: str):
+        self.store = RunStore(run_uri, config.storage)
+        self.points: dict[int, dict[str, float]] = {}
+
+    def publish(self, steps: list[int]) -> str | None:
+        """Recompute the given steps (cached otherwise) and publish the curve; returns its key."""
+        try:
+            for step in steps:
+                self.points[step] = step_metrics(self.store, step)
+            for step in self.store.steps():
+                if step not in self.points:
+                    self.points[step] = step_metrics(self.store, step)
+            key = curve_key(self.store.run_id)
+            create_markdown_artifact(markdown=curve_markdown(self.store.run_id, {s: p for s, p in self.points.items() if p}),
+                                     key=key, description=f"Reward curves across steps of run {self.store.run_id}")
+            return key
+        except Exception as exc:  # noqa: BLE001
+            get_run_logger().warning(f"could not publish the reward curve: {type(exc).__name__}: {exc}")
+            return None
+
+
+class ProgressReporter:
+    """A progress artifact for a long stage, fed by StageContext.progress through run_stage's `progress_hook`."""
+
+    def __init__(self, key: str, description: str, interval_s: float = 2.0):
+        self.key, self.description, self.interval_s = key, description, interval_s
+        self.artifact_id: UUID | None = None
+        self._last = 0.0
+
+    def start(self) -> None:
+        """Create the artifact at 0 %."""
+        try:
+            self.artifact_id = create_progress_artifact(progress=0.0, key=self.key, description=self.description)
+        except Exception:  # noqa: BLE001 - progress is best effort
+            self.artifact_id = None
+
+    def _set(self, percent: float, description: str | None = None) -> None:
+        if self.artifact_id is None:
+            return
+        try:
+            update_progress_artifact(artifact_id=self.artifact_id, progress=max(0.0, min(100.0, percent)),
+                                     description=description)
+        except Exception:  # noqa: BLE001
+            pass
+
+    @property
+    def hook(self) -> Callable[[str, int, int | None], None]:
+        """The `progress_hook(description, index, total)` for run_stage (throttled to one update per interval)."""
+
+        def report(desc: str, index: int, total: int | None) -> None:
+            now = time.monotonic()
+            if not total or now - self._last < self.interval_s:
+                return
+            self._last = now
+            self._set(100.0 * index / total, f"{self.description}: {desc} {index}/{total}")
+
+        return report
+
+    def finish(self) -> None:
+        """Mark 100 %."""
+        self._set(100.0, f"{self.description}: done")

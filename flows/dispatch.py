@@ -1,0 +1,126 @@
+"""Start one stage run from a parent flow: as a subflow (`inline`) or through its deployment (`deployments`).
+
+In `deployments` mode the parent first asks the store whether the output is committed (then nothing starts),
+then starts `stage-<name>/<deployment_name>` with an idempotency key built from run, step, stage and input
+digest: a retried or restarted parent gets the flow run it started before (still running, or completed) instead of
+a duplicate. A flow run that already ended in failure under a key is not reused: the next attempt key is.
+"""
+from __future__ import annotations
+
+import contextvars
+import threading
+from typing import Any, Callable, TypeVar
+
+from prefect import get_run_logger
+
+from flows.params import StageParams
+from flows.resolve import StagePlan, find_committed, idempotency_key, plan_stage, record
+from flows.stage_flows import flow_name, stage_flow
+from plotline.config import PlotlineConfig
+from plotline.store import RunStore
+
+MAX_ATTEMPT_KEYS = 100
+T = TypeVar("T")
+
+
+class StageRunFailed(RuntimeError):
+    """A stage flow run started through a deployment did not complete."""
+
+
+def dispatch_stage(name: str, params: StageParams, config: PlotlineConfig) -> dict[str, Any]:
+    """Run stage `name` as configured (`orchestration.mode`) and return the reference to its committed manifest."""
+    if config.orchestration.mode == "deployments":
+        return run_via_deployment(name, params, config)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    # an in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
+    # subflow's heartbeat thread costs up to a second
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return in_helper_thread(stage_flow(name), params)
+
+
+def in_helper_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Call `fn(*args)` in a helper thread (same Prefect context) while the main thread waits.
+
+    The main thread keeps the flow's SIGINT/SIGTERM handlers (flows/signals.py): a stop request then lets the
+    running stage finish. In the main thread itself, Prefect's subflow engine would install its own SIGTERM
+    bridge and crash the stage instead.
+    """
+    ctx = contextvars.copy_context()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = ctx.run(fn, *args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="plotline-stage", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def deployment_path(name: str, config: PlotlineConfig) -> str:
+    """`flow/deployment` name of a stage's deployment."""
+    return f"{flow_name(name)}/{config.orchestration.deployment_name}"
+
+
+def _existing_run(client, deployment_id, key: str):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterIdempotencyKey
+
+    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+        idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])), limit=1)
+    return runs[0] if runs else None
+
+
+def launch_key(name: str, params: StageParams, config: PlotlineConfig, plan: StagePlan) -> str:
+    """The first idempotency key of this stage run that no failed flow run of its deployment holds."""
+    from prefect.client.orchestration import get_client
+
+    force_version = (plan.versions[-1] + 1 if plan.versions else 0) if params.force else None
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(deployment_path(name, config))
+        for attempt in range(MAX_ATTEMPT_KEYS):
+            key = idempotency_key(params.run_uri, params.step, name, plan.digest, attempt, force_version)
+            existing = _existing_run(client, deployment.id, key)
+            if existing is None or not existing.state or not existing.state.is_final() or existing.state.is_completed():
+                return key
+    raise StageRunFailed(f"stage {name} step {params.step}: {MAX_ATTEMPT_KEYS} failed flow runs for the same inputs; "
+                         f"look at them in the UI before trying again")
+
+
+def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -> dict[str, Any]:
+    """Start (or re-attach to) the stage's deployment run, wait for it, and return what it committed."""
+    from prefect.deployments import run_deployment
+
+    logger = get_run_logger()
+    orch = config.orchestration
+    plan = plan_stage(name, config, params.run_uri, params.step, params.inputs)
+    if plan.committed is not None and not params.force:
+        logger.info(f"{name} step {params.step}: already committed as v{plan.committed.manifest.version}; not started")
+        return record(plan.committed, "skipped")
+    newest = plan.versions[-1] if plan.versions else -1
+    key = launch_key(name, params, config, plan)
+    target = deployment_path(name, config)
+    logger.info(f"{name} step {params.step}: starting deployment {target} (idempotency key {key})")
+    fr = run_deployment(target, parameters={"params": params.model_dump(mode="json")}, idempotency_key=key,
+                        timeout=orch.deployment_timeout_s, poll_interval=orch.poll_interval_s,
+                        flow_run_name=f"{name}@{params.step}", tags=["plotline", f"stage:{name}"])
+    state = fr.state
+    if state is None or not state.is_final():
+        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) is still "
+                             f"{state.name if state else 'unknown'} after {orch.deployment_timeout_s} s")
+    if not state.is_completed():
+        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) ended {state.name}: "
+                             f"{state.message or 'no message'}")
+    store = RunStore(params.run_uri, config.storage)
+    art = find_committed(store, name, params.step, plan.digest, plan.area, newer_than=newest if params.force else None)
+    if art is None:
+        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} completed but no committed output "
+                             f"has input digest {plan.digest[:12]}…")
+    return record(art, "committed")

@@ -1,0 +1,81 @@
+"""Every stage as its own Prefect flow `stage-<name>` taking one typed parameter, `params: StageParams`.
+
+A parent flow calls these as subflows (`inline` mode) or starts them through their deployments (`deployments`
+mode); a deployment's entrypoint is the module path `flows.stage_flows.<stage>`. The built-in stages are module
+attributes; a plugin stage (PLOTLINE_STAGE_MODULES) is reachable the same way through the module's __getattr__.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Flow, flow
+from prefect.runtime import flow_run
+
+from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
+from flows.stage_task import execute_stage, publish_audit, retry_options
+
+BUILTIN_STAGES = ("instructions", "plan", "rollout", "score", "advantage", "update_planner", "update_executor",
+                  "evaluate", "synthesize")
+"""Stages with a static flow attribute (a deployment is registered only for the ones actually built)."""
+
+_FLOWS: dict[str, Flow] = {}
+
+
+def flow_name(stage: str) -> str:
+    """Prefect flow name of a stage's flow."""
+    return f"stage-{stage}"
+
+
+def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
+    """Body of every stage flow: resolve the config, run the stage as a task with retries, publish its audit."""
+    cfg = resolve_config(params.config, params.config_files, params.overrides)
+    check_stages(cfg, [stage])
+    orch = cfg.orchestration
+    tags = ["plotline", f"stage:{stage}"] + (["gpu"] if orch.is_gpu_stage(stage) else [])
+    cfg_json = cfg.model_dump(mode="json")
+    rec = execute_stage.with_options(**retry_options(cfg), tags=tags)(
+        stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force)
+    if orch.audit and rec["status"] == "committed":
+        publish_audit(rec, cfg_json, params.run_uri)
+    return rec
+
+
+def _run_name() -> str:
+    params = flow_run.parameters.get("params") or {}
+    step = params.get("step", 0) if isinstance(params, dict) else getattr(params, "step", 0)
+    return f"{flow_run.flow_name.removeprefix('stage-')}@{step}"
+
+
+def stage_flow(stage: str) -> Flow:
+    """The Prefect flow of `stage` (created once per process)."""
+    if stage not in _FLOWS:
+        def run(params: StageParams) -> dict[str, Any]:
+            return run_stage_flow(stage, params)
+
+        run.__name__ = run.__qualname__ = stage
+        run.__doc__ = f"Run the `{stage}` stage for one step of a run and return its committed manifest reference."
+        _FLOWS[stage] = flow(run, name=flow_name(stage), flow_run_name=_run_name, persist_result=False,
+                             log_prints=True, validate_parameters=True,
+                             description=f"plotline stage `{stage}`: inputs are committed manifests, output is one "
+                                         f"committed, validated artifact.")
+    return _FLOWS[stage]
+
+
+instructions = stage_flow("instructions")
+plan = stage_flow("plan")
+rollout = stage_flow("rollout")
+score = stage_flow("score")
+advantage = stage_flow("advantage")
+update_planner = stage_flow("update_planner")
+update_executor = stage_flow("update_executor")
+evaluate = stage_flow("evaluate")
+synthesize = stage_flow("synthesize")
+
+
+def __getattr__(name: str) -> Flow:
+    """Flows of plugin stages (registered by PLOTLINE_STAGE_MODULES), e.g. entrypoint flows.stage_flows.my_stage."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    if name in load_stage_modules():
+        return stage_flow(name)
+    raise AttributeError(f"module {__name__!r} has no stage flow {name!r} (no such registered stage)")

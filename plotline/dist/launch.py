@@ -1,0 +1,290 @@
+"""Launching worker processes for a stage and turning their failures into the stage's failure.
+
+Two shapes of launch, both with the same worker protocol:
+
+- `launch_accelerate`: `accelerate launch` (torchrun underneath) with N data-parallel ranks, one per GPU, or N
+  CPU processes talking gloo when `cpu=True` (`Accelerator(cpu=True)` in the worker; accelerate's own `--cpu`
+  flag runs a single process, so CPU ranks are started through the same torchrun path as GPU ranks);
+- `run_shards`: N independent `python -m <module>` processes, each pinned to one GPU (`CUDA_VISIBLE_DEVICES`)
+  or to the CPU, run concurrently; the first failure stops the others.
+
+Worker protocol: the parent writes a JSON spec into a temporary work folder and passes its path as the only
+argument; the worker runs under `run_worker`, which sets its thread count and, on an exception, writes
+`errors/rank<r>.json` (type, message, traceback) before exiting non-zero. The parent re-raises the earliest
+reported error as the worker's own exception class when it is one of ours (so callers can catch
+`AdapterVersionMismatch` etc. as in a single process), chained to a `WorkerError` that carries the traceback.
+Workers never touch the store and never commit; the parent reads what they wrote.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+THREADS_ENV = "PLOTLINE_WORKER_THREADS"
+"""Environment variable holding the torch intra-op thread count of a worker."""
+RANK_ENV = "PLOTLINE_WORKER_RANK"
+"""Environment variable holding a shard worker's index (accelerate ranks use RANK)."""
+_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message names the launch and rank and holds the worker's error text."""
+
+
+def worker_threads(num_workers: int) -> int:
+    """Torch threads per worker: this process's thread count shared out (at least 1), so N workers on one
+    machine do not oversubscribe its cores (tests run with 1 thread, so workers get 1)."""
+    import torch
+
+    return max(1, torch.get_num_threads() // max(1, num_workers))
+
+
+def uses_cuda(device: str) -> bool:
+    """Whether a config's device setting (`auto`, `cpu`, `cuda`, `cuda:1`, ...) means GPUs here."""
+    if device == "cpu":
+        return False
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return device.startswith("cuda")
+
+
+def shard_devices(num_shards: int, device: str, pinned: Sequence[int] | None = None) -> list[str | None]:
+    """The CUDA device index (as a string) each shard is pinned to, or None for a CPU shard.
+
+    `device` is the role's device setting; `pinned` lists GPU indices to use round-robin (default: every
+    visible GPU). A CPU setting, or no CUDA, puts every shard on the CPU.
+    """
+    if not uses_cuda(device):
+        return [None] * num_shards
+    import torch
+
+    ids = list(pinned) if pinned else list(range(torch.cuda.device_count()))
+    if not ids:
+        raise RuntimeError(f"device {device!r} asks for CUDA, but no CUDA device is visible")
+    return [str(ids[i % len(ids)]) for i in range(num_shards)]
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write `obj` as JSON (floats round-trip exactly) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file written by `write_json`."""
+    return json.loads(Path(path).read_text())
+
+
+def _worker_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), THREADS_ENV: str(threads),
+                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+    env["PYTHONPATH"] = os.pathsep.join([_REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.update(extra or {})
+    return env
+
+
+def accelerate_command(module: str, spec_path: str | Path, num_processes: int, port: int, threads: int) -> list[str]:
+    """`accelerate launch` of `python -m module spec_path` with `num_processes` ranks on this machine."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+            "--num_machines", "1", "--machine_rank", "0", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(port), "--num_cpu_threads_per_process", str(threads),
+            "-m", module, str(spec_path)]
+
+
+def launch_accelerate(module: str, spec: dict, workdir: str | Path, num_processes: int, *, cpu: bool,
+                      what: str, timeout_s: float | None = None) -> None:
+    """Run `module` under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when `cpu`) and
+    wait; raise the first rank's error (see module docstring) when any rank fails. `spec` is written to
+    `workdir/spec.json` with `workdir` and `cpu` added."""
+    from plotline.testing.net import free_port
+
+    if num_processes < 2:
+        raise ValueError(f"{what}: launch_accelerate needs at least 2 processes, got {num_processes}")
+    workdir = Path(workdir)
+    if not cpu:
+        import torch
+
+        visible = torch.cuda.device_count()
+        if visible < num_processes:
+            raise RuntimeError(f"{what}: {num_processes} processes need {num_processes} GPUs, {visible} visible "
+                               "(set the role's device to `cpu` for CPU processes)")
+    spec_path = write_json(workdir / "spec.json", {**spec, "workdir": str(workdir), "cpu": cpu})
+    threads = worker_threads(num_processes)
+    extra = {"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""} if cpu else {}
+    cmd = accelerate_command(module, spec_path, num_processes, free_port(), threads)
+    log = workdir / "launch.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads, extra),
+                                start_new_session=True)
+        rc = _wait(proc, timeout_s, what)
+    if rc != 0:
+        raise_failure(workdir, what, rc, [log])
+
+
+def run_shards(module: str, specs: Sequence[dict], devices: Sequence[str | None], workdir: str | Path, *,
+               what: str, timeout_s: float | None = None) -> None:
+    """Run one `python -m module <spec>` per spec concurrently, shard i pinned to GPU `devices[i]` (None: CPU,
+    with CUDA hidden); wait for all; on the first failure stop the others and raise that shard's error."""
+    workdir = Path(workdir)
+    threads = worker_threads(len(specs))
+    procs, logs = [], []
+    try:
+        for i, (spec, dev) in enumerate(zip(specs, devices)):
+            spec_path = write_json(workdir / f"spec{i}.json", {**spec, "workdir": str(workdir), "shard": i,
+                                                               "device": "cpu" if dev is None else "cuda"})
+            log = workdir / f"shard{i}.log"
+            logs.append(log)
+            env = _worker_env(threads, {"CUDA_VISIBLE_DEVICES": "" if dev is None else dev, RANK_ENV: str(i)})
+            with open(log, "wb") as out:
+                procs.append(subprocess.Popen([sys.executable, "-m", module, str(spec_path)], stdout=out,
+                                              stderr=subprocess.STDOUT, env=env, start_new_session=True))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        pending = list(procs)
+        while pending:
+            for p in list(pending):
+                rc = p.poll()
+                if rc is None:
+                    continue
+                pending.remove(p)
+                if rc != 0:
+                    _stop(pending)
+                    raise_failure(workdir, what, rc, logs)
+            if deadline is not None and time.monotonic() > deadline:
+                _stop(pending)
+                raise WorkerError(f"{what}: shards still running after {timeout_s:.0f} s; stopped")
+            time.sleep(0.05)
+    finally:
+        _stop([p for p in procs if p.poll() is None])
+
+
+def _wait(proc: subprocess.Popen, timeout_s: float | None, what: str) -> int:
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _stop([proc])
+        raise WorkerError(f"{what}: still running after {timeout_s:.0f} s; stopped") from None
+    except BaseException:
+        _stop([proc])
+        raise
+
+
+def _stop(procs: Sequence[subprocess.Popen]) -> None:
+    """Terminate each process's own session (the worker and anything it started), then kill stragglers."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            p.wait()
+
+
+def _tail(paths: Sequence[Path], chars: int = 12000) -> str:
+    parts = []
+    for p in paths:
+        if p.is_file():
+            text = p.read_text(errors="replace")
+            parts.append(f"--- {p.name} ---\n{text[-chars:]}")
+    return "\n".join(parts)
+
+
+def _exception_class(qualified: str) -> type[BaseException] | None:
+    """The class named `module.Qualname` when it is one of ours or a builtin exception; else None."""
+    module, _, name = qualified.rpartition(".")
+    if module == "builtins":
+        cls = getattr(builtins, name, None)
+    elif module.split(".")[0] in ("plotline", "data_contracts"):
+        try:
+            cls = importlib.import_module(module)
+            for part in name.split("."):
+                cls = getattr(cls, part)
+        except (ImportError, AttributeError):
+            return None
+    else:
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, Exception) else None
+
+
+def raise_failure(workdir: str | Path, what: str, rc: int, logs: Sequence[Path] = ()) -> None:
+    """Raise the earliest error a worker reported under `workdir/errors/` (as its own class when possible,
+    chained to a WorkerError with the traceback), or a WorkerError with the logs' tail when none reported."""
+    records = []
+    for path in sorted(Path(workdir, "errors").glob("*.json")):
+        try:
+            records.append(read_json(path))
+        except (OSError, ValueError):
+            continue
+    if not records:
+        raise WorkerError(f"{what} failed (exit code {rc}) without reporting an error; output:\n{_tail(list(logs))}")
+    first = min(records, key=lambda r: r.get("time", 0.0))
+    where = f"{what} rank {first['rank']}"
+    others = sorted(r["rank"] for r in records if r is not first)
+    detail = (f"{where} failed: {first['type']}: {first['message']}\n{first['traceback']}"
+              + (f"(ranks {others} failed after it)" if others else ""))
+    cause = WorkerError(detail)
+    cls = _exception_class(first["type"])
+    exc: BaseException | None = None
+    if cls is not None:
+        try:
+            exc = cls(first["message"])
+        except Exception:  # noqa: BLE001 - a constructor with another signature
+            exc = None
+    if exc is None:
+        raise cause
+    exc.add_note(f"raised in {where}")
+    raise exc from cause
+
+
+def worker_rank() -> int:
+    """This worker's rank: RANK under accelerate/torchrun, else the shard index, else 0."""
+    return int(os.environ.get("RANK", os.environ.get(RANK_ENV, "0")))
+
+
+def report_error(workdir: str | Path, exc: BaseException) -> None:
+    """Write this rank's error record into `workdir/errors/rank<r>.json`."""
+    rank = worker_rank()
+    cls = type(exc)
+    write_json(Path(workdir) / "errors" / f"rank{rank}.json", {
+        "rank": rank, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)), "time": time.time()})
+
+
+def run_worker(main: Callable[[dict], None], argv: Sequence[str] | None = None) -> None:
+    """Entry point of a worker module: read the spec named by argv[1], set torch's thread count, run
+    `main(spec)`; on an exception report it (see `report_error`) and exit with status 1."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) != 2:
+        raise SystemExit(f"usage: python -m <worker module> <spec.json> (got {argv[1:]})")
+    spec = read_json(argv[1])
+    import torch
+
+    torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
+    try:
+        main(spec)
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
+        report_error(spec["workdir"], exc)
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)  # skip interpreter teardown: peers may be blocked in a collective

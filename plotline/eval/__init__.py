@@ -1,0 +1,1 @@
+"""The Temporal Order benchmark: generation under modes/checkpoints, judging, reports, human agreement."""

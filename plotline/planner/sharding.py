@@ -1,0 +1,70 @@
+"""Plan sampling with the `local` backend, in this process or sharded across device-pinned worker processes.
+
+`sample_local` is the whole local-backend job (load the planner, sample M plans per instruction, parse, mask,
+record fp32 old log-probs). `sample_sharded` splits the instructions into contiguous runs whose request counts
+are multiples of `batch_size`, so every shard generates exactly the `generate` batches (same prompts, same
+per-batch seed) an unsharded run would: the merged plans have the same tokens and text. Old log-probs are
+recomputed per shard in length-sorted micro-batches of other compositions, so they agree to float tolerance.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from plotline.dist.launch import read_json, run_shards, shard_devices
+from plotline.planner.backends import BackendContext, make_backend
+from plotline.planner.config import PlannerConfig
+from plotline.planner.model import load_planner_from_config
+from plotline.planner.records import PlanRecord
+from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
+
+WORKER = "plotline.planner.plan_worker"
+
+
+def sample_local(config: PlannerConfig, adapter: str | None, instructions: Sequence[Instruction], num_steps: int,
+                 sample_seed: int, lora_seed: int) -> list[PlanRecord]:
+    """Load the planner (base + `adapter`, else a fresh LoRA seeded by `lora_seed`), sample, parse and mask M
+    plans per instruction with the `local` backend, and record their old log-probs from the sampling weights."""
+    planner = load_planner_from_config(config, adapter, trainable=False, seed=lora_seed)
+    backend = make_backend("local", BackendContext(config, planner.tokenizer, planner.adapter_version,
+                                                   planner=planner, adapter_path=adapter))
+    records = sample_plans(backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed,
+                           planner.context_length)
+    record_old_logprobs(planner, records, config.logprob_batch_size)
+    return records
+
+
+def instructions_per_block(num_plans: int, batch_size: int) -> int:
+    """Fewest instructions whose M plans fill whole `generate` batches: lcm(M, batch_size) / M."""
+    return math.lcm(num_plans, batch_size) // num_plans
+
+
+def shard_instructions(instructions: Sequence[Instruction], num_shards: int, num_plans: int,
+                       batch_size: int) -> list[list[Instruction]]:
+    """At most `num_shards` non-empty contiguous runs of instructions, each cut at a `generate` batch boundary
+    (see `instructions_per_block`), of about equal size."""
+    block = instructions_per_block(num_plans, batch_size)
+    blocks = [list(instructions[i:i + block]) for i in range(0, len(instructions), block)]
+    n = max(1, min(num_shards, len(blocks)))
+    shards = [[ins for b in blocks[s * len(blocks) // n:(s + 1) * len(blocks) // n] for ins in b] for s in range(n)]
+    return [s for s in shards if s]
+
+
+def sample_sharded(config: PlannerConfig, adapter: str | None, instructions: Sequence[Instruction],
+                   num_steps: int, sample_seed: int, lora_seed: int, workdir: str | Path,
+                   timeout_s: float | None = None) -> list[PlanRecord]:
+    """`sample_local` over `config.num_shards` concurrent worker processes (pinned to GPUs per
+    `shard_devices`, or to the CPU); records come back in instruction order. A failed shard stops the others
+    and raises its error (see `plotline.dist.launch`)."""
+    shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
+    devices = shard_devices(len(shards), config.device, config.shard_devices)
+    dump = config.model_dump(mode="json")
+    specs = [{"planner": dump, "adapter": adapter, "num_steps": num_steps, "sample_seed": sample_seed,
+              "lora_seed": lora_seed, "instructions": [[i.instruction_id, i.prompt, i.split] for i in shard]}
+             for shard in shards]
+    run_shards(WORKER, specs, devices, workdir, what="plan")
+    records = []
+    for i in range(len(shards)):
+        records += [PlanRecord.from_row(r) for r in read_json(Path(workdir) / f"records{i}.json")]
+    return records

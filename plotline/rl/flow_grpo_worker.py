@@ -1,0 +1,59 @@
+"""Data-parallel worker of the update_executor stage: `accelerate launch -m plotline.rl.flow_grpo_worker spec.json`.
+
+The stage (`launch_executor_update`) passes local paths of the verified inputs; every rank runs
+`run_executor_update` with an `AccelerateCollective`; rank 0 writes the adapters into `out_dir` and
+`result.json` into the work folder. Workers never touch the store.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from plotline.config import PlotlineConfig
+from plotline.dist.launch import launch_accelerate, read_json, run_worker, uses_cuda, write_json
+from plotline.rl.update_result import UpdateResult
+
+MODULE = "plotline.rl.flow_grpo_worker"
+
+
+def launch_executor_update(config: PlotlineConfig, inputs: dict, out_dir: str | Path, workdir: str | Path,
+                           timeout_s: float | None = None) -> UpdateResult:
+    """Run the update with `config.rl.executor.num_processes` ranks and return rank 0's result.
+
+    `inputs`: `rollouts_table`, `advantages_table` (local Parquet paths), `group_files` (group_path → local
+    safetensors path), `adapter_dir` (or None), `lora_seed`, `version`. GPUs are used unless `executor.device`
+    is `cpu` or none is visible (then CPU ranks with gloo).
+    """
+    spec = {"config": config.model_dump(mode="json"), "inputs": inputs, "out_dir": str(out_dir)}
+    launch_accelerate(MODULE, spec, workdir, config.rl.executor.num_processes,
+                      cpu=not uses_cuda(config.executor.device), what="update_executor", timeout_s=timeout_s)
+    return UpdateResult.from_json(read_json(Path(workdir) / "result.json"))
+
+
+def main(spec: dict) -> None:
+    """One rank: read the inputs from local files, train, and (rank 0) write the result."""
+    import pyarrow.parquet as pq
+    from accelerate import Accelerator
+    from safetensors.torch import load_file
+
+    from plotline.dist.collective import AccelerateCollective
+    from plotline.rl.flow_grpo_job import ExecutorUpdateInputs, run_executor_update
+
+    accelerator = Accelerator(cpu=spec["cpu"])
+    coll = AccelerateCollective(accelerator)
+    config = PlotlineConfig.model_validate(spec["config"])
+    ins = spec["inputs"]
+    files = ins["group_files"]
+    inputs = ExecutorUpdateInputs(
+        rollouts=pq.read_table(ins["rollouts_table"]).to_pylist(),
+        advantages=pq.read_table(ins["advantages_table"]).to_pylist(),
+        read_group=lambda name: load_file(files[name]), adapter_dir=ins["adapter_dir"],
+        lora_seed=int(ins["lora_seed"]), version=ins["version"])
+    result = run_executor_update(config, inputs, spec["out_dir"], collective=coll, device=str(accelerator.device))
+    if coll.is_main:
+        write_json(Path(spec["workdir"]) / "result.json", result.to_json())
+    accelerator.wait_for_everyone()  # no rank tears the process group down while another still uses it
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    run_worker(main)

@@ -1,0 +1,81 @@
+"""The planner's GSPO update as one store-free job, shared by the update_planner stage (one process) and its
+data-parallel workers (`plotline.rl.gspo_worker`, under `accelerate launch`).
+
+Loads base + the adapter that sampled the plans (asserting its version), fills old log-probs when the `openai`
+backend left them null, computes the KL reference (the starting planner by default) and runs `gspo_step`. With
+N ranks the reference passes and each mini-batch's micro-batches are shared out and the gradients summed before
+every step (see `plotline.rl.gspo.gspo_update`), so N ranks take the same steps as one process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from plotline.config import PlotlineConfig
+from plotline.dist.collective import Collective
+from plotline.planner.model import load_planner_from_config, save_adapter
+from plotline.planner.records import PlanRecord
+from plotline.planner.sampling import record_old_logprobs
+from plotline.planner.training import gspo_step, trainable_records
+from plotline.rl.update_result import UpdateResult
+
+
+class PlannerVersionMismatch(RuntimeError):
+    """The plans were sampled by another adapter than the one this update starts from."""
+
+
+def planner_advantages(rows: list[dict]) -> dict[str, float]:
+    """plan_id -> advantage of the kept planner rows of the advantages artifact."""
+    return {r["plan_id"]: float(r["advantage"]) for r in rows
+            if r["role"] == "planner" and r["keep"] and r["advantage"] is not None}
+
+
+@dataclass
+class PlannerUpdateInputs:
+    """Everything the update reads, without the store."""
+
+    plans: list[dict]
+    """Rows of plans.parquet."""
+    advantages: list[dict]
+    """Rows of advantages.parquet (only kept planner rows are used)."""
+    adapter: str | None
+    """Local folder of the adapter that sampled the plans (None: a fresh LoRA)."""
+    lora_seed: int
+    """Seed of a fresh LoRA's initialisation."""
+    gspo_seed: int
+    """Seed of the mini-batch permutation."""
+
+
+def run_planner_update(config: PlotlineConfig, inputs: PlannerUpdateInputs, out_dir: str | Path, *,
+                       collective: Collective | None = None, device: str | None = None) -> UpdateResult:
+    """GSPO-update the planner adapter; rank 0 writes `out_dir/adapter`. Every rank returns the same result."""
+    coll = collective or Collective()
+    cfg, gspo = config.planner, config.rl.planner
+    if device is not None:
+        cfg = cfg.model_copy(update={"device": device})
+    records = [PlanRecord.from_row(r) for r in inputs.plans]
+    planner = load_planner_from_config(cfg, inputs.adapter, trainable=True, seed=inputs.lora_seed)
+    sampled = {r.adapter_version for r in records if r.error is None}
+    if sampled - {planner.adapter_version}:
+        raise PlannerVersionMismatch(
+            f"plans were sampled with planner adapter(s) {sorted(sampled)}, but this update starts from "
+            f"{planner.adapter_version!r} ({inputs.adapter or 'fresh LoRA'})")
+    if any(r.old_logprobs is None for r in records if r.error is None):
+        record_old_logprobs(planner, records, cfg.logprob_batch_size)
+    advantages = planner_advantages(inputs.advantages)
+    chosen = [r for r in trainable_records(records) if r.plan_id in advantages]
+    metrics = gspo_step(planner, chosen, advantages, gspo, start_adapter=cfg.cold_start_adapter,
+                        seed=inputs.gspo_seed, logprob_batch_size=cfg.logprob_batch_size, collective=coll)
+    version = save_adapter(planner, Path(out_dir) / "adapter") if coll.is_main else None
+    version = coll.gather([version])[0]
+    rows = [{"role": "planner", "iteration": i, "metric": k, "value": float(v)}
+            for i, m in enumerate(metrics) for k, v in m.items()]
+    if not rows:
+        rows = [{"role": "planner", "iteration": 0, "metric": "trained_plans", "value": 0.0}]
+    summary = {
+        "start_adapter_version": planner.adapter_version, "adapter_version": version,
+        "trained_plans": len(chosen), "plans": len(records), "optimizer_steps": len(metrics),
+        "loss_mean": sum(m["loss"] for m in metrics) / len(metrics) if metrics else 0.0,
+        "kl_reference": gspo.reference, "num_processes": coll.world_size,
+    }
+    return UpdateResult(rows, summary)

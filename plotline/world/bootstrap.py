@@ -1,0 +1,72 @@
+"""Warm start of the shapes world's tiny planner and executor (what the bootstrap stage runs; no store code).
+
+- planner: plotline.world.planner_training.build_planner — a tiny Qwen3 base (tokenizer from the world's texts),
+  full-weight SFT on noisy template plans; RL then trains a LoRA on top of it (its KL reference).
+- executor: the `shapes` backbone's DiT (seeded init), flow matching on rendered world scenarios with teacher
+  forcing over chunks (plotline.world.executor_training); saved as a Wan-layout state dict, the `wan` checkpoint
+  format the stages load with `executor.checkpoint`.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from plotline.config import PlotlineConfig
+from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW, ensure_registered
+from plotline.world.state_latent import FRAME_SIZE
+
+EXECUTOR_POOL = 3000
+"""Rendered training videos the executor's batches are drawn from."""
+
+
+class BootstrapConfigError(ValueError):
+    """The configuration cannot be bootstrapped (wrong backbone, frame size or video geometry)."""
+
+
+def check_config(config: PlotlineConfig) -> None:
+    """Raise BootstrapConfigError unless the executor is the world backbone at the world decoder's frame size."""
+    if config.executor.backbone != WORLD_BACKBONE:
+        raise BootstrapConfigError(f"the bootstrap stage warm-starts the shapes world's executor: set "
+                                   f"executor.backbone={WORLD_BACKBONE} (got {config.executor.backbone!r})")
+    size = (config.world.frame_height, config.world.frame_width)
+    if size != FRAME_SIZE:
+        raise BootstrapConfigError(f"world frames are {size[0]}x{size[1]}, but the world decoder renders "
+                                   f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}")
+    if config.world.max_steps > config.video.num_steps:
+        raise BootstrapConfigError(f"world.max_steps={config.world.max_steps} events do not fit the "
+                                   f"J={config.video.num_steps} spans of the video (one event per span)")
+
+
+def bootstrap_planner(out_dir: str | Path, config: PlotlineConfig, seed: int) -> dict:
+    """Build and SFT the world planner into `out_dir` (a transformers model folder); returns its summary."""
+    from plotline.world.planner_training import build_planner
+
+    return build_planner(out_dir, config.world, config.video.num_steps, config.world.bootstrap.planner,
+                         enable_thinking=config.planner.enable_thinking, seed=seed)
+
+
+def bootstrap_executor(config: PlotlineConfig, seed: int,
+                       progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[dict, list[float]]:
+    """(DiT state dict, per-step losses) of the world executor trained by flow matching with teacher forcing."""
+    from plotline.executor.backbones import get_backbone
+    from plotline.executor.model import CausalWanDiT
+    from plotline.executor.schedule import warped_sigmas
+    from plotline.world.executor_training import build_pool, train_executor
+    from plotline.world.text_encoder import WorldTextEncoder
+
+    ensure_registered()
+    arch = get_backbone(WORLD_BACKBONE).arch
+    ex_cfg, boot = config.executor, config.world.bootstrap.executor
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = CausalWanDiT(arch)
+    encoder = WorldTextEncoder(arch.text_dim)
+    pool = build_pool(random.Random(seed), config.world, config.video, encoder, EXECUTOR_POOL,
+                      config.planner.smooth_joiner)
+    losses = train_executor(model, pool, warped_sigmas(ex_cfg.denoising_steps, ex_cfg.shift), config.video,
+                            WORLD_WINDOW, boot.steps, boot.batch_size, boot.learning_rate, seed=seed,
+                            context_timestep=ex_cfg.context_timestep, progress=progress)
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}, losses

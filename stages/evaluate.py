@@ -1,0 +1,78 @@
+"""evaluate stage: the Temporal Order benchmark (issue 8).
+
+One video per benchmark prompt for every configured condition (mode × checkpoint), judged by every configured
+temporal-following judge, plus the aesthetic score, with generation throughput. Writes `results.parquet`
+(eval_results), `videos.parquet` (eval_videos), `throughput.parquet` (eval_throughput), `judge_replies.parquet`
+(scores: every raw judge reply), the mp4s under `videos/`, and the report: `report.md`, `report.html`,
+`report.json` (its tables) and `plots/*.png`.
+
+Inputs: the run's instructions (step 0, optional: the default benchmark is their eval split), the update
+outputs at this step (optional: what the `current` checkpoint means), and the run's bootstrap checkpoint
+(optional: when committed, the planner base model and executor weights every condition starts from). Other checkpoints are named in the
+config; `plotline eval run` pins them to version-folder URIs so the cache key names exact artifacts.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from plotline.config import PlotlineConfig
+from plotline.eval.benchmark import file_digest
+from plotline.eval.config import eval_section
+from plotline.eval.report import build_report
+from plotline.eval.runner import run_benchmark
+from stages.base import InputSpec, StageContext, StageSpec, register
+from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+
+NAME = "evaluate"
+_MOUNTED = "eval" in PlotlineConfig.model_fields
+
+
+def run(ctx: StageContext) -> None:
+    """Generate, judge and time the benchmark; write its tables, videos and report."""
+    cfg = eval_section(ctx.config)
+    current = {"planner_adapter": ctx.inputs.get("planner_adapter"),
+               "executor_adapter": ctx.inputs.get("executor_adapter")}
+    out = run_benchmark(with_bootstrap(ctx), ctx.store, ctx.step, instructions=ctx.inputs.get("instructions"),
+                        current=current, write_video=ctx.output.write_bytes,
+                        progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc),
+                        lora_seed=ctx.seed("lora-init"))
+    ctx.output.write_table("results.parquet", "eval_results", out.results)
+    ctx.output.write_table("videos.parquet", "eval_videos", out.videos)
+    ctx.output.write_table("throughput.parquet", "eval_throughput", out.throughput)
+    if out.replies:
+        ctx.output.write_table("judge_replies.parquet", "scores", out.replies)
+    roles = {j.name: j.role for j in cfg.judges}
+    report = build_report(pd.DataFrame(out.results), pd.DataFrame(out.videos), pd.DataFrame(out.throughput),
+                          cfg.baseline_name, tie_band=cfg.human.tie_band, plots=cfg.plots,
+                          categories=cfg.category_breakdown, judge_roles=roles)
+    ctx.output.write_bytes("report.md", report.markdown.encode())
+    ctx.output.write_bytes("report.html", report.html.encode())
+    ctx.output.write_bytes("report.json", json.dumps(report.tables, indent=1, default=str).encode())
+    for name, png in report.plots.items():
+        ctx.output.write_bytes(name, png)
+    headline = {f"{r['condition']}/{r['subset']}/{r['judge']}": r["mean"] for r in report.rows}
+    ctx.output.summary.update({**out.summary, "baseline": cfg.baseline_name, "judge_roles": roles,
+                               "headline": headline, "planner_base": base_of(ctx, "planner"),
+                               "executor_base": base_of(ctx, "executor")})
+
+
+def _cache_extra(config) -> str:
+    cfg = eval_section(config)
+    own = "" if _MOUNTED else json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return own + "|" + file_digest(cfg)
+
+
+register(StageSpec(
+    name=NAME,
+    summary="Temporal Order benchmark: one video per prompt per condition, judges + aesthetic score, report",
+    inputs=(InputSpec("instructions", stage="instructions", fixed_step=0, optional=True),
+            InputSpec("planner_adapter", stage="update_planner", optional=True),
+            InputSpec("executor_adapter", stage="update_executor", optional=True), BOOTSTRAP_INPUT),
+    outputs=("eval_results", "eval_videos", "eval_throughput", "scores"),
+    config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed")
+    + (("eval",) if _MOUNTED else ()),
+    run=run,
+    cache_extra=_cache_extra,
+))
