@@ -20,7 +20,8 @@ from plotline.store import RunStore
 
 TABLES = {"stats": "column statistics", "groups": "reward statistics per role / judge / metric",
           "samples": "best and worst samples", "plans": "plan samples with parse status",
-          "judges": "judge failure counts", "videos": "rollout videos"}
+          "judges": "judge failure counts", "videos": "rollout videos",
+          "reflections": "reflection trail: cost and decisions per video"}
 """Table artifacts per stage: suffix of the key -> what it holds."""
 
 TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples"}

@@ -232,7 +232,9 @@ def stage_audit(store: RunStore, artifact: Artifact, n_samples: int) -> dict[str
     report = audit_run(store, step=m.step, stage=m.stage, n_extremes=max(1, n_samples // 2 + n_samples % 2))
     links = video_links(store, m.step)
     out: dict[str, Any] = {"stats": stats_rows(report), "groups": group_stats_rows(artifact),
-                           "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [], "extra": {}}
+                           "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [],
+                           "reflections": [{k: _fmt(v) for k, v in r.items()}
+                                           for r in report.details.get("reflection videos", [])], "extra": {}}
     for name, kind, table in _kinded_tables(artifact):
         if kind == "plans":
             out["plans"] += plan_sample_rows(table, n_samples)

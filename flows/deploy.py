@@ -85,7 +85,7 @@ def required_stages(entrypoint: str, config: PlotlineConfig) -> list[str]:
     orch = config.orchestration
     if module == STAGE_FLOW_MODULE:
         return [attr]
-    return {"flows.train.train_flow": orch.setup_stages + orch.step_stages,
+    return {"flows.train.train_flow": orch.setup_stages + orch.step_stages + orch.final_stages,
             "flows.evaluate.evaluate_flow": [orch.evaluate_stage],
             "flows.synthesize.synthesize_flow": [orch.synthesize_stage]}.get(entrypoint, [])
 

@@ -23,7 +23,8 @@ from plotline.config import PlotlineConfig
 
 def check_pipeline(config: PlotlineConfig) -> None:
     """Fail early, naming them, if the configured stages are not all registered."""
-    check_stages(config, config.orchestration.setup_stages + config.orchestration.step_stages)
+    orch = config.orchestration
+    check_stages(config, orch.setup_stages + orch.step_stages + orch.final_stages)
 
 
 def default_run_uri(config: PlotlineConfig) -> str:
@@ -32,10 +33,13 @@ def default_run_uri(config: PlotlineConfig) -> str:
 
 
 def stage_sequence(config: PlotlineConfig, steps: int, start_step: int = 0) -> list[tuple[str, int]]:
-    """(stage, step) in execution order: setup stages at step 0, then every step's stages."""
+    """(stage, step) in execution order: setup stages at step 0, then every step's stages, then the final stages at
+    the last step."""
     orch = config.orchestration
+    last = start_step + steps - 1
     return ([(name, 0) for name in orch.setup_stages]
-            + [(name, s) for s in range(start_step, start_step + steps) for name in orch.step_stages])
+            + [(name, s) for s in range(start_step, start_step + steps) for name in orch.step_stages]
+            + ([(name, last) for name in orch.final_stages] if steps > 0 else []))
 
 
 @flow(name="train", log_prints=True, persist_result=False)

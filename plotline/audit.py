@@ -30,10 +30,26 @@ class AuditRow:
 
 @dataclass
 class AuditReport:
-    """Statistics rows and best/worst samples for a selection of a run."""
+    """Statistics rows and best/worst samples for a selection of a run, plus kind-specific detail tables
+    (title → rows, e.g. the decisions of a reflection trail)."""
 
     rows: list[AuditRow] = field(default_factory=list)
     extremes: list[dict] = field(default_factory=list)
+    details: dict[str, list[dict]] = field(default_factory=dict)
+
+
+DETAIL_VIEWS = {"reflections": ("plotline.reflect.trail", "audit_detail")}
+"""Artifact kind → (module, function(table) -> {title: rows}) of its detail tables (imported on use)."""
+
+
+def detail_tables(kind: str, table: pa.Table) -> dict[str, list[dict]]:
+    """The detail tables of one committed table of `kind` (empty for kinds without a detail view)."""
+    if kind not in DETAIL_VIEWS:
+        return {}
+    import importlib
+
+    module, fn = DETAIL_VIEWS[kind]
+    return getattr(importlib.import_module(module), fn)(table)
 
 
 def _stats(values: np.ndarray) -> tuple[int, float | None, float | None, float | None, float | None]:
@@ -74,6 +90,8 @@ def audit_run(store: RunStore, step: int | None = None, stage: str | None = None
                         report.rows.append(AuditRow(**base, column=col, count=count, mean=mean, std=std, min=lo, max=hi))
                     if cols and kind.id_column and table.num_rows:
                         report.extremes += _extremes(table, kind.id_column, cols[0], s, name, n_extremes)
+                    for title, rows in detail_tables(entry.kind, table).items():
+                        report.details.setdefault(title, []).extend({"step": s, "stage": name, **r} for r in rows)
     return report
 
 

@@ -155,6 +155,7 @@ def audit_cmd(
         for e in report.extremes:
             ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "which", "id", "column", "value")))
         console.print(ex)
+    _print_details(report.details)
     if csv_path:
         with open(csv_path, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -165,6 +166,19 @@ def audit_cmd(
                 writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], fmt(e["value"]),
                                  "", "", "", "", e["which"], e["id"]])
         console.print(f"wrote {csv_path}")
+
+
+def _print_details(details: dict[str, list[dict]]) -> None:
+    """Kind-specific detail tables of an audit (e.g. a reflection trail's videos and decisions)."""
+    for title, rows in details.items():
+        if not rows:
+            continue
+        table = Table(title=title)
+        for c in rows[0]:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()))
+        console.print(table)
 
 
 @app.command("gc")
@@ -199,21 +213,60 @@ def train_cmd(
     run: Optional[str] = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
 ) -> None:
-    """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world)."""
+    """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world).
+
+    Prints a line per finished stage while the flow runs, then a closing summary: the stage table, the per-step
+    reward means (also written to the run folder as reward_curves.csv and reward_curves.png), and where the
+    results and the Prefect runs are."""
+    import logging
+    import re
+    import time
+
     _prefect_env()
     try:
         cfg = _config(config, set_)
     except ConfigError as exc:
         _fail(str(exc))
     run_uri = run or f"{cfg.storage.root.rstrip('/')}/{cfg.run_name}"
-    from flows.train import train_flow
+    from flows.audit_tables import step_metrics
+    from flows.train import stage_sequence, train_flow
+    from plotline.store import RunStore
+    from plotline.world.curves import curve_rows, curves_csv, plot_curves
 
-    console.print(f"plotline train: run {run_uri}, {steps or cfg.steps} step(s), mode {cfg.orchestration.mode}",
-                  highlight=False)
+    total_steps = steps or cfg.steps
+    total = len(stage_sequence(cfg, total_steps))
+    console.print(f"plotline train: run {run_uri}, {total_steps} step(s), {total} stage runs, mode "
+                  f"{cfg.orchestration.mode}", highlight=False)
+    started, done = time.perf_counter(), []
+    finished = re.compile(r"^(\S+) step (\d+): (committed|skipped|already committed)")
+    resumed = re.compile(r"^resuming .*: (\d+) stage run\(s\) already committed")
+
+    class StageProgress(logging.Handler):
+        """Stage-level progress: one line per finished stage run, from the flow's own log records."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            if (m := resumed.match(text)) is not None:
+                done.extend([None] * int(m.group(1)))
+                console.print(f"[{len(done)}/{total}] resumed: {m.group(1)} stage run(s) already committed",
+                              highlight=False)
+            elif (m := finished.match(text)) is not None:
+                done.append(m.groups())
+                console.print(f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
+                              f"({time.perf_counter() - started:.0f}s elapsed)", highlight=False)
+
+    handler = StageProgress(level=logging.INFO)
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    for lg in loggers:
+        lg.addHandler(handler)
     try:
-        records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps)
+        state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
+        records = state.result()
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
     table = Table(title=f"run {run_uri}")
     for c in ("step", "stage", "status", "version", "summary"):
         table.add_column(c)
@@ -222,7 +275,63 @@ def train_cmd(
                          if isinstance(v, (int, float)) and not isinstance(v, bool))
         table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]), summ)
     console.print(table)
-    console.print(f"results: {run_uri}  (inspect with `plotline audit --run {run_uri}`)", highlight=False)
+
+    store = RunStore(run_uri, cfg.storage)
+    rl_steps = sorted({r["step"] for r in records if r["stage"] in cfg.orchestration.step_stages})
+    metrics = {s: step_metrics(store, s) for s in rl_steps}
+    labels, rows = curve_rows(metrics)
+    curves = Table(title="reward curves: mean per RL step")
+    for c in ("step", *labels):
+        curves.add_column(c, justify="right")
+    for row in rows:
+        curves.add_row(str(int(row[0])), *("" if v is None else f"{v:.3f}" for v in row[1:]))
+    console.print(curves)
+    outputs = {"reward_curves.png": plot_curves(metrics, f"reward curves of run {store.run_id}"),
+               "reward_curves.csv": curves_csv(metrics).encode()}
+    for name, data in outputs.items():
+        store.fs.write_bytes(f"{store.run_id}/{name}", data)
+    evaluated = [r for r in records if r["stage"] in cfg.orchestration.final_stages
+                 and r["stage"] == cfg.orchestration.evaluate_stage]
+    report = None
+    if evaluated:
+        _print_evaluation(store, evaluated[-1])
+        report = store.latest(evaluated[-1]["stage"], evaluated[-1]["step"])
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME
+
+    flow_run = state.state_details.flow_run_id
+    api = PREFECT_API_URL.value()
+    where_prefect = (f"{api.rstrip('/').removesuffix('/api')}/runs/flow-run/{flow_run}" if api else
+                     f"the embedded API's database {PREFECT_HOME.value()}/prefect.db (browse it with `plotline ui`, "
+                     f"then http://127.0.0.1:4200/runs/flow-run/{flow_run})")
+    console.print(f"results:       {run_uri}  (stage outputs; `plotline audit --run {run_uri}`)", highlight=False,
+                  soft_wrap=True)
+    console.print(f"reward curves: {store.fs.url(store.run_id + '/reward_curves.png')} "
+                  f"(+ reward_curves.csv)", highlight=False, soft_wrap=True)
+    if report is not None:
+        console.print(f"evaluation:    {report.uri}/report.md (+ report.html, plots/)", highlight=False,
+                      soft_wrap=True)
+    console.print(f"Prefect runs:  flow run {flow_run} in {where_prefect}", highlight=False, soft_wrap=True)
+
+
+def _print_evaluation(store, record: dict) -> None:
+    """The paired comparison of the run's final evaluate stage (report.json's `paired` table) as a console table."""
+    art = store.latest(record["stage"], record["step"])
+    if art is None or "report.json" not in art.files:
+        return
+    paired = json.loads(art.read_bytes("report.json")).get("paired", [])
+    table = Table(title=f"held-out evaluation at step {record['step']}: each condition vs the baseline "
+                        "(same prompts, same noise)")
+    for c in ("condition", "subset", "judge", "pairs", "mean Δ", "95% CI", "wins/ties/losses"):
+        table.add_column(c)
+    headline = art.manifest.summary.get("headline", {})
+    for r in paired:
+        base = headline.get(f"{art.manifest.summary.get('baseline')}/{r['subset']}/{r['judge']}")
+        mine = headline.get(f"{r['condition']}/{r['subset']}/{r['judge']}")
+        delta = f"{r['mean_delta']:+.3f}" + (f" ({base:.3f} → {mine:.3f})" if base is not None and mine is not None
+                                             else "")
+        table.add_row(r["condition"], r["subset"], r["judge"], str(r["pairs"]), delta,
+                      f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['wins']}/{r['ties']}/{r['losses']}")
+    console.print(table)
 
 
 @app.callback()
@@ -369,6 +478,7 @@ def _mount_optional(module: str, attr: str, name: str, help_text: str) -> None:
 _mount_optional("plotline.rewards.cli", "app", "rewards", "Judge replies: re-parse and re-score stored raw replies.")
 _mount_optional("plotline.eval.cli", "app", "eval", "Temporal Order benchmark: runs, reports, human agreement.")
 _mount_optional("plotline.data.synth_cli", "app", "synth", "Synthesise ordered-event instructions with an LLM; vet prompt lists.")
+app.command("generate")(importlib.import_module("plotline.reflect.cli").generate_cmd)
 
 
 def main() -> None:

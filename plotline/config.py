@@ -16,6 +16,7 @@ from plotline.eval.config import EvalConfig
 from plotline.executor.config import ExecutorConfig
 from plotline.orchestration_config import OrchestrationConfig
 from plotline.planner.config import PlannerConfig
+from plotline.reflect.config import GenerateConfig, ReflectConfig
 from plotline.rewards.config import RewardsConfig
 from plotline.rl.config import RLConfig
 from plotline.store.config import StorageConfig
@@ -58,6 +59,10 @@ class PlotlineConfig(Section):
     """LLM synthesis of ordered-event instructions."""
     eval: EvalConfig = Field(default_factory=EvalConfig)
     """Temporal Order benchmark protocol, conditions and judges."""
+    reflect: ReflectConfig = Field(default_factory=ReflectConfig)
+    """Closed-loop generation with a critic (plan – act – reflect), and critic rewards for training."""
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    """What `plotline generate` (the generate stage) renders."""
 
 
 def _deep_merge(base: dict, update: dict) -> dict:

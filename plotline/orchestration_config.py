@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from plotline._base import Section
 
-DEFAULT_GPU_STAGES = ["plan", "rollout", "score", "update_planner", "update_executor", "evaluate"]
+DEFAULT_GPU_STAGES = ["plan", "rollout", "score", "update_planner", "update_executor", "evaluate", "generate"]
 
 
 class OrchestrationConfig(Section):
@@ -31,6 +31,9 @@ class OrchestrationConfig(Section):
     step_stages: list[str] = Field(default_factory=lambda: [
         "plan", "rollout", "score", "advantage", "update_planner", "update_executor"])
     """Stages run in order at every RL step (DESIGN §2). Each must be a registered stage."""
+    final_stages: list[str] = Field(default_factory=list)
+    """Stages run once after the loop, at the last step of the run (e.g. `evaluate`: the trained policy against the
+    bootstrap one on held-out prompts, so the main job ends with its evaluation report)."""
     evaluate_stage: str = "evaluate"
     """Stage the `evaluate` flow runs (when registered)."""
     synthesize_stage: str = "synthesize"

@@ -4,7 +4,9 @@ One video per benchmark prompt for every configured condition (mode × checkpoin
 temporal-following judge, plus the aesthetic score, with generation throughput. Writes `results.parquet`
 (eval_results), `videos.parquet` (eval_videos), `throughput.parquet` (eval_throughput), `judge_replies.parquet`
 (scores: every raw judge reply), the mp4s under `videos/`, and the report: `report.md`, `report.html`,
-`report.json` (its tables) and `plots/*.png`.
+`report.json` (its tables) and `plots/*.png`. When a condition reflects (`eval.conditions[].reflect`), also
+`reflections.parquet` (the trail of every condition: each critic call, decision, revision and choice, and every
+video's cost) and the report's "Reflection: score and compute" table.
 
 Inputs: the run's instructions (step 0, optional: the default benchmark is their eval split), the update
 outputs at this step (optional: what the `current` checkpoint means), and the run's bootstrap checkpoint
@@ -43,10 +45,13 @@ def run(ctx: StageContext) -> None:
     ctx.output.write_table("throughput.parquet", "eval_throughput", out.throughput)
     if out.replies:
         ctx.output.write_table("judge_replies.parquet", "scores", out.replies)
+    if out.reflections:
+        ctx.output.write_table("reflections.parquet", "reflections", out.reflections)
     roles = {j.name: j.role for j in cfg.judges}
     report = build_report(pd.DataFrame(out.results), pd.DataFrame(out.videos), pd.DataFrame(out.throughput),
                           cfg.baseline_name, tie_band=cfg.human.tie_band, plots=cfg.plots,
-                          categories=cfg.category_breakdown, judge_roles=roles)
+                          categories=cfg.category_breakdown, judge_roles=roles,
+                          reflections=pd.DataFrame(out.reflections) if out.reflections else None)
     ctx.output.write_bytes("report.md", report.markdown.encode())
     ctx.output.write_bytes("report.html", report.html.encode())
     ctx.output.write_bytes("report.json", json.dumps(report.tables, indent=1, default=str).encode())
@@ -70,8 +75,8 @@ register(StageSpec(
     inputs=(InputSpec("instructions", stage="instructions", fixed_step=0, optional=True),
             InputSpec("planner_adapter", stage="update_planner", optional=True),
             InputSpec("executor_adapter", stage="update_executor", optional=True), BOOTSTRAP_INPUT),
-    outputs=("eval_results", "eval_videos", "eval_throughput", "scores"),
-    config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed")
+    outputs=("eval_results", "eval_videos", "eval_throughput", "scores", "reflections"),
+    config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed", "reflect")
     + (("eval",) if _MOUNTED else ()),
     run=run,
     cache_extra=_cache_extra,

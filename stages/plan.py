@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 
+from plotline.data.step_batches import step_batch
 from plotline.planner.backends import BackendContext, make_backend
 from plotline.planner.model import adapter_version, load_tokenizer
 from plotline.planner.errors import PlannerError
@@ -30,7 +31,7 @@ def current_adapter(ctx: StageContext) -> str | None:
 
 
 def read_instructions(ctx: StageContext) -> list[Instruction]:
-    """The train-split instructions of the instructions artifact."""
+    """The train-split instructions of the instructions artifact (the pool the step's batch is drawn from)."""
     rows = ctx.inputs["instructions"].read_table("instructions.parquet").to_pylist()
     chosen = [Instruction(r["instruction_id"], r["prompt"], r.get("split", "train")) for r in rows
               if r.get("split", "train") == "train"]
@@ -51,7 +52,8 @@ def run(ctx: StageContext) -> None:
     if not cfg.base_model:
         raise PlannerError("planner.base_model is not set: it must name a local Qwen3 directory")
     num_steps = ctx.config.video.num_steps
-    instructions = read_instructions(ctx)
+    pool = read_instructions(ctx)
+    instructions = step_batch(pool, ctx.config.data.instructions_per_step, ctx.step, ctx.config.seed)
     adapter = current_adapter(ctx)
     version = adapter_version(adapter)
     if cfg.backend == "local" and cfg.num_shards > 1:
@@ -68,7 +70,7 @@ def run(ctx: StageContext) -> None:
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})
     statuses = Counter(r.parse_status for r in records)
     ctx.output.summary.update({
-        "plans": len(records), "instructions": len(instructions), "num_steps": num_steps,
+        "plans": len(records), "instructions": len(instructions), "instruction_pool": len(pool), "num_steps": num_steps,
         "backend": cfg.backend, "adapter_version": version, "planner_base": base_of(ctx, "planner"),
         "format_reward_mean": sum(r.format_reward for r in records) / len(records),
         "parse_status": dict(statuses), "failed": statuses.get("failed", 0),
@@ -82,6 +84,6 @@ register(StageSpec(
     inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),
             InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
     outputs=("plans",),
-    config_sections=("video", "planner", "seed"),
+    config_sections=("video", "planner", "data", "seed"),
     run=run,
 ))

@@ -6,6 +6,9 @@ optional mp4 per row; see plotline.rewards.scoring for which frames each judge s
 keyed by (model, prompt, frames hash); every raw reply, latency and status lands in `scores.parquet`. With
 `rewards.programmatic_provider` set (the shapes world by default), its judges answer the `programmatic`
 backend and its image-statistics stand-in scores the aesthetic term when no PickScore model is configured.
+With `reflect.critic_reward.enabled`, the reflection critic also judges every span of every continuation (from
+its switch step on, or all) and one `critic` row per continuation records the aggregated verdicts
+(plotline.reflect.reward), an extra executor reward term kept apart from the step judge's rows.
 """
 from __future__ import annotations
 
@@ -59,10 +62,11 @@ def run(ctx: StageContext) -> None:
 
     gt = ground_truth_steps(ctx)
     plan_reqs = [plan_request(p, cfg, gt.get(p["instruction_id"])) for p in plans]
-    video_items, groups, sources = [], {}, Counter()
+    video_items, groups, sources, frames_of = [], {}, Counter(), []
     for r in ctx.progress(rollouts, total=len(rollouts), description="frames"):
         plan = by_plan[r["plan_id"]]
-        whole, window, src = rollout_judge_frames(r, rollout_frames(ctx, r, groups), cfg)
+        frames_of.append(rollout_frames(ctx, r, groups))
+        whole, window, src = rollout_judge_frames(r, frames_of[-1], cfg)
         sources.update(f"{k}:{v}" for k, v in src.items())
         switch = int(r["switch_step"])
         previous = list(plan["steps"])[switch - 1] if switch > 0 else None
@@ -83,6 +87,13 @@ def run(ctx: StageContext) -> None:
         rows.append(outcome_row(f"pickscore:{r['rollout_id']}", "pickscore", *ids,
                                 pickscore_outcome(value, "no PickScore model and no programmatic stand-in",
                                                   aesthetic_model or "none")))
+    critic_reward = ctx.config.reflect.critic_reward
+    if critic_reward.enabled:
+        from plotline.reflect.critic import build_critic
+        from plotline.reflect.reward import critic_reward_rows
+
+        items = [(r, by_plan[r["plan_id"]], f) for (r, *_), f in zip(video_items, frames_of)]
+        rows += critic_reward_rows(build_critic(ctx.config), items, ctx.config.reflect)
     ctx.output.write_table("scores.parquet", "scores", rows)
     statuses: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -97,10 +108,11 @@ def run(ctx: StageContext) -> None:
 
 register(StageSpec(
     name="score",
-    summary="Judge plans and continuations (plan / temporal / step judges, PickScore); keep every raw reply",
+    summary="Judge plans and continuations (plan / temporal / step judges, PickScore, optional critic reward); "
+            "keep every raw reply",
     inputs=(InputSpec("plans", stage="plan"), InputSpec("rollouts", stage="rollout"),
             InputSpec("instructions", stage="instructions", fixed_step=0)),
     outputs=("scores",),
-    config_sections=("rewards", "video", "world"),
+    config_sections=("rewards", "video", "world", "reflect.critic_reward", "reflect.critic", "reflect.threshold"),
     run=run,
 ))

@@ -1,5 +1,7 @@
 """Scores: one row per judged item of a step — a plan judged by the plan judge, or a continuation judged by
-the temporal-following judge, the step-following judge or PickScore (DESIGN §2 score, §5).
+the temporal-following judge, the step-following judge or PickScore (DESIGN §2 score, §5), and, with
+`reflect.critic_reward`, by the reflection critic over its spans (judge `critic`: per-span scores and verdicts
+in fields_json, the raw replies as a JSON list in `raw`).
 
 `fields_json` holds the parsed values on the judge's native scale (plan 0–1, video judges 0–10) so the
 advantage stage can re-aggregate with any weights; `score` is the [0, 1] aggregate under the weights in force

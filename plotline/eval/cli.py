@@ -41,14 +41,18 @@ def load_cli_config(paths: Optional[list[str]], overrides: Optional[list[str]]):
 
 
 def parse_condition(text: str):
-    """`name=mode[@checkpoint]` → EvalCondition (checkpoint defaults to base; it may itself contain `@`)."""
+    """`name=mode[+reflect][@checkpoint]` → EvalCondition (checkpoint defaults to base; it may itself contain `@`;
+    `+reflect` generates with reflection under the `reflect` section)."""
     from plotline.eval.config import EvalCondition
 
     if "=" not in text:
-        raise typer.BadParameter(f"--condition {text!r} must be name=mode[@checkpoint]")
+        raise typer.BadParameter(f"--condition {text!r} must be name=mode[+reflect][@checkpoint]")
     name, rest = text.split("=", 1)
     mode, _, checkpoint = rest.partition("@")
-    return EvalCondition(name=name.strip(), mode=mode.strip(), checkpoint=checkpoint.strip() or "base")
+    mode, plus, flag = mode.strip().partition("+")
+    if plus and flag != "reflect":
+        raise typer.BadParameter(f"--condition {text!r}: the only mode flag is +reflect")
+    return EvalCondition(name=name.strip(), mode=mode, checkpoint=checkpoint.strip() or "base", reflect=bool(plus))
 
 
 def parse_benchmark(text: str):
@@ -77,7 +81,7 @@ def _comparison_table(rows: list[dict], title: str) -> Table:
 def run_cmd(
     run: str = typer.Option(..., "--run", help="Run URI the evaluation is written into (and `current`/`step=N` refer to)."),
     step: Optional[int] = typer.Option(None, "--step", min=0, help="Step to write at (default: newest step with an update output, else 0)."),
-    condition: Optional[list[str]] = typer.Option(None, "--condition", help="name=mode[@checkpoint], e.g. trained=planner_smooth@latest (repeatable; replaces eval.conditions)."),
+    condition: Optional[list[str]] = typer.Option(None, "--condition", help="name=mode[+reflect][@checkpoint], e.g. trained=planner_smooth@latest or closed=planner_smooth+reflect@base (repeatable; replaces eval.conditions)."),
     benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="name=path[:J]: a prompt list (prompt, category[, steps]) as a subset (repeatable; replaces eval.subsets)."),
     simple: Optional[Path] = typer.Option(None, "--simple", help="Paper protocol: the Simple prompt list (3 step prompts, L=12)."),
     hard: Optional[Path] = typer.Option(None, "--hard", help="Paper protocol: the Hard prompt list (5 step prompts, L=12)."),

@@ -80,6 +80,10 @@ class EvalCondition(Section):
     `none` (the executor checkpoint without an RL adapter)."""
     executor_weights: Literal["adapter", "adapter_ema"] = "adapter"
     """Which adapter folder of an update_executor artifact to load (the EMA one when it was written)."""
+    reflect: bool = False
+    """Generate with reflection (plan – act – reflect under the `reflect` section: critic after every span,
+    best-of-K regeneration, planner revisions, budget) instead of one open-loop pass; the report adds the extra
+    compute (critic calls, chunk generations, time) next to the score."""
 
 
 class EvalJudge(Section):

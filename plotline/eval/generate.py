@@ -52,21 +52,34 @@ def fit_steps(steps: Sequence[str], num_steps: int, fallback: str) -> list[str]:
     return [steps[min(n - 1, int((j + 0.5) * n / num_steps))] for j in range(num_steps)]
 
 
-def span_prompts(mode: str, prompt: BenchmarkPrompt, plan: Optional[PlannedPrompt], joiner: str) -> list[str]:
-    """The J conditioning texts of one video under `mode` (smoothed modes join s_j and s_{j+1} with `joiner`,
-    the planner's `smooth_joiner`, as the plans the executor was trained on)."""
+def mode_steps(mode: str, prompt: BenchmarkPrompt, plan: Optional[PlannedPrompt]) -> list[str]:
+    """The J unsmoothed steps of one video under `mode`: the global prompt J times, the planner's steps, or the
+    benchmark's ground-truth steps fitted to J."""
     J = prompt.geometry.num_steps
     if mode == "global":
         return [prompt.prompt] * J
     if mode in PLANNER_MODES:
         if plan is None:
             raise ValueError(f"mode {mode!r} needs a plan for prompt {prompt.prompt_id!r}")
-        steps = list(plan.steps)
-    elif mode in STEPS_MODES:
-        steps = fit_steps(prompt.steps, J, prompt.prompt)
-    else:
-        raise ValueError(f"unknown mode {mode!r}")
-    return smooth_steps(steps, joiner) if mode.endswith("_smooth") else steps
+        return list(plan.steps)
+    if mode in STEPS_MODES:
+        return fit_steps(prompt.steps, J, prompt.prompt)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def conditioning(mode: str, joiner: str):
+    """steps → the J conditioning texts under `mode` (smoothed modes join s_j and s_{j+1} with `joiner`)."""
+    if mode.endswith("_smooth"):
+        return lambda steps: smooth_steps(list(steps), joiner)
+    return lambda steps: list(steps)
+
+
+def span_prompts(mode: str, prompt: BenchmarkPrompt, plan: Optional[PlannedPrompt], joiner: str) -> list[str]:
+    """The J conditioning texts of one video under `mode` (smoothed modes join s_j and s_{j+1} with `joiner`,
+    the planner's `smooth_joiner`, as the plans the executor was trained on)."""
+    if mode == "global":
+        return mode_steps(mode, prompt, plan)
+    return conditioning(mode, joiner)(mode_steps(mode, prompt, plan))
 
 
 def plan_prompts(planner_config, adapter: Optional[str], prompts: Sequence[BenchmarkPrompt], seed: int,

@@ -121,6 +121,35 @@ def paired_rows(results: pd.DataFrame, baseline: str, conditions: Sequence[str],
     return rows
 
 
+def reflection_rows(comparison: list[dict], throughput: list[dict], reflections: pd.DataFrame,
+                    baseline: str) -> list[dict]:
+    """Score against compute per condition (from the reflection trail): the Temporal-Following score of the
+    first temporal judge on the pooled subset and its change vs the baseline, critic calls, regenerations,
+    replans, chunk generations and their ratio to one open-loop pass, generation seconds and their ratio to
+    the baseline's, and how many videos hit a budget limit."""
+    from plotline.reflect.trail import condition_costs
+
+    temporal = [r for r in comparison if r["judge"] not in AESTHETIC_JUDGES]
+    if not temporal:
+        return []
+    judge = temporal[0]["judge"]
+    pooled = ALL if any(r["subset"] == ALL for r in temporal) else temporal[0]["subset"]
+    score = {r["condition"]: r for r in temporal if r["judge"] == judge and r["subset"] == pooled}
+    seconds: dict[str, float] = {}
+    for t in throughput:
+        seconds[t["condition"]] = seconds.get(t["condition"], 0.0) + float(t["generation_s"])
+    base_s = seconds.get(baseline)
+    rows = []
+    records = reflections.astype(object).where(reflections.notna(), None).to_dict("records")
+    for c in condition_costs(records):
+        sc = score.get(c["condition"], {})
+        secs = seconds.get(c["condition"])
+        rows.append({**c, "judge": judge, "subset": pooled, "tf_score": sc.get("mean"), "tf_delta": sc.get("delta"),
+                     "generation_s": secs,
+                     "time_ratio": secs / base_s if secs is not None and base_s else None})
+    return rows
+
+
 def subscore_rows(results: pd.DataFrame) -> list[dict]:
     """Every temporal-judge metric's mean per (condition, subset, judge): one row per combination."""
     means = metric_means(results)
@@ -304,8 +333,9 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
                  title: str = "Temporal Order benchmark", tie_band: float = 0.03, plots: bool = True,
                  categories: bool = True, sample_videos: int = 4,
                  video_link: Optional[Callable[[str], Optional[str]]] = None,
-                 judge_roles: Optional[dict[str, str]] = None) -> EvalReport:
-    """Render the report of eval_results rows (plus eval_videos and eval_throughput rows when given).
+                 judge_roles: Optional[dict[str, str]] = None,
+                 reflections: Optional[pd.DataFrame] = None) -> EvalReport:
+    """Render the report of eval_results rows (plus eval_videos, eval_throughput and reflections rows when given).
     `baseline` defaults to the first condition; `video_link(video_path)` maps a stored path to a link."""
     if results.empty:
         raise ValueError("no evaluation results to report")
@@ -363,6 +393,24 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
                   [[r["condition"], r["subset"], r["judge"], r["pairs"], f"{r['mean_delta']:+.3f}",
                     f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", r["wins"], r["ties"], r["losses"]] for r in paired])
 
+    reflect_rows = (reflection_rows(comparison, tp_rows, reflections, baseline)
+                    if reflections is not None and len(reflections) else [])
+    if reflect_rows:
+        doc.heading("Reflection: score and compute")
+        doc.para(f"Closed-loop conditions generate span by span with a critic (plan – act – reflect); TF score of "
+                 f"{reflect_rows[0]['judge']} on subset {reflect_rows[0]['subset']}, Δ against {baseline}. Chunk "
+                 "generations count every denoised chunk (rejected candidates included); one open-loop pass of "
+                 "the same videos takes the open-loop chunks. Time ratio: generation seconds (critic calls "
+                 f"included) over {baseline}'s.")
+        doc.table(["condition", "videos", "TF score", "Δ TF", "critic calls", "regenerations", "replans",
+                   "chunk generations", "open-loop chunks", "chunk ratio", "generation s", "time ratio",
+                   "budget-hit videos"],
+                  [[r["condition"], r["videos"], _fmt(r["tf_score"]),
+                    "–" if r["tf_delta"] is None else f"{r['tf_delta']:+.4f}", r["critic_calls"], r["regenerations"],
+                    r["replans"], r["chunk_generations"], r["open_loop_chunks"], _fmt(r["chunk_ratio"], 2),
+                    _fmt(r["generation_s"], 2), _fmt(r["time_ratio"], 2), r["budget_hit_videos"]]
+                   for r in reflect_rows])
+
     doc.heading("Sub-scores")
     doc.table(["condition", "subset", "judge"] + [METRIC_LABELS[m] for m in JUDGE_METRICS],
               [[r["condition"], r["subset"], r["judge"]] + [_fmt(r[m]) for m in JUDGE_METRICS] for r in subs])
@@ -419,8 +467,14 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
     plot_bytes = make_plots(comparison, subs, cats, tp_rows, conditions) if plots else {}
     markdown, page = doc.render()
     tables = {"comparison": comparison, "paired": paired, "subscores": subs, "categories": cats,
-              "throughput": tp_rows, "failures": fails}
+              "throughput": tp_rows, "failures": fails, "reflection": reflect_rows}
     return EvalReport(markdown, page, comparison, tables, plot_bytes)
+
+
+def read_reflections(art) -> Optional[pd.DataFrame]:
+    """The reflection trail of a committed evaluate artifact (None when no condition reflected)."""
+    names = [f.name for f in art.manifest.files if f.kind == "reflections"]
+    return art.read_table(names[0]).to_pandas() if names else None
 
 
 def read_tables(art) -> tuple[pd.DataFrame, Optional[pd.DataFrame], Optional[pd.DataFrame]]:
@@ -442,7 +496,8 @@ def report_for_artifact(art, baseline: Optional[str] = None, tie_band: float = 0
     summary = art.manifest.summary
     link = (lambda p: f"{art.uri}/{art.manifest.file(p).path}") if absolute_links else None
     return build_report(results, videos, throughput, baseline or summary.get("baseline"), tie_band=tie_band,
-                        plots=plots, video_link=link, judge_roles=summary.get("judge_roles"))
+                        plots=plots, video_link=link, judge_roles=summary.get("judge_roles"),
+                        reflections=read_reflections(art))
 
 
 def combine_artifacts(arts: Sequence) -> tuple[pd.DataFrame, Optional[pd.DataFrame], Optional[pd.DataFrame]]:

@@ -13,7 +13,8 @@ from plotline.eval.benchmark import (BenchmarkError, BenchmarkPrompt, file_rows,
                                      rows_from_instructions, world_rows)
 from plotline.eval.checkpoints import ResolvedCheckpoint, open_artifact, resolve_checkpoint
 from plotline.eval.config import EvalConfig, EvalSubset, eval_section
-from plotline.eval.generate import PLANNER_MODES, VideoJob, generate_videos, plan_prompts, span_prompts
+from plotline.eval.generate import (PLANNER_MODES, GeneratedBatch, VideoJob, generate_videos, plan_prompts,
+                                    span_prompts)
 from plotline.eval.judging import (JUDGE_METRICS, JudgedVideo, aesthetic_frames, aesthetic_scorer, judge_videos,
                                    make_scorer, metric_values, reply_row, result_row)
 
@@ -26,6 +27,8 @@ class EvalOutputs:
     videos: list[dict] = field(default_factory=list)
     throughput: list[dict] = field(default_factory=list)
     replies: list[dict] = field(default_factory=list)
+    reflections: list[dict] = field(default_factory=list)
+    """Trail rows (kind `reflections`) of every condition when any condition reflects, else empty."""
     summary: dict = field(default_factory=dict)
 
 
@@ -81,6 +84,49 @@ class _Executors:
         return self.ex
 
 
+def reflective_batches(config, cond, ex, jobs: list[VideoJob], plans: dict, planner_config, planner_adapter,
+                       lora_seed: int, progress=None):
+    """Generate the jobs of a reflective condition one by one (plotline.reflect.loop); yields (GeneratedBatch of
+    one video, its trail rows). The first candidate of every span uses the open-loop noise of the same prompt."""
+    from plotline.eval.generate import conditioning, mode_steps
+    from plotline.reflect.critic import build_critic
+    from plotline.reflect.loop import ReflectiveGenerator, VideoSpec
+    from plotline.reflect.revise import load_planner_reviser
+
+    ecfg, rcfg = eval_section(config), config.reflect
+    reviser = None
+    if cond.mode in PLANNER_MODES and "replan" in rcfg.remedies:
+        reviser = load_planner_reviser(rcfg.reviser, planner_config, planner_adapter, ecfg.seed,
+                                       rcfg.revision_prompt, lora_seed)
+    generator = ReflectiveGenerator(ex, build_critic(config), rcfg, reviser)
+    noise = ex.noise(ecfg.seed)
+    for job in (progress or (lambda it, total, desc: it))(jobs, len(jobs), f"reflect {cond.name}"):
+        p = job.prompt
+        plan = plans.get(f"{p.subset}/{p.prompt_id}")
+        spec = VideoSpec(job.sample_id, p.prompt_id, p.prompt, mode_steps(cond.mode, p, plan),
+                         conditioning(cond.mode, config.planner.smooth_joiner), ("eval", p.subset, p.prompt_id),
+                         p.geometry.num_frames, p.geometry.frames_per_step, cond.name)
+        result = generator.generate(spec, noise)
+        job.span_prompts = list(result.span_prompts)
+        yield GeneratedBatch([job], [result.frames], result.seconds), result.trail
+
+
+def open_loop_trail(cond, batch: GeneratedBatch, chunk_frames: int) -> list[dict]:
+    """`final` trail rows of an open-loop batch (no critic): each video's chunks of one pass and its share of the
+    batch's seconds, so every condition's cost sits in one table."""
+    from plotline.reflect.budget import Budget
+    from plotline.reflect.trail import TrailRecorder
+
+    rows = []
+    for job in batch.jobs:
+        chunks = -(-job.prompt.geometry.num_frames // chunk_frames)
+        trail = TrailRecorder(job.sample_id, job.prompt.prompt_id, cond.name,
+                              Budget(0, 0, 0, chunk_generations=chunks), chunks)
+        rows += [trail.add("final", -1, 0, steps=job.plan_steps or job.span_prompts, reason="open loop (no critic)",
+                           latency_s=batch.seconds / len(batch.jobs))]
+    return rows
+
+
 def _frame_counts(ecfg: EvalConfig, rewards) -> set[int]:
     counts = {j.num_frames or rewards.frames.temporal_num_frames for j in ecfg.judges}
     return counts | ({ecfg.aesthetic_frames} if ecfg.aesthetic != "none" else set())
@@ -99,13 +145,14 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
     prompts = load_benchmark(ecfg, config.video, subset_rows(config, instructions, config.storage))
     counts = sorted(_frame_counts(ecfg, config.rewards))
     executors = _Executors(config)
+    any_reflect = any(c.reflect for c in ecfg.conditions)
     judged: list[tuple[dict, BenchmarkPrompt, dict[int, list[np.ndarray]]]] = []
     resolved: dict[str, ResolvedCheckpoint] = {}
     device = "cpu"
     for cond in ecfg.conditions:
         ckpt = resolve_checkpoint(cond, store, step, config.planner.cold_start_adapter, config.storage, current)
         resolved[cond.name] = ckpt
-        plans, planning_s, plan_version = {}, 0.0, ""
+        plans, planning_s, plan_version, pcfg = {}, 0.0, "", None
         if cond.mode in PLANNER_MODES:
             if not config.planner.base_model:
                 raise BenchmarkError(f"condition {cond.name!r} (mode {cond.mode}) needs planner.base_model")
@@ -123,7 +170,14 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
         ex = executors.get(ckpt.executor_adapter)
         device = str(ex.device)
         per_subset: dict[str, dict] = {}
-        for batch in generate_videos(ex, jobs, ecfg.batch_size, ecfg.seed, progress):
+        if cond.reflect:
+            batches = reflective_batches(config, cond, ex, jobs, plans, pcfg, ckpt.planner_adapter, lora_seed,
+                                         progress)
+        else:
+            batches = ((b, open_loop_trail(cond, b, ex.generator.chunk_frames) if any_reflect else [])
+                       for b in generate_videos(ex, jobs, ecfg.batch_size, ecfg.seed, progress))
+        for batch, trail in batches:
+            paths = {}
             for job, frames in zip(batch.jobs, batch.frames):
                 p = job.prompt
                 stats = per_subset.setdefault(p.subset, {"videos": 0, "frames": 0, "seconds": 0.0})
@@ -133,6 +187,7 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
                 if ecfg.write_videos and write_video is not None:
                     video_path = f"videos/{cond.name}/{p.subset}/{prompt_file_name(p.prompt_id)}.mp4"
                     write_video(video_path, encode_mp4(frames, config.executor.fps))
+                    paths[job.sample_id] = video_path
                 meta = {"sample_id": job.sample_id, "condition": cond.name, "prompt_id": p.prompt_id,
                         "subset": p.subset, "category": p.category, "mode": cond.mode, "checkpoint": cond.checkpoint}
                 out.videos.append({
@@ -148,6 +203,10 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
                 sampled = {n: aesthetic_frames(frames, n) for n in counts}
                 judged.append((meta, p, sampled))
             per_subset[batch.jobs[0].prompt.subset]["seconds"] += batch.seconds  # a batch holds one subset
+            for row in trail:
+                if row["event"] == "final":
+                    row["video_path"] = paths.get(row["video_id"])
+            out.reflections += trail
         total_videos = sum(s["videos"] for s in per_subset.values())
         for subset, s in per_subset.items():
             secs = max(s["seconds"], 1e-9)
@@ -155,7 +214,8 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
                 "condition": cond.name, "subset": subset, "mode": cond.mode, "checkpoint": cond.checkpoint,
                 "videos": s["videos"], "latent_frames": s["frames"], "generation_s": s["seconds"],
                 "planning_s": planning_s * s["videos"] / total_videos, "videos_per_s": s["videos"] / secs,
-                "latent_frames_per_s": s["frames"] / secs, "batch_size": ecfg.batch_size, "device": device})
+                "latent_frames_per_s": s["frames"] / secs, "batch_size": 1 if cond.reflect else ecfg.batch_size,
+                "device": device})
 
     judge_seconds = {}
     for judge in ecfg.judges:
@@ -198,4 +258,8 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
         "checkpoints": {k: {"planner": v.planner_source, "executor": v.executor_source, "manifests": v.manifests}
                         for k, v in resolved.items()},
     }
+    if out.reflections:
+        from plotline.reflect.trail import condition_costs
+
+        out.summary["reflection_costs"] = condition_costs(out.reflections)
     return out

@@ -112,6 +112,16 @@ class KVCache:
         out.prompt_index = self.prompt_index
         return out
 
+    def select(self, index: int) -> "KVCache":
+        """A batch-1 cache holding only sample `index` of this one (e.g. the chosen candidate of a fork)."""
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return t[index:index + 1] if t.shape[0] > 1 else t
+        out = KVCache(self.num_layers, self.window)
+        out.frames = [{f: (pick(k), pick(v)) for f, (k, v) in store.items()} for store in self.frames]
+        out.cross = [None if kv is None else (pick(kv[0]), pick(kv[1])) for kv in self.cross]
+        out.prompt_index = self.prompt_index
+        return out
+
     def clone(self) -> "KVCache":
         """An independent cache sharing the (never mutated in place) tensors."""
         out = KVCache(self.num_layers, self.window)

@@ -15,7 +15,8 @@ class SelfPacedConfig(Section):
     """Replace the fixed R_exec weights with competence-aware softmax weights per group."""
     terms: list[str] = Field(default_factory=lambda: ["aesthetic", "consistency", "step"])
     """Reward terms r_1..r_K from concrete to abstract: `aesthetic` (PickScore), `consistency` (temporal judge's
-    visual consistency), `physical`, `video` (R_video), `step` (R_step)."""
+    visual consistency), `physical`, `video` (R_video), `step` (R_step), `critic` (R_critic, the reflection
+    critic's verdicts; needs `reflect.critic_reward.enabled`)."""
     thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5])
     """τ_j: competence threshold of each term (same length as `terms`)."""
     alpha: float = Field(5.0, gt=0)

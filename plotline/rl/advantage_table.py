@@ -14,6 +14,10 @@ from plotline.rl.advantages import exec_rewards, group_advantages, plan_rewards
 from plotline.rl.self_paced import self_paced_rewards
 
 
+SCORE_ONLY_JUDGES = ("pickscore", "critic")
+"""Judges whose rows carry their reward in `score` (not re-aggregated from fields with the reward weights)."""
+
+
 def _judge_values(scores: pd.DataFrame, judge: str, key: str, rewards: RewardsConfig) -> pd.Series:
     """Per `key` (plan_id or rollout_id): the re-aggregated reward of `judge` with the configured weights
     (NaN when unscored); PickScore rows carry their normalised score."""
@@ -22,7 +26,7 @@ def _judge_values(scores: pd.DataFrame, judge: str, key: str, rewards: RewardsCo
     for _, row in rows.iterrows():
         if row["status"] == "unscored":
             out[row[key]] = np.nan
-        elif judge == "pickscore":
+        elif judge in SCORE_ONLY_JUDGES:
             out[row[key]] = float(row["score"])
         else:
             out[row[key]] = judge_reward(judge, json.loads(row["fields_json"]), kind_weights(judge, rewards.weights))
@@ -37,10 +41,11 @@ def _field(scores: pd.DataFrame, judge: str, field: str) -> pd.Series:
 
 
 def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: RewardsConfig,
-                       config: AdvantageConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+                       config: AdvantageConfig, critic_weight: float = 0.0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rows of the `advantages` artifact and the diagnostics summary.
 
-    Executor: R_exec = w_s·R_step + w_a·R_aes (or the self-paced mix of its terms), normalised over the N
+    Executor: R_exec = w_s·R_step + w_a·R_aes (or the self-paced mix of its terms), plus w_c·R_critic when the
+    scores hold `critic` rows (the reflection critic's verdicts, `reflect.critic_reward`), normalised over the N
     continuations of each plan. Planner: R_plan = w_j·R_judge + w_v·mean_n R_video − format penalty, normalised
     over the M plans of each instruction."""
     rollouts = scores[scores["rollout_id"].notna()][["rollout_id", "plan_id", "instruction_id"]].drop_duplicates("rollout_id")
@@ -48,12 +53,15 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
     r_step = _judge_values(scores, "step", "rollout_id", rewards).reindex(rid)
     r_aes = _judge_values(scores, "pickscore", "rollout_id", rewards).reindex(rid)
     r_video = _judge_values(scores, "temporal", "rollout_id", rewards).reindex(rid)
+    has_critic = bool((scores["judge"] == "critic").any())
+    r_critic = _judge_values(scores, "critic", "rollout_id", rewards).reindex(rid)
     sp = config.self_paced
     sp_weights: dict = {}
     if sp.enabled:
         terms_by_name = {"aesthetic": r_aes, "step": r_step, "video": r_video,
                          "consistency": _field(scores, "temporal", "visual_consistency_score").reindex(rid),
-                         "physical": _field(scores, "temporal", "physical_plausibility_score").reindex(rid)}
+                         "physical": _field(scores, "temporal", "physical_plausibility_score").reindex(rid),
+                         "critic": r_critic}
         unknown = [t for t in sp.terms if t not in terms_by_name]
         if unknown:
             raise ValueError(f"unknown self-paced terms {unknown}; choose from {sorted(terms_by_name)}")
@@ -62,6 +70,8 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
     else:
         w = rewards.weights.exec
         r_exec = exec_rewards(r_step.to_numpy(), r_aes.to_numpy(), w.step, w.aesthetic)
+        if has_critic:
+            r_exec = r_exec + critic_weight * r_critic.to_numpy()
     ex = group_advantages(r_exec, rollouts["plan_id"].tolist(), config, what="continuations")
 
     pid = plans["plan_id"].tolist()
@@ -90,7 +100,11 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
     ], ignore_index=True)
     summary = {"planner": pl.diagnostics, "executor": ex.diagnostics,
                "unscored_by_judge": {j: int(((scores["judge"] == j) & (scores["status"] == "unscored")).sum())
-                                     for j in ("plan", "temporal", "step", "pickscore")}}
+                                     for j in ("plan", "temporal", "step", "pickscore", "critic")}}
+    if has_critic:
+        finite = r_critic.to_numpy()[np.isfinite(r_critic.to_numpy())]
+        summary["critic_reward"] = {"weight": critic_weight, "mean": float(finite.mean()) if finite.size else None,
+                                    "scored": int(finite.size), "of": len(rid)}
     if sp_weights:
         summary["self_paced_weights_mean"] = dict(zip(sp.terms, np.mean(list(sp_weights.values()), axis=0).tolist()))
     return table, summary

@@ -6,6 +6,16 @@ Public entry points:
 - parse_text(text) / parse_events(text): text → events over the world's vocabulary
 - judge_temporal / judge_step / judge_plan: JSON reply strings in the VLM/LLM judges' schemas
 - image_quality_score / ImageStatsScorer: the image-statistics stand-in for PickScore
+
+The tiny models and their warm start (imported on use; they need torch):
+- plotline.world.backbone: the `shapes` executor backbone (a small config of the causal DiT), registered with the
+  executor's registries together with its frozen event text encoder (text_encoder) and the world-state decoder
+  (state_latent: one latent per frame, rendered by the world renderer)
+- plotline.world.plans: template plans (ground-truth steps + `stay`), plan corruptions, plan videos
+- plotline.world.planner_training / executor_training / bootstrap: what the bootstrap stage trains
+- plotline.world.judges.backend: the `world` programmatic reward provider (judges + PickScore stand-in)
+- plotline.world.evaluate: temporal-following score of a policy on the eval instructions
+- plotline.world.curves: reward-curve table and plot of `plotline train`'s closing summary
 """
 from plotline.world.config import WorldConfig
 from plotline.world.generator import WorldInstruction, generate_instructions, instruction_rows

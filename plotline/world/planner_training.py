@@ -21,11 +21,13 @@ LR_PHASES = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 
 
 def sft_instructions(world: WorldConfig, count: int) -> list[WorldInstruction]:
-    """`count` training-split instructions of this world (the run's own training instructions first; never a
-    held-out combination nor the prompt of an evaluation instruction, so evaluation instructions stay unseen)."""
-    evaluation = {i.prompt for i in generate_instructions(world) if i.split == "eval"}
-    cfg = world.model_copy(update={"num_train_instructions": count + len(evaluation), "num_eval_instructions": 0})
-    return [i for i in generate_instructions(cfg) if i.prompt not in evaluation][:count]
+    """`count` training-split instructions of this world that are none of the run's own instructions (neither
+    the RL training nor the evaluation prompts, and never a held-out combination): to the warm-started planner,
+    the prompts RL trains on are as new as the ones it is evaluated on, so what RL fixes on the former carries
+    over to the latter (instead of undoing what the SFT memorised for those very prompts)."""
+    run = {i.prompt for i in generate_instructions(world)}
+    cfg = world.model_copy(update={"num_train_instructions": count + len(run), "num_eval_instructions": 0})
+    return [i for i in generate_instructions(cfg) if i.prompt not in run][:count]
 
 
 def plan_json(steps: Sequence[str]) -> str:
@@ -59,15 +61,18 @@ def phrase_tokens(world: WorldConfig, num_steps: int) -> list[str]:
             + [f" {a.present}" for a in ACTIONS.values()])
 
 
-def add_phrase_tokens(path: str | Path, phrases: Sequence[str]) -> None:
+def add_phrase_tokens(path: str | Path, phrases: Sequence[str], seed: int = 0) -> None:
     """Add `phrases` as (non-special) tokens to the saved tokenizer at `path` and grow the saved model's
-    embeddings to match (new rows initialised by transformers)."""
+    embeddings to match (new rows initialised by transformers from torch's RNG, seeded with `seed` so the
+    warm start is reproducible)."""
+    import torch
     from tokenizers import AddedToken
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.add_tokens([AddedToken(p, normalized=False, special=False) for p in phrases])
     model = AutoModelForCausalLM.from_pretrained(path)
+    torch.manual_seed(seed)
     model.resize_token_embeddings(len(tokenizer))
     tokenizer.save_pretrained(path)
     model.save_pretrained(path)
@@ -103,7 +108,7 @@ def build_planner(path: str | Path, world: WorldConfig, num_steps: int, cfg: Pla
     path = build_tiny_qwen3(path, corpus=tokenizer_corpus(instructions, num_steps), seed=seed,
                             vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
                             num_heads=cfg.num_heads, num_kv_heads=cfg.num_kv_heads, max_positions=1024)
-    add_phrase_tokens(path, phrase_tokens(world, num_steps))
+    add_phrase_tokens(path, phrase_tokens(world, num_steps), seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     pairs, counts = sft_pairs(tokenizer, instructions, num_steps, cfg, enable_thinking, seed)

@@ -27,6 +27,18 @@ register(StageSpec(name="test_counter", summary="counts steps", outputs=("update
                    config_sections=("seed",), run=_metric))
 
 
+def _final(ctx):
+    FINAL.append(ctx.step)
+    counter = ctx.inputs["counter"].manifest.summary["counter"]
+    ctx.output.write_table("f.parquet", "update_metrics",
+                           [{"role": "planner", "iteration": 0, "metric": "final", "value": counter}])
+
+
+FINAL: list[int] = []
+register(StageSpec(name="test_final", summary="reads the last step's counter", outputs=("update_metrics",),
+                   inputs=(InputSpec("counter", stage="test_counter"),), config_sections=("seed",), run=_final))
+
+
 @pytest.fixture
 def flow_config(tmp_path):
     """Instructions from a one-line CSV, then the module's counter stage at every step."""
@@ -51,6 +63,29 @@ def test_train_flow_runs_steps_and_resumes(prefect_harness, flow_config, tmp_pat
     records = train_flow(config=flow_config.model_dump(mode="json"), run_uri=run, steps=3)
     assert [r["status"] for r in records] == ["skipped", "skipped", "skipped", "committed"]
     assert CALLS == [0, 1, 2] and store.latest("test_counter", 2).manifest.summary["counter"] == 2.0
+
+
+def test_final_stages_run_once_at_the_last_step(prefect_harness, flow_config, tmp_path):
+    from flows.train import stage_sequence, train_flow
+
+    cfg = flow_config.model_copy(deep=True)
+    cfg.orchestration.final_stages = ["test_final"]
+    assert stage_sequence(cfg, 2)[-2:] == [("test_counter", 1), ("test_final", 1)]
+    assert stage_sequence(cfg, 0) == [("instructions", 0)]
+    run = str(tmp_path / "runs" / "final")
+    CALLS.clear()
+    FINAL.clear()
+    records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=2)
+    assert [(r["stage"], r["step"]) for r in records][-2:] == [("test_counter", 1), ("test_final", 1)]
+    assert CALLS == [0, 1] and FINAL == [1]
+    final = RunStore(run).latest("test_final", 1).read_table("f.parquet").column("value")[0].as_py()
+    assert final == 1.0  # it read the counter of the last step
+    # one more step: the final stage runs again at the new last step, nothing else is redone
+    records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=3)
+    assert CALLS == [0, 1, 2] and FINAL == [1, 2]
+    cfg.orchestration.final_stages = ["no_such_final"]
+    with pytest.raises(ValueError, match=r"no_such_final"):
+        train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=3)
 
 
 def test_train_flow_names_missing_stages(prefect_harness, flow_config, tmp_path):

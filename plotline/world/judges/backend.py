@@ -4,7 +4,8 @@ the image-statistics stand-in for PickScore.
 
 A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request.meta`:
 - temporal: meta["instruction"] (else the request's user text), meta["steps"] (ground-truth steps, optional)
-- step: meta["step"] (the new step prompt), meta["previous_step"] (optional)
+- step: meta["step"] (the new step prompt), meta["previous_step"] (optional), meta["instruction"] and
+  meta["span"] (optional, together: the action must also be the instruction's event of that span)
 - plan: meta["instruction"], meta["gt_steps"] (optional), meta["plan_steps"] (the UNSMOOTHED plan steps)
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ def world_judges(config: Optional[WorldConfig] = None) -> dict:
 
     def step(req) -> str:
         return judge_step(_required(req.meta, "step"), decode_frames(req.images), req.meta.get("previous_step"),
-                          config)
+                          config, req.meta.get("instruction"), req.meta.get("span"))
 
     def plan(req) -> str:
         return judge_plan(_required(req.meta, "instruction"), req.meta.get("gt_steps"),

@@ -10,6 +10,12 @@ first to its last frame is measured for every action:
 - object_appearance_reasonability_score = 10 · share of visible frames that are clean and keep the majority
   shape (no visible frame: 10 for appear/disappear steps, else 0)
 - final_score = 10 · action · mean(subject, scene, object)
+
+With the instruction and the span's index (what the reflection critic sends in `instruction` context), the
+action is also checked against the instruction's event for that span (the world's plans show the instruction's
+events one per span, in order, then `stay`): action = min(action for the step, action for the instruction's
+event), so a segment that shows its caption but not the instruction's part at that point scores low (skipped
+when the instruction names no event of the world).
 """
 from __future__ import annotations
 
@@ -37,10 +43,30 @@ def _subject(step: str, previous_step: Optional[str]) -> tuple[Optional[str], Op
     return shape, colour
 
 
+def instruction_event(instruction: str, span: int) -> Optional[str]:
+    """The instruction's event shown in span `span` (0-based) of a world plan: the span-th changing event of the
+    instruction, None (`stay`) past its last one."""
+    events = expectation(instruction).events
+    return events[span] if 0 <= span < len(events) else None
+
+
+def _action_share(names, dominant, strengths, thr) -> float:
+    per = []
+    for name in names:
+        if not get_action(name).changes:
+            per.append(1.0 if dominant is None else 0.0)
+            continue
+        value = min(1.0, max(0.0, strengths.get(name, 0.0) / thr))
+        per.append(value * (0.5 if dominant not in (None, *names) else 1.0))
+    return float(np.mean(per)) if per else 0.0
+
+
 def judge_step(step: str, frames, previous_step: Optional[str] = None,
-               config: Optional[WorldConfig] = None) -> str:
+               config: Optional[WorldConfig] = None, instruction: Optional[str] = None,
+               span: Optional[int] = None) -> str:
     """Step-following reply (JSON text) for the frames of a transition window (time order) against the new
-    step prompt, with the previous step prompt as context."""
+    step prompt, with the previous step prompt as context; with `instruction` and `span` the action must also be
+    the instruction's event of that span (see the module docstring)."""
     config = config or WorldConfig()
     frames = as_frames(frames)
     h, w = frames[0].shape[:2]
@@ -53,14 +79,11 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
     strengths = event_strengths(obs[0], obs[-1], geometry) if len(obs) > 1 else {}
     top = max(strengths, key=strengths.get) if strengths else None
     dominant = top if top is not None and strengths[top] >= thr else None
-    per_action = []
-    for name in actions:
-        if not get_action(name).changes:
-            per_action.append(1.0 if dominant is None else 0.0)
-            continue
-        value = min(1.0, max(0.0, strengths.get(name, 0.0) / thr))
-        per_action.append(value * (0.5 if dominant not in (None, *actions) else 1.0))
-    action = float(np.mean(per_action)) if per_action else 0.0
+    action = _action_share(actions, dominant, strengths, thr)
+    expected = "unchecked"
+    if instruction is not None and span is not None and expectation(instruction).events:
+        expected = instruction_event(instruction, span)
+        action = min(action, _action_share([expected or "stay"], dominant, strengths, thr))
 
     visible = [o for o in obs if o.visible]
     seen_shape = majority([o.shape for o in visible])
@@ -89,6 +112,8 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
         "change_strengths": {k: round(v, 3) for k, v in sorted(strengths.items(), key=lambda kv: -kv[1])[:3]},
         "previous_step_events": previous,
         "still_previous_step": bool(dominant and dominant in previous and dominant not in actions),
+        **({} if expected == "unchecked" else {"instruction_event": expected or "stay",
+                                               "shows_instruction_event": dominant == expected}),
         "frames": [o.summary() for o in obs],
     }
     return reply(scores, think)

@@ -1,4 +1,5 @@
-"""Fixtures of the rewards tests: a tiny local Qwen3 and a real `transformers serve` for it on loopback."""
+"""Fixtures of the rewards tests: a tiny local Qwen3 and a tiny Qwen3-VL, each with a real `transformers serve`
+on loopback."""
 from __future__ import annotations
 
 import pytest
@@ -19,4 +20,24 @@ def tiny_server(tiny_qwen_dir, tmp_path_factory):
 
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with transformers_serve(tiny_qwen_dir, log_path=log) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_dir(tmp_path_factory):
+    """A saved tiny Qwen3-VL + image-only processor (plotline.testing.tiny_vl)."""
+    from plotline.testing.tiny_vl import build_tiny_qwen3_vl
+
+    return str(build_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_vl") / "model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vl_server(tiny_vl_dir, tmp_path_factory):
+    """Base URL (`…/v1`) of `transformers serve --trust-remote-code` running the tiny Qwen3-VL on 127.0.0.1
+    (the processor's code is cached in a temporary modules dir, not in the user's Hugging Face cache)."""
+    from plotline.rewards.serve import transformers_serve
+
+    tmp = tmp_path_factory.mktemp("serve_vl")
+    with transformers_serve(tiny_vl_dir, trust_remote_code=True, log_path=tmp / "serve.log",
+                            env={"HF_MODULES_CACHE": str(tmp / "modules")}) as url:
         yield url
