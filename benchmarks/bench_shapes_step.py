@@ -41,7 +41,9 @@ def main(steps: int = 3, config: str = "configs/shapes.yaml") -> dict[str, float
     mean = {k: sum(v) / len(v) for k, v in seconds.items()}
     total = sum(mean.values())
     fractions = {k: v / total for k, v in mean.items()}
-    print(f"shapes default: {cfg.world.num_train_instructions} instructions × M={cfg.planner.num_plans} plans × "
+    per_step = cfg.data.instructions_per_step or cfg.world.num_train_instructions
+    print(f"shapes default: {per_step} instructions per step (pool {cfg.world.num_train_instructions}) × "
+          f"M={cfg.planner.num_plans} plans × "
           f"N={cfg.executor.num_continuations} continuations, K={cfg.video.target_latent_frames} frames; "
           f"{steps} RL steps timed")
     print(f"setup (once): " + ", ".join(f"{k} {v:.1f}s" for k, v in setup.items())

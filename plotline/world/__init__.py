@@ -14,7 +14,6 @@ The tiny models and their warm start (imported on use; they need torch):
 - plotline.world.plans: template plans (ground-truth steps + `stay`), plan corruptions, plan videos
 - plotline.world.planner_training / executor_training / bootstrap: what the bootstrap stage trains
 - plotline.world.judges.backend: the `world` programmatic reward provider (judges + PickScore stand-in)
-- plotline.world.evaluate: temporal-following score of a policy on the eval instructions
 - plotline.world.curves: reward-curve table and plot of `plotline train`'s closing summary
 """
 from plotline.world.config import WorldConfig

@@ -25,14 +25,16 @@ from stages.base import run_stage
 PRESET = Path(__file__).resolve().parents[2] / "configs" / "shapes.yaml"
 SEED = 1
 STEPS = 8
-MARGIN = 0.02
-"""Required rise of the mean temporal-following score (R_video in [0, 1]) over the 96 eval prompts.
+MARGIN = 0.015
+"""Required rise of the mean temporal-following score (R_video in [0, 1]) over the 96 held-out eval prompts; the
+report's 95 % bootstrap interval of the paired difference must also lie above 0.
 
-Chosen from repeated runs of exactly this setup (the default preset, 8 RL steps, evaluate stage defaults):
-seed 1: +0.036 (95 % CI +0.010…+0.064), seed 2: see MEASURED; the smallest rise measured, less room for
-the noise of the paired difference, sets the margin."""
-MEASURED = {1: 0.036}
-"""Gains measured when the margin was chosen (seed → mean Δ)."""
+A run is deterministic at a fixed seed on one platform (single-threaded torch, seeded warm start and sampling),
+so repeated runs of this seed give the same gain; the margin leaves room for other platforms' numerics. Runs of
+exactly this setup for other seeds (MEASURED) show how much the 8-step gain varies: seed 3 does not learn within
+8 steps, so the test pins SEED (chosen before these runs) rather than claiming every seed passes."""
+MEASURED = {1: (0.0236, 0.002, 0.051), 2: (0.0318, 0.007, 0.060), 3: (-0.0001, None, None), 4: (0.0190, None, None)}
+"""seed → (mean Δ, 95 % CI low, high) measured when the margin was chosen (None: not recorded)."""
 
 
 @pytest.mark.slow
@@ -80,6 +82,8 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
     row = re.search(r"\| trained \| eval \| programmatic \| (\d+) \| ([+-]\d\.\d{3}) \|", report)
     assert row is not None, report
     assert int(row.group(1)) == len(paired) and abs(float(row.group(2)) - gain) < 1e-3
+    ci_low = float(re.search(r"\| \[([+-]\d\.\d{3}), ", report[row.end() - 1:]).group(1))
+    assert ci_low > 0, f"the 95 % interval of the gain reaches {ci_low:+.3f}"
     headline = art.manifest.summary["headline"]
     assert headline["trained/eval/programmatic"] - headline["bootstrap/eval/programmatic"] == pytest.approx(gain)
 
