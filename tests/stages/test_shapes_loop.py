@@ -33,8 +33,10 @@ A run is deterministic at a fixed seed on one platform (single-threaded torch, s
 so repeated runs of this seed give the same gain; the margin leaves room for other platforms' numerics. Runs of
 exactly this setup for other seeds (MEASURED) show how much the 8-step gain varies: seed 3 does not learn within
 8 steps, so the test pins SEED (chosen before these runs) rather than claiming every seed passes."""
-MEASURED = {1: (0.0236, 0.002, 0.051), 2: (0.0318, 0.007, 0.060), 3: (-0.0001, None, None), 4: (0.0190, None, None)}
-"""seed → (mean Δ, 95 % CI low, high) measured when the margin was chosen (None: not recorded)."""
+MEASURED = {0: (0.050, 0.022, 0.083), 1: (0.0236, 0.002, 0.051), 2: (0.0318, 0.007, 0.060), 3: (-0.0001, None, None),
+            4: (0.0190, None, None)}
+"""seed → (mean Δ, 95 % CI low, high) measured when the margin was chosen (None: not recorded; seed 0 is the
+main job's default, measured by its final evaluate stage)."""
 
 
 @pytest.mark.slow
