@@ -292,10 +292,7 @@ def train_cmd(
         store.fs.write_bytes(f"{store.run_id}/{name}", data)
     evaluated = [r for r in records if r["stage"] in cfg.orchestration.final_stages
                  and r["stage"] == cfg.orchestration.evaluate_stage]
-    report = None
-    if evaluated:
-        _print_evaluation(store, evaluated[-1])
-        report = store.latest(evaluated[-1]["stage"], evaluated[-1]["step"])
+    report = _print_evaluation(store, evaluated[-1]) if evaluated else None
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
     flow_run = state.state_details.flow_run_id
@@ -308,16 +305,17 @@ def train_cmd(
     console.print(f"reward curves: {store.fs.url(store.run_id + '/reward_curves.png')} "
                   f"(+ reward_curves.csv)", highlight=False, soft_wrap=True)
     if report is not None:
-        console.print(f"evaluation:    {report.uri}/report.md (+ report.html, plots/)", highlight=False,
-                      soft_wrap=True)
+        console.print(f"evaluation:    {report.uri}/{report.manifest.file('report.md').path} (+ report.html, plots/)",
+                      highlight=False, soft_wrap=True)
     console.print(f"Prefect runs:  flow run {flow_run} in {where_prefect}", highlight=False, soft_wrap=True)
 
 
-def _print_evaluation(store, record: dict) -> None:
-    """The paired comparison of the run's final evaluate stage (report.json's `paired` table) as a console table."""
+def _print_evaluation(store, record: dict):
+    """Print the paired comparison of the run's final evaluate stage (report.json's `paired` table) as a console
+    table; returns its artifact (None when it has no report)."""
     art = store.latest(record["stage"], record["step"])
     if art is None or "report.json" not in art.files:
-        return
+        return None
     paired = json.loads(art.read_bytes("report.json")).get("paired", [])
     table = Table(title=f"held-out evaluation at step {record['step']}: each condition vs the baseline "
                         "(same prompts, same noise)")
@@ -332,6 +330,7 @@ def _print_evaluation(store, record: dict) -> None:
         table.add_row(r["condition"], r["subset"], r["judge"], str(r["pairs"]), delta,
                       f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['wins']}/{r['ties']}/{r['losses']}")
     console.print(table)
+    return art
 
 
 @app.callback()

@@ -3,34 +3,17 @@ world that loads it (plan, rollout, score, advantage and both updates record and
 from __future__ import annotations
 
 import pytest
-import torch
 
-from plotline.config import load_config
-from plotline.store import StorageConfig
 from stages.base import run_stage
 from stages.bootstrap import BaseMismatch, check_same_base
+from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
-TINY = ["world.num_train_instructions=3", "world.num_eval_instructions=2", "world.bootstrap.planner.steps=30",
-        "world.bootstrap.planner.sft_instructions=40", "world.bootstrap.executor.steps=30", "planner.batch_size=8"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+TINY = [*TINY_SHAPES, "world.num_eval_instructions=2"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("boot")
-    cfg = load_config(["configs/shapes.yaml"], TINY)
-    cfg.storage = StorageConfig(root=str(root / "runs"))
-    run = str(root / "runs" / "tiny")
-    run_stage("instructions", cfg, run, 0, show_progress=False)
-    boot = run_stage("bootstrap", cfg, run, 0, show_progress=False)
-    return cfg, run, boot
+    return bootstrap_tiny_run(tmp_path_factory.mktemp("boot"), TINY)
 
 
 def test_bootstrap_writes_a_loadable_planner_and_executor(tiny_run):

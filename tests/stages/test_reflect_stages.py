@@ -10,36 +10,22 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from plotline.cli import app
 from plotline.config import load_config
 from plotline.rl.advantage_table import compute_advantages
-from plotline.store import RunStore, StorageConfig
+from plotline.store import RunStore
 from stages.base import run_stage
+from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
-TINY = ["world.num_train_instructions=3", "world.num_eval_instructions=6", "world.bootstrap.planner.steps=30",
-        "world.bootstrap.planner.sft_instructions=40", "world.bootstrap.executor.steps=30", "planner.batch_size=8"]
+TINY = [*TINY_SHAPES, "world.num_eval_instructions=6"]
 runner = CliRunner(env={"COLUMNS": "240"})
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reflect")
-    cfg = load_config(["configs/shapes.yaml"], TINY)
-    cfg.storage = StorageConfig(root=str(root / "runs"))
-    run = str(root / "runs" / "tiny")
-    for name in ("instructions", "bootstrap"):
-        run_stage(name, cfg, run, 0, show_progress=False)
+    cfg, run, _ = bootstrap_tiny_run(tmp_path_factory.mktemp("reflect"), TINY)
     return cfg, run
 
 
