@@ -10,15 +10,13 @@ from typing import Optional
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from plotline.config import ConfigError, config_hash, load_config
+from plotline.console import console, err
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="plotline: planner + AR video diffusion executor trained with group-relative RL.")
-console = Console()
-err = Console(stderr=True)
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present).")
 SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set rl.executor.clip=1e-5 (repeatable).")

@@ -20,6 +20,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# CLI output must not depend on the terminal the suite is started from: off a terminal the consoles print full
+# width unless COLUMNS says otherwise (tests that check COLUMNS set it themselves).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")

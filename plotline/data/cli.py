@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plotline.console import console, err
+
 app = typer.Typer(no_args_is_help=True, help="Synthesise ordered-event instructions with an LLM; vet prompt lists.")
-console = Console()
-err = Console(stderr=True)
 
 
 @app.callback()

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from plotline.console import console, err
+
 app = typer.Typer(no_args_is_help=True, help="Temporal Order benchmark: runs, reports, human agreement.")
-console = Console()
-err = Console(stderr=True)
 
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present).")
 SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set eval.batch_size=8 (repeatable).")

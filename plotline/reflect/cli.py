@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from plotline.console import console, err
+
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from plotline.cli import app
 
-runner = CliRunner(env={"COLUMNS": "220"})
+runner = CliRunner()
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_shapes_benchmark_bootstrap_vs_trained(tmp_path):
             "--set", "eval.planner_top_p=0.1"]
     for o in overrides:
         args += ["--set", o]
-    result = CliRunner().invoke(root, args, terminal_width=200)
+    result = CliRunner().invoke(root, args)
     assert result.exit_code == 0, result.output
     art = store.latest("evaluate", RL_STEPS - 1)
     assert art is not None and "Temporal Order benchmark (committed)" in result.output

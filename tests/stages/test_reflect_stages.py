@@ -20,7 +20,7 @@ from stages.base import run_stage
 from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
 TINY = [*TINY_SHAPES, "world.num_eval_instructions=6"]
-runner = CliRunner(env={"COLUMNS": "240"})
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
         cli = CliRunner().invoke(root, ["eval", "run", "--run", run, "--config", str(PRESET), "--set", f"seed={SEED}",
                                         "--set", f"storage.root={tmp_path / 'runs'}",
                                         "--condition", "bootstrap=planner_smooth@base",
-                                        "--condition", "trained=planner_smooth@latest"], terminal_width=200)
+                                        "--condition", "trained=planner_smooth@latest"])
     finally:
         torch.set_num_threads(before)
     assert cli.exit_code == 0, cli.output

@@ -33,8 +33,7 @@ def test_eval_run_report_pairs_and_agreement(tmp_path):
     run = str(tmp_path / "runs" / "cli")
     result = runner.invoke(root, ["eval", "run", "--run", run, "--condition", "global=global",
                                   "--condition", "oracle=steps_smooth@base", "--limit", "3",
-                                  *_args(tmp_path, "world.num_eval_instructions=3", "eval.batch_size=3")],
-                           terminal_width=200)
+                                  *_args(tmp_path, "world.num_eval_instructions=3", "eval.batch_size=3")])
     assert result.exit_code == 0, result.output
     assert "Temporal Order benchmark (committed)" in result.output and "oracle" in result.output
     uri = f"{run}/step=000000/evaluate/v0000"
@@ -60,7 +59,7 @@ def test_eval_run_report_pairs_and_agreement(tmp_path):
         writer.writeheader()
         writer.writerows(sheet)
     result = runner.invoke(root, ["eval", "agreement", uri, "--key", str(key), "--choices", str(annot / "pairs.csv"),
-                                  "--json", str(tmp_path / "agr.json")], terminal_width=200)
+                                  "--json", str(tmp_path / "agr.json")])
     assert result.exit_code == 0, result.output
     assert "judge–human agreement" in result.output
     agr = {r["judge"]: r for r in json.loads((tmp_path / "agr.json").read_text())}
@@ -78,12 +77,12 @@ def test_eval_run_report_pairs_and_agreement(tmp_path):
 def test_synth_run_and_check(tmp_path):
     run = str(tmp_path / "runs" / "syn")
     result = runner.invoke(root, ["synth", "run", "--run", run, "--backend", "templates", "--num", "8",
-                                  *_args(tmp_path, "synth.eval_fraction=0.25")], terminal_width=200)
+                                  *_args(tmp_path, "synth.eval_fraction=0.25")])
     assert result.exit_code == 0, result.output
     assert "8 instruction(s)" in result.output and "'eval': 4" in result.output
     prompts = tmp_path / "list.csv"
     prompts.write_text('prompt,category\n"A chef slices a tomato, then arranges the slices on a plate.",person\n'
                        '"a chef slices a tomato then arranges the slices on a plate",person\n"Too short.",object\n')
-    result = runner.invoke(root, ["synth", "check", str(prompts), "--strict"], terminal_width=200)
+    result = runner.invoke(root, ["synth", "check", str(prompts), "--strict"])
     assert result.exit_code == 1 and "1 accepted, 2 rejected" in result.output
     assert "exact duplicate of" in result.output and "words (min 5)" in result.output
