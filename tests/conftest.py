@@ -4,9 +4,16 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
+from benchmarks.shapes_learning import KERNEL_PINS
 
-from plotline.testing.net import free_port  # noqa: F401 - re-exported for tests
+# Pin torch's CPU kernels before anything imports torch, so numerics (and the learning test's RL trajectory) are
+# the same on every x86-64 CPU with AVX2, AVX-512 and AMX machines included (see benchmarks/shapes_learning.py).
+for _key, _value in KERNEL_PINS.items():
+    os.environ[_key] = _value
+
+import pytest  # noqa: E402
+
+from plotline.testing.net import free_port  # noqa: E402,F401 - re-exported for tests
 
 
 def pytest_configure(config):

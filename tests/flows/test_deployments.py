@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 
 import httpx
@@ -196,9 +195,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         run = str(tmp_path / "runs" / "deployed")
         cfg = plugin_config("orchestration.mode=deployments", "orchestration.deployment_name=e2e",
                             "orchestration.deployment_timeout_s=120")
-        started = time.monotonic()
         records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
-        assert time.monotonic() - started < 150
         assert [(r["stage"], r["step"], r["status"]) for r in records] == [("t_seed", 0, "committed"),
                                                                               ("t_count", 0, "committed")]
         assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1}  # in the worker's flow-run processes

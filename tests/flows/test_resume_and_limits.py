@@ -102,7 +102,10 @@ def test_timeout_kills_the_stage_process_and_commits_nothing(prefect_harness, tm
     group = int(re.search(r"pid (\d+)", str(info.value)).group(1))
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)  # the whole process group of the stage is gone
-    if Path(f"{gate}.started").exists():  # normally the stage was inside its run() when it was killed
+    # Normally the stage was inside its run() when it was killed; on a loaded machine the child may still have been
+    # importing at the deadline. Either way it is gone and nothing is committed; the call log follows that event.
+    killed_inside_run = Path(f"{gate}.started").exists()
+    if killed_inside_run:
         assert not pid_alive(int(Path(f"{gate}.started").read_text()))
     assert RunStore(run).latest("t_seed", 0) is None
 
@@ -113,7 +116,7 @@ def test_timeout_kills_the_stage_process_and_commits_nothing(prefect_harness, tm
     assert rec["status"] == "committed" and rec["version"] == 0
     rec = stage_flow("t_seed")(StageParams(run_uri=run, step=0, config=plugin_config().model_dump(mode="json")))
     assert rec["status"] == "skipped"
-    assert read_calls(calls) == {"t_seed@0": 2}
+    assert read_calls(calls) == {"t_seed@0": 1 + killed_inside_run}
 
 
 def test_evaluate_and_synthesize_shells(prefect_harness, tmp_path, calls):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -209,10 +208,8 @@ def test_unreachable_s3_endpoint_fails_with_the_url_after_bounded_retries(tmp_pa
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     storage = StorageConfig.model_validate({"root": "s3://bucket/runs", "s3": {
         "endpoint_url": f"http://127.0.0.1:{port}", "max_attempts": 2, "connect_timeout_s": 0.5, "read_timeout_s": 1}})
-    start = time.monotonic()
     with pytest.raises(StoreUnavailable, match=rf"s3://bucket/runs/x.*127\.0\.0\.1:{port}.*2 attempt"):
         StoreFS("s3://bucket/runs", storage).read_bytes("x/run.json")
-    assert time.monotonic() - start < 30
 
 
 def _wrong_schema(ctx):

@@ -1,8 +1,10 @@
-"""The synthesize stage on a local store: a real `transformers serve` on loopback with a tiny Qwen3, canned
+"""The synthesize stage on a local store: the request/journal protocol against a real `transformers serve` on
+loopback (a tiny Qwen3, whatever it replies), exact validation and deduplication against a scripted server, canned
 replies, a killed run that resumes from its journal, and nothing committed on failure."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -16,6 +18,7 @@ from plotline.rewards.judges.programmatic import register_programmatic_judge, un
 from plotline.store import RunStore, StorageConfig
 from plotline.testing.net import free_port
 from stages.base import run_stage
+from tests.scripted_openai import ScriptedChat
 
 torch.set_num_threads(1)
 
@@ -30,67 +33,91 @@ def _committed(run: str, stage: str = "synthesize") -> int:
     return len(RunStore(run).versions(stage, 0))
 
 
-# --- a tiny Qwen3 taught one answer, served by `transformers serve` --------------------------------------------
+# --- the protocol against a real server; exact content from a scripted one ---------------------------------
 SERVED = dict(num_instructions=4, per_request=2, min_steps=2, max_steps=2, batch_size=2, max_requests=4,
               temperature=0.0, max_tokens=200, backend="openai", eval_fraction=0.0)
-
-
-def _memorising_model(path, cfg: SynthConfig) -> tuple[str, str]:
-    """A tiny Qwen3 fine-tuned to answer the first synthesis requests of `cfg` with one fixed reply
-    (two valid candidates), so greedy decoding through the server returns parseable, repeated replies."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from plotline.testing.tiny_lm import build_tiny_qwen3
-    from plotline.testing.tiny_planner import sft
-
-    answer = json.dumps({"instructions": [template_candidate(0, k, 2, "a park") for k in range(2)]})
-    selection = Selection(cfg)
-    users = [plan_request(i, selection, cfg).request.user for i in range(cfg.request_budget)]
-    build_tiny_qwen3(path, corpus=[answer, SYSTEM_PROMPT, *users], vocab_size=640)
-    tok, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
-    completion = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    pairs = []
-    for user in users:
-        prompt = tok.apply_chat_template([{"role": "system", "content": SYSTEM_PROMPT},
-                                          {"role": "user", "content": user}], add_generation_prompt=True,
-                                         tokenize=True)
-        pairs.append((list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt), completion))
-    sft(model, tok, pairs, steps=60, lr=1.5e-2, batch_size=4)
-    model.save_pretrained(path)
-    return str(path), answer
+ANSWER = json.dumps({"instructions": [template_candidate(0, k, 2, "a park") for k in range(2)]})
+"""One reply holding two valid candidates (A, B), given to every request by the scripted server."""
 
 
 @pytest.fixture(scope="module")
-def served_synth_model(tmp_path_factory):
+def served_tiny_qwen(tmp_path_factory):
+    """`transformers serve` on loopback with an untrained tiny Qwen3 whose tokenizer knows the synthesis prompts."""
     from plotline.rewards.serve import transformers_serve
+    from plotline.testing.tiny_lm import build_tiny_qwen3
 
     root = tmp_path_factory.mktemp("synth_llm")
-    path, answer = _memorising_model(root / "model", SynthConfig.model_validate({**SERVED, "model": "x"}))
-    with transformers_serve(path, log_path=root / "serve.log") as url:
-        yield url, path, answer
+    cfg = SynthConfig.model_validate({**SERVED, "model": "x"})
+    selection = Selection(cfg)
+    users = [plan_request(i, selection, cfg).request.user for i in range(cfg.request_budget)]
+    path = build_tiny_qwen3(root / "model", corpus=[ANSWER, SYSTEM_PROMPT, *users], vocab_size=640)
+    with transformers_serve(str(path), log_path=root / "serve.log") as url:
+        yield url, str(path)
 
 
-def test_real_server_replies_are_validated_deduplicated_and_resumable(tmp_path, served_synth_model):
-    url, model, answer = served_synth_model
+def _traffic(outcome) -> tuple[int, int, int]:
+    """(sent now, replayed from the journal, failed) of a synthesis run, from its summary or its shortfall."""
+    if isinstance(outcome, SynthesisShortfall):
+        m = re.search(r"\((\d+) sent now, (\d+) replayed from the journal, (\d+) failed\)", str(outcome))
+        assert m, str(outcome)
+        return int(m[1]), int(m[2]), int(m[3])
+    s = outcome.manifest.summary
+    return s["requests_sent"], s["requests_replayed"], s["requests_failed"]
+
+
+def _synthesise(cfg, run):
+    try:
+        return run_stage("synthesize", cfg, run, 0, show_progress=False)
+    except SynthesisShortfall as exc:
+        return exc
+
+
+def test_real_server_every_reply_is_journaled_and_a_resume_sends_nothing(tmp_path, served_tiny_qwen):
+    """What holds for any reply of a real OpenAI-compatible server (the tiny model's text is arbitrary): all
+    requests of the budget reach it and succeed, every reply is journaled, and a resume against a dead server
+    replays them all and reaches the same outcome without sending anything."""
+    url, model = served_tiny_qwen
     run = str(tmp_path / "runs" / "synth-real")
-    cfg = _config(tmp_path, **SERVED, model=model, openai={"base_url": url, "timeout_s": 60, "max_retries": 0})
-    # the served model repeats one reply (candidates A, B); the quota is one per category, so request 0 accepts A
-    # and finds its category full for B, request 1 (another category) accepts B, and every later candidate is an
-    # exact duplicate: the target of 4 cannot be met within 4 requests
-    with pytest.raises(SynthesisShortfall, match=r"accepted 2 of 4 .*4 sent now.*exact duplicate of <id> ×5"):
-        run_stage("synthesize", cfg, run, 0, show_progress=False)
+    cfg = _config(tmp_path, **{**SERVED, "max_tokens": 24}, model=model, allow_partial=True,
+                  openai={"base_url": url, "timeout_s": 60, "max_retries": 0})
+    first = _synthesise(cfg, run)
+    assert _traffic(first) == (4, 0, 0)
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    cfg = _config(tmp_path, **{**SERVED, "max_tokens": 24}, model=model, allow_partial=True,
+                  openai={"base_url": dead, "timeout_s": 2, "max_retries": 0})
+    again = _synthesise(cfg, run)
+    assert _traffic(again) == (0, 4, 0)
+    assert type(again) is type(first)
+    if isinstance(first, SynthesisShortfall):
+        assert _committed(run) == 0 and str(first).split(" request(s)")[0] == str(again).split(" request(s)")[0]
+    else:  # committed on the first run: the resume is the same stage with the same inputs
+        assert again.status == "skipped"
+
+
+def test_replies_are_validated_deduplicated_and_resumable(tmp_path):
+    run = str(tmp_path / "runs" / "synth-scripted")
+    with ScriptedChat(lambda body: ANSWER) as server:
+        cfg = _config(tmp_path, **SERVED, model="tiny", openai={"base_url": server.url, "timeout_s": 60,
+                                                                 "max_retries": 0})
+        # every reply holds candidates A, B; the quota is one per category, so request 0 accepts A and finds its
+        # category full for B, request 1 (another category) accepts B, and every later candidate is an exact
+        # duplicate: the target of 4 cannot be met within 4 requests
+        with pytest.raises(SynthesisShortfall, match=r"accepted 2 of 4 .*4 sent now.*exact duplicate of <id> ×5"):
+            run_stage("synthesize", cfg, run, 0, show_progress=False)
+        assert len(server.requests) == 4
+        assert all(b["model"] == "tiny" and b["messages"][0]["content"] == SYSTEM_PROMPT for b in server.requests)
     assert _committed(run) == 0  # nothing partial is committed
 
     # resume against a server that is gone: every reply comes from the journal, none is re-sent
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    cfg = _config(tmp_path, **SERVED, model=model, allow_partial=True,
+    cfg = _config(tmp_path, **SERVED, model="tiny", allow_partial=True,
                   openai={"base_url": dead, "timeout_s": 2, "max_retries": 0})
     out = run_stage("synthesize", cfg, run, 0, show_progress=False)
     summary = out.manifest.summary
     assert summary["requests_sent"] == 0 and summary["requests_replayed"] == 4 and summary["accepted"] == 2
     rows = out.artifact.read_table("instructions.parquet").to_pylist()
-    assert [r["prompt"] for r in rows] == [c["prompt"] for c in json.loads(answer)["instructions"]]
-    assert all(len(r["steps"]) == 2 and r["source"] == f"synth:{model}" for r in rows)
+    assert [r["prompt"] for r in rows] == [c["prompt"] for c in json.loads(ANSWER)["instructions"]]
+    assert all(len(r["steps"]) == 2 and r["source"] == "synth:tiny" for r in rows)
     cands = out.artifact.read_table("candidates.parquet").to_pylist()
     a, b = rows[0]["instruction_id"], rows[1]["instruction_id"]
     assert [c["status"] for c in cands] == ["accepted", "rejected", "rejected", "accepted"] + ["rejected"] * 4
@@ -99,15 +126,15 @@ def test_real_server_replies_are_validated_deduplicated_and_resumable(tmp_path, 
     assert all(c["reason"].startswith("exact duplicate of ") for c in cands if c["duplicate_of"])
 
 
-def test_cut_off_replies_are_unparsed_with_reasons(tmp_path, served_synth_model):
-    url, model, _ = served_synth_model
+def test_cut_off_replies_are_unparsed_with_reasons(tmp_path):
     run = str(tmp_path / "runs" / "synth-garbage")
-    cfg = _config(tmp_path, num_instructions=2, per_request=2, batch_size=2, max_requests=2, max_tokens=24,
-                  backend="openai", model=model, openai={"base_url": url, "max_retries": 0})
-    # 24 tokens cut the JSON off: both replies are unparsed, with the reason, and nothing is committed
-    with pytest.raises(SynthesisShortfall, match=r"accepted 0 of 2 instructions after 2 request\(s\) \(2 sent now"
-                                                 r".*reply: no JSON list of instructions in reply ×2"):
-        run_stage("synthesize", cfg, run, 0, show_progress=False)
+    with ScriptedChat(lambda body: ANSWER[:40], finish_reason="length") as server:
+        cfg = _config(tmp_path, num_instructions=2, per_request=2, batch_size=2, max_requests=2, max_tokens=24,
+                      backend="openai", model="tiny", openai={"base_url": server.url, "max_retries": 0})
+        # a reply cut off mid-JSON: both replies are unparsed, with the reason, and nothing is committed
+        with pytest.raises(SynthesisShortfall, match=r"accepted 0 of 2 instructions after 2 request\(s\) \(2 sent now"
+                                                     r".*reply: no JSON list of instructions in reply ×2"):
+            run_stage("synthesize", cfg, run, 0, show_progress=False)
     assert _committed(run) == 0
 
 

@@ -17,6 +17,7 @@ from plotline.rewards.judges.programmatic import register_programmatic_judge, un
 from plotline.rewards.judges.scorer import JudgeScorer
 from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt
 from plotline.testing.net import free_port
+from tests.scripted_openai import ScriptedChat
 
 STEP_REPLY = ('{"subject_score": 8, "scene_score": 7, "action_score": 6, '
               '"object_appearance_reasonability_score": 9, "final_score": 7}')
@@ -126,13 +127,14 @@ def test_server_down_is_unscored_with_reason():
     assert len(scorer.cache) == 0  # failures are not cached
 
 
-def test_slow_server_times_out_to_unscored(stub_server):
-    url, handler = stub_server
-    handler.delay = 1.0
-    scorer = JudgeScorer(create_backend(_config(url, timeout_s=0.2, max_retries=0)))
-    start = time.perf_counter()
-    [out] = scorer.score([_plan_request("m")])
-    assert time.perf_counter() - start < 1.0
+def test_slow_server_times_out_to_unscored():
+    release = threading.Event()  # the server accepts the request and answers only after the client gave up
+    with ScriptedChat(lambda body: STEP_REPLY, release=release) as server:
+        scorer = JudgeScorer(create_backend(_config(server.url, timeout_s=0.2, max_retries=0)))
+        [out] = scorer.score([_plan_request("m")])
+        answered_late = not release.is_set()
+        release.set()
+    assert answered_late and len(server.requests) == 1
     assert out.result.status == "unscored" and "timeout" in out.result.reason
 
 
@@ -155,13 +157,13 @@ def test_retry_with_backoff_recovers(stub_server):
     assert out.result.score == pytest.approx(0.735)
 
 
-def test_concurrency_is_bounded(stub_server):
-    url, handler = stub_server
-    handler.delay = 0.1
-    backend = create_backend(_config(url, max_concurrency=3))
-    requests = [JudgeRequest("step", "m", "s", f"u{i}") for i in range(9)]
-    assert all(r.ok for r in backend.complete(requests))
-    assert 1 < handler.max_in_flight <= 3
+def test_concurrency_is_bounded():
+    # each request is held until three are in flight at once: the bound is reached, and never passed
+    with ScriptedChat(lambda body: STEP_REPLY, hold_until_in_flight=3) as server:
+        backend = create_backend(_config(server.url, max_concurrency=3))
+        requests = [JudgeRequest("step", "m", "s", f"u{i}") for i in range(9)]
+        assert all(r.ok for r in backend.complete(requests))
+    assert server.max_in_flight == 3 and len(server.requests) == 9
 
 
 # --- other backends ------------------------------------------------------------------------------------------
