@@ -208,13 +208,14 @@ class CausalWanDiT(nn.Module):
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, *,
                 cache: KVCache | None = None, start_frame: int = 0, write_cache: bool = False,
                 chunk_frames: int | None = None, window: AttentionWindow | None = None,
-                next_chunk_frames: int | None = None) -> torch.Tensor:
+                next_chunk_frames: int | None = None, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Velocity (fp32) for latents x [B, C, F, H, W] at per-frame timesteps [B, F] (scale 0..1000).
 
         With a cache: x is one chunk starting at absolute frame start_frame; it attends to the visible cached
         frames and itself (write_cache stores its K/V; next_chunk_frames, default F, sizes the chunk that follows
         for the cache's eviction). Without a cache: full block-causal recomputation over
-        all F frames (chunks of chunk_frames, visibility `window`); context may then be per frame [B, F, Lt, Dt].
+        all F frames (chunks of chunk_frames, visibility `window`, or an explicit boolean frame_mask [F, F] with
+        True = query frame may attend to key frame); context may then be per frame [B, F, Lt, Dt].
         x (fp32 noise or latents) is cast to the weights' dtype here and the velocity returned in fp32, so the
         sampler's x̂0 and log-probs stay fp32 under a bf16 model. Every tensor made here lives on x's device.
         """
@@ -234,8 +235,16 @@ class CausalWanDiT(nn.Module):
         if cache is None:
             if context.dim() == 4 and context.shape[1] != nf:
                 raise ValueError(f"per-frame context has {context.shape[1]} frames, latents have {nf}")
-            mask = block_causal_mask(nf, gh * gw, chunk_frames or nf, window or AttentionWindow(),
-                                     start_frame, device=x.device)
+            if frame_mask is not None:
+                if frame_mask.shape != (nf, nf):
+                    raise ValueError(f"frame_mask has shape {tuple(frame_mask.shape)}, expected ({nf}, {nf})")
+                fm = frame_mask.to(device=x.device, dtype=torch.bool)
+                mask = fm.repeat_interleave(gh * gw, 0).repeat_interleave(gh * gw, 1)
+            else:
+                mask = block_causal_mask(nf, gh * gw, chunk_frames or nf, window or AttentionWindow(),
+                                         start_frame, device=x.device)
+        elif frame_mask is not None:
+            raise ValueError("frame_mask is only supported for full recomputation (cache=None)")
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
