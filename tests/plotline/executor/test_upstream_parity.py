@@ -1,5 +1,6 @@
-"""Parity with upstream Self-Forcing: the same tiny fp32 weights (upstream key layout, loaded strictly) generate
-the videos upstream's CausalWanModel generated chunk by chunk with its KV cache (fixtures/README.md)."""
+"""Parity with upstream Self-Forcing and LongLive: the same tiny fp32 weights (upstream key layout, loaded strictly)
+generate the videos upstream's CausalWanModel generated chunk by chunk with its KV cache, and LongLive's prompt
+switches with its re-cache (fixtures/README.md)."""
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,21 @@ def test_the_windows_lead_to_different_videos():
     for i in range(len(videos)):
         for j in range(i + 1, len(videos)):
             assert float((videos[i] - videos[j]).abs().max()) > 1e-3
+
+
+LONGLIVE = load_file(Path(__file__).parent / "fixtures" / "longlive_recache_parity.safetensors")
+
+
+@pytest.mark.parametrize("size,sink", [(12, 3), (-1, 0), (9, 0)])
+@torch.no_grad()
+def test_one_pass_recache_matches_longlive(size, sink):
+    """Two prompt switches (k = 9 ≤ local_attn_size and k = 18 past it, the sink kept) re-cached in one pass
+    give LongLive's video; the chunk-by-chunk re-cache does not."""
+    noise, ctxs = LONGLIVE["noise"], list(LONGLIVE["contexts"])
+    ref = LONGLIVE[f"video_{size}_{sink}"]
+    out = {}
+    for mode in ("one_pass", "chunked"):
+        gen = ChunkGenerator(_model(), LONGLIVE["sigmas"], AttentionWindow(size, sink), 3, True, recache_mode=mode)
+        out[mode], _ = gen.run(gen.new_cache(), ctxs, [0, 9, 18], 0, 24, lambda c: noise[c])
+    torch.testing.assert_close(out["one_pass"], ref, atol=1e-5, rtol=0)
+    assert float((out["chunked"] - ref).abs().max()) > 1e-3
