@@ -36,6 +36,10 @@ class ChunkGenerator:
                  recache_on_switch: bool, context_timestep: float = 0.0, recache_mode: str = "chunked"):
         if recache_mode not in RECACHE_MODES:
             raise ValueError(f"unknown recache_mode {recache_mode!r}; known: {', '.join(sorted(RECACHE_MODES))}")
+        if not window.is_global and window.local_attn_size - window.sink_size < chunk_frames:
+            raise ValueError(f"local_attn_size={window.local_attn_size} leaves {window.local_attn_size - window.sink_size}"
+                             f" frames beside the sink (sink_size={window.sink_size}), fewer than one chunk "
+                             f"({chunk_frames} frames)")
         self.model, self.sigmas, self.window = model, sigmas, window
         self.chunk_frames, self.recache_on_switch = chunk_frames, recache_on_switch
         self.context_timestep = context_timestep

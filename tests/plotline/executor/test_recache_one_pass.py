@@ -80,3 +80,8 @@ def test_unknown_recache_mode_is_refused(tiny_executor):
     with pytest.raises(ValueError, match="recache_mode 'twice'"):
         ChunkGenerator(tiny_executor.model, tiny_executor.generator.sigmas, AttentionWindow(), CHUNK, True,
                        recache_mode="twice")
+
+
+def test_window_smaller_than_a_chunk_is_refused(tiny_executor):
+    with pytest.raises(ValueError, match="local_attn_size=5 leaves 2 frames"):
+        ChunkGenerator(tiny_executor.model, tiny_executor.generator.sigmas, AttentionWindow(5, 3), CHUNK, True)
