@@ -22,6 +22,8 @@ class Backbone:
     latent_size: tuple[int, int]
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    recache_mode: str = "chunked"
+    """How a re-cache re-encodes the recent frames (generate.RECACHE_MODES): `chunked` or `one_pass` (LongLive)."""
 
 
 BACKBONES: dict[str, Backbone] = {}
@@ -43,17 +45,22 @@ def get_backbone(name: str) -> Backbone:
 
 
 register_backbone(Backbone(
-    name="tiny", arch=TINY, window=AttentionWindow(sink_frames=3, window_frames=9), recache_on_switch=True,
+    name="tiny", arch=TINY, window=AttentionWindow(local_attn_size=12, sink_size=3), recache_on_switch=True,
     checkpoint_format="wan", text_encoder="tiny_umt5", vae="identity", latent_size=(8, 8),
-    notes="CPU-sized DiT of the same code; LongLive-style sink+window and re-cache so tests cover both paths."))
+    notes="CPU-sized DiT of the same code; LongLive-style sink + window (12 frames incl. a 3-frame sink, the frames "
+          "the former sink 3 + window 9 saw) and re-cache so tests cover both paths. Keeps the chunk-by-chunk "
+          "re-cache its tests and existing runs were made with.",
+    recache_mode="chunked"))
 register_backbone(Backbone(
-    name="self_forcing", arch=WAN_1_3B, window=AttentionWindow(sink_frames=1, window_frames=21),
+    name="self_forcing", arch=WAN_1_3B, window=AttentionWindow(local_attn_size=-1, sink_size=0),
     recache_on_switch=False, checkpoint_format="self_forcing", text_encoder="umt5", vae="wan",
     latent_size=(60, 104),
-    notes="Self-Forcing (Wan2.1-T2V-1.3B, chunks of 3): first frame kept + recent frames; a 21-frame video "
-          "is fully visible."))
+    notes="Self-Forcing (Wan2.1-T2V-1.3B, chunks of 3): global attention (its default local_attn_size = -1, "
+          "sink_size = 0)."))
 register_backbone(Backbone(
-    name="longlive", arch=WAN_1_3B, window=AttentionWindow(sink_frames=3, window_frames=12),
+    name="longlive", arch=WAN_1_3B, window=AttentionWindow(local_attn_size=12, sink_size=3),
     recache_on_switch=True, checkpoint_format="longlive", text_encoder="umt5", vae="wan", latent_size=(60, 104),
-    notes="LongLive (commit 2462895, 1.3B): frame sink 3, local window 12, KV re-cache at a prompt switch."))
+    notes="LongLive (commit 2462895, 1.3B): local_attn_size 12 counting a 3-frame sink, one-pass KV re-cache of "
+          "the recent frames at a prompt switch (global_sink: the sink keeps its K/V).",
+    recache_mode="one_pass"))
 

@@ -34,18 +34,25 @@ class ExecutorConfig(Section):
     """Timestep of the clean pass that writes a finished chunk's K/V into the cache (0 = clean)."""
     prompt_joiner: str = " "
     """Text placed between s_j and s_{j+1} in Smooth(s_j, s_{j+1}) when a plan carries no smoothed steps."""
-    sink_frames: int | None = Field(None, ge=0)
-    """Attention-sink frames always visible in the cache; None = the backbone's setting."""
-    window_frames: int | None = None
-    """Most recent frames visible (counting the chunk itself), -1 = all; None = the backbone's setting."""
+    local_attn_size: int | None = Field(None, ge=-1)
+    """Frames a chunk attends to in all, counting the sink and the chunk itself (Self-Forcing/LongLive's
+    `local_attn_size`); -1 = global attention; None = the backbone's setting."""
+    sink_size: int | None = Field(None, ge=0)
+    """First frames of the video kept when the window evicts older ones (upstream's `sink_size`, part of
+    local_attn_size); None = the backbone's setting."""
     recache_on_switch: bool | None = None
     """Re-run the recent window under the new prompt at a switch (LongLive); None = the backbone's setting."""
+    recache_mode: Literal["chunked", "one_pass"] | None = None
+    """How the re-cache runs: `one_pass` = LongLive's single forward over the most recent min(local_attn_size, k)
+    frames (dense attention among them, sink kept); `chunked` = chunk by chunk, each chunk block-causal;
+    None = the backbone's setting."""
     latent_height: int | None = Field(None, ge=2)
     """Latent height h (None = backbone default; 60 for 480p Wan)."""
     latent_width: int | None = Field(None, ge=2)
     """Latent width w (None = backbone default; 104 for 832-wide Wan)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Parameter/activation dtype of the DiT (log-probs are always computed in fp32)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Parameter/activation dtype of the DiT: `auto` = bfloat16 on CUDA, float32 on CPU. Noise is drawn in fp32
+    and cast at the model boundary; norms compute in fp32; x̂0, the sampler step and log-probs stay fp32."""
     device: str = "auto"
     """Torch device; `auto` picks cuda when available, else cpu."""
     init_seed: int = 0

@@ -81,10 +81,20 @@ class Executor:
 
 
 def resolve_window(backbone: Backbone, cfg: ExecutorConfig) -> AttentionWindow:
-    """The backbone's sink/window, with config overrides applied."""
-    sink = backbone.window.sink_frames if cfg.sink_frames is None else cfg.sink_frames
-    win = backbone.window.window_frames if cfg.window_frames is None else cfg.window_frames
-    return AttentionWindow(sink_frames=sink, window_frames=win)
+    """The backbone's local_attn_size/sink_size, with config overrides applied."""
+    size = backbone.window.local_attn_size if cfg.local_attn_size is None else cfg.local_attn_size
+    sink = backbone.window.sink_size if cfg.sink_size is None else cfg.sink_size
+    try:
+        return AttentionWindow(local_attn_size=size, sink_size=sink)
+    except ValueError as err:
+        raise ValueError(f"executor.local_attn_size={size} / executor.sink_size={sink}: {err}") from None
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The DiT dtype named by executor.dtype; `auto` = bfloat16 on CUDA, float32 elsewhere."""
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return _DTYPES[name]
 
 
 def build_model(backbone: Backbone, cfg: ExecutorConfig) -> CausalWanDiT:
@@ -106,11 +116,12 @@ def build_executor(cfg: ExecutorConfig, video: VideoConfig, device: str | None =
     backbone = get_backbone(cfg.backbone)
     dev = torch.device(device or cfg.device if (device or cfg.device) != "auto"
                        else ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = _DTYPES[cfg.dtype]
+    dtype = resolve_dtype(cfg.dtype, dev)
     model = build_model(backbone, cfg).to(dev, dtype).eval().requires_grad_(False)
     text = TEXT_ENCODERS[backbone.text_encoder](backbone, cfg, dtype).to(dev)
     decoder = DECODERS[backbone.vae](backbone, cfg, dtype).to(dev)
     recache = backbone.recache_on_switch if cfg.recache_on_switch is None else cfg.recache_on_switch
+    mode = backbone.recache_mode if cfg.recache_mode is None else cfg.recache_mode
     gen = ChunkGenerator(model, warped_sigmas(cfg.denoising_steps, cfg.shift), resolve_window(backbone, cfg),
-                         video.frames_per_chunk, recache, cfg.context_timestep)
+                         video.frames_per_chunk, recache, cfg.context_timestep, recache_mode=mode)
     return Executor(backbone, cfg, video, model, gen, text, decoder, dev)

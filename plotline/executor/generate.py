@@ -33,10 +33,17 @@ class ChunkGenerator:
     """Runs the DiT chunk by chunk over a KV cache."""
 
     def __init__(self, model: CausalWanDiT, sigmas: torch.Tensor, window: AttentionWindow, chunk_frames: int,
-                 recache_on_switch: bool, context_timestep: float = 0.0):
+                 recache_on_switch: bool, context_timestep: float = 0.0, recache_mode: str = "chunked"):
+        if recache_mode not in RECACHE_MODES:
+            raise ValueError(f"unknown recache_mode {recache_mode!r}; known: {', '.join(sorted(RECACHE_MODES))}")
+        if not window.is_global and window.local_attn_size - window.sink_size < chunk_frames:
+            raise ValueError(f"local_attn_size={window.local_attn_size} leaves {window.local_attn_size - window.sink_size}"
+                             f" frames beside the sink (sink_size={window.sink_size}), fewer than one chunk "
+                             f"({chunk_frames} frames)")
         self.model, self.sigmas, self.window = model, sigmas, window
         self.chunk_frames, self.recache_on_switch = chunk_frames, recache_on_switch
         self.context_timestep = context_timestep
+        self.recache_mode = recache_mode
 
     def new_cache(self) -> KVCache:
         """An empty cache with this generator's sink/window."""
@@ -100,12 +107,7 @@ class ChunkGenerator:
         cache.reset_cross()
         if not self.recache_on_switch or at_frame == 0 or history is None:
             return
-        span = at_frame if self.window.window_frames < 0 else min(self.window.window_frames, at_frame)
-        r0 = ((at_frame - span) // self.chunk_frames) * self.chunk_frames
-        cache.reset_self(keep_sink=r0 > 0)
-        for s in range(r0, at_frame, self.chunk_frames):
-            e = min(s + self.chunk_frames, at_frame)
-            self.commit_chunk(cache, history[:, :, s:e], context, s)
+        RECACHE_MODES[self.recache_mode](self, cache, context, history, at_frame)
 
     @torch.no_grad()
     def run(self, cache: KVCache, contexts: list[torch.Tensor], starts: list[int], first_frame: int,
@@ -134,6 +136,44 @@ class ChunkGenerator:
             if e < end_frame or commit_last:
                 self.commit_chunk(cache, clean, contexts[idx], s)
         return torch.cat(out, 2), traj
+
+
+def recache_chunked(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor,
+                    at_frame: int) -> None:
+    """Chunk-by-chunk re-cache: re-commit the chunks covering the most recent local_attn_size − sink_size frames
+    (all frames under global attention) under the new prompt, each chunk block-causal over the re-committed
+    ones before it; the sink keeps its K/V when it lies before them."""
+    w = gen.window
+    span = at_frame if w.is_global else min(w.local_attn_size - w.sink_size, at_frame)
+    r0 = ((at_frame - span) // gen.chunk_frames) * gen.chunk_frames
+    cache.reset_self(keep_sink=r0 > 0)
+    for s in range(r0, at_frame, gen.chunk_frames):
+        e = min(s + gen.chunk_frames, at_frame)
+        gen.commit_chunk(cache, history[:, :, s:e], context, s)
+
+
+def recache_one_pass(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor,
+                     at_frame: int) -> None:
+    """LongLive's re-cache (`_recache_after_switch`, global_sink): re-encode the most recent
+    n = min(local_attn_size, k) frames [k − n, k) (n = k under global attention) under the new prompt in one clean
+    forward at their absolute RoPE positions. The re-encoded frames attend densely to each other (LongLive's
+    cached path applies no block mask) and to the sink. When k − n > 0 the sink frames [0, sink_size) keep their
+    cached K/V (LongLive protects the sink during a recompute), so frames [k − n, k − n + sink_size) — whose
+    K/V would land on the sink slots and be discarded — are skipped: only [k − (n − sink_size), k) are re-run."""
+    w = gen.window
+    n = at_frame if w.is_global else min(w.local_attn_size, at_frame)
+    r0 = at_frame - n
+    keep_sink = r0 > 0 and w.sink_size > 0
+    first = r0 + w.sink_size if keep_sink else r0
+    cache.reset_self(keep_sink=keep_sink)
+    frames = history[:, :, first:at_frame]
+    b, _, f = frames.shape[:3]
+    gen.model(frames, gen._t(b, f, gen.context_timestep / 1000.0), context, cache=cache, start_frame=first,
+              write_cache=True, next_chunk_frames=gen.chunk_frames)
+
+
+RECACHE_MODES = {"chunked": recache_chunked, "one_pass": recache_one_pass}
+"""Re-cache implementations by name (executor.recache_mode / Backbone.recache_mode)."""
 
 
 @torch.no_grad()

@@ -9,37 +9,55 @@ import torch
 
 @dataclass(frozen=True)
 class AttentionWindow:
-    """Which earlier frames a chunk may attend to.
+    """Which earlier frames a chunk may attend to, in Self-Forcing/LongLive's terms.
 
-    sink_frames: the first frames of the video, always visible (attention sink).
-    window_frames: the most recent frames visible, counting the chunk itself; -1 means every earlier frame.
+    local_attn_size: frames a chunk attends to in all, counting the sink and the chunk itself (upstream's
+        `local_attn_size`, the size of its rolling KV buffer in frames); -1 means global attention (every earlier
+        frame, Self-Forcing's default).
+    sink_size: the first frames of the video, kept in the buffer when older frames are evicted (upstream's
+        `sink_size`); part of local_attn_size. Ignored under global attention.
+
+    Upstream's rolling buffer makes a chunk ending at frame e see every frame before e while e ≤ local_attn_size,
+    and afterwards the sink [0, sink_size) plus the most recent local_attn_size − sink_size frames [e − (L − s), e).
     """
 
-    sink_frames: int = 0
-    window_frames: int = -1
+    local_attn_size: int = -1
+    sink_size: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sink_size < 0:
+            raise ValueError(f"AttentionWindow.sink_size must be ≥ 0, got {self.sink_size}")
+        if self.local_attn_size != -1 and self.local_attn_size <= self.sink_size:
+            raise ValueError(f"AttentionWindow.local_attn_size must be -1 (global) or exceed sink_size="
+                             f"{self.sink_size}, got {self.local_attn_size}")
+
+    @property
+    def is_global(self) -> bool:
+        """True for global attention (local_attn_size = -1)."""
+        return self.local_attn_size < 0
 
     def visible(self, key_frame: int, chunk_start: int, chunk_end: int) -> bool:
         """True when a query chunk covering [chunk_start, chunk_end) may attend to key_frame."""
         if key_frame >= chunk_end:
             return False
-        if key_frame >= chunk_start or self.window_frames < 0:
+        if key_frame >= chunk_start or self.is_global:
             return True
-        return key_frame < self.sink_frames or key_frame >= chunk_end - self.window_frames
+        return key_frame < self.sink_size or key_frame >= chunk_end - (self.local_attn_size - self.sink_size)
 
 
 def block_causal_mask(num_frames: int, frame_tokens: int, chunk_frames: int, window: AttentionWindow,
-                      start_frame: int = 0) -> torch.Tensor:
+                      start_frame: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
     """Boolean [L, L] mask (True = attend) of full block-causal attention over chunks of chunk_frames frames.
 
-    Frames carry absolute indices start_frame.. ; chunks are aligned to multiples of chunk_frames.
+    Frames carry absolute indices start_frame.. ; chunks are aligned to multiples of chunk_frames. Built on
+    `device` (the device of the latents it masks).
     """
-    frames = torch.arange(start_frame, start_frame + num_frames)
-    allowed = torch.zeros(num_frames, num_frames, dtype=torch.bool)
-    for i, fq in enumerate(frames.tolist()):
+    frames = range(start_frame, start_frame + num_frames)
+    rows = []
+    for fq in frames:
         cs = (fq // chunk_frames) * chunk_frames
-        ce = cs + chunk_frames
-        for j, fk in enumerate(frames.tolist()):
-            allowed[i, j] = window.visible(fk, cs, ce)
+        rows.append([window.visible(fk, cs, cs + chunk_frames) for fk in frames])
+    allowed = torch.tensor(rows, dtype=torch.bool, device=device)
     return allowed.repeat_interleave(frame_tokens, 0).repeat_interleave(frame_tokens, 1)
 
 
@@ -67,20 +85,23 @@ class KVCache:
             return None
         return torch.cat([store[f][0] for f in keep], 1), torch.cat([store[f][1] for f in keep], 1)
 
-    def write(self, layer: int, start_frame: int, k: torch.Tensor, v: torch.Tensor, num_frames: int) -> None:
-        """Store K/V [B, num_frames·T, H, d] of frames start_frame.. (overwriting), then drop unreachable ones."""
+    def write(self, layer: int, start_frame: int, k: torch.Tensor, v: torch.Tensor, num_frames: int,
+              next_chunk_frames: int | None = None) -> None:
+        """Store K/V [B, num_frames·T, H, d] of frames start_frame.. (overwriting), then drop the frames the next
+        chunk (next_chunk_frames long, default num_frames) can no longer see."""
         per = k.shape[1] // num_frames
         store = self.frames[layer]
         for i in range(num_frames):
             store[start_frame + i] = (k[:, i * per:(i + 1) * per], v[:, i * per:(i + 1) * per])
         nxt = start_frame + num_frames
-        for f in [f for f in store if not self.window.visible(f, nxt, nxt + num_frames) and f < nxt]:
+        span = num_frames if next_chunk_frames is None else next_chunk_frames
+        for f in [f for f in store if not self.window.visible(f, nxt, nxt + span) and f < nxt]:
             del store[f]
 
     def reset_self(self, keep_sink: bool = False) -> None:
         """Forget cached frames (keeping the sink frames when keep_sink)."""
         for store in self.frames:
-            for f in [f for f in store if not (keep_sink and f < self.window.sink_frames)]:
+            for f in [f for f in store if not (keep_sink and f < self.window.sink_size)]:
                 del store[f]
 
     # ----- cross-attention ------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from plotline.executor.rope import apply_rope, grid_angles, rope_angles
 
 
 def sinusoidal_embedding(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """[cos(p·ω_i), sin(p·ω_i)] with ω_i = 10000^(−i/(dim/2)), computed in float64 (Wan's time embedding)."""
+    """[cos(p·ω_i), sin(p·ω_i)] with ω_i = 10000^(−i/(dim/2)), computed in float64 on the positions' device
+    (Wan's time embedding)."""
     half = dim // 2
     pos = positions.to(torch.float64).flatten()
-    freqs = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64) / half)
+    freqs = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64, device=pos.device) / half)
     ang = torch.outer(pos, freqs)
     return torch.cat([torch.cos(ang), torch.sin(ang)], dim=1)
 
@@ -44,8 +45,11 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 (optionally without affine parameters)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Standard layer norm in fp32, cast back to the input dtype."""
-        return super().forward(x.float()).type_as(x)
+        """(x − mean)/sqrt(var + eps)·weight + bias in fp32 (input and affine weights cast to fp32), cast back to
+        the input dtype, so a bf16 model normalises in fp32 without mixing dtypes."""
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -65,7 +69,7 @@ class SelfAttention(nn.Module):
         self.norm_k = RMSNorm(arch.dim, arch.eps)
 
     def forward(self, x, angles, *, layer: int, cache: KVCache | None, start_frame: int, num_frames: int,
-                write_cache: bool, mask: torch.Tensor | None) -> torch.Tensor:
+                write_cache: bool, mask: torch.Tensor | None, next_chunk_frames: int | None = None) -> torch.Tensor:
         """Attention of the chunk's tokens to (visible cached frames ∪ the chunk itself), or masked full attention."""
         b, n, _ = x.shape
         shape = (b, n, self.num_heads, self.head_dim)
@@ -79,7 +83,7 @@ class SelfAttention(nn.Module):
                 keys = torch.cat([past[0].to(k.dtype), k], 1)
                 values = torch.cat([past[1].to(v.dtype), v], 1)
             if write_cache:
-                cache.write(layer, start_frame, k.detach(), v.detach(), num_frames)
+                cache.write(layer, start_frame, k.detach(), v.detach(), num_frames, next_chunk_frames)
         return self.o(_attend(q, keys, values, mask).flatten(2))
 
 
@@ -133,7 +137,8 @@ class Block(nn.Module):
                                  nn.Linear(arch.ffn_dim, arch.dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, arch.dim) / arch.dim ** 0.5)
 
-    def forward(self, x, e, context, angles, *, layer, cache, start_frame, num_frames, write_cache, mask):
+    def forward(self, x, e, context, angles, *, layer, cache, start_frame, num_frames, write_cache, mask,
+                next_chunk_frames=None):
         """x [B, F·T, dim]; e [B, F, 6, dim] time modulation per frame."""
         b, n, d = x.shape
         mod = (self.modulation.unsqueeze(1) + e).unbind(2)  # 6 × [B, F, dim]
@@ -143,7 +148,8 @@ class Block(nn.Module):
         def gate(t, i):
             return (t.view(b, num_frames, n // num_frames, d) * mod[i].unsqueeze(2)).view(b, n, d)
         y = self.self_attn(modulate(self.norm1(x), 0, 1), angles, layer=layer, cache=cache, start_frame=start_frame,
-                           num_frames=num_frames, write_cache=write_cache, mask=mask)
+                           num_frames=num_frames, write_cache=write_cache, mask=mask,
+                           next_chunk_frames=next_chunk_frames)
         x = x + gate(y, 2)
         x = x + self.cross_attn(self.norm3(x), context, layer=layer, cache=cache, frame_tokens=n // num_frames)
         y = self.ffn(modulate(self.norm2(x), 3, 4))
@@ -181,7 +187,15 @@ class CausalWanDiT(nn.Module):
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(arch.dim, arch.dim * 6))
         self.blocks = nn.ModuleList(Block(arch) for _ in range(arch.num_layers))
         self.head = Head(arch)
-        self._rope = rope_angles(arch.head_dim, arch.rope_max_positions, arch.rope_theta)
+        self._rope: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def rope_tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """float64 RoPE angle tables on `device` (built once per device, never cast with the weights)."""
+        device = torch.device(device)
+        if device not in self._rope:
+            self._rope[device] = rope_angles(self.arch.head_dim, self.arch.rope_max_positions, self.arch.rope_theta,
+                                             device=device)
+        return self._rope[device]
 
     def embed_text(self, context: torch.Tensor) -> torch.Tensor:
         """text_embedding of UMT5 states [.., Lt, text_dim], zero-padded/truncated to text_len tokens."""
@@ -193,12 +207,17 @@ class CausalWanDiT(nn.Module):
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, *,
                 cache: KVCache | None = None, start_frame: int = 0, write_cache: bool = False,
-                chunk_frames: int | None = None, window: AttentionWindow | None = None) -> torch.Tensor:
-        """Velocity for latents x [B, C, F, H, W] at per-frame timesteps [B, F] (scale 0..1000).
+                chunk_frames: int | None = None, window: AttentionWindow | None = None,
+                next_chunk_frames: int | None = None, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Velocity (fp32) for latents x [B, C, F, H, W] at per-frame timesteps [B, F] (scale 0..1000).
 
         With a cache: x is one chunk starting at absolute frame start_frame; it attends to the visible cached
-        frames and itself (write_cache stores its K/V). Without a cache: full block-causal recomputation over
-        all F frames (chunks of chunk_frames, visibility `window`); context may then be per frame [B, F, Lt, Dt].
+        frames and itself (write_cache stores its K/V; next_chunk_frames, default F, sizes the chunk that follows
+        for the cache's eviction). Without a cache: full block-causal recomputation over
+        all F frames (chunks of chunk_frames, visibility `window`, or an explicit boolean frame_mask [F, F] with
+        True = query frame may attend to key frame); context may then be per frame [B, F, Lt, Dt].
+        x (fp32 noise or latents) is cast to the weights' dtype here and the velocity returned in fp32, so the
+        sampler's x̂0 and log-probs stay fp32 under a bf16 model. Every tensor made here lives on x's device.
         """
         arch = self.arch
         b, _, nf, h, w = x.shape
@@ -206,23 +225,31 @@ class CausalWanDiT(nn.Module):
         gh, gw = h // ph, w // pw
         t = torch.as_tensor(timesteps, dtype=torch.float32, device=x.device)
         t = t.expand(b, nf) if t.dim() < 2 else t
-        tokens = self.patch_embedding(x).flatten(2).transpose(1, 2)  # [B, F·gh·gw, dim]
-        param_dtype = self.time_embedding[0].weight.dtype
+        param_dtype = self.patch_embedding.weight.dtype
+        tokens = self.patch_embedding(x.to(param_dtype)).flatten(2).transpose(1, 2)  # [B, F·gh·gw, dim]
         e = self.time_embedding(sinusoidal_embedding(arch.freq_dim, t).to(param_dtype)).view(b, nf, arch.dim)
         e6 = self.time_projection(e).view(b, nf, 6, arch.dim)
         ctx = self.embed_text(context.to(param_dtype))
-        angles = grid_angles(self._rope, nf, gh, gw, start_frame).to(x.device)
+        angles = grid_angles(self.rope_tables(x.device), nf, gh, gw, start_frame)
         mask = None
         if cache is None:
             if context.dim() == 4 and context.shape[1] != nf:
                 raise ValueError(f"per-frame context has {context.shape[1]} frames, latents have {nf}")
-            mask = block_causal_mask(nf, gh * gw, chunk_frames or nf, window or AttentionWindow(),
-                                     start_frame).to(x.device)
+            if frame_mask is not None:
+                if frame_mask.shape != (nf, nf):
+                    raise ValueError(f"frame_mask has shape {tuple(frame_mask.shape)}, expected ({nf}, {nf})")
+                fm = frame_mask.to(device=x.device, dtype=torch.bool)
+                mask = fm.repeat_interleave(gh * gw, 0).repeat_interleave(gh * gw, 1)
+            else:
+                mask = block_causal_mask(nf, gh * gw, chunk_frames or nf, window or AttentionWindow(),
+                                         start_frame, device=x.device)
+        elif frame_mask is not None:
+            raise ValueError("frame_mask is only supported for full recomputation (cache=None)")
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
             tokens = block(tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame, num_frames=nf,
-                           write_cache=write_cache, mask=mask)
+                           write_cache=write_cache, mask=mask, next_chunk_frames=next_chunk_frames)
         out = self.head(tokens, e, nf)  # [B, F·gh·gw, C·pt·ph·pw]
         out = out.view(b, nf, gh, gw, pt, ph, pw, arch.out_dim)
-        return out.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, arch.out_dim, nf * pt, gh * ph, gw * pw)
+        return out.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, arch.out_dim, nf * pt, gh * ph, gw * pw).float()

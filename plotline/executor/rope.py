@@ -10,13 +10,14 @@ def rope_split(head_dim: int) -> tuple[int, int, int]:
     return c - 2 * (c // 3), c // 3, c // 3
 
 
-def rope_angles(head_dim: int, max_positions: int, theta: float = 10000.0) -> tuple[torch.Tensor, ...]:
-    """Angle tables pos·θ^(−2i/d_axis) for each axis, d_axis = 2·pairs (float64, [max_positions, pairs])."""
+def rope_angles(head_dim: int, max_positions: int, theta: float = 10000.0,
+                device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+    """Angle tables pos·θ^(−2i/d_axis) for each axis, d_axis = 2·pairs (float64 on `device`, [max_positions, pairs])."""
     tables = []
     for pairs in rope_split(head_dim):
         axis_dim = 2 * pairs
-        inv = 1.0 / theta ** (torch.arange(0, axis_dim, 2, dtype=torch.float64) / axis_dim)
-        tables.append(torch.outer(torch.arange(max_positions, dtype=torch.float64), inv))
+        inv = 1.0 / theta ** (torch.arange(0, axis_dim, 2, dtype=torch.float64, device=device) / axis_dim)
+        tables.append(torch.outer(torch.arange(max_positions, dtype=torch.float64, device=device), inv))
     return tuple(tables)
 
 

@@ -119,7 +119,7 @@ class FlowGRPOTrainer:
             if bad.any():
                 raise NonFiniteError(f"sample {g.sample_ids[int(bad.nonzero()[0])]}: non-finite recomputed "
                                      f"log-prob/velocity at transition {i}")
-            ratios.append(ratio_norm(logp, g.logprobs[:, i], v, g.velocities[:, i], sigma, sigma_next))
+            ratios.append(ratio_norm(v, g.velocities[:, i], x_t, x_next, sigma, sigma_next))
             if ref_cache is not None:
                 with torch.no_grad(), self.reference():
                     v_ref = self._velocity(ref_cache.clone(), x_t, sigma, ctx, k)

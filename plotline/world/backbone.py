@@ -25,7 +25,7 @@ WORLD_ARCH = DiTArch(in_dim=CHANNELS, out_dim=CHANNELS, dim=64, ffn_dim=128, fre
                      text_len=MAX_TOKENS, num_heads=4, num_layers=2, patch_size=(1, 1, 1))
 """2 layers, dim 64, 4 heads; one token per frame (latent 1×1)."""
 
-WORLD_WINDOW = AttentionWindow(sink_frames=0, window_frames=-1)
+WORLD_WINDOW = AttentionWindow(local_attn_size=-1, sink_size=0)
 """Every earlier frame is visible (world videos are a few chunks long)."""
 
 

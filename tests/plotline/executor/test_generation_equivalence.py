@@ -41,10 +41,10 @@ def _gen(ex, window, recache):
 
 
 @pytest.mark.parametrize("window,recache,switch", [
-    (AttentionWindow(3, 6), False, None),      # sink + sliding window, evictions happen
-    (AttentionWindow(0, -1), False, 6),        # global attention, prompt switches without re-cache
-    (AttentionWindow(3, 6), False, 6),         # windowed + switches
-    (AttentionWindow(0, -1), True, 6),         # LongLive re-cache with a global window
+    (AttentionWindow(9, 3), False, None),      # sink + sliding window, evictions happen
+    (AttentionWindow(-1, 0), False, 6),        # global attention, prompt switches without re-cache
+    (AttentionWindow(9, 3), False, 6),         # windowed + switches
+    (AttentionWindow(-1, 0), True, 6),         # LongLive re-cache with a global window
 ])
 @torch.no_grad()
 def test_cached_generation_matches_full_recomputation(tiny_executor, prompts, window, recache, switch):
@@ -69,8 +69,8 @@ def test_recache_changes_the_continuation(tiny_executor, prompts):
     starts = span_starts(12, 3, 6)
     noise = ex.noise(3)
     fn = lambda c: noise.batch(["x"], c)
-    a, _ = _gen(ex, AttentionWindow(0, -1), True).run(_gen(ex, AttentionWindow(), True).new_cache(), ctx, starts, 0, 12, fn)
-    b, _ = _gen(ex, AttentionWindow(0, -1), False).run(_gen(ex, AttentionWindow(), False).new_cache(), ctx, starts, 0, 12, fn)
+    a, _ = _gen(ex, AttentionWindow(-1, 0), True).run(_gen(ex, AttentionWindow(), True).new_cache(), ctx, starts, 0, 12, fn)
+    b, _ = _gen(ex, AttentionWindow(-1, 0), False).run(_gen(ex, AttentionWindow(), False).new_cache(), ctx, starts, 0, 12, fn)
     torch.testing.assert_close(a[:, :, :3], b[:, :, :3])  # identical before the first switch
     assert (a[:, :, 3:] - b[:, :, 3:]).abs().max() > 1e-4
 

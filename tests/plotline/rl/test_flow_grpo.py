@@ -42,14 +42,23 @@ def test_logprob_is_elementwise_gaussian_mean():
     torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
 
 
+def _gauss_mean_logp(x_next, mean, std):
+    return np.mean(-((x_next - mean) ** 2) / (2 * std ** 2) - np.log(std) - 0.5 * np.log(2 * np.pi))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ratio_norm_and_loss_match_reference(seed):
+    # float64 inputs of a real transition: x_next sampled from the old policy; log-probs from the Gaussian formula
     rng = np.random.default_rng(seed)
     B, s, sn = 5, 0.9375, 0.8333
-    lp_new, lp_old = rng.normal(-1, 0.01, B), rng.normal(-1, 0.01, B)
-    v_new, v_old = rng.normal(size=(B, 4, 3, 2, 2)), rng.normal(size=(B, 4, 3, 2, 2))
-    got = ratio_norm(torch.tensor(lp_new), torch.tensor(lp_old), torch.tensor(v_new), torch.tensor(v_old), s, sn)
-    np.testing.assert_allclose(got.numpy(), ref_ratio(lp_new, lp_old, v_new, v_old, s, sn), rtol=1e-5)
+    x_t, v_old, eps = (rng.normal(size=(B, 4, 3, 2, 2)) for _ in range(3))
+    v_new = v_old + rng.normal(0, 0.05, v_old.shape)
+    x_next = (1 - sn) * (x_t - s * v_old) + sn * eps
+    lp_new = np.array([_gauss_mean_logp(x_next[b], (1 - sn) * (x_t[b] - s * v_new[b]), sn) for b in range(B)])
+    lp_old = np.array([_gauss_mean_logp(x_next[b], (1 - sn) * (x_t[b] - s * v_old[b]), sn) for b in range(B)])
+    got = ratio_norm(*(torch.tensor(a) for a in (v_new, v_old, x_t, x_next)), s, sn)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), ref_ratio(lp_new, lp_old, v_new, v_old, s, sn), rtol=1e-10)
 
     r = rng.uniform(0.5, 1.5, (B, 3))
     a = rng.normal(0, 2, B)
@@ -60,12 +69,11 @@ def test_ratio_norm_and_loss_match_reference(seed):
 
 
 def test_on_policy_ratio_is_one_and_kl_zero():
-    v = torch.randn(4, 4, 3, 2, 2)
-    lp = torch.randn(4)
-    torch.testing.assert_close(ratio_norm(lp, lp, v, v, 1.0, 0.9375), torch.ones(4))
+    x, v, xn = (torch.randn(4, 4, 3, 2, 2) for _ in range(3))
+    assert torch.equal(ratio_norm(v, v.clone(), x, xn, 1.0, 0.9375), torch.ones(4))
     assert float(velocity_kl(v, v).abs().max()) == 0.0
-    with pytest.raises(ValueError):
-        ratio_norm(lp, lp, v, v, 0.625, 0.0)
+    with pytest.raises(ValueError, match="σ'"):
+        ratio_norm(v, v, x, xn, 0.625, 0.0)
 
 
 def test_advantage_clipping_bounds_the_loss():
