@@ -127,16 +127,18 @@ def parse_status_counts(table: pa.Table) -> dict[str, int]:
 
 
 def judge_failure_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Per judge: scored / unscored counts and the unscored reasons (an unscored reply is never a silent 0)."""
+    """Per judge: scored (status `ok` or `repaired`) / unscored counts and the unscored reasons (an unscored reply
+    is never a silent 0); `repaired` replies are also counted on their own."""
     judges = table.column("judge").to_pylist()
     statuses = table.column("status").to_pylist()
     reasons = table.column("reason").to_pylist() if "reason" in table.column_names else [None] * len(judges)
     rows = []
     for judge in sorted(set(judges)):
         picked = [(s, r) for j, s, r in zip(judges, statuses, reasons) if j == judge]
-        unscored = [r or "(no reason)" for s, r in picked if s != "scored"]
+        unscored = [r or "(no reason)" for s, r in picked if s == "unscored"]
         top = Counter(unscored).most_common(3)
-        rows.append({"judge": judge, "items": len(picked), "scored": len(picked) - len(unscored), "unscored": len(unscored),
+        rows.append({"judge": judge, "items": len(picked), "scored": len(picked) - len(unscored),
+                     "repaired": sum(1 for s, _ in picked if s == "repaired"), "unscored": len(unscored),
                      "unscored_share": _fmt(len(unscored) / len(picked)) if picked else 0.0,
                      "top_reasons": "; ".join(f"{_clip(r, 80)} ×{c}" for r, c in top)})
     return rows

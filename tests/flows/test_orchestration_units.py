@@ -33,11 +33,14 @@ def test_plan_samples_put_failures_first_and_count_parse_status():
 
 
 def test_judge_failures_are_counted_with_reasons():
-    table = pa.table({"judge": ["plan", "plan", "temporal", "temporal", "temporal"],
-                      "status": ["scored", "unscored", "scored", "unscored", "unscored"],
-                      "reason": [None, "no JSON object", None, "timeout", "timeout"]})
+    # the statuses the parser writes: ok, repaired (usable) and unscored
+    table = pa.table({"judge": ["plan", "plan", "temporal", "temporal", "temporal", "step"],
+                      "status": ["ok", "unscored", "repaired", "unscored", "unscored", "ok"],
+                      "reason": [None, "no JSON object", "clamped final_score", "timeout", "timeout", None]})
     rows = {r["judge"]: r for r in judge_failure_rows(table)}
     assert rows["plan"]["unscored"] == 1 and rows["plan"]["scored"] == 1
+    assert rows["step"]["unscored"] == 0 and rows["step"]["unscored_share"] == 0 and rows["step"]["top_reasons"] == ""
+    assert rows["temporal"]["scored"] == 1 and rows["temporal"]["repaired"] == 1
     assert rows["temporal"]["unscored"] == 2 and rows["temporal"]["top_reasons"] == "timeout ×2"
     assert rows["temporal"]["unscored_share"] == pytest.approx(2 / 3, rel=1e-5)
 
