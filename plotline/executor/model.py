@@ -167,8 +167,40 @@ class Head(nn.Module):
         return self.head((xf * (1 + scale.unsqueeze(2)) + shift.unsqueeze(2)).view(b, n, d))
 
 
+def _call_block(block: Block, *args, **kwargs) -> torch.Tensor:
+    return block(*args, **kwargs)
+
+
+def checkpointed_block(block: Block, tokens, e6, ctx, angles, *, layer: int, cache: KVCache | None,
+                       **kwargs) -> torch.Tensor:
+    """block(...) under torch.utils.checkpoint (non-reentrant): its activations are recomputed in the backward.
+
+    The block may write its layer's K/V and text K/V into the cache; the recomputation must see the cache as it
+    was before the first call, so both runs work on clones of that snapshot and the first run's writes are
+    copied back into `cache`.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    snapshot = cache.clone() if cache is not None else None
+    first: list[KVCache | None] = []
+
+    def run(tokens, e6, ctx, angles):
+        c = snapshot.clone() if snapshot is not None else None
+        if not first:
+            first.append(c)
+        return block(tokens, e6, ctx, angles, layer=layer, cache=c, **kwargs)
+
+    out = checkpoint(run, tokens, e6, ctx, angles, use_reentrant=False)
+    if cache is not None:
+        cache.frames[layer], cache.cross[layer] = first[0].frames[layer], first[0].cross[layer]
+    return out
+
+
 class CausalWanDiT(nn.Module):
     """The executor's video transformer; predicts the flow velocity v = ε − x0 for a chunk of latent frames."""
+
+    gradient_checkpointing: bool = False
+    """Recompute each block in the backward pass instead of saving its activations (set by the RL update)."""
 
     def __init__(self, arch: DiTArch):
         super().__init__()
@@ -221,8 +253,9 @@ class CausalWanDiT(nn.Module):
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame, num_frames=nf,
-                           write_cache=write_cache, mask=mask)
+            run = checkpointed_block if self.gradient_checkpointing and torch.is_grad_enabled() else _call_block
+            tokens = run(block, tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame,
+                         num_frames=nf, write_cache=write_cache, mask=mask)
         out = self.head(tokens, e, nf)  # [B, F·gh·gw, C·pt·ph·pw]
         out = out.view(b, nf, gh, gw, pt, ph, pw, arch.out_dim)
         return out.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, arch.out_dim, nf * pt, gh * ph, gw * pw)
