@@ -20,9 +20,9 @@ torch.set_num_threads(1)
 K, k = 6, 3
 
 
-def setup(n: int, seed: int = 0, **cfg):
+def setup(n: int, seed: int = 0, recache: bool = True, **cfg):
     cfg = FlowGRPOConfig(lora_rank=4, lora_alpha=4, clip=5e-4, beta=0.5, **cfg)
-    ex = build_executor(ExecutorConfig(latent_height=4, latent_width=4),
+    ex = build_executor(ExecutorConfig(latent_height=4, latent_width=4, recache_on_switch=recache),
                         VideoConfig(target_latent_frames=K, latent_frames_per_step=3, switch_frames=[k]), device="cpu")
     torch.manual_seed(seed)
     peft = attach_lora(ex.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets)
@@ -56,9 +56,13 @@ def old_formulation(tr, g):
     return {key: v.detach() for key, v in out.items()}, r, grads(tr)
 
 
-@pytest.mark.parametrize("micro, ckpt", [(None, False), (3, False), (1, True)])
-def test_split_backward_equals_one_big_backward(micro, ckpt):
-    tr, g = setup(8, micro_batch_size=micro, gradient_checkpointing=ckpt)
+@pytest.mark.parametrize("micro, ckpt, recache", [(None, False, True), (3, False, True), (1, True, True),
+                                                  (3, True, False)])
+def test_split_backward_equals_one_big_backward(micro, ckpt, recache):
+    # recache=False: the transition chunk computes the text K/V itself, so cross_attn.k/v train too (and their
+    # recomputation under checkpointing must start from the same empty text cache)
+    tr, g = setup(8, recache=recache, micro_batch_size=micro, gradient_checkpointing=ckpt)
+    assert bool(tr.excluded) == recache
     tr.cfg = tr.cfg.model_copy(update={"micro_batch_size": None})
     tr.gen.model.gradient_checkpointing = False
     out, r, g_old = old_formulation(tr, g)
@@ -74,6 +78,9 @@ def test_split_backward_equals_one_big_backward(micro, ckpt):
     assert m["clip_fraction"] == pytest.approx(float(out["clip_fraction"]))
     for key, ref in (("ratio_mean", r.mean()), ("ratio_min", r.min()), ("ratio_max", r.max())):
         assert m[key] == pytest.approx(float(ref), rel=1e-5)
+    if not recache:  # the text K/V carry gradient here: the cross-attention k/v LoRA learns
+        names = [n for n, p in tr.peft_model.named_parameters() if p.requires_grad]
+        assert any(float(gr.abs().max()) > 0 for n, gr in zip(names, g_new) if "cross_attn.k.lora_B" in n)
     total = torch.cat([x.flatten() for x in g_old]).norm()
     assert total > 0
     for a, b in zip(g_old, g_new):
