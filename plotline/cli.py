@@ -498,7 +498,12 @@ def memory_cmd(
                       "; ".join(f"{k} {v / 1e9:.1f}" for k, v in parts))
         rows.append({"stage": e.stage, "peak_bytes": e.total, "fits": e.fits(cap), "parts": e.parts,
                      "notes": e.notes})
-    Console(width=max(console.width, 160)).print(table)
+    wide = Console(width=max(console.width, 160))
+    wide.print(table)
+    for e in estimates:
+        for key, value in e.notes.items():
+            shown = ("on" if value else "off") if key == "gradient checkpointing" else f"{value / 1e9:.1f} GB"
+            wide.print(f"  {e.stage}: {key} {shown}", highlight=False)
     if json_out:
         Path(json_out).write_text(json.dumps({"gpu_memory_gb": gpu_memory, "stages": rows}, indent=1))
     bad = [r["stage"] for r in rows if not r["fits"]]

@@ -200,7 +200,11 @@ def estimate_vae_decode(config: PlotlineConfig) -> StageMemory:
 
 
 def estimate_update_executor(config: PlotlineConfig, k: int) -> StageMemory:
-    """One micro-batch of one transition of the Flow-GRPO update (the update's repeating peak) at switch frame k."""
+    """One micro-batch of one transition of the Flow-GRPO update (the update's repeating peak) at switch frame k.
+
+    The saved activations are also reported alone (saved_tensors_hooks). With gradient checkpointing those hooks
+    see only what is saved outside the checkpointed blocks (each block's inputs are held by the checkpoint and
+    its activations exist only while it is recomputed); the live-bytes peak counts all of it."""
     from plotline.executor.lora import attach_lora
     from plotline.rl.flow_grpo import clipped_policy_loss
     from plotline.rl.flow_grpo_trainer import FlowGRPOTrainer, TransitionGroup
