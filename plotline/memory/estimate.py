@@ -117,6 +117,8 @@ def _executor_on_meta(config: PlotlineConfig) -> _ExecutorParts:
     from plotline.executor.model import CausalWanDiT
     from plotline.executor.schedule import warped_sigmas
 
+    import plotline.world.backbone  # noqa: F401  (registers the shapes world's backbone)
+
     cfg = config.executor
     bb = get_backbone(cfg.backbone)
     dtype = _DTYPES[cfg.dtype]
