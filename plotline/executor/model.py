@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from plotline.executor.arch import DiTArch
+from plotline.executor.checkpointing import call_block, checkpointed_block
 from plotline.executor.kv_cache import AttentionWindow, KVCache, block_causal_mask
 from plotline.executor.rope import apply_rope, grid_angles, rope_angles
 
@@ -167,35 +168,6 @@ class Head(nn.Module):
         return self.head((xf * (1 + scale.unsqueeze(2)) + shift.unsqueeze(2)).view(b, n, d))
 
 
-def _call_block(block: Block, *args, **kwargs) -> torch.Tensor:
-    return block(*args, **kwargs)
-
-
-def checkpointed_block(block: Block, tokens, e6, ctx, angles, *, layer: int, cache: KVCache | None,
-                       **kwargs) -> torch.Tensor:
-    """block(...) under torch.utils.checkpoint (non-reentrant): its activations are recomputed in the backward.
-
-    The block may write its layer's K/V and text K/V into the cache; the recomputation must see the cache as it
-    was before the first call, so both runs work on clones of that snapshot and the first run's writes are
-    copied back into `cache`.
-    """
-    from torch.utils.checkpoint import checkpoint
-
-    snapshot = cache.clone() if cache is not None else None
-    first: list[KVCache | None] = []
-
-    def run(tokens, e6, ctx, angles):
-        c = snapshot.clone() if snapshot is not None else None
-        if not first:
-            first.append(c)
-        return block(tokens, e6, ctx, angles, layer=layer, cache=c, **kwargs)
-
-    out = checkpoint(run, tokens, e6, ctx, angles, use_reentrant=False)
-    if cache is not None:
-        cache.frames[layer], cache.cross[layer] = first[0].frames[layer], first[0].cross[layer]
-    return out
-
-
 class CausalWanDiT(nn.Module):
     """The executor's video transformer; predicts the flow velocity v = ε − x0 for a chunk of latent frames."""
 
@@ -253,7 +225,7 @@ class CausalWanDiT(nn.Module):
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
-            run = checkpointed_block if self.gradient_checkpointing and torch.is_grad_enabled() else _call_block
+            run = checkpointed_block if self.gradient_checkpointing and torch.is_grad_enabled() else call_block
             tokens = run(block, tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame,
                          num_frames=nf, write_cache=write_cache, mask=mask)
         out = self.head(tokens, e, nf)  # [B, F·gh·gw, C·pt·ph·pw]
