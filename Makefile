@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.plotline-installed
 
-.PHONY: install train test bench clean
+.PHONY: install train test bench gpu-check clean
 
 # Create .venv once and install plotline with exact pins (constraints.txt locks the transitive set).
 $(STAMP): pyproject.toml constraints.txt
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# Real-size executor (random weights, no downloads) on the GPU present: rollout at N=8 + one update; time, memory, MFU.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -463,6 +463,51 @@ def config_show(config: Optional[list[str]] = CONFIG_OPT, set_: Optional[list[st
     sys.stdout.write(f"# config hash: {config_hash(cfg)}\n")
 
 
+@app.command("memory")
+def memory_cmd(
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
+    gpu_memory: float = typer.Option(141.0, "--gpu-memory", min=1.0, help="GPU memory in GB (1e9 bytes) to fit."),
+    stage: Optional[list[str]] = typer.Option(None, "--stage", help="Estimate only this stage (repeatable): plan, "
+                                              "rollout, vae_decode, update_executor, update_planner."),
+    switch_frame: Optional[list[int]] = typer.Option(None, "--switch-frame", "-k", help="Switch frame k (repeatable; "
+                                                     "default: video.switch_frames)."),
+    prompt_tokens: int = typer.Option(512, "--prompt-tokens", min=1, help="Planner chat-prompt length assumed."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Also write the estimates to this JSON file."),
+) -> None:
+    """Estimate each heavy stage's peak GPU memory for a preset (models built on the meta device, no weights
+    read) and say whether it fits --gpu-memory. Exits 1 when a stage does not fit."""
+    from plotline.memory.estimate import estimate_all
+
+    try:
+        cfg = _config(config, set_)
+        estimates = estimate_all(cfg, switch_frame or None, prompt_tokens, stage or None)
+    except (ConfigError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    cap = gpu_memory * 1e9
+    table = Table(title=f"estimated peak GPU memory, {cfg.executor.backbone} executor ({cfg.executor.dtype}), "
+                        f"N={cfg.executor.num_continuations}, GPU {gpu_memory:g} GB")
+    for col in ("stage", "peak GB", f"fits {gpu_memory:g} GB", "largest parts (GB)"):
+        table.add_column(col)
+    rows = []
+    for e in estimates:
+        parts = sorted(e.parts.items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(e.stage, f"{e.total / 1e9:.1f}", "yes" if e.fits(cap) else "NO",
+                      "; ".join(f"{k} {v / 1e9:.1f}" for k, v in parts))
+        rows.append({"stage": e.stage, "peak_bytes": e.total, "fits": e.fits(cap), "parts": e.parts,
+                     "notes": e.notes})
+    console.print(table)
+    for e in estimates:
+        for key, value in e.notes.items():
+            shown = ("on" if value else "off") if key == "gradient checkpointing" else f"{value / 1e9:.1f} GB"
+            console.print(f"  {e.stage}: {key} {shown}", highlight=False)
+    if json_out:
+        Path(json_out).write_text(json.dumps({"gpu_memory_gb": gpu_memory, "stages": rows}, indent=1))
+    bad = [r["stage"] for r in rows if not r["fits"]]
+    if bad:
+        _fail(f"does not fit {gpu_memory:g} GB: {', '.join(bad)}", code=1)
+
+
 def _mount_optional(module: str, attr: str, name: str, help_text: str) -> None:
     """Mount a sub-app that lives in a library package, if that package provides it."""
     try:

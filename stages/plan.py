@@ -64,7 +64,10 @@ def run(ctx: StageContext) -> None:
         records = sample_local(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"))
     else:
         tokenizer, context = load_tokenizer(cfg.base_model), _context_length(cfg.base_model)
-        backend = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, adapter_path=adapter))
+        art = ctx.inputs.get("planner_adapter")
+        private = art is not None and art.fs.protocol != "file"  # a remote store's adapter: a download-cache copy
+        backend = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, adapter_path=adapter,
+                                                           adapter_private=private))
         records = sample_plans(backend, tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), context)
     check_records(records)
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})

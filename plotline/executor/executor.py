@@ -16,14 +16,15 @@ from plotline.executor.noise import ChunkNoise
 from plotline.executor.schedule import warped_sigmas
 from plotline.executor.text_encoder import TextEncoder, tiny_umt5, umt5_from_path
 from plotline.executor.vae import IdentityDecoder, tiny_wan_vae, wan_vae_from_path
+from plotline.paths import require_path
 from plotline.video import VideoConfig
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _text_umt5(backbone: Backbone, cfg: ExecutorConfig, dtype) -> TextEncoder:
-    if not cfg.text_encoder_path:
-        raise ValueError(f"backbone {backbone.name!r} needs executor.text_encoder_path (a local UMT5 folder)")
+    require_path(cfg.text_encoder_path, "executor.text_encoder_path",
+                 f"a local UMT5 folder (backbone {backbone.name!r})", "dir")
     return umt5_from_path(cfg.text_encoder_path, backbone.arch.text_len, dtype)
 
 
@@ -35,8 +36,8 @@ TEXT_ENCODERS = {
 
 
 def _vae_wan(backbone: Backbone, cfg: ExecutorConfig, dtype) -> nn.Module:
-    if not cfg.vae_path:
-        raise ValueError(f"backbone {backbone.name!r} needs executor.vae_path (a local AutoencoderKLWan folder)")
+    require_path(cfg.vae_path, "executor.vae_path", f"a local AutoencoderKLWan folder (backbone {backbone.name!r})",
+                 "dir")
     return wan_vae_from_path(cfg.vae_path, dtype)
 
 
@@ -99,6 +100,10 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 def build_model(backbone: Backbone, cfg: ExecutorConfig) -> CausalWanDiT:
     """The DiT for `backbone`: seeded random init, then the configured checkpoint loaded strictly."""
+    if cfg.checkpoint:  # before building the (large) model
+        require_path(cfg.checkpoint, "executor.checkpoint", f"the local {backbone.checkpoint_format} checkpoint")
+        if cfg.lora_checkpoint:
+            require_path(cfg.lora_checkpoint, "executor.lora_checkpoint", "the local released LoRA checkpoint")
     with torch.random.fork_rng():
         torch.manual_seed(cfg.init_seed)
         model = CausalWanDiT(backbone.arch)
@@ -120,8 +125,14 @@ def build_executor(cfg: ExecutorConfig, video: VideoConfig, device: str | None =
     model = build_model(backbone, cfg).to(dev, dtype).eval().requires_grad_(False)
     text = TEXT_ENCODERS[backbone.text_encoder](backbone, cfg, dtype).to(dev)
     decoder = DECODERS[backbone.vae](backbone, cfg, dtype).to(dev)
+    gen = build_generator(model, backbone, cfg, video)
+    return Executor(backbone, cfg, video, model, gen, text, decoder, dev)
+
+
+def build_generator(model: CausalWanDiT, backbone: Backbone, cfg: ExecutorConfig, video: VideoConfig) -> ChunkGenerator:
+    """The chunk generator over `model`: the schedule, window and prompt-switch behaviour of the backbone, with the
+    config's overrides applied."""
     recache = backbone.recache_on_switch if cfg.recache_on_switch is None else cfg.recache_on_switch
     mode = backbone.recache_mode if cfg.recache_mode is None else cfg.recache_mode
-    gen = ChunkGenerator(model, warped_sigmas(cfg.denoising_steps, cfg.shift), resolve_window(backbone, cfg),
-                         video.frames_per_chunk, recache, cfg.context_timestep, recache_mode=mode)
-    return Executor(backbone, cfg, video, model, gen, text, decoder, dev)
+    return ChunkGenerator(model, warped_sigmas(cfg.denoising_steps, cfg.shift), resolve_window(backbone, cfg),
+                          video.frames_per_chunk, recache, cfg.context_timestep, recache_mode=mode)

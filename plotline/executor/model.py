@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from plotline.executor.arch import DiTArch
+from plotline.executor.checkpointing import call_block, checkpointed_block
 from plotline.executor.kv_cache import AttentionWindow, KVCache, block_causal_mask
 from plotline.executor.rope import apply_rope, grid_angles, rope_angles
 
@@ -176,6 +177,9 @@ class Head(nn.Module):
 class CausalWanDiT(nn.Module):
     """The executor's video transformer; predicts the flow velocity v = ε − x0 for a chunk of latent frames."""
 
+    gradient_checkpointing: bool = False
+    """Recompute each block in the backward pass instead of saving its activations (set by the RL update)."""
+
     def __init__(self, arch: DiTArch):
         super().__init__()
         self.arch = arch
@@ -248,8 +252,9 @@ class CausalWanDiT(nn.Module):
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame, num_frames=nf,
-                           write_cache=write_cache, mask=mask, next_chunk_frames=next_chunk_frames)
+            run = checkpointed_block if self.gradient_checkpointing and torch.is_grad_enabled() else call_block
+            tokens = run(block, tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame,
+                         num_frames=nf, write_cache=write_cache, mask=mask, next_chunk_frames=next_chunk_frames)
         out = self.head(tokens, e, nf)  # [B, F·gh·gw, C·pt·ph·pw]
         out = out.view(b, nf, gh, gw, pt, ph, pw, arch.out_dim)
         return out.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, arch.out_dim, nf * pt, gh * ph, gw * pw).float()

@@ -37,7 +37,15 @@ class PlannerOpenAIConfig(Section):
     load_adapter: bool = True
     """POST the adapter to `/v1/load_lora_adapter` (vLLM runtime LoRA loading) before sampling with it."""
     adapter_path_on_server: str | None = None
-    """Adapter directory as the server sees it (default: the local path; set when the server mounts it elsewhere)."""
+    """Fixed adapter directory as the server sees it, sent as is for every version (default: unset; prefer
+    `shared_adapter_dir`, which follows the adapter version)."""
+    shared_adapter_dir: str | None = None
+    """Local folder on a volume the model server also mounts. The plan stage copies the adapter it samples with
+    into `<shared_adapter_dir>/<adapter_name_prefix>-<version>/` and asks the server to load that copy. Required
+    when the adapter comes from a remote store (s3://): its local copy then sits in this container's download
+    cache, which the server cannot read."""
+    shared_adapter_dir_on_server: str | None = None
+    """The same folder as the server sees it (its mount point); None = the same path as `shared_adapter_dir`."""
     timeout_s: float = Field(120.0, gt=0)
     """Per-request timeout in seconds."""
     max_retries: int = Field(2, ge=0)

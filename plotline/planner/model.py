@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from plotline.paths import require_path
 from plotline.planner.config import PlannerConfig, PlannerLoraConfig
 from plotline.planner.errors import AdapterMismatch, PlannerError
 from plotline.planner.prompts import require_chat_template
@@ -168,6 +169,9 @@ def load_planner_from_config(config: PlannerConfig, adapter_path: str | Path | N
     """`load_planner` with paths and LoRA shape from a PlannerConfig; `adapter_path` defaults to the cold-start one."""
     if not config.base_model:
         raise PlannerError("planner.base_model is not set: it must name a local Qwen3 directory")
+    require_path(config.base_model, "planner.base_model", "a local Qwen3 model directory", "dir")
+    if adapter_path is None and config.cold_start_adapter:
+        require_path(config.cold_start_adapter, "planner.cold_start_adapter", "a local PEFT adapter directory", "dir")
     adapter = adapter_path if adapter_path is not None else config.cold_start_adapter
     return load_planner(config.base_model, adapter, trainable=trainable, lora=config.lora, dtype=config.dtype,
                         device=config.device, seed=seed)

@@ -31,6 +31,13 @@ class FlowGRPOConfig(Section):
     """Module-name suffixes inside each DiT block that receive the LoRA (self- and cross-attention, FFN)."""
     train_transitions: int = Field(3, ge=1)
     """Denoising transitions of the transition chunk that are trained (the first 3 of 4 in the paper)."""
+    micro_batch_size: int | None = Field(None, ge=1)
+    """Continuations per forward/backward of the update: each transition of a group is back-propagated in
+    micro-batches of this many of its N continuations (each scaled by its share of the group's mean), so the
+    saved activations scale with this size, not with N. None = all N at once."""
+    gradient_checkpointing: bool = False
+    """Recompute each DiT block's activations in the backward pass (torch.utils.checkpoint, non-reentrant)
+    instead of saving them: about one extra forward per trained transition for a fraction of the memory."""
     grad_accum_steps: int = Field(1, ge=1)
     """Groups (plans) whose gradients are accumulated before one optimizer step."""
     max_grad_norm: float = Field(1.0, gt=0)

@@ -42,6 +42,9 @@ class BackendContext:
     adapter_version: str
     planner: object | None = None
     adapter_path: str | None = None
+    adapter_private: bool = False
+    """The adapter folder is this process's private copy (a remote store's download cache), which a model server
+    cannot be assumed to read."""
 
 
 class PlanSampler(Protocol):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from plotline.planner.backends.shared_adapter import server_adapter_path
 from plotline.planner.backends.base import BackendContext, PlanRequest, SampledPlan, register_backend
 from plotline.planner.masks import ThinkTokens
 
@@ -44,6 +45,10 @@ class OpenAISampler:
             headers["Authorization"] = f"Bearer {key}"
         self.client = client or httpx.Client(timeout=self.settings.timeout_s, headers=headers)
         self._adapter_loaded = False
+        self.server_adapter_path = None
+        if self.adapter_path is not None and self.settings.load_adapter:  # before any request is sent
+            self.server_adapter_path = server_adapter_path(self.settings, self.adapter_path, self.model_name,
+                                                           context.adapter_private)
 
     def _model_name(self) -> str:
         if self.adapter_path is not None:
@@ -58,7 +63,7 @@ class OpenAISampler:
         already-loaded name is accepted. No-op without an adapter or when `load_adapter` is off."""
         if self._adapter_loaded or self.adapter_path is None or not self.settings.load_adapter:
             return
-        path = self.settings.adapter_path_on_server or self.adapter_path
+        path = self.server_adapter_path
         resp = self.client.post(f"{self.base_url}/load_lora_adapter",
                                 json={"lora_name": self.model_name, "lora_path": path})
         if resp.status_code >= 400 and "already" not in resp.text.lower():

@@ -1,0 +1,72 @@
+"""Bytes of tensors saved for backward that are alive at once (torch.autograd.graph.saved_tensors_hooks)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+def storage_key(t: torch.Tensor) -> int:
+    """Identity of a tensor's storage (views share it; also defined on the meta device, where data_ptr is 0)."""
+    return t.untyped_storage()._cdata
+
+
+class _Packed:
+    __slots__ = ("tensor", "key", "meter")
+
+    def __init__(self, tensor: torch.Tensor, key: int | None, meter: "SavedBytesMeter"):
+        self.tensor, self.key, self.meter = tensor, key, meter
+
+    def __del__(self):
+        if self.key is not None:
+            self.meter._release(self.key)
+
+
+class SavedBytesMeter:
+    """Context manager counting the bytes of the storages autograd saves for backward while they are alive.
+
+    A storage saved several times (or through several views) counts once, as long as any saved reference to it
+    lives; storages of `exclude` tensors (e.g. the model's parameters, resident anyway) are not counted.
+    `current` is the live total, `peak` its maximum since entering.
+    """
+
+    def __init__(self, exclude: Iterable[torch.Tensor] = ()):
+        self.exclude = {storage_key(t) for t in exclude}
+        self.live: dict[int, list[int]] = {}  # key → [references, bytes]
+        self.current = 0
+        self.peak = 0
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def _pack(self, t: torch.Tensor) -> _Packed:
+        key = storage_key(t)
+        if key in self.exclude:
+            return _Packed(t, None, self)
+        entry = self.live.get(key)
+        if entry is None:
+            nbytes = t.untyped_storage().nbytes()
+            self.live[key] = [1, nbytes]
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+        else:
+            entry[0] += 1
+        return _Packed(t, key, self)
+
+    @staticmethod
+    def _unpack(p: _Packed) -> torch.Tensor:
+        return p.tensor
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.current -= entry[1]
+            del self.live[key]
+
+    def __enter__(self) -> "SavedBytesMeter":
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
