@@ -184,15 +184,22 @@ def _print_details(details: dict[str, list[dict]]) -> None:
 @app.command("gc")
 def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
            delete: bool = typer.Option(False, "--delete", help="Delete (default: only list).")) -> None:
-    """List (or delete) attempt folders that no committed manifest references: output of killed or losing writers."""
+    """List (or delete) attempt folders that no committed manifest references and whose writer's lease expired:
+    output of killed or losing writers. Attempts of live writers (lease still renewed) are listed and spared."""
     from plotline.store import RunStore
 
-    store = RunStore(run)
-    garbage = store.garbage()
-    for rel in garbage:
-        console.print(store.fs.url(rel), highlight=False)
-        if delete:
-            store.fs.remove_tree(rel)
+    try:
+        store = RunStore(run)
+        garbage = store.garbage()
+        live = store.live_attempts()
+        for rel in garbage:
+            console.print(store.fs.url(rel), highlight=False)
+            if delete:
+                store.remove_attempt(rel)
+    except Exception as exc:  # noqa: BLE001 - a bad run URI or an invalid manifest is reported, not dumped
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    for rel, left in live:
+        console.print(f"spared (live writer, lease {left:.0f} s left): {store.fs.url(rel)}", highlight=False)
     console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
 
 

@@ -34,3 +34,7 @@ class StorageConfig(Section):
     """Object-store connection, used only for s3:// roots."""
     cache_dir: str | None = None
     """Local folder caching files downloaded from a remote store (by sha256). None: <system temp>/plotline-cache."""
+    lease_s: float = Field(300.0, gt=0)
+    """Lease of an uncommitted attempt folder, seconds: a live writer renews `{attempt}.lease` every lease_s/4, and
+    `plotline gc --delete` removes only attempts whose lease expired (clocks of writers and gc must agree to within
+    a fraction of this)."""
