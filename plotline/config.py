@@ -77,7 +77,7 @@ class PlotlineConfig(Section):
 
         problems = cross_check(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n  ".join(problems))
         return self
 
 

@@ -13,12 +13,15 @@ DECODED_FRAMES: dict[str, Callable[[int], int]] = {
     "identity": lambda k: k,
     "wan": lambda k: 1 + 4 * (k - 1),
     "tiny_wan": lambda k: 1 + 4 * (k - 1),
+    "world_state": lambda k: k,
 }
-"""Decoded video frames for K latent frames, by decoder name (`Backbone.vae`): Wan's VAE is 4x causal in time."""
+"""Decoded video frames for K latent frames, by decoder name (`Backbone.vae`): Wan's VAE is 4x causal in time;
+the identity and shapes-world decoders give one frame per latent frame."""
 
 
 def decoded_frames(config: "PlotlineConfig") -> int | None:
     """Frames of a decoded video under this config (None when the backbone or its decoder is unknown here)."""
+    import plotline.world.backbone  # noqa: F401 - registers the `shapes` backbone (cheap; no model is built)
     from plotline.executor.backbones import BACKBONES
 
     backbone = BACKBONES.get(config.executor.backbone)

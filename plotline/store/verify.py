@@ -84,3 +84,13 @@ def verify_artifact(art: Artifact) -> VerifyReport:
         report.notes.append(f"{art.fs.url(rel)}: uncommitted attempt (garbage of a killed or losing writer; "
                             f"see plotline gc)")
     return report
+
+
+def verify_run(store) -> list[VerifyReport]:
+    """verify_artifact on every committed version of every stage of a run (`store` is a RunStore)."""
+    reports = []
+    for area in ("steps", "checkpoints"):
+        for step in store.steps(area):
+            for stage in store.stages_at(step, area):
+                reports += [verify_artifact(art) for art in store.artifacts(stage, step, area)]
+    return reports
