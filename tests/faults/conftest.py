@@ -26,7 +26,7 @@ def assert_run_valid(run_uri: str, storage=None) -> int:
     return len(reports)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shapes_run(tmp_path_factory):
     """(config, run URI) of a tiny shapes run with instructions, bootstrap, plan and rollout committed at step 0."""
     from plotline.config import load_config
