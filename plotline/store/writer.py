@@ -181,3 +181,11 @@ class ArtifactWriter:
             self.fs.remove_tree(self.attempt_prefix)
         except Exception:  # noqa: BLE001 - leftovers are garbage that readers never trust
             pass
+        if self.fs.protocol == "file":  # no empty version/stage/step folders left behind (S3 has no folders)
+            folder = self.fs.full(self.version_prefix)
+            for _ in range(3):
+                try:
+                    os.rmdir(folder)  # only succeeds while empty: another writer's files are never touched
+                except OSError:
+                    break
+                folder = os.path.dirname(folder)
