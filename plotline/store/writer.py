@@ -117,8 +117,6 @@ class ArtifactWriter:
         """Store raw bytes under logical `name` and record checksum and size."""
         name = self._check_name(name)
         path = posixpath.join(self.attempt, name)
-        if name.endswith(".safetensors"):
-            check_finite_blob(data, self.fs.url(posixpath.join(self.version_prefix, path)))
         self.fs.write_bytes(posixpath.join(self.version_prefix, path), data)
         entry = FileEntry(name=name, path=path, sha256=sha256_bytes(data), bytes=len(data), rows=rows,
                           kind=kind, schema_version=schema_version)
@@ -151,14 +149,17 @@ class ArtifactWriter:
         return self.write_bytes(name, tensors_to_bytes(tensors, meta))
 
     def write_file(self, name: str, local_path: str) -> FileEntry:
-        """Copy a local file into the artifact (safetensors files are re-stamped with run metadata)."""
+        """Copy a local file into the artifact. Safetensors files (model weights, adapters) are re-stamped with run
+        metadata and must be finite: NaN/inf raises NonFiniteTensor naming the file, and nothing is written."""
         if local_path.endswith(".safetensors"):
             with tempfile.TemporaryDirectory() as tmp:
                 copy = os.path.join(tmp, os.path.basename(local_path))
                 shutil.copyfile(local_path, copy)
                 restamp_file(copy, self.stamp)
                 with open(copy, "rb") as fh:
-                    return self.write_bytes(name, fh.read())
+                    data = fh.read()
+                check_finite_blob(data, posixpath.join(self.fs.url(self.attempt_prefix), self._check_name(name)))
+                return self.write_bytes(name, data)
         with open(local_path, "rb") as fh:
             return self.write_bytes(name, fh.read())
 

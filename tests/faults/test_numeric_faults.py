@@ -101,8 +101,10 @@ def test_validate_flags_a_committed_non_finite_adapter(tmp_path):
     store = RunStore(str(tmp_path / "runs" / "nan"))
     writer = store.open_writer("update_planner", 0, 0, "attempt-old", {})
     blob = tensors_to_bytes({"lora_A": torch.full((2, 2), float("nan"))})
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(blob)
     with pytest.raises(NonFiniteTensor):
-        writer.write_bytes("adapter/adapter_model.safetensors", blob)
+        writer.write_dir("adapter", str(tmp_path / "adapter"))
     # an artifact committed before this check existed: written past the writer's check
     rel = f"{writer.attempt_prefix}/adapter/adapter_model.safetensors"
     store.fs.write_bytes(rel, blob)

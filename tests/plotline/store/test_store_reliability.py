@@ -80,8 +80,14 @@ def test_non_finite_tensors_are_reported_and_refused(tmp_path):
     t = {"ok": torch.ones(3), "bad": torch.tensor([1.0, float("nan"), float("inf")]), "ids": torch.arange(3)}
     assert nonfinite_report(t) == ["bad: 2 of 3 values non-finite"]
     w = RunStore(str(tmp_path / "runs" / "nf")).open_writer("s", 0, 0, "attempt-a", {})
-    with pytest.raises(NonFiniteTensor, match=r"groups/g0.safetensors: refusing non-finite tensors \(bad: 2 of 3"):
-        w.write_tensors("groups/g0.safetensors", t)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(tensors_to_bytes(t))
+    with pytest.raises(NonFiniteTensor, match=r"adapter/adapter_model.safetensors: refusing non-finite tensors "
+                                              r"\(bad: 2 of 3"):
+        w.write_dir("adapter", str(adapter))
     assert w.files == []
-    w.write_tensors("groups/g1.safetensors", {"ok": torch.ones(2)})  # finite files pass
+    (adapter / "adapter_model.safetensors").write_bytes(tensors_to_bytes({"ok": torch.ones(2)}))
+    w.write_dir("adapter", str(adapter))  # finite weights pass
+    assert [f.name for f in w.files] == ["adapter/adapter_model.safetensors"]
     w.abort()
