@@ -184,7 +184,7 @@ def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
 
     try:
         store = RunStore(run)
-        garbage = store.garbage()
+        garbage = store.expired_garbage()
         live = store.live_attempts()
         for rel in garbage:
             console.print(store.fs.url(rel), highlight=False)

@@ -189,9 +189,14 @@ class RunStore:
         except (ValueError, KeyError, TypeError):
             return None  # an unreadable lease protects nothing
 
-    def garbage(self, now: float | None = None) -> list[str]:
-        """Attempt folders not referenced by any committed manifest whose lease has expired (or that have none):
-        output of killed or losing writers. Live writers (lease still valid) are never listed."""
+    def garbage(self) -> list[str]:
+        """Attempt folders not referenced by any committed manifest: output of killed or losing writers, and of
+        writers still at work (see expired_garbage for what may be deleted)."""
+        return [p for p, _ in self._uncommitted()]
+
+    def expired_garbage(self, now: float | None = None) -> list[str]:
+        """Uncommitted attempt folders whose writer's lease has expired (or that have none): safe to delete.
+        Live writers (lease still renewed) are never listed."""
         now = time.time() if now is None else now
         return [p for p, exp in self._uncommitted() if exp is None or exp <= now]
 

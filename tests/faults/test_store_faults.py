@@ -123,7 +123,7 @@ def test_gc_spares_a_live_writer_and_deletes_an_expired_one(tmp_path):
         os.kill(dead.pid, signal.SIGKILL)  # its lease is no longer renewed
         dead.wait(10)
         deadline = time.monotonic() + 15
-        while not store.garbage() and time.monotonic() < deadline:  # the dead lease expires after 1 s
+        while not store.expired_garbage() and time.monotonic() < deadline:  # the dead lease expires after 1 s
             time.sleep(0.2)
         out = runner.invoke(app, ["gc", "--run", run, "--delete"])
         assert out.exit_code == 0, out.output

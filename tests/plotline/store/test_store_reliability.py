@@ -55,7 +55,8 @@ def test_lease_is_renewed_while_live_and_released_at_abort(tmp_path):
     while json.loads(path.read_text())["renewed_at"] == first["renewed_at"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert json.loads(path.read_text())["renewed_at"] > first["renewed_at"]  # the heartbeat renewed it
-    assert store.garbage() == [] and [p for p, _ in store.live_attempts()] == [w.attempt_prefix]
+    assert store.expired_garbage() == [] and [p for p, _ in store.live_attempts()] == [w.attempt_prefix]
+    assert store.garbage() == [w.attempt_prefix]  # uncommitted, but not deletable
     w.abort()
     assert not path.exists() and store.live_attempts() == []
 
