@@ -93,7 +93,7 @@ class Artifact:
         entry = self._entry(name)
         rel = posixpath.join(self.prefix, entry.path)
         try:
-            data = self.fs.read_bytes(rel)
+            data = self.fs.read_bytes(rel, size_hint=entry.bytes)
         except FileNotFoundError:
             raise CorruptArtifact(f"{self.fs.url(rel)} is listed in the manifest but missing") from None
         if len(data) != entry.bytes or sha256_bytes(data) != entry.sha256:

@@ -23,6 +23,9 @@ class S3Config(Section):
     """Connect timeout per attempt, seconds."""
     read_timeout_s: float = Field(60.0, gt=0)
     """Read timeout per attempt, seconds."""
+    min_transfer_mb_s: float = Field(1.0, gt=0)
+    """Slowest transfer rate (MB/s) still counted as progress: a call moving B bytes may run B / rate seconds
+    longer than its deadline (max_attempts × (connect + read timeout) + backoff) before it fails as stalled."""
 
 
 class StorageConfig(Section):

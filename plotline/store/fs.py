@@ -79,10 +79,12 @@ class StoreFS:
             return "local disk"
         return self.config.s3.endpoint_url or os.environ.get("PLOTLINE_S3_ENDPOINT_URL") or "the default AWS endpoint"
 
-    def _op(self, name: str, *args, **kwargs):
-        """fsspec method `name`, bounded by `deadline_s` on async backends (the coroutine is cancelled on expiry)."""
+    def _op(self, name: str, *args, nbytes: int = 0, **kwargs):
+        """fsspec method `name`, bounded on async backends by `deadline_s` plus `nbytes` at the slowest accepted
+        transfer rate (the coroutine is cancelled on expiry, which surfaces as StoreUnavailable)."""
         if isinstance(self.fs, AsyncFileSystem):
-            return sync(self.fs.loop, getattr(self.fs, f"_{name}"), *args, timeout=self.deadline_s, **kwargs)
+            timeout = self.deadline_s + nbytes / (self.config.s3.min_transfer_mb_s * 1e6)
+            return sync(self.fs.loop, getattr(self.fs, f"_{name}"), *args, timeout=timeout, **kwargs)
         return getattr(self.fs, name)(*args, **kwargs)
 
     def _call(self, what: str, rel: str, fn: Callable[[], T]) -> T:
@@ -92,7 +94,8 @@ class StoreFS:
             raise
         except Exception as exc:  # noqa: BLE001 - translate transport failures into a readable error
             if _is_unreachable(exc):
-                limit = f", deadline {self.deadline_s:g} s" if self.protocol != "file" else ""
+                limit = (f", deadline {self.deadline_s:g} s + transfer time at "
+                         f"{self.config.s3.min_transfer_mb_s:g} MB/s") if self.protocol != "file" else ""
                 detail = str(exc) or f"no answer within {self.deadline_s:g} s"
                 raise StoreUnavailable(
                     f"storage unreachable while trying to {what} {self.url(rel)} (endpoint {self.endpoint}, "
@@ -105,17 +108,18 @@ class StoreFS:
         """True if a file or folder exists at `rel`."""
         return self._call("check", rel, lambda: self._op("exists", self.full(rel)))
 
-    def read_bytes(self, rel: str) -> bytes:
-        """Whole content of the file at `rel`."""
-        return self._call("read", rel, lambda: self._op("cat_file", self.full(rel)))
+    def read_bytes(self, rel: str, size_hint: int = 0) -> bytes:
+        """Whole content of the file at `rel` (`size_hint`: its expected size, which extends the call's deadline)."""
+        return self._call("read", rel, lambda: self._op("cat_file", self.full(rel), nbytes=size_hint))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write (or replace) a file. Used only inside an uncommitted attempt folder."""
-        self._call("write", rel, lambda: self._op("pipe_file", self.full(rel), data))
+        self._call("write", rel, lambda: self._op("pipe_file", self.full(rel), data, nbytes=len(data)))
 
     def put_file(self, local_path: str, rel: str) -> None:
         """Upload a local file to `rel`."""
-        self._call("upload to", rel, lambda: self._op("put_file", local_path, self.full(rel)))
+        self._call("upload to", rel, lambda: self._op("put_file", local_path, self.full(rel),
+                                                           nbytes=os.path.getsize(local_path)))
 
     def get_file(self, rel: str, local_path: str) -> None:
         """Download the file at `rel` to `local_path`."""
@@ -191,7 +195,7 @@ def _s3_create_exclusive(store: StoreFS, path: str, data: bytes) -> None:
     bucket, key = path.split("/", 1)
     fs = store.fs
     try:
-        store._op("call_s3", "put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        store._op("call_s3", "put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", nbytes=len(data))
     except Exception as exc:  # noqa: BLE001
         text = f"{type(exc).__name__} {exc}"
         if "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text or isinstance(exc, FileExistsError):

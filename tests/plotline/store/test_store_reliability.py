@@ -10,7 +10,7 @@ import torch
 from plotline.store import RunStore, StorageConfig
 from plotline.store.artifact import _VERIFIED, cached_copy_ok
 from plotline.store.config import S3Config
-from plotline.store.fs import call_deadline_s
+from plotline.store.fs import StoreFS, call_deadline_s
 from plotline.store.layout import split_run_uri
 from plotline.store.manifest import FileEntry, check_inside_path
 from plotline.store.tensors import NonFiniteTensor, nonfinite_report, tensors_to_bytes
@@ -23,6 +23,23 @@ def test_call_deadline_is_the_retry_budget():
     assert call_deadline_s(S3Config(max_attempts=1, connect_timeout_s=0.5, read_timeout_s=0.5)) == pytest.approx(2.0)
     # backoff is capped at 20 s per retry: 7 attempts → 1+2+4+8+16+20 = 51 s of backoff
     assert call_deadline_s(S3Config(max_attempts=7, connect_timeout_s=1, read_timeout_s=1)) == pytest.approx(14 + 51 + 1)
+
+
+def test_transfers_extend_the_deadline_by_their_size(monkeypatch):
+    import plotline.store.fs as fsmod
+
+    seen = []
+    monkeypatch.setattr(fsmod, "sync", lambda loop, fn, *a, timeout, **kw: seen.append(timeout) or b"")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    cfg = StorageConfig.model_validate({"root": "s3://b/r", "s3": {"endpoint_url": "http://127.0.0.1:9",
+        "max_attempts": 1, "connect_timeout_s": 0.5, "read_timeout_s": 0.5, "min_transfer_mb_s": 2.0}})
+    fs = StoreFS("s3://b/r", cfg)
+    fs.write_bytes("x", b"\0" * 3_000_000)  # 3 MB at 2 MB/s: 1.5 s on top of the 2 s deadline
+    fs.read_bytes("x", size_hint=1_000_000)
+    fs.create_exclusive("y", b"{}")
+    fs.exists("x")
+    assert seen == pytest.approx([3.5, 2.5, 2.0 + 2 / 2e6, 2.0])
 
 
 @pytest.mark.parametrize("path", ["a.bin", "attempt-1/groups/g0.safetensors", "x..y/z"])
