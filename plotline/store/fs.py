@@ -136,6 +136,17 @@ class StoreFS:
             return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e["type"] == "directory")
         return self._call("list", rel, run)
 
+    def list_children(self, rel: str) -> tuple[list[str], list[str]]:
+        """(sub-folder names, file names) directly inside `rel`, from one listing (empty if it does not exist)."""
+        def run():
+            try:
+                entries = self._op("ls", self.full(rel), detail=True)
+            except FileNotFoundError:
+                return [], []
+            names = [(posixpath.basename(e["name"].rstrip("/")), e["type"]) for e in entries]
+            return sorted(n for n, t in names if t == "directory"), sorted(n for n, t in names if t != "directory")
+        return self._call("list", rel, run)
+
     def list_files(self, rel: str) -> list[str]:
         """Root-relative paths of every file below `rel`."""
         def run():

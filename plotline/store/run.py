@@ -175,9 +175,8 @@ class RunStore:
                         vp = posixpath.join(sp, vname)
                         manifest = self._manifest_at(vp)
                         keep = manifest.attempt if manifest else None
-                        names = set(self.fs.list_dirs(vp))
-                        names |= {posixpath.basename(f)[: -len(LEASE_SUFFIX)] for f in self.fs.list_files(vp)
-                                  if f.endswith(LEASE_SUFFIX) and posixpath.dirname(f) == vp}
+                        dirs, files = self.fs.list_children(vp)
+                        names = set(dirs) | {f[: -len(LEASE_SUFFIX)] for f in files if f.endswith(LEASE_SUFFIX)}
                         out += [(posixpath.join(vp, a), self._lease_expiry(vp, a)) for a in sorted(names) if a != keep]
         return out
 

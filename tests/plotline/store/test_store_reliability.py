@@ -109,3 +109,17 @@ def test_non_finite_tensors_are_reported_and_refused(tmp_path):
     w.write_dir("adapter", str(adapter))  # finite weights pass
     assert [f.name for f in w.files] == ["adapter/adapter_model.safetensors"]
     w.abort()
+
+
+def test_leases_and_garbage_on_s3(s3_endpoint, s3_bucket):
+    cfg = StorageConfig.model_validate({"root": f"s3://{s3_bucket}/runs", "s3": {"endpoint_url": s3_endpoint}})
+    store = RunStore(f"s3://{s3_bucket}/runs/lease", cfg)
+    w = store.open_writer("s", 0, 0, "attempt-a", {})
+    w.write_bytes("groups/g0.bin", b"x")
+    orphan = store.open_writer("s", 0, 0, "attempt-b", {})  # a lease with no files yet
+    assert store.garbage() == [w.attempt_prefix, orphan.attempt_prefix]
+    assert store.expired_garbage() == [] and len(store.live_attempts()) == 2
+    assert store.expired_garbage(now=time.time() + cfg.lease_s + 1) == [w.attempt_prefix, orphan.attempt_prefix]
+    w.abort()
+    orphan.abort()
+    assert store.garbage() == []
