@@ -85,10 +85,11 @@ def stage_cmd(
 
 @app.command("validate")
 def validate_cmd(uri: str = typer.Argument(..., help="A committed version folder (or its _manifest.json).")) -> None:
-    """Re-check a committed artifact: every file's sha256 and size, schemas, and the great-expectations suites."""
-    from data_contracts import validate
+    """Re-check a committed artifact: every file's sha256 and size, schemas, the great-expectations suites, finite
+    tensors, and no file the manifest does not list."""
     from plotline.store import RunStore
     from plotline.store.layout import MANIFEST_NAME
+    from plotline.store.verify import verify_artifact
 
     text = uri.rstrip("/")
     if text.endswith(MANIFEST_NAME):
@@ -100,22 +101,15 @@ def validate_cmd(uri: str = typer.Argument(..., help="A committed version folder
     if run_idx >= 2 and parts[run_idx - 1] == "checkpoints":
         run_idx -= 1
     run_uri = "/".join(parts[:run_idx])
-    failed = False
     try:
-        store = RunStore(run_uri)
-        art = store.artifact_at(text)
-        params_by_file = {v.get("file"): v.get("params", {}) for v in art.manifest.validation}
-        for entry in art.manifest.files:
-            art.read_bytes(entry.name)
-            if entry.kind:
-                report = validate(entry.kind, art.read_table(entry.name), params_by_file.get(entry.name, {}))
-                console.print(report.format(f"{art.uri}/{entry.path}"), highlight=False, soft_wrap=True)
-                failed |= not report.success
-            else:
-                console.print(f"{art.uri}/{entry.path}: sha256 OK ({entry.bytes} bytes)", highlight=False, soft_wrap=True)
+        art = RunStore(run_uri).artifact_at(text)
+        report = verify_artifact(art)
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
-    if failed:
+    for line in report.lines + report.notes:
+        console.print(line, highlight=False, soft_wrap=True)
+    if not report.ok:
+        err.print(f"invalid: {art.uri}: " + "; ".join(report.failures), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"[green]valid:[/] {art.uri} (manifest {art.manifest.manifest_id})", highlight=False)
 
@@ -182,15 +176,22 @@ def _print_details(details: dict[str, list[dict]]) -> None:
 @app.command("gc")
 def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
            delete: bool = typer.Option(False, "--delete", help="Delete (default: only list).")) -> None:
-    """List (or delete) attempt folders that no committed manifest references: output of killed or losing writers."""
+    """List (or delete) attempt folders that no committed manifest references and whose writer's lease expired:
+    output of killed or losing writers. Attempts of live writers (lease still renewed) are listed and spared."""
     from plotline.store import RunStore
 
-    store = RunStore(run)
-    garbage = store.garbage()
-    for rel in garbage:
-        console.print(store.fs.url(rel), highlight=False)
-        if delete:
-            store.fs.remove_tree(rel)
+    try:
+        store = RunStore(run)
+        garbage = store.expired_garbage()
+        live = store.live_attempts()
+        for rel in garbage:
+            console.print(store.fs.url(rel), highlight=False)
+            if delete:
+                store.remove_attempt(rel)
+    except Exception as exc:  # noqa: BLE001 - a bad run URI or an invalid manifest is reported, not dumped
+        _fail(f"{type(exc).__name__}: {exc}", code=1)
+    for rel, left in live:
+        console.print(f"spared (live writer, lease {left:.0f} s left): {store.fs.url(rel)}", highlight=False)
     console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from plotline._base import Section
 from plotline.data.synth_config import SynthConfig
@@ -64,6 +64,22 @@ class PlotlineConfig(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     """What `plotline generate` (the generate stage) renders."""
 
+    @field_validator("run_name")
+    @classmethod
+    def _safe_run_name(cls, value: str) -> str:
+        from plotline.store.layout import check_run_id
+
+        return check_run_id(value)  # one folder name: never '..' or a path, so the run stays under storage.root
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "PlotlineConfig":
+        from plotline.config_checks import cross_check
+
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
 
 def _deep_merge(base: dict, update: dict) -> dict:
     out = dict(base)
@@ -114,6 +130,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
+        elif not err["loc"]:  # a cross-section check: its message names the keys itself
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
     return f"invalid configuration from {source}:\n  " + "\n  ".join(lines)
@@ -125,7 +143,12 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

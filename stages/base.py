@@ -165,7 +165,6 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
         raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
     spec = specs[name]
     store = RunStore(run_uri, config.storage)
-    store.ensure_run_file(config.model_dump(mode="json"), code_version())
     inputs, refs = resolve_inputs(spec, store, step, pinned_inputs)
     chash = config_hash(config, spec.config_sections)
     if spec.cache_extra is not None:
@@ -193,6 +192,7 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
                             input_digest=digest, inputs=refs, attempt=attempt)
         manifest.summary["writer"] = f"{socket.gethostname()}:{os.getpid()}"
         writer.summary.setdefault("writer", manifest.summary["writer"])
+        store.ensure_run_file(config.model_dump(mode="json"), code_version())  # a failed stage leaves no run.json
         art = store.commit(writer, manifest)
     except AlreadyCommitted:
         raise

@@ -9,6 +9,8 @@ backend and its image-statistics stand-in scores the aesthetic term when no Pick
 With `reflect.critic_reward.enabled`, the reflection critic also judges every span of every continuation (from
 its switch step on, or all) and one `critic` row per continuation records the aggregated verdicts
 (plotline.reflect.reward), an extra executor reward term kept apart from the step judge's rows.
+A step where one judge's unscored share exceeds `rewards.max_unscored_fraction` fails with the reasons
+(plotline.rewards.outage) and commits nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from plotline.rewards.judges import create_backend
 from plotline.rewards.judges.scorer import JudgeScorer
+from plotline.rewards.outage import check_unscored
 from plotline.rewards.pickscore import load_pickscore
 from plotline.rewards.scoring import (RolloutFrames, outcome_row, pickscore_outcome, plan_request,
                                       programmatic_rewards, rollout_judge_frames, video_requests)
@@ -94,6 +97,8 @@ def run(ctx: StageContext) -> None:
 
         items = [(r, by_plan[r["plan_id"]], f) for (r, *_), f in zip(video_items, frames_of)]
         rows += critic_reward_rows(build_critic(ctx.config), items, ctx.config.reflect)
+    judged = ["plan", "temporal", "step"] + (["pickscore"] if aesthetic is not None else [])
+    check_unscored(rows, judged, cfg.max_unscored_fraction, f"score step {ctx.step}")
     ctx.output.write_table("scores.parquet", "scores", rows)
     statuses: dict[str, dict[str, int]] = {}
     for row in rows:

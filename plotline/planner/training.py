@@ -106,6 +106,7 @@ def build_batch(records: Sequence[PlanRecord], advantages: Mapping[str, float],
         old_logp=_padded([r.old_logprobs for r in records], T),
         advantages=torch.tensor([float(advantages[r.plan_id]) for r in records], dtype=torch.float32),
         ref_logp=None if ref_logprobs is None else _padded(ref_logprobs, T),
+        sample_ids=[r.plan_id for r in records],
     )
 
 

@@ -43,15 +43,22 @@ def parse_cmd(
 ) -> None:
     """Re-parse stored raw judge replies; print one JSON result per input line, in input order."""
     out = sys.stdout
-    with file.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                typer.echo(f"{file}:{lineno}: invalid input line ({exc})", err=True)
-                raise typer.Exit(2)
-            out.write(json.dumps(parse_line(kind.value, record), ensure_ascii=False) + "\n")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        typer.echo(f"{file}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                   err=True)
+        raise typer.Exit(2)
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            result = parse_line(kind.value, record)
+        except (ValueError, TypeError) as exc:  # bad JSON, or a field of the wrong type (e.g. n_frames: "x")
+            typer.echo(f"{file}:{lineno}: invalid input line ({exc})", err=True)
+            raise typer.Exit(2)
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")

@@ -179,5 +179,9 @@ class RewardsConfig(Section):
     min_frame_fraction: float = Field(0.5, gt=0, le=1)
     """A temporal reply with fewer than this fraction of the expected frame scores is unscored; above it the
     list is padded with its mean (status repaired)."""
+    max_unscored_fraction: float = Field(0.5, ge=0, le=1)
+    """Largest share of one judge's replies in a step that may be unscored (checked per judge: plan, temporal,
+    step, and PickScore when a model scores it). Above it the score stage fails, listing the reasons, and
+    commits nothing: an outage must not become a step trained on a handful of survivors. 1.0 disables the check."""
     cache_dir: Optional[str] = None
     """Directory of the on-disk judge-call cache (None: in-memory for one stage run)."""

@@ -1,9 +1,12 @@
 """Parse a judge reply into validated scores: `ok`, `repaired` (usable after named fixes) or `unscored`.
 
 Order of work: recover the JSON object (jsonextract), map key spellings onto the schema, coerce each
-score (numbers, "7.5", "8/10", "80%"), clamp out-of-range values, fit the frame list to the expected
-count, validate with the kind's pydantic model, then aggregate. Anything that cannot be recovered is
-`unscored` with a reason — never a silent 0.
+score (numbers, "7.5", "8/10", "80%"), check the range, fit the frame list to the expected count, validate
+with the kind's pydantic model, then aggregate. A value outside the kind's scale by at most RANGE_TOLERANCE
+of the scale (a rounding overshoot such as 10.2 on 0–10) is clamped and flagged (`repaired`); anything
+further out (1000, −5, 1e12) is garbage and the reply is `unscored` with the reason ("out of range: 1000 > 10"),
+never clamped into a maximal reward. Anything that cannot be recovered is `unscored` with a reason — never a
+silent 0.
 """
 from __future__ import annotations
 
@@ -70,10 +73,22 @@ def _lookup(obj: Mapping, key: str) -> tuple[bool, Any, Optional[str]]:
     return False, None, None
 
 
-def _clamp(value: float, scale: float, label: str, repairs: list[str]) -> float:
+RANGE_TOLERANCE = 0.05
+"""Largest overshoot of a score beyond [0, scale] that is repaired (clamped, flagged), as a fraction of the
+scale: 0.5 on a 0–10 judge, 0.05 on a 0–1 judge. Larger overshoots make the reply unscored."""
+
+
+def _in_range(value: float, scale: float, label: str, repairs: list[str]) -> float:
+    """`value` if it lies in [0, scale]; clamped with a named repair if it overshoots by at most the tolerance;
+    ScoreError ("out of range: 1000 > 10") otherwise."""
+    slack = RANGE_TOLERANCE * scale
+    if value < -slack:
+        raise ScoreError(f"out of range: {value:g} < 0")
+    if value > scale + slack:
+        raise ScoreError(f"out of range: {value:g} > {scale:g}")
     if value < 0.0 or value > scale:
         clamped = min(max(value, 0.0), scale)
-        repairs.append(f"{label}={value:g} clamped to {clamped:g}")
+        repairs.append(f"{label}={value:g} clamped to {clamped:g} (within the rounding tolerance)")
         return clamped
     return value
 
@@ -99,7 +114,10 @@ def _parse_frames(kind: JudgeKind, raw: Any, n_frames: Optional[int], min_fracti
         value, fix = coerce_score(item, kind.scale)
         if fix:
             repairs.append(f"frame_scores[{i}]: {fix}")
-        scores.append(_clamp(value, kind.scale, f"frame_scores[{i}]", repairs))
+        try:
+            scores.append(_in_range(value, kind.scale, f"frame_scores[{i}]", repairs))
+        except ScoreError as exc:
+            raise ScoreError(f"[{i}] {exc}") from None
     if not scores:
         raise ScoreError("frame_scores is empty")
     if n_frames is not None and len(scores) != n_frames:
@@ -152,7 +170,7 @@ def parse_reply(kind: str | JudgeKind, raw: Any, *, n_frames: Optional[int] = No
                 score, fix = coerce_score(value, kind.scale)
                 if fix:
                     repairs.append(f"{key}: {fix}")
-                fields[key] = _clamp(score, kind.scale, key, repairs)
+                fields[key] = _in_range(score, kind.scale, key, repairs)
         except ScoreError as exc:
             bad.append(f"{key}: {exc}")
     found_think, think, _ = _lookup(obj, "think")

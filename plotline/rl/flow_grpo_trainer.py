@@ -16,12 +16,11 @@ from plotline.executor.schedule import model_timestep
 from plotline.rl.flow_grpo import (clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm,
                                    velocity_kl)
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
+from plotline.rl.finite import NonFiniteError  # noqa: F401 - re-exported (one error for both updates)
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteError(FloatingPointError):
-    """NaN/inf met in a sample's latents, log-probs, or gradients; names the sample; the optimizer did not step."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from plotline.dist.collective import Collective
+from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
 
 
@@ -83,9 +84,28 @@ class GSPOBatch:
     """[N] plan advantages."""
     ref_logp: torch.Tensor | None = None
     """[N, T] log-probs under the frozen reference (None: no KL term)."""
+    sample_ids: list[str] | None = None
+    """Name of each row (e.g. the plan id) for error messages; None: rows are named by index."""
 
     def __len__(self) -> int:
         return int(self.advantages.shape[0])
+
+    def name(self, i: int) -> str:
+        """How error messages name row `i`."""
+        return self.sample_ids[i] if self.sample_ids else f"#{i}"
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteError naming the first sample with a NaN/inf advantage or old/reference log-prob."""
+        for what, t in (("advantage", self.advantages), ("old log-probs", self.old_logp),
+                        ("reference log-probs", self.ref_logp)):
+            if t is None:
+                continue
+            bad = ~torch.isfinite(t if t.dim() == 1 else torch.where(self.mask.bool(), t, torch.zeros_like(t)))
+            rows = bad if bad.dim() == 1 else bad.any(-1)
+            if rows.any():
+                i = int(rows.nonzero()[0])
+                raise NonFiniteError(f"GSPO: sample {self.name(i)} has a non-finite {what} "
+                                     f"({int(rows.sum())} of {len(self)} samples); refusing to update")
 
 
 PolicyLogprobs = Callable[[torch.Tensor], torch.Tensor]
@@ -103,6 +123,7 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
     of each mini-batch's micro-batches, and the gradients and metric sums are added across ranks before the
     clip and the step: the same update as one process, up to floating-point summation order."""
     coll = collective or Collective()
+    batch.check_finite()
     gen = torch.Generator().manual_seed(seed)
     n = len(batch)
     mini = max(1, min(config.mini_batch_size, n))
@@ -124,6 +145,10 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
                     None if batch.ref_logp is None else batch.ref_logp[idx].to(dev),
                     clip=config.clip, adv_clip=config.adv_clip, kl_coef=config.kl_coef,
                 )
+                if not torch.isfinite(terms.loss):
+                    optimizer.zero_grad(set_to_none=True)
+                    raise NonFiniteError(f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite loss for "
+                                         f"samples {', '.join(batch.name(int(i)) for i in idx)}; no step taken")
                 share = len(idx) / len(idx_mini)
                 (terms.loss * share).backward()
                 sums["loss"] += float(terms.loss.detach()) * share
@@ -137,6 +162,11 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
                 sums = dict(zip(sums, coll.sum_floats(list(sums.values()))))
                 rmin, rmax = coll.min_float(rmin), coll.max_float(rmax)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            if not torch.isfinite(grad_norm):
+                optimizer.zero_grad(set_to_none=True)
+                raise NonFiniteError(f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite gradient norm "
+                                     f"({float(grad_norm)}) over samples "
+                                     f"{', '.join(batch.name(int(i)) for i in idx_mini)}; no step taken")
             optimizer.step()
             metrics.append({"epoch": epoch, **sums, "ratio_min": rmin, "ratio_max": rmax,
                             "grad_norm": float(grad_norm)})

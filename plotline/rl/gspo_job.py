@@ -8,6 +8,7 @@ every step (see `plotline.rl.gspo.gspo_update`), so N ranks take the same steps 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs
 from plotline.planner.training import gspo_step, trainable_records
+from plotline.rl.finite import NonFiniteError
 from plotline.rl.update_result import UpdateResult
 
 
@@ -25,9 +27,15 @@ class PlannerVersionMismatch(RuntimeError):
 
 
 def planner_advantages(rows: list[dict]) -> dict[str, float]:
-    """plan_id -> advantage of the kept planner rows of the advantages artifact."""
-    return {r["plan_id"]: float(r["advantage"]) for r in rows
-            if r["role"] == "planner" and r["keep"] and r["advantage"] is not None}
+    """plan_id -> advantage of the kept planner rows of the advantages artifact; a non-finite advantage raises
+    NonFiniteError naming the plan (it is never dropped silently)."""
+    out = {r["plan_id"]: float(r["advantage"]) for r in rows
+           if r["role"] == "planner" and r["keep"] and r["advantage"] is not None}
+    bad = [pid for pid, a in out.items() if not math.isfinite(a)]
+    if bad:
+        raise NonFiniteError(f"planner update: non-finite advantage for plan(s) {', '.join(bad[:5])}"
+                             f"{' ...' if len(bad) > 5 else ''}; refusing to update")
+    return out
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""Reading committed artifacts: every read is checked against the manifest (sha256, size, schema)."""
+"""Reading committed artifacts: every read is checked against the manifest (sha256, size, schema).
+
+Files of a remote store are cached locally under their sha256. The cache is only a cache: before a cached copy is
+used its size and sha256 are checked against the manifest entry, and a copy that does not match is downloaded
+again (and verified) instead of being used. Hashing a large file on every use would cost seconds per read, so a
+verified copy is remembered per process by (path, mtime_ns, size): any rewrite of the file changes its mtime
+and is hashed again.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +27,41 @@ from plotline.store.tensors import metadata_from_bytes, tensors_from_bytes
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of a byte string."""
     return hashlib.sha256(data).hexdigest()
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+"""Per-process memo: (path, mtime_ns, size) of a cached file -> its sha256 as last hashed."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cached_copy_ok(path: Path, entry: FileEntry) -> bool:
+    """True if the local file `path` exists and matches the manifest entry's size and sha256 (memoised, see above)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    if st.st_size != entry.bytes:
+        return False
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    digest = _VERIFIED.get(key)
+    if digest is None:
+        digest = _VERIFIED[key] = sha256_file(path)
+    return digest == entry.sha256
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
 
 
 class Artifact:
@@ -51,7 +93,7 @@ class Artifact:
         entry = self._entry(name)
         rel = posixpath.join(self.prefix, entry.path)
         try:
-            data = self.fs.read_bytes(rel)
+            data = self.fs.read_bytes(rel, size_hint=entry.bytes)
         except FileNotFoundError:
             raise CorruptArtifact(f"{self.fs.url(rel)} is listed in the manifest but missing") from None
         if len(data) != entry.bytes or sha256_bytes(data) != entry.sha256:
@@ -90,12 +132,8 @@ class Artifact:
             return os.path.join(self.fs.full(self.prefix), entry.path)
         cache = Path(self.fs.config.cache_dir or os.path.join(tempfile.gettempdir(), "plotline-cache"))
         target = cache / entry.sha256[:2] / entry.sha256 / posixpath.basename(entry.name)
-        if not target.exists():
-            data = self.read_bytes(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(target.suffix + f".tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+        if not cached_copy_ok(target, entry):  # missing or perturbed: fetch again, never use the bad copy
+            _write_atomic(target, self.read_bytes(name))
         return str(target)
 
     def local_dir(self, prefix: str) -> str:
@@ -114,10 +152,11 @@ class Artifact:
             return folder
         digest = sha256_bytes("".join(self._entry(n).sha256 for n in names).encode())
         root = Path(self.fs.config.cache_dir or os.path.join(tempfile.gettempdir(), "plotline-cache")) / "dirs" / digest
-        if not (root / ".complete").exists():
-            for n in names:
-                dest = root / posixpath.relpath(n, prefix.rstrip("/"))
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(self.read_bytes(n))
-            (root / ".complete").write_text("ok")
+        wanted = {root / posixpath.relpath(n, prefix.rstrip("/")): n for n in names}
+        for dest, n in wanted.items():  # every use re-checks every file; a bad copy is fetched again
+            if not cached_copy_ok(dest, self._entry(n)):
+                _write_atomic(dest, self.read_bytes(n))
+        for path in root.rglob("*"):  # files nobody listed (e.g. dropped into the cache) are removed
+            if path.is_file() and path not in wanted and ".tmp" not in path.name:
+                path.unlink()
         return str(root)

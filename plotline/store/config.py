@@ -23,6 +23,9 @@ class S3Config(Section):
     """Connect timeout per attempt, seconds."""
     read_timeout_s: float = Field(60.0, gt=0)
     """Read timeout per attempt, seconds."""
+    min_transfer_mb_s: float = Field(1.0, gt=0)
+    """Slowest transfer rate (MB/s) still counted as progress: a call moving B bytes may run B / rate seconds
+    longer than its deadline (max_attempts × (connect + read timeout) + backoff) before it fails as stalled."""
 
 
 class StorageConfig(Section):
@@ -34,3 +37,7 @@ class StorageConfig(Section):
     """Object-store connection, used only for s3:// roots."""
     cache_dir: str | None = None
     """Local folder caching files downloaded from a remote store (by sha256). None: <system temp>/plotline-cache."""
+    lease_s: float = Field(300.0, gt=0)
+    """Lease of an uncommitted attempt folder, seconds: a live writer renews `{attempt}.lease` every lease_s/4, and
+    `plotline gc --delete` removes only attempts whose lease expired (clocks of writers and gc must agree to within
+    a fraction of this)."""

@@ -2,6 +2,10 @@
 
 Create-if-absent is the one primitive that must be atomic: on local disks it is a hard link of a fully written
 temporary file (fails if the target exists); on S3 it is PutObject with `If-None-Match: *`.
+
+Every call to an async backend (s3fs) runs under a wall-clock deadline derived from the retry budget
+(`call_deadline_s`), on top of botocore's own per-attempt timeouts: a stalled endpoint that accepts connections
+and never answers cannot hold a stage longer than that, and fails with StoreUnavailable naming the endpoint.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import fsspec
+from fsspec.asyn import AsyncFileSystem, sync
 
 from plotline.store.config import StorageConfig
 from plotline.store.errors import AlreadyCommitted, StoreError, StoreUnavailable
@@ -32,6 +37,13 @@ def _is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def call_deadline_s(s3) -> float:
+    """Longest wall-clock time one store call may take: every attempt's connect + read timeout, plus botocore's
+    standard-mode backoff between attempts (at most min(20, 2^i) s before retry i), plus one second of slack."""
+    backoff = sum(min(20.0, 2.0 ** i) for i in range(max(0, s3.max_attempts - 1)))
+    return s3.max_attempts * (s3.connect_timeout_s + s3.read_timeout_s) + backoff + 1.0
+
+
 class StoreFS:
     """A rooted filesystem: every path argument is relative to `root` (a local folder or an s3:// URL)."""
 
@@ -48,6 +60,7 @@ class StoreFS:
             self.fs = fsspec.filesystem(self.protocol)
             root = root.split("://", 1)[1]
         self.root = root.rstrip("/")
+        self.deadline_s = call_deadline_s(self.config.s3)
         self.root_url = root if self.protocol == "file" else f"{self.protocol}://{self.root}"
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -59,6 +72,21 @@ class StoreFS:
         """User-facing URL of a root-relative path (what error messages and the CLI print)."""
         return self.full(rel) if self.protocol == "file" else f"{self.protocol}://{self.full(rel)}"
 
+    @property
+    def endpoint(self) -> str:
+        """The object-store endpoint this filesystem talks to (what StoreUnavailable names)."""
+        if self.protocol == "file":
+            return "local disk"
+        return self.config.s3.endpoint_url or os.environ.get("PLOTLINE_S3_ENDPOINT_URL") or "the default AWS endpoint"
+
+    def _op(self, name: str, *args, nbytes: int = 0, **kwargs):
+        """fsspec method `name`, bounded on async backends by `deadline_s` plus `nbytes` at the slowest accepted
+        transfer rate (the coroutine is cancelled on expiry, which surfaces as StoreUnavailable)."""
+        if isinstance(self.fs, AsyncFileSystem):
+            timeout = self.deadline_s + nbytes / (self.config.s3.min_transfer_mb_s * 1e6)
+            return sync(self.fs.loop, getattr(self.fs, f"_{name}"), *args, timeout=timeout, **kwargs)
+        return getattr(self.fs, name)(*args, **kwargs)
+
     def _call(self, what: str, rel: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
@@ -66,43 +94,57 @@ class StoreFS:
             raise
         except Exception as exc:  # noqa: BLE001 - translate transport failures into a readable error
             if _is_unreachable(exc):
-                endpoint = self.config.s3.endpoint_url or os.environ.get("PLOTLINE_S3_ENDPOINT_URL") or "the default AWS endpoint"
+                limit = (f", deadline {self.deadline_s:g} s + transfer time at "
+                         f"{self.config.s3.min_transfer_mb_s:g} MB/s") if self.protocol != "file" else ""
+                detail = str(exc) or f"no answer within {self.deadline_s:g} s"
                 raise StoreUnavailable(
-                    f"storage unreachable while trying to {what} {self.url(rel)} (endpoint {endpoint}, "
-                    f"{self.config.s3.max_attempts} attempt(s)): {type(exc).__name__}: {exc}"
+                    f"storage unreachable while trying to {what} {self.url(rel)} (endpoint {self.endpoint}, "
+                    f"{self.config.s3.max_attempts} attempt(s){limit}): {type(exc).__name__}: {detail}"
                 ) from exc
             raise StoreError(f"could not {what} {self.url(rel)}: {type(exc).__name__}: {exc}") from exc
 
     # -- operations ----------------------------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
         """True if a file or folder exists at `rel`."""
-        return self._call("check", rel, lambda: self.fs.exists(self.full(rel)))
+        return self._call("check", rel, lambda: self._op("exists", self.full(rel)))
 
-    def read_bytes(self, rel: str) -> bytes:
-        """Whole content of the file at `rel`."""
-        return self._call("read", rel, lambda: self.fs.cat_file(self.full(rel)))
+    def read_bytes(self, rel: str, size_hint: int = 0) -> bytes:
+        """Whole content of the file at `rel` (`size_hint`: its expected size, which extends the call's deadline)."""
+        return self._call("read", rel, lambda: self._op("cat_file", self.full(rel), nbytes=size_hint))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write (or replace) a file. Used only inside an uncommitted attempt folder."""
-        self._call("write", rel, lambda: self.fs.pipe_file(self.full(rel), data))
+        self._call("write", rel, lambda: self._op("pipe_file", self.full(rel), data, nbytes=len(data)))
 
     def put_file(self, local_path: str, rel: str) -> None:
         """Upload a local file to `rel`."""
-        self._call("upload to", rel, lambda: self.fs.put_file(local_path, self.full(rel)))
+        self._call("upload to", rel, lambda: self._op("put_file", local_path, self.full(rel),
+                                                           nbytes=os.path.getsize(local_path)))
 
     def get_file(self, rel: str, local_path: str) -> None:
         """Download the file at `rel` to `local_path`."""
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
-        self._call("download", rel, lambda: self.fs.get_file(self.full(rel), local_path))
+        self._call("download", rel, lambda: self._op("get_file", self.full(rel), local_path))
 
     def list_dirs(self, rel: str) -> list[str]:
         """Names of the immediate sub-folders of `rel` (empty if it does not exist)."""
         def run():
             try:
-                entries = self.fs.ls(self.full(rel), detail=True)
+                entries = self._op("ls", self.full(rel), detail=True)
             except FileNotFoundError:
                 return []
             return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e["type"] == "directory")
+        return self._call("list", rel, run)
+
+    def list_children(self, rel: str) -> tuple[list[str], list[str]]:
+        """(sub-folder names, file names) directly inside `rel`, from one listing (empty if it does not exist)."""
+        def run():
+            try:
+                entries = self._op("ls", self.full(rel), detail=True)
+            except FileNotFoundError:
+                return [], []
+            names = [(posixpath.basename(e["name"].rstrip("/")), e["type"]) for e in entries]
+            return sorted(n for n, t in names if t == "directory"), sorted(n for n, t in names if t != "directory")
         return self._call("list", rel, run)
 
     def list_files(self, rel: str) -> list[str]:
@@ -110,17 +152,29 @@ class StoreFS:
         def run():
             base = self.full(rel)
             try:
-                found = self.fs.find(base)
+                found = self._op("find", base)
             except FileNotFoundError:
                 return []
             return sorted(posixpath.join(rel, posixpath.relpath(p, base)) for p in found)
         return self._call("list", rel, run)
 
+    def file_sizes(self, rel: str) -> dict[str, int]:
+        """Root-relative path -> size in bytes of every file below `rel` (one listing; empty if it does not exist)."""
+        def run():
+            base = self.full(rel)
+            try:
+                found = self._op("find", base, detail=True)
+            except FileNotFoundError:
+                return {}
+            return {posixpath.join(rel, posixpath.relpath(p, base)): int(info.get("size") or 0)
+                    for p, info in found.items() if info.get("type", "file") != "directory"}
+        return self._call("list", rel, run)
+
     def remove_tree(self, rel: str) -> None:
         """Delete everything below `rel` (missing is fine)."""
         def run():
-            if self.fs.exists(self.full(rel)):
-                self.fs.rm(self.full(rel), recursive=True)
+            if self._op("exists", self.full(rel)):
+                self._op("rm", self.full(rel), recursive=True)
         self._call("delete", rel, run)
 
     def create_exclusive(self, rel: str, data: bytes) -> None:
@@ -128,7 +182,7 @@ class StoreFS:
         if self.protocol == "file":
             self._call("create", rel, lambda: _local_create_exclusive(self.full(rel), data))
         elif self.protocol in ("s3", "s3a"):
-            self._call("create", rel, lambda: _s3_create_exclusive(self.fs, self.full(rel), data))
+            self._call("create", rel, lambda: _s3_create_exclusive(self, self.full(rel), data))
         else:
             raise StoreError(f"create-if-absent is not supported for protocol {self.protocol!r} ({self.url(rel)})")
 
@@ -148,10 +202,11 @@ def _local_create_exclusive(path: str, data: bytes) -> None:
         os.unlink(tmp)
 
 
-def _s3_create_exclusive(fs, path: str, data: bytes) -> None:
+def _s3_create_exclusive(store: StoreFS, path: str, data: bytes) -> None:
     bucket, key = path.split("/", 1)
+    fs = store.fs
     try:
-        fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        store._op("call_s3", "put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", nbytes=len(data))
     except Exception as exc:  # noqa: BLE001
         text = f"{type(exc).__name__} {exc}"
         if "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text or isinstance(exc, FileExistsError):

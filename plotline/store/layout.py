@@ -49,6 +49,9 @@ def split_run_uri(run_uri: str) -> tuple[str, str]:
     uri = run_uri.rstrip("/")
     if not uri:
         raise ValueError("empty run URI")
+    if ".." in uri.split("://", 1)[-1].split("/"):
+        raise ValueError(f"run URI {run_uri!r} contains a '..' segment: runs are confined to their storage root; "
+                         f"give the run's folder without '..'")
     head, _, run_id = uri.rpartition("/")
     if not head:
         head = "."

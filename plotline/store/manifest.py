@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MANIFEST_FORMAT = "plotline.manifest/1"
+
+
+def check_inside_path(path: str, what: str = "path") -> str:
+    """Return `path` if it is a normalised relative POSIX path that stays inside its folder, else raise naming it:
+    no leading '/', no drive or backslash, no '.' or '..' segment, no empty segment."""
+    parts = path.split("/") if isinstance(path, str) else []
+    if (not path or path.startswith("/") or "\\" in path or ":" in parts[0]
+            or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path):
+        raise ValueError(f"manifest {what} {path!r} must be a relative path inside its folder (no '..', no leading '/')")
+    return path
 
 
 class FileEntry(BaseModel):
@@ -22,6 +33,11 @@ class FileEntry(BaseModel):
     rows: int | None = None
     kind: str | None = None
     schema_version: int | None = None
+
+    @field_validator("name", "path")
+    @classmethod
+    def _inside(cls, value: str, info) -> str:
+        return check_inside_path(value, f"file {info.field_name}")
 
 
 class InputRef(BaseModel):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,8 +15,8 @@ from plotline.store.errors import AlreadyCommitted, CorruptArtifact, StoreError
 from plotline.store.fs import StoreFS
 from plotline.store.layout import (MANIFEST_NAME, RUN_FILE, parse_version, split_run_uri, stage_prefix,
                                    step_folder, version_folder)
-from plotline.store.manifest import Manifest
-from plotline.store.writer import ArtifactWriter
+from plotline.store.manifest import FileEntry, Manifest
+from plotline.store.writer import LEASE_SUFFIX, ArtifactWriter, lease_rel
 
 
 class RunStore:
@@ -124,16 +125,20 @@ class RunStore:
                     area: str = "steps") -> ArtifactWriter:
         """A writer for a new attempt at `stage`/`step`/`version`."""
         prefix = posixpath.join(stage_prefix(self.run_id, step, stage, area), version_folder(version))
-        return ArtifactWriter(self.fs, prefix, attempt, stamp)
+        return ArtifactWriter(self.fs, prefix, attempt, stamp, lease_s=self.fs.config.lease_s)
 
     def commit(self, writer: ArtifactWriter, manifest: Manifest) -> Artifact:
         """Write `_manifest.json` last, create-if-absent. Raises AlreadyCommitted if another writer won."""
-        manifest.files = list(writer.files)
+        manifest.files = [FileEntry.model_validate(f.model_dump()) for f in writer.files]  # re-checks every path
         manifest.validation = list(writer.validation)
         manifest.summary = dict(writer.summary)
         rel = posixpath.join(writer.version_prefix, MANIFEST_NAME)
         try:
+            self._check_written(writer, manifest)
             self.fs.create_exclusive(rel, manifest.to_bytes())
+        except CorruptArtifact:
+            writer.abort()
+            raise
         except AlreadyCommitted:
             winner = self._manifest_at(writer.version_prefix)
             writer.abort()
@@ -142,10 +147,25 @@ class RunStore:
                 f"{manifest.stage} step {manifest.step} v{manifest.version} was committed by another writer first{who}; "
                 f"this attempt ({writer.attempt}) was discarded: {self.fs.url(rel)}"
             ) from None
+        writer.release()
         return Artifact(self.fs, writer.version_prefix, manifest)
 
-    def garbage(self) -> list[str]:
-        """Attempt folders not referenced by any committed manifest (left by killed or losing writers)."""
+    def _check_written(self, writer: ArtifactWriter, manifest: Manifest) -> None:
+        """Every file the manifest lists must exist in the attempt folder with its recorded size (one listing)."""
+        sizes = self.fs.file_sizes(writer.attempt_prefix)
+        problems = []
+        for entry in manifest.files:
+            rel = posixpath.join(writer.version_prefix, entry.path)
+            if rel not in sizes:
+                problems.append(f"{entry.name} is missing")
+            elif sizes[rel] != entry.bytes:
+                problems.append(f"{entry.name} has {sizes[rel]} bytes, {entry.bytes} were written")
+        if problems:
+            raise CorruptArtifact(f"refusing to commit {self.fs.url(writer.version_prefix)} (attempt {writer.attempt}): "
+                                  + "; ".join(problems) + " (deleted by another process, e.g. gc?)")
+
+    def _uncommitted(self) -> list[tuple[str, float | None]]:
+        """(attempt prefix, lease expiry or None) of every attempt no committed manifest references."""
         out = []
         for area in ("steps", "checkpoints"):
             for step in self.steps(area):
@@ -155,5 +175,36 @@ class RunStore:
                         vp = posixpath.join(sp, vname)
                         manifest = self._manifest_at(vp)
                         keep = manifest.attempt if manifest else None
-                        out += [posixpath.join(vp, a) for a in self.fs.list_dirs(vp) if a != keep]
+                        dirs, files = self.fs.list_children(vp)
+                        names = set(dirs) | {f[: -len(LEASE_SUFFIX)] for f in files if f.endswith(LEASE_SUFFIX)}
+                        out += [(posixpath.join(vp, a), self._lease_expiry(vp, a)) for a in sorted(names) if a != keep]
         return out
+
+    def _lease_expiry(self, version_prefix: str, attempt: str) -> float | None:
+        try:
+            return float(json.loads(self.fs.read_bytes(lease_rel(version_prefix, attempt)))["expires_at"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # an unreadable lease protects nothing
+
+    def garbage(self) -> list[str]:
+        """Attempt folders not referenced by any committed manifest: output of killed or losing writers, and of
+        writers still at work (see expired_garbage for what may be deleted)."""
+        return [p for p, _ in self._uncommitted()]
+
+    def expired_garbage(self, now: float | None = None) -> list[str]:
+        """Uncommitted attempt folders whose writer's lease has expired (or that have none): safe to delete.
+        Live writers (lease still renewed) are never listed."""
+        now = time.time() if now is None else now
+        return [p for p, exp in self._uncommitted() if exp is None or exp <= now]
+
+    def live_attempts(self, now: float | None = None) -> list[tuple[str, float]]:
+        """(attempt prefix, seconds left on its lease) of uncommitted attempts whose writer still holds a lease."""
+        now = time.time() if now is None else now
+        return [(p, exp - now) for p, exp in self._uncommitted() if exp is not None and exp > now]
+
+    def remove_attempt(self, attempt_prefix: str) -> None:
+        """Delete an attempt folder and its lease (what `plotline gc --delete` does to each garbage attempt)."""
+        self.fs.remove_tree(attempt_prefix)
+        self.fs.remove_tree(attempt_prefix + LEASE_SUFFIX)

@@ -35,3 +35,26 @@ def restamp_file(path: str, metadata: dict[str, str]) -> None:
     new = st_save(st_load(data), metadata=old)
     with open(path, "wb") as out:
         out.write(new)
+
+
+class NonFiniteTensor(ValueError):
+    """A tensor about to be committed (or already committed) holds NaN or ±inf."""
+
+
+def nonfinite_report(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """`name: k of n values non-finite` for every floating tensor holding NaN or ±inf (empty if all are finite)."""
+    out = []
+    for key, t in tensors.items():
+        if t.is_floating_point() or t.is_complex():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                out.append(f"{key}: {bad} of {t.numel()} values non-finite")
+    return out
+
+
+def check_finite_blob(data: bytes, source: str) -> None:
+    """Raise NonFiniteTensor naming `source` and the tensors if a safetensors blob holds NaN or ±inf."""
+    bad = nonfinite_report(st_load(data))
+    if bad:
+        raise NonFiniteTensor(f"{source}: refusing non-finite tensors ({'; '.join(bad[:5])}"
+                              f"{f'; and {len(bad) - 5} more' if len(bad) > 5 else ''})")

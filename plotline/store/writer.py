@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import posixpath
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from typing import Any, Iterable
 
 import pandas as pd
@@ -16,7 +20,21 @@ from plotline.store.artifact import sha256_bytes
 from plotline.store.fs import StoreFS
 from plotline.store.layout import MANIFEST_NAME
 from plotline.store.manifest import FileEntry
-from plotline.store.tensors import restamp_file, tensors_to_bytes
+from plotline.store.tensors import check_finite_blob, restamp_file, tensors_to_bytes
+
+LEASE_SUFFIX = ".lease"
+
+
+def lease_rel(version_prefix: str, attempt: str) -> str:
+    """Root-relative path of an attempt's lease file (next to its folder, so it is never part of the artifact)."""
+    return posixpath.join(version_prefix, attempt + LEASE_SUFFIX)
+
+
+def lease_body(attempt: str, lease_s: float, now: float | None = None) -> bytes:
+    """Content of a lease file: who holds the attempt and until when (epoch seconds)."""
+    now = time.time() if now is None else now
+    return json.dumps({"attempt": attempt, "writer": f"{socket.gethostname()}:{os.getpid()}",
+                       "renewed_at": now, "expires_at": now + lease_s}).encode()
 
 
 def _as_table(data: Any, schema: pa.Schema, source: str) -> pa.Table:
@@ -39,7 +57,8 @@ def _as_table(data: Any, schema: pa.Schema, source: str) -> pa.Table:
 class ArtifactWriter:
     """Collects the files of one attempt under `{version folder}/{attempt}/` with checksums for the manifest."""
 
-    def __init__(self, fs: StoreFS, version_prefix: str, attempt: str, stamp: dict[str, str]):
+    def __init__(self, fs: StoreFS, version_prefix: str, attempt: str, stamp: dict[str, str],
+                 lease_s: float | None = None):
         self.fs = fs
         self.version_prefix = version_prefix
         self.attempt = attempt
@@ -47,6 +66,38 @@ class ArtifactWriter:
         self.files: list[FileEntry] = []
         self.validation: list[dict] = []
         self.summary: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        if lease_s is not None:
+            self._start_lease(lease_s)
+
+    # -- lease -----------------------------------------------------------------------------------------------
+    def _start_lease(self, lease_s: float) -> None:
+        """Write the lease, then renew it every lease_s/4 from a daemon thread until release()."""
+        rel = lease_rel(self.version_prefix, self.attempt)
+        self.fs.write_bytes(rel, lease_body(self.attempt, lease_s))
+
+        def renew() -> None:
+            while not self._stop.wait(lease_s / 4):
+                try:
+                    self.fs.write_bytes(rel, lease_body(self.attempt, lease_s))
+                except Exception:  # noqa: BLE001 - a missed renewal only shortens the lease; the next one retries
+                    pass
+
+        self._heartbeat = threading.Thread(target=renew, name=f"lease-{self.attempt}", daemon=True)
+        self._heartbeat.start()
+
+    def release(self) -> None:
+        """Stop renewing and delete the lease (after commit or abort; best effort)."""
+        if self._heartbeat is None:
+            return
+        self._stop.set()
+        self._heartbeat.join(timeout=self.fs.deadline_s + 1)
+        self._heartbeat = None
+        try:
+            self.fs.remove_tree(lease_rel(self.version_prefix, self.attempt))
+        except Exception:  # noqa: BLE001 - an expired lease with no folder is garbage for gc
+            pass
 
     @property
     def attempt_prefix(self) -> str:
@@ -98,14 +149,17 @@ class ArtifactWriter:
         return self.write_bytes(name, tensors_to_bytes(tensors, meta))
 
     def write_file(self, name: str, local_path: str) -> FileEntry:
-        """Copy a local file into the artifact (safetensors files are re-stamped with run metadata)."""
+        """Copy a local file into the artifact. Safetensors files (model weights, adapters) are re-stamped with run
+        metadata and must be finite: NaN/inf raises NonFiniteTensor naming the file, and nothing is written."""
         if local_path.endswith(".safetensors"):
             with tempfile.TemporaryDirectory() as tmp:
                 copy = os.path.join(tmp, os.path.basename(local_path))
                 shutil.copyfile(local_path, copy)
                 restamp_file(copy, self.stamp)
                 with open(copy, "rb") as fh:
-                    return self.write_bytes(name, fh.read())
+                    data = fh.read()
+                check_finite_blob(data, posixpath.join(self.fs.url(self.attempt_prefix), self._check_name(name)))
+                return self.write_bytes(name, data)
         with open(local_path, "rb") as fh:
             return self.write_bytes(name, fh.read())
 
@@ -123,7 +177,16 @@ class ArtifactWriter:
 
     def abort(self) -> None:
         """Delete this attempt's files (best effort); an aborted attempt is never referenced by a manifest."""
+        self.release()
         try:
             self.fs.remove_tree(self.attempt_prefix)
         except Exception:  # noqa: BLE001 - leftovers are garbage that readers never trust
             pass
+        if self.fs.protocol == "file":  # no empty version/stage/step folders left behind (S3 has no folders)
+            folder = self.fs.full(self.version_prefix)
+            for _ in range(3):
+                try:
+                    os.rmdir(folder)  # only succeeds while empty: another writer's files are never touched
+                except OSError:
+                    break
+                folder = os.path.dirname(folder)

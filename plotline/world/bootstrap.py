@@ -19,7 +19,8 @@ from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW, ensure_registe
 from plotline.world.state_latent import FRAME_SIZE
 
 EXECUTOR_POOL = 3000
-"""Rendered training videos the executor's batches are drawn from."""
+"""Default number of rendered training videos the executor's batches are drawn from
+(`world.bootstrap.executor.pool_size`)."""
 
 
 class BootstrapConfigError(ValueError):
@@ -64,7 +65,7 @@ def bootstrap_executor(config: PlotlineConfig, seed: int,
         torch.manual_seed(seed)
         model = CausalWanDiT(arch)
     encoder = WorldTextEncoder(arch.text_dim)
-    pool = build_pool(random.Random(seed), config.world, config.video, encoder, EXECUTOR_POOL,
+    pool = build_pool(random.Random(seed), config.world, config.video, encoder, boot.pool_size,
                       config.planner.smooth_joiner)
     losses = train_executor(model, pool, warped_sigmas(ex_cfg.denoising_steps, ex_cfg.shift), config.video,
                             WORLD_WINDOW, boot.steps, boot.batch_size, boot.learning_rate, seed=seed,

@@ -58,6 +58,8 @@ class ExecutorBootstrapConfig(Section):
     """Videos per step (fresh random scenarios every step)."""
     learning_rate: float = Field(2e-3, gt=0)
     """Peak AdamW learning rate (cosine decay to 0)."""
+    pool_size: int = Field(3000, ge=1)
+    """Rendered training videos the batches are drawn from (rendered and encoded once per bootstrap)."""
 
 
 class BootstrapConfig(Section):

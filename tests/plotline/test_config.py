@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from plotline.config import ConfigError, PlotlineConfig, config_hash, load_config, parse_override
 
@@ -85,3 +86,54 @@ def test_every_field_is_documented():
 @pytest.mark.parametrize("preset", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_presets_load(preset):
     load_config([preset])
+
+
+# --- finite numbers and cross-section checks (issue 17) ------------------------------------------------------
+
+@pytest.mark.parametrize("override", ["rl.planner.learning_rate=.inf", "rl.executor.clip=.nan",
+                                      "rewards.weights.exec.step=-.inf"])
+def test_non_finite_numbers_are_refused(override):
+    with pytest.raises(ConfigError, match="finite number"):
+        load_config([], [override])
+
+
+def test_decoded_frame_counts_per_decoder():
+    from plotline.config_checks import decoded_frames
+
+    # Wan VAE: 1 + 4·(K − 1) frames (21 latent → 81); identity and world decoders: one frame per latent frame
+    wan = PlotlineConfig.model_validate({"executor": {"backbone": "self_forcing"}})
+    assert decoded_frames(wan) == 81
+    assert decoded_frames(PlotlineConfig()) == 21
+    assert decoded_frames(load_config(["configs/shapes.yaml"])) == 9
+
+
+def test_frame_counts_must_fit_the_video():
+    ok = {"executor": {"backbone": "self_forcing", "sampled_frames": 81}, "rewards": {"frames": {"temporal_num_frames": 81}}}
+    PlotlineConfig.model_validate(ok)
+    with pytest.raises(ValidationError, match=r"executor.sampled_frames=82 is more than the video has .*81 frames"):
+        PlotlineConfig.model_validate({"executor": {"backbone": "self_forcing", "sampled_frames": 82}})
+    with pytest.raises(ValidationError, match=r"temporal_num_frames=22 is more than the video has"):
+        PlotlineConfig.model_validate({"rewards": {"frames": {"temporal_num_frames": 22}}})
+
+
+def test_train_transitions_must_fit_the_schedule():
+    PlotlineConfig.model_validate({"rl": {"executor": {"train_transitions": 4}}})
+    with pytest.raises(ValidationError, match=r"train_transitions=3 is more than the 2 denoising transitions"):
+        PlotlineConfig.model_validate({"executor": {"denoising_steps": [1000, 500]}})
+
+
+def test_group_sizes_need_two_members_unless_the_role_is_not_trained():
+    with pytest.raises(ValidationError, match="planner.num_plans=1"):
+        PlotlineConfig.model_validate({"planner": {"num_plans": 1}})
+    with pytest.raises(ValidationError, match="executor.num_continuations=1"):
+        PlotlineConfig.model_validate({"executor": {"num_continuations": 1}})
+    off = {"orchestration": {"step_stages": ["plan", "rollout", "score", "advantage"]},
+           "planner": {"num_plans": 1}, "executor": {"num_continuations": 1}}
+    assert PlotlineConfig.model_validate(off).planner.num_plans == 1  # neither role is trained: stated explicitly
+
+
+def test_run_name_is_one_folder_name():
+    with pytest.raises(ConfigError, match="run_name"):
+        load_config([], ["run_name=../../x"])
+    with pytest.raises(ConfigError, match="run_name"):
+        load_config([], ["run_name=a/b"])

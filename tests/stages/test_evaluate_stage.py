@@ -17,6 +17,7 @@ from stages.base import run_stage
 
 torch.set_num_threads(1)
 TINY = ["video.target_latent_frames=6", "video.latent_frames_per_step=3", "video.switch_frames=[3]",
+        "rewards.frames.temporal_num_frames=6", "executor.sampled_frames=6",  # at most the 6 frames a video has
         "executor.latent_height=8", "executor.latent_width=8", "executor.fps=4", "world.num_eval_instructions=3",
         "planner.max_new_tokens=12", "planner.batch_size=8"]
 

@@ -36,6 +36,7 @@ def tiny_config(tmp_path, *extra):
     cfg = load_config(overrides=["video.target_latent_frames=6", "video.latent_frames_per_step=3",
                                  "video.switch_frames=[3]", "executor.num_continuations=4",
                                  "executor.latent_height=4", "executor.latent_width=4", "executor.sampled_frames=4",
+                                 "rewards.frames.temporal_num_frames=6",  # at most the 6 frames a video has
                                  "executor.fps=4", *extra])
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))
     return cfg

@@ -17,6 +17,7 @@ root.add_typer(eval_app, name="eval")
 root.add_typer(synth_app, name="synth")
 runner = CliRunner()
 TINY = ["video.target_latent_frames=6", "video.latent_frames_per_step=3", "video.switch_frames=[3]",
+        "rewards.frames.temporal_num_frames=6", "executor.sampled_frames=6",  # at most the 6 frames a video has
         "executor.latent_height=8", "executor.latent_width=8", "executor.fps=4"]
 
 
