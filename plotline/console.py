@@ -32,6 +32,7 @@ class CliConsole(Console):
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
+        """Fix the console's (width, height), as rich's own setter does."""
         self._width, self._height = new_size
 
     @property
@@ -41,6 +42,7 @@ class CliConsole(Console):
 
     @soft_wrap.setter
     def soft_wrap(self, value: bool) -> None:
+        """Ask for soft wrapping everywhere (rich's constructor argument)."""
         self._soft_wrap = value
 
 
