@@ -78,12 +78,7 @@ class SelfAttention(nn.Module):
         v = self.v(x).view(shape)
         keys, values = k, v
         if cache is not None:
-            past = cache.read(layer, start_frame, start_frame + num_frames)
-            if past is not None:
-                keys = torch.cat([past[0].to(k.dtype), k], 1)
-                values = torch.cat([past[1].to(v.dtype), v], 1)
-            if write_cache:
-                cache.write(layer, start_frame, k.detach(), v.detach(), num_frames, next_chunk_frames)
+            keys, values = cache.attend(layer, start_frame, num_frames, k, v, write_cache, next_chunk_frames)
         return self.o(_attend(q, keys, values, mask).flatten(2))
 
 
