@@ -284,7 +284,7 @@ class KVCache:
         for i in range(self.num_layers):
             st = self._settle(i)
             keep = [j for j, f in enumerate(st.frames) if keep_sink and f < self.window.sink_size]
-            if keep != list(range(len(keep))):  # sink frames not in front: rebuild through the general path
+            if keep != list(range(len(keep))):  # cannot happen: slots hold frames in ascending order
                 raise RuntimeError(f"layer {i}: sink frames are not the first cached slots {st.frames}")
             st.frames = st.frames[: len(keep)]
 
