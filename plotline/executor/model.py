@@ -15,7 +15,7 @@ from torch import nn
 from plotline.executor.arch import DiTArch
 from plotline.executor.checkpointing import call_block, checkpointed_block
 from plotline.executor.kv_cache import AttentionWindow, KVCache, block_causal_mask
-from plotline.executor.rope import apply_rope, grid_angles, rope_angles
+from plotline.executor.rope import grid_angles, rope_angles, rope_cos_sin, rotate
 
 
 def sinusoidal_embedding(dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -71,20 +71,16 @@ class SelfAttention(nn.Module):
 
     def forward(self, x, angles, *, layer: int, cache: KVCache | None, start_frame: int, num_frames: int,
                 write_cache: bool, mask: torch.Tensor | None, next_chunk_frames: int | None = None) -> torch.Tensor:
-        """Attention of the chunk's tokens to (visible cached frames ∪ the chunk itself), or masked full attention."""
+        """Attention of the chunk's tokens to (visible cached frames ∪ the chunk itself), or masked full attention.
+        angles: the RoPE (cos, sin) fp32 tables [L, d/2] of the chunk's tokens."""
         b, n, _ = x.shape
         shape = (b, n, self.num_heads, self.head_dim)
-        q = apply_rope(self.norm_q(self.q(x)).view(shape), angles)
-        k = apply_rope(self.norm_k(self.k(x)).view(shape), angles)
+        q = rotate(self.norm_q(self.q(x)).view(shape), *angles)
+        k = rotate(self.norm_k(self.k(x)).view(shape), *angles)
         v = self.v(x).view(shape)
         keys, values = k, v
         if cache is not None:
-            past = cache.read(layer, start_frame, start_frame + num_frames)
-            if past is not None:
-                keys = torch.cat([past[0].to(k.dtype), k], 1)
-                values = torch.cat([past[1].to(v.dtype), v], 1)
-            if write_cache:
-                cache.write(layer, start_frame, k.detach(), v.detach(), num_frames, next_chunk_frames)
+            keys, values = cache.attend(layer, start_frame, num_frames, k, v, write_cache, next_chunk_frames)
         return self.o(_attend(q, keys, values, mask).flatten(2))
 
 
@@ -174,6 +170,10 @@ class Head(nn.Module):
         return self.head((xf * (1 + scale.unsqueeze(2)) + shift.unsqueeze(2)).view(b, n, d))
 
 
+ROPE_GRID_CACHE = 256
+"""Most (device, start, length, grid) RoPE tables a model keeps (oldest dropped first)."""
+
+
 class CausalWanDiT(nn.Module):
     """The executor's video transformer; predicts the flow velocity v = ε − x0 for a chunk of latent frames."""
 
@@ -192,6 +192,7 @@ class CausalWanDiT(nn.Module):
         self.blocks = nn.ModuleList(Block(arch) for _ in range(arch.num_layers))
         self.head = Head(arch)
         self._rope: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+        self._rope_grid: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def rope_tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """float64 RoPE angle tables on `device` (built once per device, never cast with the weights)."""
@@ -200,6 +201,18 @@ class CausalWanDiT(nn.Module):
             self._rope[device] = rope_angles(self.arch.head_dim, self.arch.rope_max_positions, self.arch.rope_theta,
                                              device=device)
         return self._rope[device]
+
+    def rope_grid(self, device: torch.device, frames: int, height: int, width: int, start_frame: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """fp32 (cos, sin) [frames·height·width, d/2] of the token grid starting at frame start_frame, cached on
+        `device` per (start, length, grid): the denoising loop reuses them instead of rebuilding them per call."""
+        key = (torch.device(device), frames, height, width, start_frame)
+        if key not in self._rope_grid:
+            if len(self._rope_grid) >= ROPE_GRID_CACHE:
+                self._rope_grid.pop(next(iter(self._rope_grid)))
+            self._rope_grid[key] = rope_cos_sin(grid_angles(self.rope_tables(device), frames, height, width,
+                                                            start_frame))
+        return self._rope_grid[key]
 
     def embed_text(self, context: torch.Tensor) -> torch.Tensor:
         """text_embedding of UMT5 states [.., Lt, text_dim], zero-padded/truncated to text_len tokens."""
@@ -234,7 +247,7 @@ class CausalWanDiT(nn.Module):
         e = self.time_embedding(sinusoidal_embedding(arch.freq_dim, t).to(param_dtype)).view(b, nf, arch.dim)
         e6 = self.time_projection(e).view(b, nf, 6, arch.dim)
         ctx = self.embed_text(context.to(param_dtype))
-        angles = grid_angles(self.rope_tables(x.device), nf, gh, gw, start_frame)
+        angles = self.rope_grid(x.device, nf, gh, gw, start_frame)
         mask = None
         if cache is None:
             if context.dim() == 4 and context.shape[1] != nf:

@@ -1,5 +1,5 @@
 """Rollouts from a shared context: the prefix x_{1:k} is generated once, its KV cache forked, and the N
-continuations y_{k+1:K} generated as one batch. Also the two slower baselines the benchmark compares against."""
+continuations y_{k+1:K} generated as one batch. Also the slower baselines the benchmark compares against."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -93,6 +93,24 @@ def regenerate_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k
         prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
         parts.append(continue_from(gen, cache, prefix, contexts, starts, num_frames, noise, key, [i]))
     return _merge(prefix, parts, k, ids)
+
+
+def batched_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key,
+                    ids: list) -> Rollout:
+    """Baseline: the N whole videos in one batch without a fork (the prefix generated N times, as one batch, from
+    the same prefix noise), so it equals the fork up to batched float rounding."""
+    check_fork_frame(k, num_frames, gen.chunk_frames)
+    n = len(ids)
+    ctx = [_expand(c, n) for c in contexts]
+    cache = gen.new_cache()
+    prefix, _ = gen.run(cache, ctx, starts, 0, k,
+                        lambda c: noise.batch([(key, "prefix")] * n, c, device=gen.device), commit_last=True)
+    idx = frame_prompt_index(starts, k)
+    gen.enter_span(cache, idx, ctx[idx], prefix, k)
+    cont, traj = gen.run(cache, ctx, starts, k, num_frames,
+                         lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device), history=prefix,
+                         record_first=True)
+    return Rollout(prefix[:1], cont, traj, k, list(ids))
 
 
 def _merge(prefix, parts, k, ids) -> Rollout:

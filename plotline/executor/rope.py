@@ -36,12 +36,22 @@ def grid_angles(tables: tuple[torch.Tensor, ...], frames: int, height: int, widt
     return torch.cat([f, h, w], dim=-1).reshape(frames * height * width, -1)
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive channel pairs of x [B, L, H, d] by angles [L, d/2] (complex multiply by e^{iθ})."""
+def rope_cos_sin(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos θ, sin θ) in float32 [L, d/2] of float64 angles [L, d/2] (what rotate() multiplies by)."""
+    return angles.cos().to(torch.float32), angles.sin().to(torch.float32)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of x [B, L, H, d] by the angles whose fp32 cos/sin [L, d/2] are given:
+    (re, im) → (re·cos − im·sin, re·sin + im·cos), computed in fp32 and cast back to x's dtype."""
     b, n, h, d = x.shape
     pairs = x.float().reshape(b, n, h, d // 2, 2)
-    cos = angles.cos().to(torch.float32)[None, :, None, :]
-    sin = angles.sin().to(torch.float32)[None, :, None, :]
+    cos, sin = cos[None, :, None, :], sin[None, :, None, :]
     re, im = pairs[..., 0], pairs[..., 1]
     out = torch.stack([re * cos - im * sin, re * sin + im * cos], dim=-1)
     return out.reshape(b, n, h, d).type_as(x)
+
+
+def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive channel pairs of x [B, L, H, d] by angles [L, d/2] (complex multiply by e^{iθ})."""
+    return rotate(x, *rope_cos_sin(angles))

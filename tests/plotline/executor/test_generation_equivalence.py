@@ -5,7 +5,7 @@ import torch
 from plotline.executor.generate import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.prompts import frame_prompt_index, span_starts
-from plotline.executor.rollout import fork_rollout, sequential_rollout, regenerate_rollout
+from plotline.executor.rollout import batched_rollout, fork_rollout, sequential_rollout, regenerate_rollout
 
 ATOL = 2e-5
 
@@ -100,8 +100,8 @@ def test_fork_batched_equals_fresh_and_single(tiny_executor, prompts):
         torch.testing.assert_close(batched.continuations[n:n + 1], single.continuations, atol=ATOL, rtol=1e-4)
         torch.testing.assert_close(batched.trajectory.logprobs[n:n + 1], single.trajectory.logprobs, atol=ATOL, rtol=1e-4)
         torch.testing.assert_close(batched.trajectory.states[n:n + 1], single.trajectory.states, atol=ATOL, rtol=1e-4)
-    # the two benchmark baselines produce the same rollout
-    for other in (sequential_rollout, regenerate_rollout):
+    # the benchmark baselines produce the same rollout
+    for other in (sequential_rollout, regenerate_rollout, batched_rollout):
         torch.testing.assert_close(other(gen, ctx, starts, K, k, noise, "plan", ids).continuations,
                                    batched.continuations, atol=ATOL, rtol=1e-4)
 
