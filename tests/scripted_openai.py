@@ -1,8 +1,10 @@
-"""A scripted OpenAI-compatible chat server on loopback for tests that assert on exact reply content.
+"""A scripted OpenAI-compatible server on loopback for tests that assert on exact reply content: the one home of
+the tests' fake chat endpoints (judges, planner, synthesis).
 
-`ScriptedChat(reply)` answers POST …/chat/completions with `reply(body)` (a string, or (status, json) to send an
-error), records every request body, counts requests in flight, and can hold requests until a condition holds,
-so concurrency and timeout tests wait for states instead of sleeping.
+`ScriptedChat(reply)` answers POST …/chat/completions with `reply(body)` (a string, or (status, json or raw
+bytes) to send an error or a broken body), answers any other POST (e.g. vLLM's /v1/load_lora_adapter) with `{"ok": true}`, records every request
+(`calls`: path, headers, body; `requests`: the chat bodies), counts requests in flight, and can hold requests
+until a condition holds, so concurrency and timeout tests wait for states instead of sleeping.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Union
 
-Reply = Union[str, tuple[int, dict]]
+Reply = Union[str, tuple[int, Union[dict, bytes]]]
+"""A chat reply's content, or (HTTP status, JSON body or raw bytes) to answer something else."""
 
 
 class ScriptedChat:
@@ -28,6 +31,7 @@ class ScriptedChat:
         self.reply, self.finish_reason = reply, finish_reason
         self.hold_until_in_flight, self.hold_timeout_s, self.release = hold_until_in_flight, hold_timeout_s, release
         self.requests: list[dict] = []
+        self.calls: list[tuple[str, dict, dict]] = []
         self.in_flight = self.max_in_flight = 0
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
@@ -70,8 +74,11 @@ class ScriptedChat:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)) or 0)
-                code, payload = owner._handle(json.loads(raw or b"{}"))
-                data = json.dumps(payload).encode()
+                body = json.loads(raw or b"{}")
+                owner.calls.append((self.path, dict(self.headers), body))
+                code, payload = (owner._handle(body) if self.path.endswith("/chat/completions")
+                                 else (200, {"ok": True}))
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(code)
                     self.send_header("content-type", "application/json")

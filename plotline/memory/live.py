@@ -8,7 +8,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from plotline.memory.saved import storage_key
+from plotline.memory.saved import StorageTally, storage_key
 
 
 class LiveBytesMeter(TorchDispatchMode):
@@ -21,30 +21,22 @@ class LiveBytesMeter(TorchDispatchMode):
 
     def __init__(self):
         super().__init__()
-        self.live: dict[int, list[int]] = {}  # storage key → [live tensors, bytes]
-        self.outside: set[int] = set()
-        self.current = 0
-        self.peak = 0
+        self.tally = StorageTally()
 
-    def _release(self, key: int) -> None:
-        entry = self.live.get(key)
-        if entry is None:
-            return
-        entry[0] -= 1
-        if entry[0] == 0:
-            self.current -= entry[1]
-            del self.live[key]
+    @property
+    def current(self) -> int:
+        """Bytes of counted storages alive now."""
+        return self.tally.current
+
+    @property
+    def peak(self) -> int:
+        """Largest `current` since entering."""
+        return self.tally.peak
 
     def _track(self, t: torch.Tensor) -> None:
         key = storage_key(t)
-        entry = self.live.get(key)
-        if entry is None:
-            nbytes = t.untyped_storage().nbytes()
-            entry = self.live[key] = [0, nbytes]
-            self.current += nbytes
-            self.peak = max(self.peak, self.current)
-        entry[0] += 1
-        weakref.finalize(t, self._release, key)
+        self.tally.add(key, t.untyped_storage().nbytes())
+        weakref.finalize(t, self.tally.release, key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         inputs = {storage_key(t) for t in tree_flatten((args, kwargs or {}))[0] if isinstance(t, torch.Tensor)}
@@ -52,6 +44,6 @@ class LiveBytesMeter(TorchDispatchMode):
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
                 key = storage_key(t)
-                if key in self.live or key not in inputs:  # a new storage, or one more view of a counted one
+                if key in self.tally.live or key not in inputs:  # a new storage, or one more view of a counted one
                     self._track(t)
         return out

@@ -11,6 +11,36 @@ def storage_key(t: torch.Tensor) -> int:
     return t.untyped_storage()._cdata
 
 
+class StorageTally:
+    """Reference-counted bytes of live storages: `add(key, nbytes)` one more reference (the bytes count once per
+    storage), `release(key)` one fewer; `current` is the live total, `peak` its maximum."""
+
+    def __init__(self):
+        self.live: dict[int, list[int]] = {}  # storage key → [references, bytes]
+        self.current = 0
+        self.peak = 0
+
+    def add(self, key: int, nbytes: int) -> None:
+        """One more live reference to storage `key` (of `nbytes` bytes)."""
+        entry = self.live.get(key)
+        if entry is None:
+            self.live[key] = [1, nbytes]
+            self.current += nbytes
+            self.peak = max(self.peak, self.current)
+        else:
+            entry[0] += 1
+
+    def release(self, key: int) -> None:
+        """One reference to storage `key` is gone; its bytes leave the total with the last one."""
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.current -= entry[1]
+            del self.live[key]
+
+
 class _Packed:
     __slots__ = ("tensor", "key", "meter")
 
@@ -19,7 +49,7 @@ class _Packed:
 
     def __del__(self):
         if self.key is not None:
-            self.meter._release(self.key)
+            self.meter.tally.release(self.key)
 
 
 class SavedBytesMeter:
@@ -32,37 +62,29 @@ class SavedBytesMeter:
 
     def __init__(self, exclude: Iterable[torch.Tensor] = ()):
         self.exclude = {storage_key(t) for t in exclude}
-        self.live: dict[int, list[int]] = {}  # key → [references, bytes]
-        self.current = 0
-        self.peak = 0
+        self.tally = StorageTally()
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    @property
+    def current(self) -> int:
+        """Bytes of saved storages alive now."""
+        return self.tally.current
+
+    @property
+    def peak(self) -> int:
+        """Largest `current` since entering."""
+        return self.tally.peak
 
     def _pack(self, t: torch.Tensor) -> _Packed:
         key = storage_key(t)
         if key in self.exclude:
             return _Packed(t, None, self)
-        entry = self.live.get(key)
-        if entry is None:
-            nbytes = t.untyped_storage().nbytes()
-            self.live[key] = [1, nbytes]
-            self.current += nbytes
-            self.peak = max(self.peak, self.current)
-        else:
-            entry[0] += 1
+        self.tally.add(key, t.untyped_storage().nbytes())
         return _Packed(t, key, self)
 
     @staticmethod
     def _unpack(p: _Packed) -> torch.Tensor:
         return p.tensor
-
-    def _release(self, key: int) -> None:
-        entry = self.live.get(key)
-        if entry is None:
-            return
-        entry[0] -= 1
-        if entry[0] == 0:
-            self.current -= entry[1]
-            del self.live[key]
 
     def __enter__(self) -> "SavedBytesMeter":
         self._hooks.__enter__()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.scripted_openai import ScriptedChat
 
 FAST_SHAPES = ["world.num_train_instructions=2", "world.bootstrap.planner.steps=2",
                "world.bootstrap.planner.sft_instructions=4", "world.bootstrap.executor.steps=2", "world.bootstrap.executor.pool_size=16",
@@ -56,31 +57,6 @@ def run_copy(shapes_run, tmp_path):
     return cfg, str(root / "faults")
 
 
-class JudgeScript(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint whose reply content is `script(call_number) -> str`."""
-
-    script = staticmethod(lambda call: "{}")
-    calls = 0
-    lock = threading.Lock()
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        cls = type(self)
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        with cls.lock:
-            cls.calls += 1
-            call = cls.calls
-        content = cls.script(call)
-        body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 def all_kinds_reply(value: float) -> str:
     """One JSON reply carrying every judge kind's keys (each kind reads its own): `value` on the 0–10 scales,
     value / 10 on the plan judge's 0–1 scale."""
@@ -96,14 +72,20 @@ def all_kinds_reply(value: float) -> str:
 
 @pytest.fixture
 def judge_server():
-    """(base URL, handler class) of a scripted judge; set `handler.script` in the test."""
-    handler = type("Script", (JudgeScript,), {"calls": 0, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler
-    server.shutdown()
-    server.server_close()
+    """(base URL, script) of a scripted judge whose reply is `script["reply"](call_number)`; set it in the test."""
+    script = {"reply": lambda call: "{}"}
+    lock = threading.Lock()
+    count = {"n": 0}
+
+    def reply(body):
+        with lock:
+            count["n"] += 1
+            call = count["n"]
+        return script["reply"](call)
+
+    with ScriptedChat(reply) as server:
+        script["server"] = server
+        yield server.url, script
 
 
 @pytest.fixture

@@ -3,10 +3,6 @@ cache, so the stage refuses to send that path (before any request) unless planne
 names a folder the server shares; with it, the server is asked to load the published copy."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from plotline.planner.errors import PlannerError
@@ -14,6 +10,7 @@ from plotline.planner.model import adapter_version
 from plotline.store import StorageConfig
 from stages.base import StageSpec, register, run_stage
 from test_plan_stage import planner_config
+from tests.scripted_openai import ScriptedChat
 
 
 def _publish_cold_adapter(ctx):
@@ -24,32 +21,10 @@ register(StageSpec(name="test_s3_planner_adapter", summary="an update_planner-li
                    outputs=(), config_sections=("seed",), run=_publish_cold_adapter))
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        self.server.seen.append((self.path, body))
-        reply = {"ok": True} if self.path.endswith("/load_lora_adapter") else {
-            "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                "role": "assistant", "content": '["The square moves.", "The square grows."]'}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.seen = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with ScriptedChat(lambda body: '["The square moves.", "The square grows."]') as srv:
+        yield srv, srv.url
 
 
 def test_plan_on_s3_sends_the_server_a_path_it_can_read(tmp_path, s3_endpoint, s3_bucket, server):
@@ -67,13 +42,13 @@ def test_plan_on_s3_sends_the_server_a_path_it_can_read(tmp_path, s3_endpoint, s
     pins = {"planner_adapter": adapter.artifact.uri}
     with pytest.raises(PlannerError, match=r"download cache .* set planner\.openai\.shared_adapter_dir"):
         run_stage("plan", cfg, run, 0, show_progress=False, pinned_inputs=pins)
-    assert srv.seen == []  # refused before any request
+    assert srv.calls == []  # refused before any request
     shared_cfg = planner_config(tmp_path, *opts, f"planner.openai.shared_adapter_dir={shared}",
                                 "planner.openai.shared_adapter_dir_on_server=/mnt/adapters")
     shared_cfg.storage = cfg.storage
     out = run_stage("plan", shared_cfg, run, 0, show_progress=False, pinned_inputs=pins)
     name = f"plotline-planner-{adapter_version(cfg.planner.cold_start_adapter)}"
     assert (shared / name / "adapter_config.json").is_file()
-    loads = [b for p, b in srv.seen if p.endswith("/load_lora_adapter")]
+    loads = [b for p, _, b in srv.calls if p.endswith("/load_lora_adapter")]
     assert loads == [{"lora_name": name, "lora_path": f"/mnt/adapters/{name}"}]
     assert out.manifest.summary["backend"] == "openai" and out.manifest.summary["plans"] == 4

@@ -1,61 +1,29 @@
 """The `openai` backend against a real `transformers serve` on loopback (tiny local model), and against small
 scripted HTTP servers for timeouts, errors, retries and the adapter version in every request."""
-import json
-import os
-import subprocess
-import sys
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import httpx
 import pyarrow as pa
 import pytest
 
 from data_contracts import get_kind, validate
 from plotline.planner.backends import BackendContext, make_backend
 from plotline.planner.backends.openai import ADAPTER_HEADER
-from plotline.testing.net import free_port
 from plotline.planner.config import PlannerConfig, PlannerOpenAIConfig
 from plotline.planner.model import adapter_version, load_tokenizer
 from plotline.planner.sampling import Instruction, sample_plans
+from tests.scripted_openai import ScriptedChat
 
 J = 2
 
 
 @pytest.fixture(scope="module")
 def served(tiny_planner_paths, tmp_path_factory):
-    """`transformers serve <tiny base>` as a subprocess on a free loopback port; bounded wait for /health."""
+    """`transformers serve <tiny base>` on a free loopback port (plotline.rewards.serve), healthy before use."""
+    from plotline.rewards.serve import transformers_serve
+
     base = str(tiny_planner_paths[0])
-    port = free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([str(exe), "serve", base, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"transformers serve not healthy after 90 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield f"{url}/v1", base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with transformers_serve(base, log_path=tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url, base
 
 
 def _config(base_url, base, **openai):
@@ -77,48 +45,29 @@ def test_samples_plans_from_transformers_serve(served):
     assert validate("plans", table, {"M": 2}).success  # old_logprobs stay null until update_planner
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/chat/completions per the server's `script`: 'ok', 'sleep', '500', '400'."""
+class _Modes:
+    """What the scripted server does with a chat request: 'ok', 'sleep' (answers only after the client gave up),
+    '500', '400'."""
 
-    def log_message(self, *args):
-        pass
+    def __init__(self):
+        self.mode, self.late = "ok", threading.Event()
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        self.server.seen.append((self.path, dict(self.headers), body))
-        mode = self.server.script
-        if self.path.endswith("/load_lora_adapter"):
-            return self._send(200, {"ok": True})
-        if mode == "sleep":
-            time.sleep(1.0)
-            return self._send(200, {})
-        if mode in ("500", "400"):
-            return self._send(int(mode), {"error": f"scripted {mode}"})
-        reply = {"model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": '["The square moves.", "The square grows."]'}}]}
-        return self._send(200, reply)
-
-    def _send(self, code, payload):
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+    def __call__(self, body):
+        if self.mode == "sleep":
+            self.late.wait(30)  # set when the test ends
+            return 200, {}
+        if self.mode in ("500", "400"):
+            return int(self.mode), {"error": f"scripted {self.mode}"}
+        return '["The square moves.", "The square grows."]'
 
 
 @pytest.fixture
 def scripted():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    server.seen, server.script = [], "ok"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    modes = _Modes()
+    with ScriptedChat(modes) as server:
+        server.modes = modes
+        yield server, server.url
+        modes.late.set()
 
 
 @pytest.mark.parametrize("mode, retries, expect, calls", [
@@ -128,7 +77,7 @@ def scripted():
 ])
 def test_failures_are_retried_then_marked_failed_with_reason(scripted, tiny_planner_paths, mode, retries, expect, calls):
     server, url = scripted
-    server.script = mode
+    server.modes.mode = mode
     base = str(tiny_planner_paths[0])
     tok = load_tokenizer(base)
     cfg = _config(url, base, timeout_s=0.2, max_retries=retries, backoff_s=0.01)
@@ -138,7 +87,7 @@ def test_failures_are_retried_then_marked_failed_with_reason(scripted, tiny_plan
     (r,) = records
     assert r.parse_status == "failed" and r.format_reward == 0.0 and expect in r.error, r.error
     assert r.steps == ["a red square moves right, then grows"] * J and r.completion_token_ids == []
-    assert len([s for s in server.seen if s[0].endswith("/chat/completions")]) == calls
+    assert len([s for s in server.calls if s[0].endswith("/chat/completions")]) == calls
     if retries and mode != "400":
         assert f"gave up after {calls} attempts" in r.error
 
@@ -152,9 +101,9 @@ def test_adapter_version_travels_with_every_request(scripted, tiny_planner_paths
     backend = make_backend("openai", BackendContext(cfg, tok, version, adapter_path=cold))
     records = sample_plans(backend, tok, [Instruction("x", "a red square moves right, then grows")], cfg, J, seed=0)
     assert all(r.adapter_version == version and r.error is None and r.parse_status == "ok" for r in records)
-    load = [s for s in server.seen if s[0].endswith("/load_lora_adapter")]
+    load = [s for s in server.calls if s[0].endswith("/load_lora_adapter")]
     assert load and load[0][2] == {"lora_name": f"plotline-planner-{version}", "lora_path": cold}
-    chats = [s for s in server.seen if s[0].endswith("/chat/completions")]
+    chats = [s for s in server.calls if s[0].endswith("/chat/completions")]
     assert len(chats) == 2
     for _, headers, body in chats:
         assert body["model"] == f"plotline-planner-{version}"

@@ -1,9 +1,5 @@
 """openai planner backend: the adapter path sent to the server is one it can read (a shared volume), checked
 before any request; a private download-cache path is refused with the key to set."""
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from plotline.planner.backends import BackendContext, make_backend
@@ -11,34 +7,13 @@ from plotline.planner.config import PlannerConfig, PlannerOpenAIConfig
 from plotline.planner.errors import PlannerError
 from plotline.planner.model import adapter_version, load_tokenizer
 from plotline.planner.sampling import Instruction, sample_plans
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        self.server.seen.append((self.path, body))
-        reply = {"ok": True} if self.path.endswith("/load_lora_adapter") else {
-            "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                "role": "assistant", "content": '["The square moves.", "The square grows."]'}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+from tests.scripted_openai import ScriptedChat
 
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.seen = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with ScriptedChat(lambda body: '["The square moves.", "The square grows."]') as srv:
+        yield srv, srv.url
 
 
 def _cfg(url, base, **openai):
@@ -56,7 +31,7 @@ def test_private_cache_adapter_without_shared_dir_is_refused_before_any_request(
     with pytest.raises(PlannerError, match=r"planner\.openai\.shared_adapter_dir '.*/absent' is not a directory"):
         make_backend("openai", BackendContext(_cfg(url, base, shared_adapter_dir=str(tiny_planner_paths[1].parent / "absent")),
                                               tok, adapter_version(cold), adapter_path=cold, adapter_private=True))
-    assert srv.seen == []
+    assert srv.calls == []
 
 
 def test_adapter_is_published_on_the_shared_volume_and_loaded_from_the_servers_mount(server, tiny_planner_paths,
@@ -75,7 +50,7 @@ def test_adapter_is_published_on_the_shared_volume_and_loaded_from_the_servers_m
     assert not [p for p in shared.iterdir() if p.name.startswith(".")]  # no half-written temporary left
     (r,) = sample_plans(backend, tok, [Instruction("x", "a red square moves right, then grows")], cfg, 2, seed=0)
     assert r.error is None
-    load = [b for p, b in srv.seen if p.endswith("/load_lora_adapter")]
+    load = [b for p, _, b in srv.calls if p.endswith("/load_lora_adapter")]
     assert load == [{"lora_name": name, "lora_path": f"/mnt/adapters/{name}"}]
     # the same version again: the published copy is reused
     make_backend("openai", BackendContext(cfg, tok, version, adapter_path=cold, adapter_private=True))

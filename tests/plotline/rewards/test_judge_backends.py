@@ -2,10 +2,7 @@
 None of them may crash the scorer or turn into a silent 0."""
 from __future__ import annotations
 
-import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -41,55 +38,31 @@ def _step_request(model: str) -> JudgeRequest:
     return JudgeRequest("step", model, system, user, images=frames)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    mode = "ok"
-    delay = 0.0
-    calls = 0
-    in_flight = 0
-    max_in_flight = 0
-    lock = threading.Lock()
+class _Misbehaving:
+    """Chat replies per `mode`: 'ok', 'flaky' (503 on the first call), 'error' (always 503), 'not_json' (an HTML
+    body), 'garbage_content' (prose instead of JSON)."""
 
-    def log_message(self, *args):  # keep pytest output clean
-        pass
+    def __init__(self):
+        self.mode, self.calls = "ok", 0
+        self.lock = threading.Lock()
 
-    def do_POST(self):
-        cls = type(self)
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        with cls.lock:
-            cls.calls += 1
-            cls.in_flight += 1
-            cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
-            call = cls.calls
-        time.sleep(cls.delay)
-        with cls.lock:
-            cls.in_flight -= 1
-        if cls.mode == "flaky" and call == 1 or cls.mode == "error":
-            return self._send(503, b"overloaded")
-        if cls.mode == "not_json":
-            return self._send(200, b"<html>proxy error</html>")
-        content = "I refuse to grade this." if cls.mode == "garbage_content" else STEP_REPLY
-        body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-        self._send(200, json.dumps(body).encode())
-
-    def _send(self, code, body):
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def __call__(self, body):
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if self.mode == "flaky" and call == 1 or self.mode == "error":
+            return 503, b"overloaded"
+        if self.mode == "not_json":
+            return 200, b"<html>proxy error</html>"
+        return "I refuse to grade this." if self.mode == "garbage_content" else STEP_REPLY
 
 
 @pytest.fixture
 def stub_server():
-    """A misbehaving OpenAI-style endpoint; set `handler.mode` / `handler.delay` per test."""
-    handler = type("Handler", (_Handler,), {"calls": 0, "in_flight": 0, "max_in_flight": 0,
-                                            "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler
-    server.shutdown()
-    server.server_close()
+    """A misbehaving OpenAI-style endpoint; set `handler.mode` per test."""
+    handler = _Misbehaving()
+    with ScriptedChat(handler) as server:
+        yield server.url, handler
 
 
 # --- real server: transformers serve + tiny Qwen3 -------------------------------------------------------------
