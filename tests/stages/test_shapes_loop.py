@@ -34,7 +34,7 @@ trains. Under the pins, the seed sweep (`python -m benchmarks shapes_seeds`, the
 seed 0 +0.044 [+0.011, +0.079]; seed 1 −0.003 [−0.026, +0.021]; seed 2 +0.026 [−0.005, +0.061]. The test used
 seed 1 before the pins existed; under the pins seed 1's trajectory does not learn within 8 steps, which is why
 the seed now follows the main job rather than a number chosen apart from it. How much the gain varies by seed
-is the sweep's business, not CI's.""""""
+is the sweep's business, not CI's."""
 
 
 @pytest.mark.slow
