@@ -8,10 +8,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from plotline.memory.saved import StorageTally, storage_key
+from plotline.memory.saved import StorageTally, TalliedMeter, storage_key
 
 
-class LiveBytesMeter(TorchDispatchMode):
+class LiveBytesMeter(TalliedMeter, TorchDispatchMode):
     """Counts the storages created by ops run inside the context while any tensor on them is alive.
 
     A storage counts once however many views of it exist; tensors made before entering (weights, inputs) are not
@@ -22,16 +22,6 @@ class LiveBytesMeter(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.tally = StorageTally()
-
-    @property
-    def current(self) -> int:
-        """Bytes of counted storages alive now."""
-        return self.tally.current
-
-    @property
-    def peak(self) -> int:
-        """Largest `current` since entering."""
-        return self.tally.peak
 
     def _track(self, t: torch.Tensor) -> None:
         key = storage_key(t)

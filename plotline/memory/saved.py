@@ -41,6 +41,22 @@ class StorageTally:
             del self.live[key]
 
 
+class TalliedMeter:
+    """Mixin of the memory meters: `current` and `peak` read from the meter's `tally` (a StorageTally)."""
+
+    tally: StorageTally
+
+    @property
+    def current(self) -> int:
+        """Bytes of counted storages alive now."""
+        return self.tally.current
+
+    @property
+    def peak(self) -> int:
+        """Largest `current` since entering."""
+        return self.tally.peak
+
+
 class _Packed:
     __slots__ = ("tensor", "key", "meter")
 
@@ -52,7 +68,7 @@ class _Packed:
             self.meter.tally.release(self.key)
 
 
-class SavedBytesMeter:
+class SavedBytesMeter(TalliedMeter):
     """Context manager counting the bytes of the storages autograd saves for backward while they are alive.
 
     A storage saved several times (or through several views) counts once, as long as any saved reference to it
@@ -64,16 +80,6 @@ class SavedBytesMeter:
         self.exclude = {storage_key(t) for t in exclude}
         self.tally = StorageTally()
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
-
-    @property
-    def current(self) -> int:
-        """Bytes of saved storages alive now."""
-        return self.tally.current
-
-    @property
-    def peak(self) -> int:
-        """Largest `current` since entering."""
-        return self.tally.peak
 
     def _pack(self, t: torch.Tensor) -> _Packed:
         key = storage_key(t)
