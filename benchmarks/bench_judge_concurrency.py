@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> float:
     from plotline.rewards.judges.openai_backend import OpenAIJudgeBackend
     from plotline.rewards.prompts import plan_judge_prompt
     from plotline.rewards.serve import transformers_serve
-    from plotline.testing.tiny_lm import build_tiny_qwen3
+    from plotline.tiny.lm import build_tiny_qwen3
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=16)

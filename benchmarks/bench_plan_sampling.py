@@ -28,7 +28,7 @@ def main() -> None:
     from plotline.planner.config import PlannerConfig
     from plotline.planner.model import load_planner
     from plotline.planner.sampling import Instruction
-    from plotline.testing.tiny_planner import build_tiny_planner_base, shape_instructions, torch_threads
+    from plotline.tiny.planner import build_tiny_planner_base, shape_instructions, torch_threads
 
     with torch_threads(1), tempfile.TemporaryDirectory() as tmp:
         base = build_tiny_planner_base(Path(tmp) / "base", steps=30)

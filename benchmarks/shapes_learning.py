@@ -40,7 +40,7 @@ def train_and_evaluate(seed: int, steps: int, root: str | Path, preset: Path = P
     import typer
     from typer.testing import CliRunner
 
-    from plotline.eval.cli import app as eval_app
+    from plotline.cli.eval import app as eval_app
     from plotline.eval.sections import load_extended_config
     from plotline.store import RunStore
     from stages.base import run_stage

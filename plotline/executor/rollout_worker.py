@@ -4,7 +4,7 @@ the CPU). Builds the executor, attaches the adapter (asserting the version the s
 jobs and writes each plan's output into the shared result folder. Never touches the store."""
 from __future__ import annotations
 
-from plotline.dist.launch import run_worker
+from plotline.parallel.launch import run_worker
 
 
 def main(spec: dict) -> None:

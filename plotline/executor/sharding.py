@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from plotline.config import PlotlineConfig
-from plotline.dist.launch import read_json, run_shards, shard_devices, write_json
+from plotline.parallel.launch import read_json, run_shards, shard_devices, write_json
 from plotline.executor.executor import Executor
 from plotline.executor.lora import load_adapter, read_adapter_meta
 from plotline.executor.rollout_job import group_tensors, mp4s, roll_plan
@@ -153,7 +153,7 @@ def run_rollout_shards(config: PlotlineConfig, jobs: Sequence[RolloutJob], adapt
                        workdir: str | Path, timeout_s: float | None = None) -> Iterator[PlanOutput]:
     """Roll the jobs out in `config.executor.num_shards` concurrent worker processes (split by instruction,
     pinned to GPUs per `shard_devices`, or to the CPU); then yield every plan's output in table order. A failed
-    shard stops the others and raises its error (see `plotline.dist.launch`)."""
+    shard stops the others and raises its error (see `plotline.parallel.launch`)."""
     workdir = Path(workdir)
     shards = shard_by_instruction(jobs, config.executor.num_shards)
     devices = shard_devices(len(shards), config.executor.device, config.executor.shard_devices)

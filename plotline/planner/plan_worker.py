@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plotline.dist.launch import run_worker, write_json
+from plotline.parallel.launch import run_worker, write_json
 
 
 def main(spec: dict) -> None:

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from plotline.dist.launch import read_json, run_shards, shard_devices
+from plotline.parallel.launch import read_json, run_shards, shard_devices
 from plotline.planner.backends import BackendContext, make_backend
 from plotline.planner.config import PlannerConfig
 from plotline.planner.model import load_planner_from_config
@@ -56,7 +56,7 @@ def sample_sharded(config: PlannerConfig, adapter: str | None, instructions: Seq
                    timeout_s: float | None = None) -> list[PlanRecord]:
     """`sample_local` over `config.num_shards` concurrent worker processes (pinned to GPUs per
     `shard_devices`, or to the CPU); records come back in instruction order. A failed shard stops the others
-    and raises its error (see `plotline.dist.launch`)."""
+    and raises its error (see `plotline.parallel.launch`)."""
     shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
     devices = shard_devices(len(shards), config.device, config.shard_devices)
     dump = config.model_dump(mode="json")

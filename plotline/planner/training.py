@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from plotline.dist.collective import Collective
+from plotline.parallel.collective import Collective
 from plotline.planner.logprobs import completion_logprobs, pack, sequence_logprobs
 from plotline.planner.model import Planner, adapter_version, check_adapter_base
 from plotline.planner.records import PlanRecord

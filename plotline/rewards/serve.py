@@ -11,7 +11,7 @@ from typing import Iterator
 
 import httpx
 
-from plotline.testing.net import free_port
+from plotline.net import free_port
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from plotline.config import PlotlineConfig
-from plotline.dist.collective import Collective
+from plotline.parallel.collective import Collective
 from plotline.executor.executor import Executor, build_executor
 from plotline.executor.lora import attach_lora, load_adapter, save_adapter
 from plotline.rl.flow_grpo_config import FlowGRPOConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plotline.config import PlotlineConfig
-from plotline.dist.launch import launch_accelerate, read_json, run_worker, uses_cuda, write_json
+from plotline.parallel.launch import launch_accelerate, read_json, run_worker, uses_cuda, write_json
 from plotline.rl.update_result import UpdateResult
 
 MODULE = "plotline.rl.flow_grpo_worker"
@@ -35,7 +35,7 @@ def main(spec: dict) -> None:
     from accelerate import Accelerator
     from safetensors.torch import load_file
 
-    from plotline.dist.collective import AccelerateCollective
+    from plotline.parallel.collective import AccelerateCollective
     from plotline.rl.flow_grpo_job import ExecutorUpdateInputs, run_executor_update
 
     accelerator = Accelerator(cpu=spec["cpu"])

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from plotline.dist.collective import Collective
+from plotline.parallel.collective import Collective
 from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
 

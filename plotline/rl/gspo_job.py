@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plotline.config import PlotlineConfig
-from plotline.dist.collective import Collective
+from plotline.parallel.collective import Collective
 from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plotline.config import PlotlineConfig
-from plotline.dist.launch import launch_accelerate, read_json, run_worker, uses_cuda, write_json
+from plotline.parallel.launch import launch_accelerate, read_json, run_worker, uses_cuda, write_json
 from plotline.rl.update_result import UpdateResult
 
 MODULE = "plotline.rl.gspo_worker"
@@ -34,7 +34,7 @@ def main(spec: dict) -> None:
     import pyarrow.parquet as pq
     from accelerate import Accelerator
 
-    from plotline.dist.collective import AccelerateCollective
+    from plotline.parallel.collective import AccelerateCollective
     from plotline.rl.gspo_job import PlannerUpdateInputs, run_planner_update
 
     accelerator = Accelerator(cpu=spec["cpu"])

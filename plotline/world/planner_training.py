@@ -1,4 +1,4 @@
-"""Bootstrap of the world planner: a tiny Qwen3 (plotline.testing.tiny_lm) with a byte-level BPE tokenizer
+"""Bootstrap of the world planner: a tiny Qwen3 (plotline.tiny.lm) with a byte-level BPE tokenizer
 trained on the world's texts, then full-weight SFT on template plans — the ground-truth steps as the JSON array
 the planner prompt asks for — a share of them corrupted (plotline.world.plans), so the planner is competent
 but imperfect and group-relative RL has mistakes to remove."""
@@ -101,8 +101,8 @@ def build_planner(path: str | Path, world: WorldConfig, num_steps: int, cfg: Pla
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from plotline.testing.tiny_lm import build_tiny_qwen3
-    from plotline.testing.tiny_planner import sft
+    from plotline.tiny.lm import build_tiny_qwen3
+    from plotline.tiny.planner import sft
 
     instructions = sft_instructions(world, cfg.sft_instructions)
     path = build_tiny_qwen3(path, corpus=tokenizer_corpus(instructions, num_steps), seed=seed,

@@ -91,7 +91,7 @@ def judge_server():
 @pytest.fixture
 def stalled_endpoint():
     """A loopback endpoint that accepts and never answers (closes itself after 60 s at the latest)."""
-    from plotline.testing.net import StalledEndpoint
+    from tests.stalled_endpoint import StalledEndpoint
 
     with StalledEndpoint(max_s=60) as ep:
         yield ep

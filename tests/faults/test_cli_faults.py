@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plotline.cli import app
-from plotline.rewards.cli import app as rewards_app
+from plotline.cli.rewards import app as rewards_app
 from stages.base import StageSpec, run_stage
 
 runner = CliRunner()

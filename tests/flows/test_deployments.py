@@ -13,7 +13,7 @@ from collections import deque
 import httpx
 import pytest
 from plotline.store import RunStore
-from plotline.testing.net import free_port
+from plotline.net import free_port
 from tests.flows import plugin_stages
 from tests.flows.helpers import REPO, child_env, plugin_config, read_calls, wait_for
 

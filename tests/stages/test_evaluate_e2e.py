@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from data_contracts import validate
-from plotline.eval.cli import app as eval_app
+from plotline.cli.eval import app as eval_app
 from plotline.eval.sections import load_extended_config
 from plotline.store import RunStore
 from stages.base import run_stage

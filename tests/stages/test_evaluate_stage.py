@@ -12,7 +12,7 @@ from plotline.eval.config import EvalConfig
 from plotline.eval.sections import extend
 from plotline.store import RunStore, StorageConfig
 from plotline.store.manifest import Manifest
-from plotline.testing.net import free_port
+from plotline.net import free_port
 from stages.base import run_stage
 
 torch.set_num_threads(1)
@@ -24,7 +24,7 @@ TINY = ["video.target_latent_frames=6", "video.latent_frames_per_step=3", "video
 
 @pytest.fixture(scope="module")
 def tiny_planner_dir(tmp_path_factory):
-    from plotline.testing.tiny_lm import build_tiny_qwen3
+    from plotline.tiny.lm import build_tiny_qwen3
 
     return str(build_tiny_qwen3(tmp_path_factory.mktemp("planner") / "base"))
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from plotline.testing.tiny_planner import torch_threads
+from plotline.tiny.planner import torch_threads
 from stages.base import run_stage
 from test_plan_stage import planner_config
 

@@ -8,7 +8,7 @@ import pytest
 from plotline.config import load_config
 from plotline.planner.model import adapter_version
 from plotline.store import StorageConfig
-from plotline.testing.tiny_planner import cached_tiny_planner, shape_instructions, torch_threads
+from plotline.tiny.planner import cached_tiny_planner, shape_instructions, torch_threads
 from stages.base import run_stage
 
 

@@ -200,7 +200,7 @@ def test_killed_writer_leaves_nothing_committed(tmp_path):
 
 
 def test_unreachable_s3_endpoint_fails_with_the_url_after_bounded_retries(tmp_path):
-    from plotline.testing.net import free_port
+    from plotline.net import free_port
     from plotline.store import StorageConfig
 
     port = free_port()  # nothing listens here

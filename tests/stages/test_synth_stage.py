@@ -16,7 +16,7 @@ from plotline.data.synth_offline import template_candidate, template_reply
 from plotline.eval.sections import extend
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.store import RunStore, StorageConfig
-from plotline.testing.net import free_port
+from plotline.net import free_port
 from stages.base import run_stage
 from tests.scripted_openai import ScriptedChat
 
@@ -44,7 +44,7 @@ ANSWER = json.dumps({"instructions": [template_candidate(0, k, 2, "a park") for 
 def served_tiny_qwen(tmp_path_factory):
     """`transformers serve` on loopback with an untrained tiny Qwen3 whose tokenizer knows the synthesis prompts."""
     from plotline.rewards.serve import transformers_serve
-    from plotline.testing.tiny_lm import build_tiny_qwen3
+    from plotline.tiny.lm import build_tiny_qwen3
 
     root = tmp_path_factory.mktemp("synth_llm")
     cfg = SynthConfig.model_validate({**SERVED, "model": "x"})

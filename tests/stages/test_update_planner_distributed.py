@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from plotline.testing.tiny_planner import torch_threads
+from plotline.tiny.planner import torch_threads
 from stages.base import InputSpec, StageSpec, register, run_stage
 from test_plan_stage import planner_config
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from plotline.testing.tiny_planner import torch_threads
+from plotline.tiny.planner import torch_threads
 from stages.base import InputSpec, StageSpec, register, run_stage
 from stages.update_planner import PlannerVersionMismatch
 from test_plan_stage import planner_config

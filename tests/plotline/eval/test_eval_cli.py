@@ -8,8 +8,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from plotline.data.synth_cli import app as synth_app
-from plotline.eval.cli import app as eval_app
+from plotline.cli.synth import app as synth_app
+from plotline.cli.eval import app as eval_app
 
 torch.set_num_threads(1)
 root = typer.Typer()

@@ -1,6 +1,6 @@
 """Completion masks exclude the thinking block exactly (both tags) and padding after eos."""
 from plotline.planner.masks import ThinkTokens, completion_mask, truncate_at_eos
-from plotline.testing import build_tiny_tokenizer
+from plotline.tiny import build_tiny_tokenizer
 
 TOK = build_tiny_tokenizer()
 THINK = ThinkTokens.from_tokenizer(TOK)

@@ -5,7 +5,7 @@ from plotline.planner.config import PlannerConfig
 from plotline.planner.errors import AdapterMismatch, ChatTemplateMissing, PlannerInputError
 from plotline.planner.model import adapter_version, load_planner, load_tokenizer, save_adapter
 from plotline.planner.prompts import planner_messages, render_prompt
-from plotline.testing import build_tiny_qwen3
+from plotline.tiny import build_tiny_qwen3
 
 
 def test_lora_defaults_cover_attention_and_mlp(tiny_planner_paths):

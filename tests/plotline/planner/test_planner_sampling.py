@@ -13,7 +13,7 @@ from plotline.planner.model import load_planner
 from plotline.planner.records import PlanRecord, check_records
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
 from plotline.rl.gspo import sequence_ratio
-from plotline.testing.tiny_planner import shape_instructions
+from plotline.tiny.planner import shape_instructions
 
 J = 2
 

@@ -180,7 +180,7 @@ def test_config_and_condition_flag():
     import typer
 
     from plotline.config import ConfigError, load_config
-    from plotline.eval.cli import parse_condition
+    from plotline.cli.eval import parse_condition
 
     assert parse_condition("closed=planner_smooth+reflect@step=3").reflect is True
     assert parse_condition("open=planner_smooth@base").reflect is False

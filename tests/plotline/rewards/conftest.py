@@ -7,8 +7,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory):
-    """A saved tiny Qwen3 + trained BPE tokenizer with chat template (plotline.testing.tiny_lm)."""
-    from plotline.testing.tiny_lm import build_tiny_qwen3
+    """A saved tiny Qwen3 + trained BPE tokenizer with chat template (plotline.tiny.lm)."""
+    from plotline.tiny.lm import build_tiny_qwen3
 
     return str(build_tiny_qwen3(tmp_path_factory.mktemp("tiny_qwen") / "model"))
 
@@ -25,8 +25,8 @@ def tiny_server(tiny_qwen_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_vl_dir(tmp_path_factory):
-    """A saved tiny Qwen3-VL + image-only processor (plotline.testing.tiny_vl)."""
-    from plotline.testing.tiny_vl import build_tiny_qwen3_vl
+    """A saved tiny Qwen3-VL + image-only processor (plotline.tiny.vl)."""
+    from plotline.tiny.vl import build_tiny_qwen3_vl
 
     return str(build_tiny_qwen3_vl(tmp_path_factory.mktemp("tiny_vl") / "model"))
 

@@ -13,7 +13,7 @@ from plotline.rewards.judges import JudgeRequest, create_backend
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.rewards.judges.scorer import JudgeScorer
 from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt
-from plotline.testing.net import free_port
+from plotline.net import free_port
 from tests.scripted_openai import ScriptedChat
 
 STEP_REPLY = ('{"subject_score": 8, "scene_score": 7, "action_score": 6, '

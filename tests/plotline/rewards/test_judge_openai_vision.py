@@ -1,5 +1,5 @@
 """The `openai` judge backend against a real vision-language server: `transformers serve` running a tiny
-Qwen3-VL (random weights, plotline.testing.tiny_vl) on loopback.
+Qwen3-VL (random weights, plotline.tiny.vl) on loopback.
 
 Temporal- and step-following requests are built by the scoring stage's own `video_requests` and carry their
 frames as base64 PNG data URLs. The server must really take the images in: its reported prompt tokens equal
@@ -96,7 +96,7 @@ def test_temporal_and_step_judges_with_frames_through_real_vl_server(tiny_vl_ser
 
 
 def test_server_turns_every_frame_into_vision_tokens(tiny_vl_server, tiny_vl_dir):
-    from plotline.testing.tiny_vl import IMAGE_PAD, load_tiny_vl_processor
+    from plotline.tiny.vl import IMAGE_PAD, load_tiny_vl_processor
 
     processor = load_tiny_vl_processor(tiny_vl_dir)
     pad_id = processor.tokenizer.convert_tokens_to_ids(IMAGE_PAD)

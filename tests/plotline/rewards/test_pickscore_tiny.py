@@ -11,7 +11,7 @@ def tiny_clip_dir(tmp_path_factory):
     import torch
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
-    from plotline.testing.tiny_lm import build_tiny_tokenizer
+    from plotline.tiny.lm import build_tiny_tokenizer
 
     path = tmp_path_factory.mktemp("tiny_clip")
     tok = build_tiny_tokenizer(chat_template=None)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from plotline.rewards.cli import app
+from plotline.cli.rewards import app
 
 CORPUS = [json.loads(l) for l in (Path(__file__).parent / "data" / "replies.jsonl").read_text().splitlines()]
 

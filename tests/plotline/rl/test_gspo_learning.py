@@ -8,7 +8,7 @@ from plotline.planner.model import load_planner
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
 from plotline.planner.training import gspo_step, make_optimizer
 from plotline.rl.gspo_config import GSPOConfig
-from plotline.testing.tiny_planner import cached_tiny_planner, shape_instructions, torch_threads
+from plotline.tiny.planner import cached_tiny_planner, shape_instructions, torch_threads
 
 J, WORD, UPDATES = 2, "slowly", 24
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from plotline.testing import build_tiny_qwen3, build_tiny_tokenizer
+from plotline.tiny import build_tiny_qwen3, build_tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

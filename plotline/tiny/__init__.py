@@ -1,5 +1,5 @@
-"""Test helpers that build tiny, offline stand-ins for real models (no downloads)."""
-from plotline.testing.tiny_lm import (
+"""The product's tiny-model factory: offline stand-ins for the real planner, VLM judge and LM built from configs (no downloads)."""
+from plotline.tiny.lm import (
     DEFAULT_CORPUS,
     TINY_CHAT_TEMPLATE,
     build_tiny_qwen3,

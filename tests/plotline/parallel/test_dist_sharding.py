@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from plotline.dist import launch
+from plotline.parallel import launch
 from plotline.executor.sharding import RolloutJob, rollout_jobs, shard_by_instruction
 from plotline.planner.sampling import Instruction
 from plotline.planner.sharding import instructions_per_block, shard_instructions

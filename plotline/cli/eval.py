@@ -1,6 +1,6 @@
 """`plotline eval …`: run the Temporal Order benchmark, render and compare reports, and the human-agreement tools.
 
-Mount with `app.add_typer(plotline.eval.cli.app, name="eval")`.
+Mounted as `plotline eval` by plotline.cli.main.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from plotline.cli.common import fail as _fail
 from plotline.console import console, err
 
 app = typer.Typer(no_args_is_help=True, help="Temporal Order benchmark: runs, reports, human agreement.")
@@ -23,10 +24,6 @@ SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set eva
 def _group() -> None:
     """Temporal Order benchmark: runs, reports, human agreement."""
 
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def load_cli_config(paths: Optional[list[str]], overrides: Optional[list[str]]):

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from plotline.planner.prompts import PLANNER_SYSTEM_PROMPT, PLANNER_USER_PROMPT, render_prompt
-from plotline.testing.tiny_lm import build_tiny_qwen3
+from plotline.tiny.lm import build_tiny_qwen3
 
 SHAPES = ("red square", "blue circle", "green triangle", "yellow star")
 MOVES = ("moves right", "moves left", "jumps up", "spins around")

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from plotline.dist import launch
-from plotline.dist.collective import Collective
+from plotline.parallel import launch
+from plotline.parallel.collective import Collective
 from plotline.executor.prompts import PlanTooShort
 
 

@@ -110,7 +110,7 @@ def launch_accelerate(module: str, spec: dict, workdir: str | Path, num_processe
     """Run `module` under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when `cpu`) and
     wait; raise the first rank's error (see module docstring) when any rank fails. `spec` is written to
     `workdir/spec.json` with `workdir` and `cpu` added."""
-    from plotline.testing.net import free_port
+    from plotline.net import free_port
 
     if num_processes < 2:
         raise ValueError(f"{what}: launch_accelerate needs at least 2 processes, got {num_processes}")

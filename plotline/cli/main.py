@@ -1,4 +1,4 @@
-"""The `plotline` command: the roof over stages and flows (nothing imports this module)."""
+"""The root `plotline` app: train, stage, audit, ui, deploy, memory, config; the sub-apps mount at the end."""
 from __future__ import annotations
 
 import csv
@@ -13,6 +13,7 @@ import yaml
 from rich.table import Table
 
 from plotline.config import ConfigError, config_hash, load_config
+from plotline.cli.common import fail as _fail
 from plotline.console import console, err
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -28,10 +29,6 @@ def _config(paths: Optional[list[str]], overrides: Optional[list[str]]):
         paths = [str(default)] if default.is_file() else []
     return load_config(paths, overrides or [])
 
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 @app.command("stage")
@@ -509,19 +506,15 @@ def memory_cmd(
         _fail(f"does not fit {gpu_memory:g} GB: {', '.join(bad)}", code=1)
 
 
-def _mount_optional(module: str, attr: str, name: str, help_text: str) -> None:
-    """Mount a sub-app that lives in a library package, if that package provides it."""
-    try:
-        sub = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return
-    app.add_typer(sub, name=name, help=help_text)
+from plotline.cli import eval as eval_cli  # noqa: E402 - sub-apps mount after the root's own commands
+from plotline.cli import generate as generate_cli  # noqa: E402
+from plotline.cli import rewards as rewards_cli  # noqa: E402
+from plotline.cli import synth as synth_cli  # noqa: E402
 
-
-_mount_optional("plotline.rewards.cli", "app", "rewards", "Judge replies: re-parse and re-score stored raw replies.")
-_mount_optional("plotline.eval.cli", "app", "eval", "Temporal Order benchmark: runs, reports, human agreement.")
-_mount_optional("plotline.data.synth_cli", "app", "synth", "Synthesise ordered-event instructions with an LLM; vet prompt lists.")
-app.command("generate")(importlib.import_module("plotline.reflect.cli").generate_cmd)
+app.add_typer(rewards_cli.app, name="rewards", help="Judge replies: re-parse and re-score stored raw replies.")
+app.add_typer(eval_cli.app, name="eval", help="Temporal Order benchmark: runs, reports, human agreement.")
+app.add_typer(synth_cli.app, name="synth", help="Synthesise ordered-event instructions with an LLM; vet prompt lists.")
+app.command("generate")(generate_cli.generate_cmd)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """`plotline generate`: render instructions with a run's policy, open loop or with reflection (`--reflect`), as
 the run's `generate` stage; the audit trail is shown by `plotline audit --run <run> --stage generate`.
 
-Mounted as a command of the `plotline` app (`app.command("generate")(generate_cmd)`)."""
+Mounted as the `plotline generate` command by plotline.cli.main."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +10,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from plotline.cli.common import fail as _fail
 from plotline.console import console, err
 
 
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _fmt(value) -> str:

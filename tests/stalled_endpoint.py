@@ -1,14 +1,7 @@
-"""Loopback networking helpers for tests and benchmarks."""
+"""A loopback endpoint that accepts connections and never answers: the stalled object store of the fault tests."""
 from __future__ import annotations
 
 import socket
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class StalledEndpoint:

@@ -2,7 +2,7 @@
 
 No weights are downloaded: `build_tiny_qwen3_vl` creates a randomly initialised (seeded)
 `Qwen3VLForConditionalGeneration` with a two-layer text decoder and a two-block vision tower, a byte-level BPE
-tokenizer trained on the fly (`plotline.testing.tiny_lm`) extended with Qwen-VL's vision tokens
+tokenizer trained on the fly (`plotline.tiny.lm`) extended with Qwen-VL's vision tokens
 (`<|vision_start|>`, `<|image_pad|>`, `<|video_pad|>`, `<|vision_end|>`), the PIL Qwen2-VL image processor and
 a Qwen3-VL-style chat template that renders an image content part as `<|vision_start|><|image_pad|><|vision_end|>`.
 The processor expands every `<|image_pad|>` into one token per merged 16x16-pixel patch, so a prompt's token
@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from plotline.testing.tiny_lm import IM_END, PAD_TOKEN, build_tiny_tokenizer
+from plotline.tiny.lm import IM_END, PAD_TOKEN, build_tiny_tokenizer
 
 VISION_START = "<|vision_start|>"
 VISION_END = "<|vision_end|>"
@@ -91,7 +91,7 @@ class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
 
 
 def build_tiny_vl_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
-    """The tiny BPE tokenizer of `plotline.testing.tiny_lm` plus the Qwen-VL vision tokens (special, so they
+    """The tiny BPE tokenizer of `plotline.tiny.lm` plus the Qwen-VL vision tokens (special, so they
     are never split and are skipped when decoding) and the VL chat template."""
     from tokenizers import AddedToken
 

@@ -1,6 +1,6 @@
 """`plotline synth …`: LLM-backed instruction synthesis and prompt-list vetting.
 
-Mount with `app.add_typer(plotline.data.cli.app, name="synth")` (`plotline.data.synth_cli.app` is the same app).
+Mounted as `plotline synth` by plotline.cli.main.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from plotline.cli.common import fail as _fail
 from plotline.console import console, err
 
 app = typer.Typer(no_args_is_help=True, help="Synthesise ordered-event instructions with an LLM; vet prompt lists.")
@@ -20,10 +21,6 @@ app = typer.Typer(no_args_is_help=True, help="Synthesise ordered-event instructi
 def _group() -> None:
     """Synthesise ordered-event instructions with an LLM; vet prompt lists."""
 
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 @app.command("run")
@@ -39,7 +36,7 @@ def run_cmd(
 ) -> None:
     """Synthesise instructions (resumable: rerun the same command after an interruption)."""
     from plotline.config import ConfigError
-    from plotline.eval.cli import load_cli_config
+    from plotline.cli.eval import load_cli_config
     from stages.base import run_stage
 
     extra = [f"synth.{k}={v}" for k, v in (("num_instructions", num), ("backend", backend), ("model", model),

@@ -1,0 +1,4 @@
+"""`python -m plotline.cli`: the `plotline` command."""
+from plotline.cli.main import main
+
+main()
