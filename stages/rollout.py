@@ -36,11 +36,11 @@ def run(ctx: StageContext) -> None:
         if cfg.executor.num_shards > 1:
             adapter_dir = policy_adapter_dir(ctx)
             version, backbone = adapter_dir_version(adapter_dir), get_backbone(cfg.executor.backbone).name
-            outputs = run_rollout_shards(cfg, jobs, adapter_dir, version, tmp)
+            outputs = run_rollout_shards(cfg.executor, video, jobs, adapter_dir, version, tmp)
         else:
             ex = build_executor(cfg.executor, video)
             version, backbone = load_policy_adapter(ctx, ex), ex.backbone.name
-            outputs = (roll_job(ex, job, cfg, version) for job in jobs)
+            outputs = (roll_job(ex, job, version) for job in jobs)
         rows = []
         for out in ctx.progress(outputs, total=len(jobs), description="rollout"):
             ctx.output.write_tensors(out.group_path, out.tensors, metadata=out.metadata)
