@@ -84,9 +84,11 @@ def get_job(name: str) -> JobKind:
     return JOBS[name]
 
 
-def job_spec(kind: str, *, sections: dict[str, BaseModel], inputs: dict[str, Any], out_dir: str) -> WorkerSpec:
+def job_spec(kind: str, *, sections: dict[str, BaseModel], inputs: dict[str, Any], out_dir: str,
+             device: str = "cpu") -> WorkerSpec:
     """The spec of job `kind` (which must be registered in this process) with the given config sections (dumped to
-    JSON), inputs and output folder; the launcher fills in the work folder, shard, device and launcher."""
+    JSON), inputs, output folder and device (`cpu`/`cuda`; `run_shards` sets each shard's own); the launcher fills
+    in the work folder, shard and launcher."""
     job = get_job(kind)
-    return WorkerSpec(kind=kind, module=job.module, out_dir=str(out_dir), inputs=dict(inputs),
+    return WorkerSpec(kind=kind, module=job.module, out_dir=str(out_dir), inputs=dict(inputs), device=device,
                       sections={k: v.model_dump(mode="json") for k, v in sections.items()})

@@ -60,13 +60,11 @@ class PlannerUpdateInputs:
     """Seed of the mini-batch permutation."""
 
 
-def run_planner_update(planner_cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpdateInputs,
-                       out_dir: str | Path, *, collective: Collective | None = None,
-                       device: str | None = None) -> UpdateResult:
+def run_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpdateInputs, out_dir: str | Path, *,
+                       collective: Collective | None = None, device: str | None = None) -> UpdateResult:
     """GSPO-update the planner adapter (config sections `planner`, `rl.planner`); rank 0 writes
     `out_dir/adapter`. Every rank returns the same result."""
     coll = collective or Collective()
-    cfg = planner_cfg
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
     records = [PlanRecord.from_row(r) for r in inputs.plans]
@@ -97,7 +95,7 @@ def run_planner_update(planner_cfg: PlannerConfig, gspo: GSPOConfig, inputs: Pla
     return UpdateResult(rows, summary)
 
 
-def launch_planner_update(planner_cfg: PlannerConfig, gspo: GSPOConfig, inputs: dict, out_dir: str | Path,
+def launch_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: dict, out_dir: str | Path,
                           workdir: str | Path, timeout_s: float | None = None) -> UpdateResult:
     """Run the update with `gspo.num_processes` ranks under `accelerate launch` and return rank 0's result.
 
@@ -105,9 +103,8 @@ def launch_planner_update(planner_cfg: PlannerConfig, gspo: GSPOConfig, inputs: 
     `lora_seed`, `gspo_seed`. GPUs are used unless `planner.device` is `cpu` or none is visible (then CPU ranks
     with gloo).
     """
-    spec = job_spec(PLANNER_UPDATE, sections={"planner": planner_cfg, "rl.planner": gspo}, inputs=inputs,
-                    out_dir=str(out_dir))
-    spec = spec.model_copy(update={"device": "cuda" if uses_cuda(planner_cfg.device) else "cpu"})
+    spec = job_spec(PLANNER_UPDATE, sections={"planner": cfg, "rl.planner": gspo}, inputs=inputs,
+                    out_dir=str(out_dir), device="cuda" if uses_cuda(cfg.device) else "cpu")
     result = launch_accelerate(spec, workdir, gspo.num_processes, what="update_planner", timeout_s=timeout_s)
     return UpdateResult.from_json(result)
 

@@ -138,8 +138,7 @@ def launch_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: Flo
     is `cpu` or none is visible (then CPU ranks with gloo).
     """
     spec = job_spec(EXECUTOR_UPDATE, sections={"executor": executor, "video": video, "rl.executor": rl},
-                    inputs=inputs, out_dir=str(out_dir))
-    spec = spec.model_copy(update={"device": "cuda" if uses_cuda(executor.device) else "cpu"})
+                    inputs=inputs, out_dir=str(out_dir), device="cuda" if uses_cuda(executor.device) else "cpu")
     result = launch_accelerate(spec, workdir, rl.num_processes, what="update_executor", timeout_s=timeout_s)
     return UpdateResult.from_json(result)
 

@@ -102,3 +102,17 @@ def test_a_spec_whose_module_does_not_register_its_kind_is_refused():
     with pytest.raises(ValueError, match="job kind 'test_echo' is registered by parallel_jobs, not "
                                          "plotline.parallel.spec"):
         worker.run_spec(spec)
+
+
+def test_the_four_job_sets_register_with_the_one_worker_entry_point():
+    import importlib
+
+    expected = {"plan_shard": "plotline.planner.sharding", "rollout_shard": "plotline.executor.sharding",
+                "planner_update": "plotline.planner.gspo_job", "executor_update": "plotline.rl.flow_grpo_job"}
+    for module in expected.values():
+        importlib.import_module(module)
+    assert {k: jobs.get_job(k).module for k in expected} == expected
+    # no library module carries its own process entry point besides the worker and the CLI roof
+    root = Path(jobs.__file__).resolve().parents[1]
+    mains = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "__main__" in p.read_text())
+    assert mains == ["cli/main.py", "parallel/worker.py"]
