@@ -4,8 +4,8 @@ when the `openai` backend left them null, computes the KL reference (the startin
 and writes the new adapter (peft format, loadable by vLLM) plus update metrics.
 
 The update itself is `plotline.planner.gspo_job.run_planner_update`: in this process when
-`rl.planner.num_processes` is 1, else in `accelerate launch` workers that read local copies of the verified inputs and hand the adapter
-and metrics back through a temporary folder; this stage writes and commits."""
+`rl.planner.num_processes` is 1, else in `accelerate launch` workers that read local copies of the verified
+inputs and hand the adapter and metrics back through a temporary folder; this stage writes and commits."""
 from __future__ import annotations
 
 import tempfile

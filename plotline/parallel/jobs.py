@@ -9,7 +9,7 @@ the job packages (executor, planner, rl) to `plotline.parallel`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -85,7 +85,7 @@ def get_job(name: str) -> JobKind:
 
 
 def job_spec(kind: str, *, sections: dict[str, BaseModel], inputs: dict[str, Any], out_dir: str,
-             device: str = "cpu") -> WorkerSpec:
+             device: Literal["cpu", "cuda"] = "cpu") -> WorkerSpec:
     """The spec of job `kind` (which must be registered in this process) with the given config sections (dumped to
     JSON), inputs, output folder and device (`cpu`/`cuda`; `run_shards` sets each shard's own); the launcher fills
     in the work folder, shard and launcher."""

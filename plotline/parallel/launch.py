@@ -159,7 +159,7 @@ def run_shards(specs: Sequence[WorkerSpec], devices: Sequence[str | None], workd
     threads = worker_threads(len(specs))
     procs, logs = [], []
     try:
-        for i, (spec, dev) in enumerate(zip(specs, devices)):
+        for i, (spec, dev) in enumerate(zip(specs, devices, strict=True)):
             spec = spec.model_copy(update={"workdir": str(workdir), "shard": i, "num_shards": len(specs),
                                            "device": "cpu" if dev is None else "cuda", "launcher": "process"})
             spec_path = write_json(workdir / f"spec{i}.json", spec.model_dump(mode="json"))
