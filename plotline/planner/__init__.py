@@ -1,5 +1,5 @@
 """LLM planner: prompts, sampling backends, parsing, masks, log-probs.
 
-Submodules (import them directly): `config`, `prompts`, `parsing`, `smoothing`, `masks`, `model`,
+Submodules (import them directly): `config`, `prompts`, `parsing`, `masks`, `model`, `loading`,
 `logprobs`, `backends`, `sampling`, `records`, `training`.
 """

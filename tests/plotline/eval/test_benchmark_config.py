@@ -10,7 +10,7 @@ from plotline.data.importer import ImportRejected
 from plotline.eval.benchmark import BenchmarkError, BenchmarkPrompt, Geometry, load_benchmark, subset_geometry
 from plotline.eval.checkpoints import CheckpointError, parse_reference, pin_reference, resolve_checkpoint
 from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
-from plotline.eval.generate import PlannedPrompt, fit_steps, span_prompts
+from plotline.eval.conditions import PlannedPrompt, fit_steps, span_prompts
 from plotline.eval.runner import subset_rows
 from plotline.eval.sections import extend, load_extended_config
 from plotline.config import load_config
