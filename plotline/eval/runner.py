@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 
@@ -126,12 +126,13 @@ def _frame_counts(ecfg: EvalConfig, rewards) -> set[int]:
     return counts | ({ecfg.aesthetic_frames} if ecfg.aesthetic != "none" else set())
 
 
-def run_benchmark(config, store, step: int, *, instructions=None, current: Optional[dict] = None,
+def run_benchmark(config, inputs: Mapping[str, Optional[object]], *, instructions=None,
                   write_video: Optional[Callable[[str, bytes], None]] = None, progress=None,
                   lora_seed: int = 0) -> EvalOutputs:
     """Generate one video per benchmark prompt for every condition, judge them with every judge, add the
-    aesthetic score, and time generation. `config` is a PlotlineConfig (with an `eval` section or the defaults),
-    `store` the RunStore the stage runs in; `current` holds its resolved update inputs for `current` references."""
+    aesthetic score, and time generation. `config` is a PlotlineConfig (with an `eval` section or the defaults);
+    `inputs` are the stage's resolved inputs: its update outputs (`current`) and the checkpoints it pinned
+    (plotline.eval.checkpoints.resolve_checkpoint)."""
     from plotline.executor.video_io import encode_mp4
 
     ecfg = eval_section(config)
@@ -144,7 +145,7 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
     resolved: dict[str, ResolvedCheckpoint] = {}
     device = "cpu"
     for cond in ecfg.conditions:
-        ckpt = resolve_checkpoint(cond, store, step, config.planner.cold_start_adapter, config.storage, current)
+        ckpt = resolve_checkpoint(cond, inputs, config.planner.cold_start_adapter)
         resolved[cond.name] = ckpt
         plans, planning_s, plan_version, pcfg = {}, 0.0, "", None
         if cond.mode in PLANNER_MODES:
