@@ -18,16 +18,14 @@ from plotline.planner.records import check_records
 from plotline.planner.sampling import Instruction, sample_plans
 from plotline.planner.sharding import sample_local, sample_sharded
 from plotline.policy.planners import open_planner
+from plotline.policy.reference import policy_from_inputs
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def current_adapter(ctx: StageContext) -> str | None:
     """Local folder of the adapter to sample with: last step's update_planner output, else the cold-start one."""
-    art = ctx.inputs.get("planner_adapter")
-    if art is not None:
-        return art.local_dir("adapter")
-    return ctx.config.planner.cold_start_adapter
+    return policy_from_inputs(ctx.config.planner, ctx.config.executor, ctx.inputs, cold_start=True).planner_adapter
 
 
 def read_instructions(ctx: StageContext) -> list[Instruction]:

@@ -118,11 +118,13 @@ class GenerationOutput:
 def render_instructions(planner: PlannerConfig, executor: ExecutorConfig, video: VideoConfig,
                         reflect_config: ReflectConfig, rows: Sequence[dict], *, reflect: bool, seed: int,
                         make_critic: Optional[Callable[[], object]] = None, planner_adapter: Optional[str] = None,
-                        executor_adapter: Optional[str] = None, lora_seed: int = 0, condition: str = "generate", progress=None) -> GenerationOutput:
+                        executor_adapter: Optional[str] = None, lora_seed: int = 0, condition: str = "generate",
+                        progress=None) -> GenerationOutput:
     """Plan (one plan each, `planner`'s sampling settings) and render every instruction row (`instruction_id`,
     `prompt`) with the policy (planner base + `planner_adapter`, executor checkpoint + `executor_adapter`), open
     loop or, with `reflect`, span by span with the critic `make_critic()` builds (e.g. the run config's
-    plotline.reflect.critic.build_critic) under `reflect_config`. Both modes use the same plans and, for every span's first candidate, the same noise."""
+    plotline.reflect.critic.build_critic) under `reflect_config`. Both modes use the same plans and, for every
+    span's first candidate, the same noise."""
     pcfg = planner.model_copy(update={"num_plans": 1})
     ids = [str(r["instruction_id"]) for r in rows]
     prompts = [PlanPrompt(f"{condition}/{i}", str(r["prompt"]), video.num_steps) for i, r in zip(ids, rows)]
