@@ -155,10 +155,11 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str
     if spec.pins is not None and config is not None:
         for key, art in spec.pins(config, store, step).items():
             found[key] = art
-            if art is not None:
+            if art is not None:  # another run's artifact is named by its full URI
                 m = art.manifest
+                path = art.prefix if m.run_id == store.run_id else art.uri
                 refs.append(InputRef(key=key, stage=m.stage, step=m.step, version=m.version, area=m.area,
-                                     manifest_id=m.manifest_id, path=art.prefix))
+                                     manifest_id=m.manifest_id, path=path))
     return found, refs
 
 
