@@ -49,6 +49,10 @@ class StageSpec:
     area: str = "steps"
     cache_extra: Callable[[PlotlineConfig], str] | None = None
     """Extra cache-key material outside the config (e.g. the sha256 of an imported file)."""
+    pins: Callable[[PlotlineConfig, RunStore, int], dict[str, Artifact | None]] | None = None
+    """Inputs the stage pins from its config at input resolution (e.g. evaluate's `latest` / `step=N`
+    checkpoints): key → committed artifact (None: the reference means nothing for that key). They are inputs
+    like the declared ones: in `ctx.inputs`, in the manifest's inputs and in the input digest."""
 
 
 _REGISTRY: dict[str, StageSpec] = {}
@@ -122,9 +126,10 @@ class StageOutcome:
         return self.artifact.manifest
 
 
-def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
-                   pinned: dict[str, str] | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
-    """Find the committed manifest of every input (newest version, or a pinned version folder URI)."""
+def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str, str] | None = None,
+                   config: PlotlineConfig | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
+    """Find the committed manifest of every input (newest version, or a pinned version folder URI), and, given
+    the `config`, of the inputs the stage pins from it (`spec.pins`)."""
     found: dict[str, Artifact | None] = {}
     refs: list[InputRef] = []
     for inp in spec.inputs:
@@ -147,6 +152,14 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
             m = art.manifest
             refs.append(InputRef(key=inp.key, stage=m.stage, step=m.step, version=m.version, area=m.area,
                                  manifest_id=m.manifest_id, path=art.prefix))
+    if spec.pins is not None and config is not None:
+        for key, art in spec.pins(config, store, step).items():
+            found[key] = art
+            if art is not None:  # another run's artifact is named by its full URI
+                m = art.manifest
+                path = art.prefix if m.run_id == store.run_id else art.uri
+                refs.append(InputRef(key=key, stage=m.stage, step=m.step, version=m.version, area=m.area,
+                                     manifest_id=m.manifest_id, path=path))
     return found, refs
 
 
@@ -165,7 +178,7 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
         raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
     spec = specs[name]
     store = RunStore(run_uri, config.storage)
-    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs)
+    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs, config)
     chash = config_hash(config, spec.config_sections)
     if spec.cache_extra is not None:
         chash = hashlib.sha256(f"{chash}|{spec.cache_extra(config)}".encode()).hexdigest()

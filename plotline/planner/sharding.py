@@ -15,9 +15,8 @@ from typing import Sequence
 
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import run_shards, shard_devices
-from plotline.planner.backends import BackendContext, make_backend
 from plotline.planner.config import PlannerConfig
-from plotline.planner.model import load_planner_from_config
+from plotline.planner.loading import open_planner
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
 
@@ -29,12 +28,12 @@ def sample_local(config: PlannerConfig, adapter: str | None, instructions: Seque
                  sample_seed: int, lora_seed: int) -> list[PlanRecord]:
     """Load the planner (base + `adapter`, else a fresh LoRA seeded by `lora_seed`), sample, parse and mask M
     plans per instruction with the `local` backend, and record their old log-probs from the sampling weights."""
-    planner = load_planner_from_config(config, adapter, trainable=False, seed=lora_seed)
-    backend = make_backend("local", BackendContext(config, planner.tokenizer, planner.adapter_version,
-                                                   planner=planner, adapter_path=adapter))
-    records = sample_plans(backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed,
+    if config.backend != "local":
+        raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
+    planner = open_planner(config, adapter, lora_seed=lora_seed)
+    records = sample_plans(planner.backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed,
                            planner.context_length)
-    record_old_logprobs(planner, records, config.logprob_batch_size)
+    record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from plotline.data.sources import register_source
-from plotline.world.generator import instruction_rows
+from plotline.world.instructions import instruction_rows
 
 
 def world_source(config) -> list[dict]:
