@@ -9,6 +9,7 @@ import torch
 from plotline.executor.executor import Executor
 from plotline.executor.prompts import check_plan_steps, frame_prompt_index, smooth_steps, span_starts
 from plotline.executor.rollout import Rollout, fork_rollout
+from plotline.executor.vae import decode_rollout
 from plotline.executor.video_io import encode_mp4, sample_indices, to_uint8
 
 
@@ -59,7 +60,7 @@ def roll_plan(ex: Executor, plan: dict, fork_frame: int, seed: int, ids: list[st
     r = fork_rollout(ex.generator, contexts, starts, v.target_latent_frames, fork_frame, ex.noise(seed),
                      plan["plan_id"], list(range(len(ids))))
     check_finite(r, ids)
-    frames = ex.decoder(r.videos())  # [N, T, H, W, 3]
+    frames = decode_rollout(ex.decoder, r.prefix, r.continuations)  # [N, T, H, W, 3], the prefix decoded once
     return PlanRollout(r, prompts, starts, frame_prompt_index(starts, fork_frame), frames,
                        sample_indices(frames.shape[1], ex.config.sampled_frames))
 
