@@ -10,7 +10,7 @@ from plotline.executor.executor import Executor
 from plotline.executor.prompts import check_plan_steps, frame_prompt_index, smooth_steps, span_starts
 from plotline.executor.rollout import Rollout, fork_rollout
 from plotline.executor.vae import decode_rollout
-from plotline.executor.video_io import encode_mp4, sample_indices, to_uint8
+from plotline.executor.video_io import EncoderPool, encode_mp4, sample_indices, to_uint8
 
 
 class NonFiniteRollout(FloatingPointError):
@@ -74,6 +74,14 @@ def group_tensors(pr: PlanRollout) -> dict[str, torch.Tensor]:
             "frames": torch.from_numpy(to_uint8(pr.frames[:, pr.sampled])).contiguous()}
 
 
-def mp4s(pr: PlanRollout, fps: int) -> list[bytes]:
-    """One mp4 per continuation."""
+def mp4s(pr: PlanRollout, fps: int, pool: EncoderPool | None = None) -> list[bytes]:
+    """One mp4 per continuation (encoded concurrently in `pool` when given; the same bytes)."""
+    if pool is not None:
+        return [f.result() for f in submit_mp4s(pr, fps, pool)]
     return [encode_mp4(to_uint8(pr.frames[n]), fps) for n in range(pr.frames.shape[0])]
+
+
+def submit_mp4s(pr: PlanRollout, fps: int, pool: EncoderPool) -> list:
+    """Start encoding one mp4 per continuation in `pool`; Futures of their bytes, in continuation order (use with
+    video_io.overlapped to encode plan i while plan i+1 rolls out)."""
+    return [pool.submit(to_uint8(pr.frames[n]), fps) for n in range(pr.frames.shape[0])]

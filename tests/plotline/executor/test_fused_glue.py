@@ -43,6 +43,7 @@ def _compiles() -> bool:
         return False
 
 
+@pytest.mark.slow  # inductor compiles on CPU (about 30 s of CPU)
 @torch.no_grad()
 def test_compiled_glue_gives_the_eager_outputs_to_fp32_tolerance():
     if not _compiles():
