@@ -183,6 +183,8 @@ def report(backbone: str, k: int, n: int, peak_tflops: float, rl: FlowGRPOConfig
               f"(MFU {vae_fork / t['vae_decode'] / peak:.0%}); DiT+VAE {(t['dit_rollout'] + t['vae_decode']):.2f} s vs "
               f"floor {(roll.total + vae_fork) / peak:.2f} s (text encoder not timed)")
         out["measured"] = t
+        out["floor_dv_s"] = (roll.total + vae_fork) / peak
+        out["dit_mfu"] = roll.total / t["dit_rollout"] / peak
     else:
         print("no GPU: measured time and MFU not available on this machine")
     return out
@@ -200,6 +202,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"peak {args.peak_tflops:.0f} TFLOP/s; FLOPs counted on the meta device (matmul/conv/attention only)")
     vae, text = count_vae_decode(args.n), count_text_encoder(2)
     return [report(args.backbone, k, args.n, args.peak_tflops, rl, vae, text) for k in args.k]
+
+
+def ratios(out: list[dict]) -> dict[str, float]:
+    """The summary `make bench` prints: decode FLOPs saved by decoding the prefix once, floor seconds, and (on a
+    GPU) the measured DiT MFU and rollout time over its floor."""
+    res = {}
+    for r in out:
+        k = r["k"]
+        res[f"rollout k={k}: decode FLOPs full / prefix once"] = r["decode_ratio"]
+        res[f"rollout k={k}: floor s (DiT+VAE+text)"] = r["floor_s"]
+        if "measured" in r:
+            t = r["measured"]
+            res[f"rollout k={k}: DiT+VAE time / floor"] = (t["dit_rollout"] + t["vae_decode"]) / r["floor_dv_s"]
+            res[f"rollout k={k}: DiT MFU"] = r["dit_mfu"]
+    return res
 
 
 if __name__ == "__main__":

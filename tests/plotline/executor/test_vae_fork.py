@@ -59,3 +59,21 @@ def test_a_tiled_vae_falls_back_to_whole_videos():
     assert not dec.supports_fork()
     prefix, cont = _latents(1, 2, 5), _latents(2, 2, 6)
     assert torch.equal(decode_rollout(dec, prefix, cont), dec(torch.cat([prefix.expand(2, -1, -1, -1, -1), cont], 2)))
+
+
+@torch.no_grad()
+def test_fork_decode_flops_are_the_prefix_once_plus_the_new_frames():
+    """Independent count: the causal decode costs c_i for latent frame i (c_0 the first frame, c_1 any later one
+    at these sizes), so N full videos cost N·Σ_{i<K} c_i and the fork Σ_{i<k} c_i + N·Σ_{k≤i<K} c_i."""
+    from plotline.executor.flops import count_forward
+
+    dec = tiny_wan_vae(C, seed=1)
+    flops = lambda fn: count_forward(fn, breakdown=False)[0].total  # noqa: E731
+    c0 = flops(lambda: dec(_latents(1, 1, 0)))
+    c1 = flops(lambda: dec(_latents(1, 2, 0))) - c0
+    assert flops(lambda: dec(_latents(1, 4, 0))) == c0 + 3 * c1  # every later frame costs the same
+    k, K, n = 3, 7, 4
+    fork = flops(lambda: decode_rollout(dec, _latents(1, k, 1), _latents(n, K - k, 2)))
+    full = flops(lambda: dec(_latents(n, K, 3)))
+    assert full == n * (c0 + (K - 1) * c1)
+    assert fork == c0 + (k - 1) * c1 + n * (K - k) * c1
