@@ -72,7 +72,9 @@ def fork_rollout(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list
     """Prefix once, fork the cache to len(ids), all continuations in one batch (the rollout stage's path)."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
-    cont, traj = continue_from(gen, cache.fork(len(ids), max_frames=num_frames), prefix, contexts, starts, num_frames, noise, key, ids)
+    forked = cache.fork(len(ids), max_frames=num_frames)
+    del cache  # the batch-1 prefix buffers are not read again: free them before the continuations run
+    cont, traj = continue_from(gen, forked, prefix, contexts, starts, num_frames, noise, key, ids)
     return Rollout(prefix, cont, traj, k, list(ids))
 
 
