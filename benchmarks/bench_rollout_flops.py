@@ -118,11 +118,11 @@ def measure_gpu(backbone: str, k: int, n: int, rl: FlowGRPOConfig) -> dict[str, 
         vae = AutoencoderKLWan().to(torch.bfloat16).eval()
     videos = r.videos().to(torch.bfloat16)
     with torch.no_grad():
-        vae.decode(videos[:1]).sample
+        vae.decode(videos[:1])
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         for i in range(n):
-            vae.decode(videos[i:i + 1]).sample
+            vae.decode(videos[i:i + 1])
         torch.cuda.synchronize()
     return {"dit_rollout": dit, "vae_decode": time.perf_counter() - t0}
 

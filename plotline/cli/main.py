@@ -365,7 +365,7 @@ def ui_cmd(
                   highlight=False, soft_wrap=True)
     sys.stdout.flush()
 
-    def _stop(signum, frame):  # noqa: ARG001
+    def _stop(signum, frame):  # the signal-handler signature
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)

@@ -158,7 +158,7 @@ def generate_videos(ex, jobs: Sequence[VideoJob], batch_size: int, seed: int,
         keys = [("eval", job.prompt.subset, job.prompt.prompt_id) for job in batch]
         cache = ex.generator.new_cache()
         latents, _ = ex.generator.run(cache, contexts, starts, 0, g.num_frames,
-                                      lambda c: noise.batch(keys, c, device=ex.device).to(contexts[0].dtype))
+                                      lambda c: noise.batch(keys, c, device=ex.device).to(contexts[0].dtype))  # noqa: B023 - run() calls it now
         if not torch.isfinite(latents).all():
             bad = [job.sample_id for b, job in enumerate(batch) if not torch.isfinite(latents[b]).all()]
             raise FloatingPointError(f"non-finite latents for {', '.join(bad)}")

@@ -16,7 +16,7 @@ from plotline.executor.schedule import model_timestep
 from plotline.rl.flow_grpo import (clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm,
                                    velocity_kl)
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
-from plotline.rl.finite import NonFiniteError  # noqa: F401 - re-exported (one error for both updates)
+from plotline.rl.finite import NonFiniteError  # re-exported (one error for both updates)
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ class LocalJudgeBackend:
             start = time.perf_counter()
             try:
                 out.append(JudgeResponse(self._generate(req), time.perf_counter() - start))
-            except Exception as exc:  # a broken model must not crash the scorer
+            except Exception as exc:  # noqa: BLE001 - a broken model must not crash the scorer
                 out.append(JudgeResponse(None, time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"))
         return out
 
