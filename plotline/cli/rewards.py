@@ -46,8 +46,8 @@ def parse_cmd(
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = file.read_bytes()[: exc.start].count(b"\n") + 1
-        typer.echo(f"{file}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        bad_line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        typer.echo(f"{file}:{bad_line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
                    err=True)
         raise typer.Exit(2) from None
     for lineno, line in enumerate(text.splitlines(), 1):

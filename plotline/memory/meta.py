@@ -73,7 +73,8 @@ def qwen3_config(name: str):
     h, i, n, heads, kv, tied = sizes[name]
     return Qwen3Config(vocab_size=151936, hidden_size=h, intermediate_size=i, num_hidden_layers=n,
                        num_attention_heads=heads, num_key_value_heads=kv, head_dim=128, max_position_embeddings=40960,
-                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied)
+                       # rope_theta is taken through **kwargs (transformers 5 folds it into rope_parameters)
+                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied)  # type: ignore[call-arg]
 
 
 def planner_config(path: str | None, default: str = "Qwen3-1.7B"):

@@ -109,7 +109,7 @@ class FlowGRPOTrainer:
         self.params = [p for p in peft_model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the executor model has no trainable (LoRA) parameters")
-        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas),
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=(cfg.adam_betas[0], cfg.adam_betas[1]),
                                      eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         self.ema = [p.detach().clone() for p in self.params]
         self.state = TrainerState()

@@ -27,8 +27,8 @@ _UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
                       "ServerDisconnectedError", "ConnectionClosedError", "ConnectionRefusedError")
 
 
-def _is_unreachable(exc: BaseException) -> bool:
-    seen = set()
+def _is_unreachable(exc: BaseException | None) -> bool:
+    seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if type(exc).__name__ in _UNREACHABLE_NAMES or isinstance(exc, (ConnectionError, TimeoutError)):
