@@ -1,6 +1,8 @@
 """Latent → RGB decoders: diffusers AutoencoderKLWan from a local path, a tiny random one, or an identity map."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,10 @@ class IdentityDecoder(nn.Module):
 class WanDecoder(nn.Module):
     """AutoencoderKLWan decode of normalised latents (z·std + mean) → frames in [0, 1] as [B, T, H, W, 3]."""
 
-    def __init__(self, vae: nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, vae: Any):  # a diffusers AutoencoderKLWan (its .config and .decode are untyped)
         super().__init__()
         self.vae = vae.eval().requires_grad_(False)
         cfg = vae.config

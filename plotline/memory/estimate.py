@@ -87,7 +87,8 @@ def _meta_wan_vae(dtype):
     from plotline.executor.vae import WanDecoder
 
     with on_meta():
-        return WanDecoder(AutoencoderKLWan(**wan_vae_config()).to(dtype))
+        # a diffusers model is an nn.Module, but mypy does not see Module.to through diffusers' class decorators
+        return WanDecoder(AutoencoderKLWan(**wan_vae_config()).to(dtype))  # type: ignore[attr-defined]
 
 
 META_TEXT_ENCODERS = {"umt5": _meta_umt5}

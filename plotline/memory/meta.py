@@ -55,7 +55,8 @@ def umt5_xxl_config():
 
     return UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
                       relative_attention_num_buckets=32, relative_attention_max_distance=128,
-                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)
+                      # tie_word_embeddings is taken through **kwargs by PretrainedConfig
+                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)  # type: ignore[call-arg]
 
 
 def qwen3_config(name: str):
