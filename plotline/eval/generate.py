@@ -157,8 +157,11 @@ def generate_videos(ex, jobs: Sequence[VideoJob], batch_size: int, seed: int,
         starts = span_starts(g.num_frames, g.frames_per_step)
         keys = [("eval", job.prompt.subset, job.prompt.prompt_id) for job in batch]
         cache = ex.generator.new_cache()
-        latents, _ = ex.generator.run(cache, contexts, starts, 0, g.num_frames,
-                                      lambda c: noise.batch(keys, c, device=ex.device).to(contexts[0].dtype))  # noqa: B023 - run() calls it now
+
+        def chunk_noise(c):
+            return noise.batch(keys, c, device=ex.device).to(contexts[0].dtype)  # noqa: B023 - run() calls it below
+
+        latents, _ = ex.generator.run(cache, contexts, starts, 0, g.num_frames, chunk_noise)
         if not torch.isfinite(latents).all():
             bad = [job.sample_id for b, job in enumerate(batch) if not torch.isfinite(latents[b]).all()]
             raise FloatingPointError(f"non-finite latents for {', '.join(bad)}")
