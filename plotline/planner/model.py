@@ -92,9 +92,15 @@ def check_adapter_base(adapter_dir: str | Path, base_config, base_path: str | Pa
 def _lora_config(lora: PlannerLoraConfig):
     from peft import LoraConfig, TaskType
 
-    # peft annotates lora_alpha as int but scales by alpha / r in float: a fractional alpha is valid
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,  # type: ignore[arg-type]
-                      target_modules=list(lora.target_modules), task_type=TaskType.CAUSAL_LM, bias="none")
+    return LoraConfig(
+        r=lora.rank,
+        # peft annotates lora_alpha as int but scales by alpha / r in float: a fractional alpha is valid
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type=TaskType.CAUSAL_LM,
+        bias="none",
+    )
 
 
 @dataclass
