@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.plotline-installed
 
-.PHONY: install train test bench gpu-check clean
+.PHONY: install train test lint fmt bench gpu-check clean
 
 # Create .venv once and install plotline with exact pins (constraints.txt locks the transitive set).
 $(STAMP): pyproject.toml constraints.txt
@@ -22,6 +22,19 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
+# Lint (ruff), format check (ruff format) and type check (mypy; its files and settings are in pyproject.toml).
+# Each step runs even when an earlier one fails, so one run lists everything; the target fails if any did.
+lint: $(STAMP)
+	@rc=0; \
+	$(BIN)/ruff check . || rc=1; \
+	$(BIN)/ruff format --check . || rc=1; \
+	$(BIN)/mypy || rc=1; \
+	exit $$rc
+
+# Apply ruff's safe fixes and the formatter over the whole tree (tools/lint_fix.sh).
+fmt: $(STAMP)
+	RUFF=$(BIN)/ruff bash tools/lint_fix.sh
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
@@ -30,4 +43,4 @@ gpu-check: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu_check $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import Any
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,13 +45,13 @@ def main() -> list[dict]:
     from benchmarks.shapes_learning import KERNEL_PINS
 
     env = {**os.environ, **KERNEL_PINS, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for seed in _seeds():
         with tempfile.TemporaryDirectory() as tmp:
             proc = subprocess.run([sys.executable, "-c", _CHILD, str(seed), str(STEPS), tmp], cwd=REPO, env=env,
                                   capture_output=True, text=True)
         line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
-        row = json.loads(line) if line else {"seed": seed, "error": proc.stderr[-2000:]}
+        row: dict[str, Any] = json.loads(line) if line else {"seed": seed, "error": proc.stderr[-2000:]}
         rows.append(row)
         if "error" in row:
             print(f"seed {seed}: failed\n{row['error']}")

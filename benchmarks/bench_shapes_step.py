@@ -53,7 +53,7 @@ def main(steps: int = 3, config: str = "configs/shapes.yaml") -> dict[str, float
     for name, sec in sorted(mean.items(), key=lambda kv: -kv[1]):
         print(f"{name:<18}{sec:>9.2f}{fractions[name]:>10.1%}{sec / fastest:>11.1f}")
     print(f"{'one RL step':<18}{total:>9.2f}{1:>10.0%}")
-    slowest = max(mean, key=mean.get)
+    slowest = max(mean, key=mean.__getitem__)
     print(f"slowest stage: {slowest} ({fractions[slowest]:.0%} of a step)")
     return fractions
 

@@ -91,7 +91,7 @@ def video_links(store: RunStore, step: int, rollout_stage: str = "rollout") -> d
         return {}
     names = {e.name: e.path for e in art.manifest.files}
     links = {}
-    for _, kind, table in _kinded_tables(art):
+    for _, _kind, table in _kinded_tables(art):
         if {"rollout_id", "video_path"} <= set(table.column_names):
             for rid, path in zip(table.column("rollout_id").to_pylist(), table.column("video_path").to_pylist()):
                 if path:
@@ -202,8 +202,8 @@ def summary_markdown(artifact: Artifact, status: str, extra: dict[str, Any] | No
     m = artifact.manifest
     lines = [f"# {m.stage} · step {m.step} · v{m.version:04d} ({status})", "",
              f"- manifest `{m.manifest_id}`: {artifact.uri}/_manifest.json",
-             f"- run `{m.run_id}`, code `{m.code_version}`, config hash `{m.config_hash[:12]}` over "
-             f"{', '.join(m.config_sections) or 'nothing'}",
+             (f"- run `{m.run_id}`, code `{m.code_version}`, config hash `{m.config_hash[:12]}` over "
+              f"{', '.join(m.config_sections) or 'nothing'}"),
              f"- attempt `{m.attempt}`, created {m.created_at}", ""]
     if m.inputs:
         lines += ["## Inputs", "", "| key | stage | step | version | manifest |", "|---|---|---:|---:|---|"]
@@ -237,7 +237,7 @@ def stage_audit(store: RunStore, artifact: Artifact, n_samples: int) -> dict[str
                            "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [],
                            "reflections": [{k: _fmt(v) for k, v in r.items()}
                                            for r in report.details.get("reflection videos", [])], "extra": {}}
-    for name, kind, table in _kinded_tables(artifact):
+    for _name, kind, table in _kinded_tables(artifact):
         if kind == "plans":
             out["plans"] += plan_sample_rows(table, n_samples)
             out["extra"]["parse_status"] = parse_status_counts(table)

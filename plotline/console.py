@@ -27,7 +27,7 @@ class CliConsole(Console):
         if self._width is not None and self._height is not None:
             return ConsoleDimensions(self._width, self._height)
         if self.is_terminal:
-            return Console.size.fget(self)
+            return super().size
         return ConsoleDimensions(_columns() or PIPE_WIDTH, 25)
 
     @size.setter

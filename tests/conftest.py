@@ -13,7 +13,7 @@ for _key, _value in KERNEL_PINS.items():
 
 import pytest  # noqa: E402
 
-from plotline.net import free_port  # noqa: E402,F401 - re-exported for tests
+from plotline.net import free_port  # noqa: E402 - re-exported for tests
 
 
 def pytest_configure(config):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Union
+from typing import Callable
 
-Reply = Union[str, tuple[int, Union[dict, bytes]]]
+Reply = str | tuple[int, dict | bytes]
 """A chat reply's content, or (HTTP status, JSON body or raw bytes) to answer something else."""
 
 

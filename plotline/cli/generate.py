@@ -5,7 +5,7 @@ Mounted as the `plotline generate` command by plotline.cli.main."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -57,7 +57,7 @@ def generate_cmd(
     try:
         paths = config or ([str(Path("configs/shapes.yaml"))] if Path("configs/shapes.yaml").is_file() else [])
         cfg = load_config(paths, set_ or [])
-        update = {"reflect": reflect}
+        update: dict[str, Any] = {"reflect": reflect}
         for key, value in (("prompts", list(prompt or []) or None), ("split", split), ("limit", limit),
                            ("seed", seed)):
             if value is not None:

@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 import yaml
@@ -233,7 +233,8 @@ def train_cmd(
     total = len(stage_sequence(cfg, total_steps))
     console.print(f"plotline train: run {run_uri}, {total_steps} step(s), {total} stage runs, mode "
                   f"{cfg.orchestration.mode}", highlight=False)
-    started, done = time.perf_counter(), []
+    started = time.perf_counter()
+    done: list[tuple[str | Any, ...] | None] = []
     finished = re.compile(r"^(\S+) step (\d+): (committed|skipped|already committed)")
     resumed = re.compile(r"^resuming .*: (\d+) stage run\(s\) already committed")
 
@@ -365,7 +366,7 @@ def ui_cmd(
                   highlight=False, soft_wrap=True)
     sys.stdout.flush()
 
-    def _stop(signum, frame):  # noqa: ARG001
+    def _stop(signum, frame):  # the signal-handler signature
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
@@ -487,7 +488,7 @@ def memory_cmd(
                         f"N={cfg.executor.num_continuations}, GPU {gpu_memory:g} GB")
     for col in ("stage", "peak GB", f"fits {gpu_memory:g} GB", "largest parts (GB)"):
         table.add_column(col)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in estimates:
         parts = sorted(e.parts.items(), key=lambda kv: -kv[1])[:3]
         table.add_row(e.stage, f"{e.total / 1e9:.1f}", "yes" if e.fits(cap) else "NO",

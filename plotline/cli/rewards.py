@@ -46,10 +46,10 @@ def parse_cmd(
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = file.read_bytes()[: exc.start].count(b"\n") + 1
-        typer.echo(f"{file}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+        bad_line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        typer.echo(f"{file}:{bad_line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
                    err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -60,5 +60,5 @@ def parse_cmd(
             result = parse_line(kind.value, record)
         except (ValueError, TypeError) as exc:  # bad JSON, or a field of the wrong type (e.g. n_frames: "x")
             typer.echo(f"{file}:{lineno}: invalid input line ({exc})", err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         out.write(json.dumps(result, ensure_ascii=False) + "\n")

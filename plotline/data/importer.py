@@ -29,7 +29,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 line, start = start, reader.line_num + 1
                 if not rec:  # a blank line (a line of empty fields is a row, reported as such)
                     continue
-                row = dict(zip(header, rec))
+                row: dict[str, Any] = dict(zip(header, rec))
                 row["__line__"] = line
                 if len(rec) != len(header):
                     row["__error__"] = f"has {len(rec)} field(s), the header has {len(header)}"
@@ -94,7 +94,9 @@ def import_instructions(path: str | Path, split: str = "train", source: str | No
     frame, first_line = _read(path)
     if "prompt" not in frame.columns:
         raise ImportRejected(f"{path}: no 'prompt' column (columns: {', '.join(map(str, frame.columns)) or 'none'})")
-    rows, problems, seen = [], [], {}
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
     for i, rec in enumerate(frame.to_dict("records")):
         line = int(rec.get("__line__", i + first_line))
         if rec.get("__error__"):

@@ -250,7 +250,7 @@ class Selection:
             if match is not None:
                 what = "exact duplicate" if match.kind == "exact" else f"near-duplicate (jaccard {match.similarity:.2f})"
                 problems.append(f"{what} of {match.key}")
-            if problems:
+            if problems or not cand.prompt:  # check_candidate reports a missing prompt, so this is `if problems`
                 self.rows.append(self._row(planned, k, cand, "rejected", "; ".join(problems),
                                            match.key if match else None))
                 continue
@@ -338,7 +338,8 @@ def synthesize(cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: 
         if selection.done:
             break
         stop = min(start + cfg.batch_size, budget)
-        planned, pending = [], Counter()
+        planned: list[PlannedRequest] = []
+        pending: Counter[str] = Counter()
         for i in range(start, stop):
             planned.append(plan_request(i, selection, cfg, pending))
             pending[planned[-1].category] += 1
@@ -404,7 +405,7 @@ def check_prompt_list(rows: Sequence[dict], cfg: SynthConfig) -> list[dict]:
         problems = check_candidate(cand, n, cfg.validation, cfg.min_steps, cfg.max_steps,
                                    cfg.diversity.banned_phrases)
         dup = None
-        if not problems:
+        if not problems and cand.prompt:  # check_candidate reports a missing prompt: this is `if not problems`
             match = index.find(cand.prompt)
             if match is not None:
                 dup = match.key

@@ -126,7 +126,7 @@ def read_item(item: Any) -> Candidate:
             texts = [next((s[k] for k in ("step", "text", "event", "caption") if isinstance(s.get(k), str)), None)
                      for s in raw_steps]
             if all(t and t.strip() for t in texts):
-                steps = [" ".join(t.split()) for t in texts]
+                steps = [" ".join(t.split()) for t in texts if t]
             else:
                 problems.append("steps are objects without text")
         else:
@@ -148,14 +148,15 @@ def step_alignment(prompt: str, steps: Sequence[str]) -> tuple[list[float], list
     tokens = [stem(w) for w in words(prompt)]
     where = _first_positions(tokens)
     stem_sets = [set(content_stems(s)) for s in steps]
-    coverage, positions = [], []
+    coverage: list[float] = []
+    positions: list[Optional[float]] = []
     floor = -1
     for j, own in enumerate(stem_sets):
         others = set().union(*(s for i, s in enumerate(stem_sets) if i != j)) if len(stem_sets) > 1 else set()
         found = [s for s in own if s in where]
         coverage.append(len(found) / len(own) if own else 0.0)
         distinctive = [s for s in found if s not in others] or found
-        hits = []
+        hits: list[int] = []
         for s in distinctive:
             later = [p for p in where[s] if p >= floor]
             hits.append(later[0] if later else where[s][0])

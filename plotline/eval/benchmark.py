@@ -115,6 +115,8 @@ def file_rows(subset: EvalSubset) -> list[dict]:
     """Rows of a `file` subset through the prompt-list importer (unusable rows are reported with line numbers)."""
     from plotline.data.importer import import_instructions
 
+    if subset.path is None:
+        raise ValueError(f"eval subset {subset.name!r}: a `file` subset needs `path`")
     return import_instructions(subset.path, split="eval", source=f"file:{Path(subset.path).name}")
 
 

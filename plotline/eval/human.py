@@ -127,7 +127,9 @@ def read_choices(path: str | Path, key: Sequence[dict]) -> list[dict]:
             if not reader.fieldnames or "pair_id" not in reader.fieldnames or "choice" not in reader.fieldnames:
                 raise HumanDataError(f"{path}: needs `pair_id` and `choice` columns (has {reader.fieldnames})")
             records = [(i + 2, row) for i, row in enumerate(reader)]
-    out, problems, seen = [], [], {}
+    out: list = []
+    problems: list[str] = []
+    seen: dict[tuple, int] = {}
     for lineno, rec in records:
         if "__error__" in rec:
             problems.append(f"line {lineno}: {rec['__error__']}")

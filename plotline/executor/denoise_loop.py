@@ -122,7 +122,8 @@ class ChunkGenerator:
         """
         if first_frame % self.chunk_frames:
             raise ValueError(f"generation must start on a chunk boundary, got frame {first_frame}")
-        out, traj = [], None
+        out: list[torch.Tensor] = []
+        traj = None
         for s in range(first_frame, end_frame, self.chunk_frames):
             e = min(s + self.chunk_frames, end_frame)
             idx = frame_prompt_index(starts, s)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ def _text_umt5(backbone: Backbone, cfg: ExecutorConfig, dtype) -> TextEncoder:
     return umt5_from_path(cfg.text_encoder_path, backbone.arch.text_len, dtype)
 
 
-TEXT_ENCODERS = {
+TEXT_ENCODERS: dict[str, Callable[..., nn.Module]] = {
     "umt5": _text_umt5,
     "tiny_umt5": lambda bb, cfg, dtype: tiny_umt5(bb.arch.text_dim, bb.arch.text_len, seed=cfg.init_seed + 1),
 }
@@ -45,7 +46,7 @@ def _vae_wan(backbone: Backbone, cfg: ExecutorConfig, dtype) -> nn.Module:
     return wan_vae_from_path(cfg.vae_path, dtype)
 
 
-DECODERS = {
+DECODERS: dict[str, Callable[..., nn.Module]] = {
     "wan": _vae_wan,
     "tiny_wan": lambda bb, cfg, dtype: tiny_wan_vae(bb.arch.out_dim, seed=cfg.init_seed + 2),
     "identity": lambda bb, cfg, dtype: IdentityDecoder(),

@@ -26,7 +26,13 @@ def attach_lora(model: nn.Module, rank: int, alpha: float, targets: list[str]):
     """Wrap the DiT in a peft LoRA (B = 0 at init, so the adapted model starts equal to the base)."""
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=target_pattern(targets), lora_dropout=0.0)
+    cfg = LoraConfig(
+        r=rank,
+        # peft annotates lora_alpha as int but scales by alpha / r in float: a fractional alpha is valid
+        lora_alpha=alpha,  # type: ignore[arg-type]
+        target_modules=target_pattern(targets),
+        lora_dropout=0.0,
+    )
     return get_peft_model(model, cfg)
 
 

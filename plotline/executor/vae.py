@@ -7,6 +7,7 @@ holds at frame k. Decoders without a causal state decode the whole videos."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -71,7 +72,10 @@ class IdentityDecoder(nn.Module):
 class WanDecoder(nn.Module):
     """AutoencoderKLWan decode of normalised latents (z·std + mean) → frames in [0, 1] as [B, T, H, W, 3]."""
 
-    def __init__(self, vae: nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, vae: Any):  # a diffusers AutoencoderKLWan (its .config and .decode are untyped)
         super().__init__()
         self.vae = vae.eval().requires_grad_(False)
         cfg = vae.config

@@ -20,6 +20,7 @@ A fixed `CUDA_OVERHEAD` (CUDA context, allocator slack) is added to every stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -28,6 +29,10 @@ from plotline.config import PlotlineConfig
 from plotline.memory.live import LiveBytesMeter
 from plotline.memory.meta import on_meta, planner_config, umt5_xxl_config, wan_vae_config
 from plotline.memory.saved import SavedBytesMeter
+
+if TYPE_CHECKING:
+    from plotline.executor.backbones import Backbone
+    from plotline.executor.generate import ChunkGenerator
 
 CUDA_OVERHEAD = 2_000_000_000
 """Bytes added to every stage for the CUDA context, cuBLAS workspaces and allocator fragmentation."""
@@ -56,8 +61,9 @@ class StageMemory:
 
 def param_bytes(module: nn.Module, trainable_only: bool = False) -> int:
     """Bytes of a module's distinct parameters and buffers (trainable parameters only when asked)."""
-    seen, total = set(), 0
-    tensors = [p for p in module.parameters() if p.requires_grad or not trainable_only]
+    seen: set[int] = set()
+    total = 0
+    tensors: list[torch.Tensor] = [p for p in module.parameters() if p.requires_grad or not trainable_only]
     if not trainable_only:
         tensors += list(module.buffers())
     for t in tensors:
@@ -81,7 +87,8 @@ def _meta_wan_vae(dtype):
     from plotline.executor.vae import WanDecoder
 
     with on_meta():
-        return WanDecoder(AutoencoderKLWan(**wan_vae_config()).to(dtype))
+        # a diffusers model is an nn.Module, but mypy does not see Module.to through diffusers' class decorators
+        return WanDecoder(AutoencoderKLWan(**wan_vae_config()).to(dtype))  # type: ignore[attr-defined]
 
 
 META_TEXT_ENCODERS = {"umt5": _meta_umt5}
@@ -102,9 +109,9 @@ class _MetaNoise:
 
 @dataclass
 class _ExecutorParts:
-    backbone: object
+    backbone: Backbone
     model: nn.Module
-    generator: object
+    generator: ChunkGenerator
     weights: dict[str, int]
     shape: tuple[int, int, int, int]
     dtype: torch.dtype

@@ -55,7 +55,8 @@ def umt5_xxl_config():
 
     return UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
                       relative_attention_num_buckets=32, relative_attention_max_distance=128,
-                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)
+                      # tie_word_embeddings is taken through **kwargs by PretrainedConfig
+                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)  # type: ignore[call-arg]
 
 
 def qwen3_config(name: str):
@@ -73,7 +74,8 @@ def qwen3_config(name: str):
     h, i, n, heads, kv, tied = sizes[name]
     return Qwen3Config(vocab_size=151936, hidden_size=h, intermediate_size=i, num_hidden_layers=n,
                        num_attention_heads=heads, num_key_value_heads=kv, head_dim=128, max_position_embeddings=40960,
-                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied)
+                       # rope_theta is taken through **kwargs (transformers 5 folds it into rope_parameters)
+                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied)  # type: ignore[call-arg]
 
 
 def planner_config(path: str | None, default: str = "Qwen3-1.7B"):

@@ -5,6 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from plotline.paths import require_path
 from plotline.planner.config import PlannerConfig, PlannerLoraConfig
@@ -91,16 +92,23 @@ def check_adapter_base(adapter_dir: str | Path, base_config, base_path: str | Pa
 def _lora_config(lora: PlannerLoraConfig):
     from peft import LoraConfig, TaskType
 
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=list(lora.target_modules), task_type=TaskType.CAUSAL_LM, bias="none")
+    return LoraConfig(
+        r=lora.rank,
+        # peft annotates lora_alpha as int but scales by alpha / r in float: a fractional alpha is valid
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type=TaskType.CAUSAL_LM,
+        bias="none",
+    )
 
 
 @dataclass
 class Planner:
     """A loaded planner: PEFT model, tokenizer, where it came from and the version of its adapter."""
 
-    model: object
-    tokenizer: object
+    model: Any  # a peft PeftModel over a transformers causal LM
+    tokenizer: Any  # a transformers tokenizer
     base_path: str
     adapter_path: str | None
     adapter_version: str

@@ -52,7 +52,9 @@ def strip_thinking(text: str) -> str:
 
 def _bracket_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every balanced `[...]` region, outermost first, ignoring brackets inside JSON strings."""
-    spans, stack, in_str, esc = [], [], False, False
+    spans: list[tuple[int, int]] = []
+    stack: list[int] = []
+    in_str, esc = False, False
     for i, ch in enumerate(text):
         if in_str:
             if esc:

@@ -103,7 +103,7 @@ def build_batch(records: Sequence[PlanRecord], advantages: Mapping[str, float],
     T = max(len(r.completion_token_ids) for r in records)
     return GSPOBatch(
         mask=_padded([r.completion_mask for r in records], T),
-        old_logp=_padded([r.old_logprobs for r in records], T),
+        old_logp=_padded([r.old_logprobs or [] for r in records], T),  # none is None (checked above)
         advantages=torch.tensor([float(advantages[r.plan_id]) for r in records], dtype=torch.float32),
         ref_logp=None if ref_logprobs is None else _padded(ref_logprobs, T),
         sample_ids=[r.plan_id for r in records],

@@ -46,7 +46,7 @@ def encode_png(frame: np.ndarray, max_side: int | None = None) -> bytes:
     img = Image.fromarray(arr).convert("RGB")
     if max_side and max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()

@@ -26,7 +26,8 @@ class PickScorer:
         self.config = config
         self.device = device
         proc_path = config.processor_path or config.model_path
-        self.model = CLIPModel.from_pretrained(config.model_path, local_files_only=True).to(device).eval()
+        # transformers wraps PreTrainedModel.to in a decorator that mypy reads as unbound (self = the device)
+        self.model = CLIPModel.from_pretrained(config.model_path, local_files_only=True).to(device).eval()  # type: ignore[arg-type]
         self.tokenizer = AutoTokenizer.from_pretrained(proc_path, local_files_only=True)
         self.image_processor = CLIPImageProcessorPil.from_pretrained(proc_path, local_files_only=True)
         self.max_text_len = int(self.model.config.text_config.max_position_embeddings)

@@ -52,5 +52,5 @@ def transformers_serve(model_dir: str | Path, *, port: int | None = None, thread
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log is not subprocess.DEVNULL:
+        if not isinstance(log, int):  # an opened log file, not subprocess.DEVNULL
             log.close()

@@ -76,9 +76,9 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
 
     pid = plans["plan_id"].tolist()
     r_judge = _judge_values(scores, "plan", "plan_id", rewards).reindex(pid).to_numpy()
-    w = rewards.weights.plan
+    wp = rewards.weights.plan
     r_plan = plan_rewards(r_judge, plans["format_reward"].to_numpy(), pid, rollouts["plan_id"].tolist(),
-                          r_video.to_numpy(), w.judge, w.video, config.format_penalty)
+                          r_video.to_numpy(), wp.judge, wp.video, config.format_penalty)
     pl = group_advantages(r_plan, plans["instruction_id"].tolist(), config, what="plans")
 
     def rows(role, ids, groups, instr, plan_ids, rewards_, res, weights_of):

@@ -34,7 +34,7 @@ def _std(values: np.ndarray, ddof: int) -> float:
     return float(np.std(values, ddof=ddof)) if values.size > ddof else 0.0
 
 
-def group_advantages(rewards: Sequence[float], groups: Sequence[Any], config: AdvantageConfig,
+def group_advantages(rewards: Sequence[float] | np.ndarray, groups: Sequence[Any], config: AdvantageConfig,
                      what: str = "samples") -> GroupAdvantages:
     """A_i = clip((r_i − mean_g) / (std + eps)) with the mean over the scored members of i's group g and the
     std of the group (`std_mode=group`) or of every scored reward of the batch (`batch`). Zero-variance groups

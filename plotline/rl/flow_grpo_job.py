@@ -102,6 +102,8 @@ def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGR
             rows = by_plan[pid]
             group = build_group(rows, inputs.read_group(rows[0]["group_path"]), adv,
                                 ex.encode(list(rows[0]["span_prompts"])))
+            if group is None:
+                raise ValueError(f"plan {pid}: none of its rollouts has an advantage")
             ids += group.sample_ids
             mine.append((it, trainer.backward(group.to(ex.device))))
         norms[window[-1][0]] = trainer.step(ids)

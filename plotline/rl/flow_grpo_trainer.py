@@ -16,7 +16,7 @@ from plotline.executor.schedule import model_timestep
 from plotline.rl.flow_grpo import (clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm,
                                    velocity_kl)
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
-from plotline.rl.finite import NonFiniteError  # noqa: F401 - re-exported (one error for both updates)
+from plotline.rl.finite import NonFiniteError  # re-exported (one error for both updates)
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class FlowGRPOTrainer:
         self.params = [p for p in peft_model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the executor model has no trainable (LoRA) parameters")
-        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas),
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=(cfg.adam_betas[0], cfg.adam_betas[1]),
                                      eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
         self.ema = [p.detach().clone() for p in self.params]
         self.state = TrainerState()

@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 
 
-def hoyer(r: Sequence[float]) -> float:
+def hoyer(r: Sequence[float] | np.ndarray) -> float:
     """Hoyer sparsity of a reward vector: 0 when all entries are equal in size, 1 when only one is non-zero.
     Defined as 0 for G < 2 or an all-zero vector."""
-    r = np.abs(np.asarray(r, dtype=np.float64))
-    G = r.size
-    l2 = float(np.sqrt((r ** 2).sum()))
+    a = np.abs(np.asarray(r, dtype=np.float64))
+    G = a.size
+    l2 = float(np.sqrt((a ** 2).sum()))
     if G < 2 or l2 == 0.0:
         return 0.0
-    return float((np.sqrt(G) - r.sum() / l2) / (np.sqrt(G) - 1.0))
+    return float((np.sqrt(G) - a.sum() / l2) / (np.sqrt(G) - 1.0))
 
 
 def self_paced_weights(terms: np.ndarray, thresholds: Sequence[float], alpha: float, beta: float) -> np.ndarray:

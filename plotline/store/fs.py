@@ -27,8 +27,8 @@ _UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
                       "ServerDisconnectedError", "ConnectionClosedError", "ConnectionRefusedError")
 
 
-def _is_unreachable(exc: BaseException) -> bool:
-    seen = set()
+def _is_unreachable(exc: BaseException | None) -> bool:
+    seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if type(exc).__name__ in _UNREACHABLE_NAMES or isinstance(exc, (ConnectionError, TimeoutError)):
@@ -92,7 +92,7 @@ class StoreFS:
             return fn()
         except (FileNotFoundError, FileExistsError, AlreadyCommitted):
             raise
-        except Exception as exc:  # noqa: BLE001 - translate transport failures into a readable error
+        except Exception as exc:  # translate transport failures into a readable error
             if _is_unreachable(exc):
                 limit = (f", deadline {self.deadline_s:g} s + transfer time at "
                          f"{self.config.s3.min_transfer_mb_s:g} MB/s") if self.protocol != "file" else ""
@@ -207,7 +207,7 @@ def _s3_create_exclusive(store: StoreFS, path: str, data: bytes) -> None:
     fs = store.fs
     try:
         store._op("call_s3", "put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", nbytes=len(data))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         text = f"{type(exc).__name__} {exc}"
         if "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text or isinstance(exc, FileExistsError):
             raise AlreadyCommitted(f"s3://{path} already exists") from None

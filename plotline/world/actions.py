@@ -134,35 +134,35 @@ register_action(Action(
     "grow", "grow", "grows", "growing",
     lambda s, g: s.with_(size=s.size * g.scale_factor), lambda s: s.visible,
     _log_area_ratio,
-    (rf"\b(?:grows|grow|growing|grew|expands|expand|expanding|enlarges|enlarge|enlarging"
-     rf"|(?:gets|get|getting|becomes|become|becoming|grows|growing)\s+{_BIGGER})\b",)))
+    ((rf"\b(?:grows|grow|growing|grew|expands|expand|expanding|enlarges|enlarge|enlarging"
+      rf"|(?:gets|get|getting|becomes|become|becoming|grows|growing)\s+{_BIGGER})\b"),)))
 register_action(Action(
     "shrink", "shrink", "shrinks", "shrinking",
     lambda s, g: s.with_(size=s.size / g.scale_factor), lambda s: s.visible,
     lambda a, b, g: -_log_area_ratio(a, b, g),
-    (rf"\b(?:shrinks|shrink|shrinking|shrank|contracts|contract|contracting"
-     rf"|(?:gets|get|getting|becomes|become|becoming)\s+{_SMALLER})\b",)))
+    ((rf"\b(?:shrinks|shrink|shrinking|shrank|contracts|contract|contracting"
+      rf"|(?:gets|get|getting|becomes|become|becoming)\s+{_SMALLER})\b"),)))
 
 # --- visibility ----------------------------------------------------------------------------------------------
 register_action(Action(
     "appear", "appear", "appears", "appearing",
     lambda s, g: s.with_(alpha=1.0), lambda s: not s.visible,
     lambda a, b, g: b.brightness - a.brightness,
-    (r"\b(?:appears|appear|appearing|appeared|fades\s+in|fade\s+in|fading\s+in|shows\s+up|showing\s+up"
-     r"|emerges|emerging)\b",)))
+    ((r"\b(?:appears|appear|appearing|appeared|fades\s+in|fade\s+in|fading\s+in|shows\s+up|showing\s+up"
+      r"|emerges|emerging)\b"),)))
 register_action(Action(
     "disappear", "disappear", "disappears", "disappearing",
     lambda s, g: s.with_(alpha=0.0), lambda s: s.visible,
     lambda a, b, g: a.brightness - b.brightness,
-    (r"\b(?:disappears|disappear|disappearing|disappeared|vanishes|vanish|vanishing|fades\s+(?:out|away)"
-     r"|fade\s+(?:out|away)|fading\s+(?:out|away))\b",)))
+    ((r"\b(?:disappears|disappear|disappearing|disappeared|vanishes|vanish|vanishing|fades\s+(?:out|away)"
+      r"|fade\s+(?:out|away)|fading\s+(?:out|away))\b"),)))
 
 # --- no change (plans may fill spare spans with it; the generator never draws it) ---------------------------
 register_action(Action(
     "stay", "stay", "stays still", "staying still",
     lambda s, g: s, lambda s: True,
     lambda a, b, g: 0.0,
-    (r"\b(?:stays|stay|staying|remains|remain|remaining|rests|rest|resting|holds|hold|holding|sits|sitting)"
-     r"\s+(?:still|put|in\s+place|where\s+it\s+is|motionless|unchanged)\b",
+    ((r"\b(?:stays|stay|staying|remains|remain|remaining|rests|rest|resting|holds|hold|holding|sits|sitting)"
+      r"\s+(?:still|put|in\s+place|where\s+it\s+is|motionless|unchanged)\b"),
      r"\b(?:does\s+not|doesn't)\s+(?:move|change)\b"),
     changes=False))

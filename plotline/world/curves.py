@@ -4,7 +4,7 @@ of the rewards and judge scores as a table and a PNG plot. Takes the per-step me
 from __future__ import annotations
 
 import io
-from typing import Mapping
+from typing import Any, Mapping
 
 CURVES: dict[str, str] = {
     "advantage.reward[planner]": "R_plan (planner reward)",
@@ -18,10 +18,10 @@ CURVES: dict[str, str] = {
 """Metric key → label of the curves shown (means per step, all in [0, 1])."""
 
 
-def curve_rows(metrics: Mapping[int, Mapping[str, float]]) -> tuple[list[str], list[list[float | None]]]:
+def curve_rows(metrics: Mapping[int, Mapping[str, float]]) -> tuple[list[str], list[list[Any]]]:
     """(labels of the curves present, one row per step: [step, value per curve]) in step order."""
     keys = [k for k in CURVES if any(k in m for m in metrics.values())]
-    rows = [[float(step)] + [metrics[step].get(k) for k in keys] for step in sorted(metrics)]
+    rows: list[list[Any]] = [[float(step), *(metrics[step].get(k) for k in keys)] for step in sorted(metrics)]
     return [CURVES[k] for k in keys], rows
 
 

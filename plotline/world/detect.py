@@ -161,4 +161,4 @@ def majority(values: Sequence[Optional[str]]) -> Optional[str]:
     for v in values:
         if v is not None:
             counts[v] = counts.get(v, 0) + 1
-    return max(counts, key=counts.get) if counts else None
+    return max(counts, key=counts.__getitem__) if counts else None

@@ -31,7 +31,7 @@ def dominant_event(a: Observation, b: Observation, geometry: Geometry,
                    threshold: float) -> tuple[Optional[str], float]:
     """The action with the strongest evidence from a to b, or (None, strength) when it is below `threshold`."""
     strengths = event_strengths(a, b, geometry)
-    name = max(strengths, key=strengths.get)
+    name = max(strengths, key=strengths.__getitem__)
     value = strengths[name]
     return (name if value >= threshold else None), value
 

@@ -83,6 +83,8 @@ def make_instruction(scenario: Scenario, rng: random.Random, config: WorldConfig
                if (t := phrase_instruction(n, subject, scenario.events)) is not None]
     name, text = rng.choice(options) if options else ("sentence", phrase_instruction("sentence", subject,
                                                                                        scenario.events))
+    if text is None:
+        raise ValueError(f"instruction {instruction_id}: no phrasing expresses {len(scenario.events)} events")
     return WorldInstruction(instruction_id, text, ground_truth_steps(scenario), split, name, scenario)
 
 

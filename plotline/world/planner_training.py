@@ -83,7 +83,8 @@ def sft_pairs(tokenizer, instructions: Sequence[WorldInstruction], num_steps: in
     """(prompt ids, completion ids + eos) pairs — `targets_per_instruction` noisy template plans per
     instruction — and how many targets each corruption produced."""
     rng = random.Random(seed)
-    pairs, counts = [], {}
+    pairs: list[tuple[list[int], list[int]]] = []
+    counts: dict[str, int] = {}
     for ins in instructions:
         prompt = render_prompt(tokenizer, ins.prompt, num_steps, enable_thinking).token_ids
         for _ in range(cfg.targets_per_instruction):

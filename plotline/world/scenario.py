@@ -99,7 +99,8 @@ def scenario_from_steps(step_texts: Sequence[str], config: Optional[WorldConfig]
     from plotline.world.parse import parse_text
 
     config = config or WorldConfig()
-    events, shape, colour = [], None, None
+    events: list[str] = []
+    shape, colour = None, None
     for text in step_texts:
         parsed = parse_text(text)
         if not parsed.events:

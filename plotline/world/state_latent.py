@@ -86,18 +86,18 @@ def decode_states(z: torch.Tensor, frame_size: tuple[int, int] = FRAME_SIZE) -> 
     """(before, after, wipe front) per frame of one video's latents [C, T] (motion integrated from the frame
     centre; argmax for colours and shape; opacity, side and wipe clipped)."""
     h, w = frame_size
-    z = z.detach().float().cpu().numpy()
-    x = w / 2.0 + MOTION_PX * np.cumsum(z[SLOT_DX])
-    y = h / 2.0 + MOTION_PX * np.cumsum(z[SLOT_DY])
-    side = np.clip(REFERENCE_SIDE * np.exp(np.cumsum(z[SLOT_DSIZE]) / SIZE_SCALE), 1.0, float(min(h, w)))
+    a = z.detach().float().cpu().numpy()
+    x = w / 2.0 + MOTION_PX * np.cumsum(a[SLOT_DX])
+    y = h / 2.0 + MOTION_PX * np.cumsum(a[SLOT_DY])
+    side = np.clip(REFERENCE_SIDE * np.exp(np.cumsum(a[SLOT_DSIZE]) / SIZE_SCALE), 1.0, float(min(h, w)))
     out = []
-    for t in range(z.shape[1]):
-        alpha = float(np.clip((z[SLOT_ALPHA, t] + 2.0) / 4.0, 0.0, 1.0))
-        before = ObjectState(SHAPES[int(z[SLOT_SHAPE:SLOT_SHAPE + len(SHAPES), t].argmax())],
-                             COLOURS[int(z[SLOT_OLD:SLOT_OLD + len(COLOURS), t].argmax())],
+    for t in range(a.shape[1]):
+        alpha = float(np.clip((a[SLOT_ALPHA, t] + 2.0) / 4.0, 0.0, 1.0))
+        before = ObjectState(SHAPES[int(a[SLOT_SHAPE:SLOT_SHAPE + len(SHAPES), t].argmax())],
+                             COLOURS[int(a[SLOT_OLD:SLOT_OLD + len(COLOURS), t].argmax())],
                              float(x[t]), float(y[t]), float(side[t]), alpha)
-        after = before.with_(colour=COLOURS[int(z[SLOT_NEW:SLOT_NEW + len(COLOURS), t].argmax())])
-        out.append((before, after, float(np.clip((z[SLOT_WIPE, t] + 2.0) / 4.0, 0.0, 1.0))))
+        after = before.with_(colour=COLOURS[int(a[SLOT_NEW:SLOT_NEW + len(COLOURS), t].argmax())])
+        out.append((before, after, float(np.clip((a[SLOT_WIPE, t] + 2.0) / 4.0, 0.0, 1.0))))
     return out
 
 
@@ -106,7 +106,8 @@ class WorldStateDecoder(nn.Module):
 
     def __init__(self, frame_size: tuple[int, int] = FRAME_SIZE):
         super().__init__()
-        self.frame_size = tuple(frame_size)
+        h, w = frame_size
+        self.frame_size = (h, w)
 
     @torch.no_grad()
     def forward(self, latents: torch.Tensor) -> torch.Tensor:

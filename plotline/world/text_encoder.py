@@ -58,7 +58,8 @@ def tokenize(text: str) -> list[tuple[str | None, str | None, str | None]]:
     """(action, shape, colour) per event phrase of `text` (at most MAX_TOKENS); one (None, shape, colour)
     token when the text names no event."""
     parsed = parse_text(text or "")
-    tokens = [(e.action, e.shape, e.colour) for e in parsed.events][:MAX_TOKENS]
+    tokens: list[tuple[str | None, str | None, str | None]] = [(e.action, e.shape, e.colour)
+                                                                for e in parsed.events[:MAX_TOKENS]]
     return tokens or [(None, parsed.shape, parsed.colour)]
 
 
@@ -81,6 +82,8 @@ def encode_tokens(tokens, dim: int | None = None) -> torch.Tensor:
 
 class WorldTextEncoder(nn.Module):
     """Frozen encoder: prompts → [B, MAX_TOKENS, text_dim] one-hot event features (text_dim ≥ feature_dim())."""
+
+    _device_probe: torch.Tensor
 
     def __init__(self, text_dim: int):
         super().__init__()

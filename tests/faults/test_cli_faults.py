@@ -46,7 +46,7 @@ def test_a_failed_stage_leaves_no_run_json_and_no_empty_folders(tmp_path, monkey
     from plotline.config import load_config
     from plotline.store import StorageConfig
 
-    import stages  # noqa: F401 - the real registry first, then the probe stage next to it (for this test only)
+    import stages  # the real registry first, then the probe stage next to it (for this test only)
     monkeypatch.setitem(stages.base._REGISTRY, "fault_explodes", StageSpec(
         name="fault_explodes", summary="fails after writing a file (fault probe)", inputs=(), outputs=(),
         config_sections=("seed",), run=_explode))

@@ -66,7 +66,7 @@ def test_audit_prints_and_exports_csv(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "instructions" in result.output
     text = out.read_text().splitlines()
-    assert text[0].startswith("section,step,stage") and any(",instructions,0,instructions.parquet," in l for l in text)
+    assert text[0].startswith("section,step,stage") and any(",instructions,0,instructions.parquet," in line for line in text)
     empty = runner.invoke(app, ["audit", "--run", str(run), "--step", "7"])
     assert empty.exit_code == 1 and "nothing committed" in empty.output
 

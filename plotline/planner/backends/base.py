@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from plotline.planner.config import PlannerConfig
+
+if TYPE_CHECKING:
+    from plotline.planner.model import Planner
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,9 @@ class BackendContext:
     """Everything a backend factory may need: config, tokenizer, optional in-process planner, adapter."""
 
     config: PlannerConfig
-    tokenizer: object
+    tokenizer: Any  # a transformers tokenizer
     adapter_version: str
-    planner: object | None = None
+    planner: Planner | None = None
     adapter_path: str | None = None
     adapter_private: bool = False
     """The adapter folder is this process's private copy (a remote store's download cache), which a model server

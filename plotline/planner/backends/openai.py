@@ -137,7 +137,7 @@ class OpenAISampler:
     def _sample_one(self, r: PlanRequest) -> SampledPlan:
         try:
             return self._to_plan(r, self._post(self._body(r)))
-        except Exception as exc:  # recorded on the plan, never raised: one bad request must not sink the step
+        except Exception as exc:  # noqa: BLE001 - recorded on the plan, never raised: one bad request must not sink the step
             return SampledPlan(request=r, adapter_version=self.adapter_version,
                                error=f"{self.base_url} model {self.model_name!r}: {exc}")
 

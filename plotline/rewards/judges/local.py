@@ -37,7 +37,8 @@ class LocalJudgeBackend:
             else:
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
                 proc = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._models[key] = (model.to(self.config.local.device).eval(), proc)
+            # transformers wraps PreTrainedModel.to in a decorator that mypy reads as unbound (self = the device)
+            self._models[key] = (model.to(self.config.local.device).eval(), proc)  # type: ignore[arg-type]
         return self._models[key]
 
     def _generate(self, req: JudgeRequest) -> str:
@@ -49,7 +50,8 @@ class LocalJudgeBackend:
             from PIL import Image
 
             images = [Image.open(io.BytesIO(b)).convert("RGB") for b in req.images]
-            user = [{"type": "image", "image": im} for im in images] + [{"type": "text", "text": req.user}]
+            user: str | list[dict[str, object]] = ([{"type": "image", "image": im} for im in images]
+                                                  + [{"type": "text", "text": req.user}])
         else:
             user = req.user
         messages = [{"role": "system", "content": req.system}, {"role": "user", "content": user}]
@@ -71,7 +73,7 @@ class LocalJudgeBackend:
             start = time.perf_counter()
             try:
                 out.append(JudgeResponse(self._generate(req), time.perf_counter() - start))
-            except Exception as exc:  # a broken model must not crash the scorer
+            except Exception as exc:  # noqa: BLE001 - a broken model must not crash the scorer
                 out.append(JudgeResponse(None, time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"))
         return out
 

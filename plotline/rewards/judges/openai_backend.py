@@ -50,7 +50,7 @@ def run_sync(coro):
     def target():
         try:
             box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised on the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
             box["error"] = exc
 
     t = threading.Thread(target=target, daemon=True)

@@ -51,7 +51,7 @@ class ProgrammaticJudgeBackend:
             try:
                 raw = fn(req)
                 out.append(JudgeResponse(str(raw), time.perf_counter() - start))
-            except Exception as exc:  # a broken judge must not crash the scorer
+            except Exception as exc:  # noqa: BLE001 - a broken judge must not crash the scorer
                 out.append(JudgeResponse(None, time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}"))
         return out
 

@@ -77,10 +77,10 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
     thr = config.step_event_threshold
 
     strengths = event_strengths(obs[0], obs[-1], geometry) if len(obs) > 1 else {}
-    top = max(strengths, key=strengths.get) if strengths else None
+    top = max(strengths, key=strengths.__getitem__) if strengths else None
     dominant = top if top is not None and strengths[top] >= thr else None
     action = _action_share(actions, dominant, strengths, thr)
-    expected = "unchecked"
+    expected: Optional[str] = "unchecked"
     if instruction is not None and span is not None and expectation(instruction).events:
         expected = instruction_event(instruction, span)
         action = min(action, _action_share([expected or "stay"], dominant, strengths, thr))

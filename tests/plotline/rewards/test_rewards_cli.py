@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from plotline.cli.rewards import app
 
-CORPUS = [json.loads(l) for l in (Path(__file__).parent / "data" / "replies.jsonl").read_text().splitlines()]
+CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "replies.jsonl").read_text().splitlines()]
 
 
 def test_parse_outputs_in_input_order(tmp_path):
@@ -16,7 +16,7 @@ def test_parse_outputs_in_input_order(tmp_path):
                            + "\n" for c in cases))
     result = CliRunner().invoke(app, ["parse", "--kind", "temporal", str(src)])
     assert result.exit_code == 0, result.output
-    out = [json.loads(l) for l in result.stdout.splitlines()]
+    out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["id"] for o in out] == [c["id"] for c in cases]
     assert [o["status"] for o in out] == [c["status"] for c in cases]
     for o in out:
