@@ -19,6 +19,7 @@ from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs
 from plotline.planner.training import gspo_step, trainable_records
 from plotline.rl.finite import NonFiniteError
+from plotline.rl.trainable import require_trainable_plans
 from plotline.rl.update_result import UpdateResult
 
 
@@ -72,6 +73,7 @@ def run_planner_update(config: PlotlineConfig, inputs: PlannerUpdateInputs, out_
         record_old_logprobs(planner, records, cfg.logprob_batch_size)
     advantages = planner_advantages(inputs.advantages)
     chosen = [r for r in trainable_records(records) if r.plan_id in advantages]
+    require_trainable_plans(records, advantages, chosen)
     metrics = gspo_step(planner, chosen, advantages, gspo, start_adapter=cfg.cold_start_adapter,
                         seed=inputs.gspo_seed, logprob_batch_size=cfg.logprob_batch_size, collective=coll)
     version = save_adapter(planner, Path(out_dir) / "adapter") if coll.is_main else None
