@@ -1,31 +1,28 @@
-"""Refuse a planner update that would train on nothing: no plan left to train on, or every advantage zero.
+"""Refuse a planner update that would train on nothing: no plan left with a usable sample and a kept advantage.
 
-Committing such an update would write an adapter equal to its start (or moved by the KL term alone) with
-`trained_plans=0`, a silent no-op. A role that is meant to stay untrained is left out of
+Committing such an update would write an adapter equal to its start with `trained_plans=0`, a silent no-op. (Kept
+zero advantages, e.g. of tied groups under `zero_variance_policy: keep`, are trained on: the KL term still acts.) A role that is meant to stay untrained is left out of
 `orchestration.step_stages` instead (then its update stage never runs).
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from plotline.planner.records import PlanRecord
+if TYPE_CHECKING:  # only attributes are read: no import of the planner package at run time
+    from plotline.planner.records import PlanRecord
 
 
 class NothingToTrain(RuntimeError):
-    """A policy update found no sample with a usable, non-zero advantage; nothing was stepped or committed."""
+    """A policy update found no sample with a usable sample and a kept advantage; nothing was stepped or committed."""
 
 
-def require_trainable_plans(records: Sequence[PlanRecord], advantages: Mapping[str, float],
-                            chosen: Sequence[PlanRecord]) -> None:
+def require_trainable_plans(records: Sequence["PlanRecord"], advantages: Mapping[str, float],
+                            chosen: Sequence["PlanRecord"]) -> None:
     """Raise NothingToTrain, with the count of each reason plans were left out, when `chosen` (the plans the GSPO
-    step would use) is empty or all their advantages are exactly 0; return None otherwise."""
+    step would use) is empty; return None otherwise."""
     untrained = ("remove update_planner from orchestration.step_stages to state that the planner is not trained")
     if chosen:
-        if any(advantages[r.plan_id] != 0.0 for r in chosen):
-            return
-        raise NothingToTrain(
-            f"planner update: all {len(chosen)} trainable plan(s) have advantage 0 (every group's rewards tie), so "
-            f"the policy-gradient term is zero; refusing to commit a no-op update ({untrained})")
+        return
     errored = sum(r.error is not None for r in records)
     no_tokens = sum(r.error is None and not (r.completion_token_ids and any(r.completion_mask)) for r in records)
     usable = [r for r in records if r.error is None and r.completion_token_ids and any(r.completion_mask)]
