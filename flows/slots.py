@@ -165,9 +165,6 @@ def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report
                     raise SlotError(f"could not take a slot of GPU limit {limit!r}: {type(exc).__name__}: {exc}") from exc
             now = time.time()
             holders = read_holders(client, limit)
-            released = release_dead(client, holders, now, log)
-            if released:
-                continue
             if time.monotonic() >= next_report:
                 try:
                     gcl = client.read_global_concurrency_limit_by_name(limit)
@@ -176,7 +173,8 @@ def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report
                     active = size = None
                 log(wait_message(limit, active, size, holders, now, time.monotonic() - started))
                 next_report = time.monotonic() + report_s
-            time.sleep(poll_s)
+            if not release_dead(client, holders, now, log):
+                time.sleep(poll_s)
         lease_id = response.json().get("lease_id")
         if lease_id is None:
             raise SlotError(f"the Prefect API granted a slot of {limit!r} without a lease id: {response.text[:200]}")
