@@ -11,6 +11,7 @@ are wall-clock times of the holder's machine.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import socket
 import threading
@@ -120,8 +121,12 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"slot-lease-{holder.stage}", daemon=True)
         self.holder, self.lease_s, self.prefect_lease_s, self.log = holder, lease_s, prefect_lease_s, log
         self.stop = threading.Event()
+        self._context = contextvars.copy_context()  # the holder's Prefect settings (API URL) in this thread too
 
     def run(self) -> None:
+        self._context.run(self._beat)
+
+    def _beat(self) -> None:
         from prefect.client.orchestration import get_client
 
         interval = min(self.lease_s, self.prefect_lease_s) / 3
