@@ -23,6 +23,7 @@ import yaml
 from flows.params import STAGE_MODULES_ENV, stage_module_names
 from flows.resolve import find_committed, plan_stage, record
 from plotline.config import PlotlineConfig
+from plotline.procs import die_with_parent
 from plotline.store import RunStore
 
 
@@ -90,7 +91,8 @@ def run_stage_process(name: str, config: PlotlineConfig, run_uri: str, step: int
         cmd = stage_command(name, str(cfg_path), run_uri, step, inputs, force)
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(config), start_new_session=True, text=True, errors="replace")
+                                env=child_env(config), start_new_session=True, text=True, errors="replace",
+                                preexec_fn=die_with_parent())
         if on_start is not None:
             on_start(proc.pid)
 

@@ -19,6 +19,8 @@ from typing import Callable
 
 import httpx
 
+from plotline.procs import die_with_parent
+
 LOOPBACK_NAMES = {"localhost"}
 
 
@@ -105,7 +107,7 @@ def start_server(host: str = "127.0.0.1", port: int = 4200, home: Path | None = 
     tail: deque[str] = deque(maxlen=30)
     proc = subprocess.Popen(server_command(host, port), env=server_env(home), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent())
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -23,15 +23,17 @@ def outcome_record(outcome) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def gpu_slot(config: PlotlineConfig, stage: str) -> Iterator[None]:
-    """Hold one slot of the global GPU concurrency limit while a GPU stage runs (no-op for CPU stages)."""
+def gpu_slot(config: PlotlineConfig, stage: str, log=print) -> Iterator[None]:
+    """Hold one slot of the global GPU concurrency limit, under a renewed lease, while a GPU stage runs (no-op for
+    CPU stages); a wait for the slot is reported with its holders (flows/slots.py)."""
     orch = config.orchestration
     if not orch.is_gpu_stage(stage):
         yield
         return
-    from prefect.concurrency.sync import concurrency
+    from flows.slots import leased_slot
 
-    with concurrency(orch.gpu_limit_name, occupy=1, strict=False):
+    with leased_slot(orch.gpu_limit_name, stage, lease_s=orch.gpu_lease_s, poll_s=orch.slot_poll_s,
+                     report_s=orch.slot_wait_report_s, log=log):
         yield
 
 
@@ -80,7 +82,7 @@ def execute_stage(name: str, config: dict, run_uri: str, step: int, inputs: dict
         progress = ProgressReporter(stage_keys(RunStore(run_uri, cfg.storage).run_id, name)["progress"],
                                     f"{name} step {step}", orch.progress_interval_s)
         progress.start()
-    with gpu_slot(cfg, name):
+    with gpu_slot(cfg, name, log=logger.warning):
         if orch.uses_subprocess(name):
             rec = run_stage_process(name, cfg, run_uri, step, inputs=inputs, force=force, timeout_s=orch.timeout_for(name),
                                     grace_s=orch.kill_grace_s, log=logger.info,

@@ -3,7 +3,9 @@
 It resumes from the last committed step: the leading stage runs whose output is committed for the same inputs and
 config are found in the store (no task is started for them), and the loop starts at the first missing one. Each
 stage runs as its own flow (`inline`: a subflow in this process; `deployments`: a run of its deployment on its work
-pool). The first SIGINT/SIGTERM stops the loop after the running stage; the next run resumes there.
+pool). The first SIGINT/SIGTERM stops the loop after the running stage; the next run resumes there. A run pinned
+to imported instructions (`plotline data import --run`, plotline/data/pin.py) uses that artifact in place of the
+instructions stage.
 """
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ from prefect.states import Completed
 from flows.artifacts import RewardCurve
 from flows.dispatch import dispatch_stage
 from flows.params import StageParams, check_stages, resolve_config
-from flows.resolve import input_pins, scan_committed
+from flows.resolve import input_pins, plan_stage, record, scan_committed
 from flows.signals import StopRequest
 from flows.stage_task import ensure_gpu_limit
 from plotline.config import PlotlineConfig
+from plotline.data.pin import pinned_instructions
+from plotline.store import RunStore
+from plotline.store.errors import MissingInput
+
+INSTRUCTIONS = ("instructions", 0)
 
 
 def check_pipeline(config: PlotlineConfig) -> None:
@@ -42,6 +49,37 @@ def stage_sequence(config: PlotlineConfig, steps: int, start_step: int = 0) -> l
             + ([(name, last) for name in orch.final_stages] if steps > 0 else []))
 
 
+def instruction_source(config: PlotlineConfig, run_uri: str):
+    """(pinned instructions artifact or None, the line saying which instruction source the run uses)."""
+    found = pinned_instructions(RunStore(run_uri, config.storage))
+    if found is None:
+        return None, f"instruction source: data.source={config.data.source} (the instructions stage)"
+    art, pin = found
+    return art, (f"instruction source: the import pinned by `plotline data import` ({art.uri}, {pin.get('rows')} "
+                 f"row(s) from {pin.get('source_path')}); data.source={config.data.source} is not used")
+
+
+def committed_prefix(config: PlotlineConfig, run_uri: str, sequence: list[tuple[str, int]],
+                     pinned=None) -> list[dict[str, Any]]:
+    """The leading stage runs of `sequence` already committed (see flows.resolve.scan_committed), with the
+    instructions stage taken as the pinned artifact when there is one."""
+    if pinned is None:
+        return scan_committed(config, run_uri, sequence)
+    done: list[dict[str, Any]] = []
+    for name, step in sequence:
+        if (name, step) == INSTRUCTIONS:
+            done.append(record(pinned, "pinned"))
+            continue
+        try:
+            plan = plan_stage(name, config, run_uri, step, input_pins(name, step, done))
+        except MissingInput:
+            break
+        if plan.committed is None:
+            break
+        done.append(record(plan.committed, "skipped"))
+    return done
+
+
 @flow(name="train", log_prints=True, persist_result=False)
 def train_flow(config: dict | None = None, run_uri: str | None = None, steps: int | None = None, start_step: int = 0,
                config_files: list[str] | None = None, overrides: list[str] | None = None) -> list[dict[str, Any]]:
@@ -57,7 +95,9 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
     total = steps if steps is not None else cfg.steps
     orch = cfg.orchestration
     sequence = stage_sequence(cfg, total, start_step)
-    records = scan_committed(cfg, run_uri, sequence)
+    pinned, source_line = instruction_source(cfg, run_uri)
+    logger.info(source_line)
+    records = committed_prefix(cfg, run_uri, sequence, pinned)
     if records:
         where = (f"continuing with {sequence[len(records)][0]} at step {sequence[len(records)][1]}"
                  if len(records) < len(sequence) else "nothing left to do")
@@ -73,6 +113,9 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
             if stop.requested:
                 stopped_by = stop.signal_name
                 break
+            if pinned is not None and (name, step) == INSTRUCTIONS:
+                records.append(record(pinned, "pinned"))
+                continue
             params = StageParams(run_uri=run_uri, step=step, config=cfg_json, inputs=input_pins(name, step, records))
             records.append(dispatch_stage(name, params, cfg))
             last_of_step = i + 1 == len(sequence) or sequence[i + 1][1] != step

@@ -58,6 +58,13 @@ class OrchestrationConfig(Section):
     """Slots of the GPU limit (GPU stages running at once, across all flows and workers); 0 disables the limit."""
     gpu_limit_name: str = "plotline-gpu"
     """Name of the Prefect global concurrency limit for GPU stages."""
+    gpu_lease_s: float = Field(60.0, gt=0)
+    """Lease of a held GPU slot: the holder renews it every third of this; a holder that stops renewing (killed)
+    loses its slot to the next waiting run this many seconds after its last renewal."""
+    slot_poll_s: float = Field(2.0, gt=0)
+    """While the GPU limit is full: seconds between attempts to take a slot (and to release dead holders' slots)."""
+    slot_wait_report_s: float = Field(60.0, gt=0)
+    """While the GPU limit is full: seconds between the repeated "waiting for a slot ... held by ..." lines."""
 
     deployment_name: str = "plotline"
     """Deployment name of each stage flow: stage X runs as deployment `stage-X/<deployment_name>`."""

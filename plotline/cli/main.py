@@ -237,6 +237,7 @@ def train_cmd(
     done: list[tuple[str | Any, ...] | None] = []
     finished = re.compile(r"^(\S+) step (\d+): (committed|skipped|already committed)")
     resumed = re.compile(r"^resuming .*: (\d+) stage run\(s\) already committed")
+    shown = ("instruction source:", "waiting for a slot", "released the slot")
 
     class StageProgress(logging.Handler):
         """Stage-level progress: one line per finished stage run, from the flow's own log records."""
@@ -251,19 +252,31 @@ def train_cmd(
                 done.append(m.groups())
                 console.print(f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
                               f"({time.perf_counter() - started:.0f}s elapsed)", highlight=False)
+            elif text.startswith(shown):
+                console.print(text, highlight=False, soft_wrap=True)
 
     handler = StageProgress(level=logging.INFO)
     loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
     for lg in loggers:
         lg.addHandler(handler)
+    from flows.embedded import embedded_api
+    from flows.signals import StopRequest, exit_code
+
+    StopRequest.forget()
     try:
-        state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
-        records = state.result()
+        with embedded_api():  # no PREFECT_API_URL: a private API that dies with this process
+            state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
+            records = state.result()
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
     finally:
         for lg in loggers:
             lg.removeHandler(handler)
+    if StopRequest.last_signal is not None:
+        last = f"{records[-1]['stage']}@{records[-1]['step']}" if records else "none"
+        err.print(f"plotline train: stopped by {StopRequest.last_signal} after stage {last} ({len(records)}/{total} "
+                  f"stage runs committed); rerun the same command to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code(StopRequest.last_signal))
     table = Table(title=f"run {run_uri}")
     for c in ("step", "stage", "status", "version", "summary"):
         table.add_column(c)
@@ -435,16 +448,21 @@ def data_import(
     set_: Optional[list[str]] = SET_OPT,
 ) -> None:
     """Import a prompt list as the run's instructions artifact; unusable rows are reported with line numbers."""
+    from plotline.data.pin import pin_instructions
+    from plotline.store import RunStore
     from stages.base import run_stage
 
     try:
         cfg = _config(config, [*(set_ or []), "data.source=file", f"data.path={path}", f"data.split={split}"])
         outcome = run_stage("instructions", cfg, run, 0, force=force)
+        pin_instructions(RunStore(run, cfg.storage), outcome.artifact, str(path))
     except ConfigError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
     console.print(f"{outcome.message}; {outcome.manifest.summary.get('rows')} instruction(s)", highlight=False, soft_wrap=True)
+    console.print(f"pinned {outcome.artifact.uri} as the instruction source of run {run}: `plotline train --run "
+                  f"{run}` uses it (not data.source)", highlight=False, soft_wrap=True)
 
 
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")

@@ -22,6 +22,7 @@ from plotline.planner.sampling import record_old_logprobs
 from plotline.planner.training import gspo_step, trainable_records
 from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
+from plotline.planner.trainable import require_trainable_plans
 from plotline.rl.update_result import UpdateResult
 
 PLANNER_UPDATE = "planner_update"
@@ -78,6 +79,7 @@ def run_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpda
         record_old_logprobs(planner, records, cfg.logprob_batch_size)
     advantages = planner_advantages(inputs.advantages)
     chosen = [r for r in trainable_records(records) if r.plan_id in advantages]
+    require_trainable_plans(records, advantages, chosen)
     metrics = gspo_step(planner, chosen, advantages, gspo, start_adapter=cfg.cold_start_adapter,
                         seed=inputs.gspo_seed, logprob_batch_size=cfg.logprob_batch_size, collective=coll)
     version = save_adapter(planner, Path(out_dir) / "adapter") if coll.is_main else None

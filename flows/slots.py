@@ -1,0 +1,207 @@
+"""GPU slots with leases: a killed holder loses its slot within a bounded time, and a waiting run says who holds it.
+
+A slot is taken with a Prefect concurrency lease, and the holder publishes a lease record (a Prefect variable
+tagged `plotline-slot`): its limit, flow run, stage, pid, host and an expiry that a heartbeat thread pushes
+`lease_s` ahead every third of `lease_s` (renewing the Prefect lease at the same time). A run that cannot get a
+slot prints the limit and the holders (once, then every `report_s`) and releases the lease of every holder whose
+record expired: a live holder keeps renewing, so an expired one was killed (kill -9, a lost machine). Releasing by
+lease id frees exactly that holder's slot, and is a no-op when the server has already repossessed it. Expiry times
+are wall-clock times of the holder's machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+RECORD_TAG = "plotline-slot"
+PREFECT_MIN_LEASE_S = 60.0
+"""The shortest lease a Prefect server grants; the record's own expiry may be shorter."""
+
+
+class SlotError(RuntimeError):
+    """A GPU slot could not be taken or held (the API refused, or the limit is smaller than one slot)."""
+
+
+@dataclass
+class SlotHolder:
+    """The lease record of one holder of a slot."""
+
+    limit: str
+    lease_id: str
+    flow_run: str
+    flow_run_id: str
+    stage: str
+    pid: int
+    host: str
+    expires_at: float
+    """Wall-clock time (epoch seconds) after which the holder counts as dead unless it renewed."""
+
+    @property
+    def record_name(self) -> str:
+        """Name of the Prefect variable holding this record."""
+        return f"plotline-slot-{self.lease_id}"
+
+    def describe(self, now: float) -> str:
+        """One line naming the holder and the state of its lease."""
+        left = self.expires_at - now
+        state = (f"lease renewed, expires in {left:.0f} s" if left >= 0 else
+                 f"no renewal for {-left:.0f} s past expiry: presumed dead")
+        return (f"flow run {self.flow_run} ({self.flow_run_id}), stage {self.stage}, pid {self.pid} on {self.host} "
+                f"({state})")
+
+
+def _locked(exc: Exception) -> bool:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 423
+
+
+def read_holders(client, limit: str) -> list[SlotHolder]:
+    """Every lease record of `limit` (live or expired)."""
+    from prefect.client.schemas.objects import Variable
+
+    response = client.request("POST", "/variables/filter", json={
+        "variables": {"tags": {"all_": [RECORD_TAG]}}, "limit": 200})
+    out = []
+    for var in Variable.model_validate_list(response.json()):
+        value = var.value if isinstance(var.value, dict) else {}
+        if value.get("limit") != limit:
+            continue
+        try:
+            out.append(SlotHolder(**value))
+        except TypeError:
+            continue  # a record of another plotline version: not ours to interpret
+    return out
+
+
+def _write_record(client, holder: SlotHolder, create: bool) -> None:
+    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+    value = asdict(holder)
+    if create:
+        client.create_variable(VariableCreate(name=holder.record_name, value=value, tags=[RECORD_TAG, holder.limit]))
+    else:
+        client.update_variable(VariableUpdate(name=holder.record_name, value=value))
+
+
+def release_dead(client, holders: list[SlotHolder], now: float, log: Callable[[str], None]) -> list[SlotHolder]:
+    """Release the lease of every holder whose record expired and delete the record; returns those released."""
+    released = []
+    for h in holders:
+        if h.expires_at >= now:
+            continue
+        client.release_concurrency_slots_with_lease(uuid.UUID(h.lease_id))  # a no-op if already released
+        with contextlib.suppress(Exception):  # another waiter may have deleted it first
+            client.delete_variable_by_name(h.record_name)
+        log(f"released the slot of GPU limit {h.limit!r} held by {h.describe(now)}")
+        released.append(h)
+    return released
+
+
+def wait_message(limit: str, active: int | None, size: int | None, holders: list[SlotHolder], now: float,
+                 waited_s: float) -> str:
+    """The line a waiting run prints: the limit, its occupancy and every holder."""
+    held = f"{active}/{size} slot(s) taken" if active is not None else "slots taken"
+    who = "; ".join(h.describe(now) for h in holders) or (
+        "no plotline lease record (taken outside plotline or before slot leases); free it in the UI or with "
+        f"`prefect gcl update {limit} --active-slots 0`")
+    return f"waiting for a slot of GPU limit {limit!r} ({held}, waited {waited_s:.0f} s): held by {who}"
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the Prefect lease and pushes the record's expiry forward until stopped."""
+
+    def __init__(self, holder: SlotHolder, lease_s: float, prefect_lease_s: float, log: Callable[[str], None]):
+        super().__init__(name=f"slot-lease-{holder.stage}", daemon=True)
+        self.holder, self.lease_s, self.prefect_lease_s, self.log = holder, lease_s, prefect_lease_s, log
+        self.stop = threading.Event()
+        self._context = contextvars.copy_context()  # the holder's Prefect settings (API URL) in this thread too
+
+    def run(self) -> None:
+        self._context.run(self._beat)
+
+    def _beat(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        interval = min(self.lease_s, self.prefect_lease_s) / 3
+        with get_client(sync_client=True) as client:
+            while not self.stop.wait(interval):
+                try:
+                    client.renew_concurrency_lease(uuid.UUID(self.holder.lease_id), self.prefect_lease_s)
+                    self.holder.expires_at = time.time() + self.lease_s
+                    _write_record(client, self.holder, create=False)
+                except Exception as exc:  # noqa: BLE001 - transient API errors: the next beat tries again
+                    self.log(f"slot lease of {self.holder.stage}: renewal failed ({type(exc).__name__}: {exc})")
+
+
+def _flow_run() -> tuple[str, str]:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return "none", ""
+    return ctx.flow_run.name, str(ctx.flow_run.id)
+
+
+@contextlib.contextmanager
+def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report_s: float,
+                log: Callable[[str], None] = print) -> Iterator[SlotHolder]:
+    """Hold one slot of the global concurrency limit `limit` for the block, under a lease renewed every
+    `lease_s / 3`; while the limit is full, report the holders every `report_s` and release dead ones every
+    `poll_s`."""
+    from prefect.client.orchestration import get_client
+
+    prefect_lease_s = max(PREFECT_MIN_LEASE_S, lease_s)
+    flow_run, flow_run_id = _flow_run()
+    started, next_report = time.monotonic(), 0.0
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                response = client.increment_concurrency_slots_with_lease([limit], 1, "concurrency", prefect_lease_s)
+                break
+            except Exception as exc:  # noqa: BLE001 - only "locked" means wait; anything else is an error
+                if not _locked(exc):
+                    raise SlotError(f"could not take a slot of GPU limit {limit!r}: {type(exc).__name__}: {exc}") from exc
+            now = time.time()
+            holders = read_holders(client, limit)
+            if time.monotonic() >= next_report:
+                try:
+                    gcl = client.read_global_concurrency_limit_by_name(limit)
+                    active, size = gcl.active_slots, gcl.limit
+                except Exception:  # noqa: BLE001 - the report is best effort
+                    active = size = None
+                log(wait_message(limit, active, size, holders, now, time.monotonic() - started))
+                next_report = time.monotonic() + report_s
+            if not release_dead(client, holders, now, log):
+                time.sleep(poll_s)
+        lease_id = response.json().get("lease_id")
+        if lease_id is None:
+            raise SlotError(f"the Prefect API granted a slot of {limit!r} without a lease id: {response.text[:200]}")
+        holder = SlotHolder(limit=limit, lease_id=str(lease_id), flow_run=flow_run, flow_run_id=flow_run_id,
+                            stage=stage, pid=os.getpid(), host=socket.gethostname(),
+                            expires_at=time.time() + lease_s)
+        try:
+            _write_record(client, holder, create=True)
+        except BaseException:
+            client.release_concurrency_slots_with_lease(uuid.UUID(holder.lease_id))
+            raise
+    waited = time.monotonic() - started
+    log(f"{stage}: took a slot of GPU limit {limit!r} (lease {holder.lease_id}, {lease_s:g} s, renewed every "
+        f"{min(lease_s, prefect_lease_s) / 3:g} s)" + (f" after waiting {waited:.0f} s" if waited >= 1 else ""))
+    beat = _Heartbeat(holder, lease_s, prefect_lease_s, log)
+    beat.start()
+    try:
+        yield holder
+    finally:
+        beat.stop.set()
+        beat.join(timeout=10)
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(uuid.UUID(holder.lease_id))
+            with contextlib.suppress(Exception):
+                client.delete_variable_by_name(holder.record_name)
