@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from plotline.audit import AuditReport, audit_run
+from plotline.audit import GROUP_COLUMNS, AuditReport, audit_run
 from plotline.store import Artifact, RunStore
 
-GROUP_COLUMNS = ("role", "judge", "metric")
-"""Columns that split a table's scores into groups (advantages by role, scores by judge, metrics by name)."""
 
 
 def artifact_key(*parts: Any) -> str:
@@ -35,8 +33,8 @@ def _fmt(value: Any) -> Any:
 
 
 def stats_rows(report: AuditReport) -> list[dict[str, Any]]:
-    """One row per (file, score column): count, mean, std, min, max and the validation outcome."""
-    return [{"file": r.file, "kind": r.kind, "rows": r.rows, "column": r.column, "count": r.count, "mean": _fmt(r.mean),
+    """One row per (file, score column, group): count, mean, std, min, max and the validation outcome."""
+    return [{"file": r.file, "kind": r.kind, "rows": r.rows, "column": r.column, "group": r.group, "count": r.count, "mean": _fmt(r.mean),
              "std": _fmt(r.std), "min": _fmt(r.min), "max": _fmt(r.max), "validation": r.validation} for r in report.rows]
 
 
@@ -102,7 +100,7 @@ def video_links(store: RunStore, step: int, rollout_stage: str = "rollout") -> d
 def extremes_rows(report: AuditReport, links: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Best and worst samples by each file's first score column, with a video link when the sample has one."""
     links = links or {}
-    return [{"which": e["which"], "id": e["id"], "column": e["column"], "value": _fmt(e["value"]),
+    return [{"group": e["group"], "which": e["which"], "id": e["id"], "column": e["column"], "value": _fmt(e["value"]),
              "video": links.get(str(e["id"]).split(":")[-1], links.get(e["id"], ""))} for e in report.extremes]
 
 

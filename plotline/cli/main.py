@@ -117,11 +117,24 @@ def audit_cmd(
     step: Optional[int] = typer.Option(None, "--step", help="Only this step."),
     stage: Optional[str] = typer.Option(None, "--stage", help="Only this stage."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (and best/worst rows) as CSV."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Explain one sample's reward: a plan id "
+                                         "(<instruction>#m0) or a continuation id (<plan>/c0), as the artifacts name it."),
+    version: Optional[int] = typer.Option(None, "--version", help="With --sample: the version of the step's most "
+                                          "downstream stage to follow (default: its newest); its lineage picks the rest."),
+    json_out: bool = typer.Option(False, "--json", help="With --sample: print the chain as JSON."),
 ) -> None:
-    """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples."""
+    """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples, and which
+    version of each stage the newest downstream output consumed. With --sample: the full chain of one sample."""
     from plotline.audit import audit_run
     from plotline.store import RunStore
 
+    if sample is not None:
+        from plotline.cli.audit_chain import print_chain
+
+        print_chain(run, step, sample, version, json_out)
+        return
+    if version is not None or json_out:
+        _fail("--version and --json go with --sample")
     try:
         report = audit_run(RunStore(run), step=step, stage=stage)
     except Exception as exc:  # noqa: BLE001
@@ -130,7 +143,8 @@ def audit_cmd(
         _fail(f"nothing committed in {run}" + (f" at step {step}" if step is not None else "")
               + (f" for stage {stage}" if stage else ""), code=1)
     table = Table(title=f"audit of {run}")
-    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "mean", "std", "min", "max", "validation")
+    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "group", "count", "mean", "std", "min", "max",
+            "validation")
     for c in cols:
         table.add_column(c)
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
@@ -139,12 +153,15 @@ def audit_cmd(
     console.print(table)
     if report.extremes:
         ex = Table(title="best / worst samples")
-        for c in ("step", "stage", "which", "id", "column", "value"):
+        for c in ("step", "stage", "group", "which", "id", "column", "value"):
             ex.add_column(c)
         for e in report.extremes:
-            ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "which", "id", "column", "value")))
+            ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "group", "which", "id", "column", "value")))
         console.print(ex)
     _print_details(report.details)
+    from plotline.cli.audit_chain import print_lineage
+
+    print_lineage(RunStore(run), step)
     if csv_path:
         with open(csv_path, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -152,8 +169,8 @@ def audit_cmd(
             for r in report.rows:
                 writer.writerow(["stats", *(fmt(getattr(r, c)) for c in cols), "", ""])
             for e in report.extremes:
-                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], fmt(e["value"]),
-                                 "", "", "", "", e["which"], e["id"]])
+                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], e["group"], "",
+                                 fmt(e["value"]), "", "", "", "", e["which"], e["id"]])
         console.print(f"wrote {csv_path}")
 
 
