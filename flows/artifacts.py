@@ -14,17 +14,20 @@ from prefect import get_run_logger
 from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
                                create_table_artifact, update_progress_artifact)
 
-from flows.audit_tables import artifact_key, curve_markdown, stage_audit, step_metrics, summary_markdown
+from flows.audit_tables import (artifact_key, curve_markdown, samples_with_media, stage_audit, step_metrics,
+                                summary_markdown)
+from flows.links import Linker
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
 TABLES = {"stats": "column statistics", "groups": "reward statistics per role / judge / metric",
           "samples": "best and worst samples", "plans": "plan samples with parse status",
           "judges": "judge failure counts", "videos": "rollout videos",
+          "chain": "every sample: plan, judges, reward, group mean/std, advantage, filmstrip/GIF links",
           "reflections": "reflection trail: cost and decisions per video"}
 """Table artifacts per stage: suffix of the key -> what it holds."""
 
-TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples"}
+TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples", "chain": "sample-chain"}
 
 
 def stage_keys(run_id: str, stage: str) -> dict[str, str]:
@@ -49,16 +52,26 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
         m = art.manifest
         keys = stage_keys(store.run_id, m.stage)
         where = f"{m.stage} step {m.step} v{m.version}"
-        audit = stage_audit(store, art, config.orchestration.audit_samples)
+        link = Linker(config.storage)
+        audit = stage_audit(store, art, config.orchestration.audit_samples, link)
+        if m.stage == "advantage":
+            audit["chain"] = samples_with_media(store, m.step, config.rewards, config.rl.advantage, link,
+                                                config.orchestration.audit_samples)
         created = []
-        create_link_artifact(link=_link(f"{art.uri}/_manifest.json"), link_text=f"{where} manifest {m.manifest_id}",
-                             key=keys["manifest"], description=f"Committed manifest of {where}")
+        manifest_url = link(f"{art.uri}/_manifest.json")
+        if manifest_url:
+            create_link_artifact(link=manifest_url, link_text=f"{where} manifest {m.manifest_id}",
+                                 key=keys["manifest"], description=f"Committed manifest of {where}")
+        else:  # no browser link possible (local store without `plotline ui`): say where it is, never file://
+            create_markdown_artifact(markdown=f"Manifest of {where}: `{art.uri}/_manifest.json` (start `plotline ui` "
+                                     f"to serve local stores over loopback HTTP)", key=keys["manifest"],
+                                     description=f"Committed manifest of {where}")
         created.append(keys["manifest"])
         create_markdown_artifact(markdown=summary_markdown(art, rec["status"], audit["extra"]), key=keys["summary"],
                                  description=f"{where}: lineage, files, validation report, summary")
         created.append(keys["summary"])
         for name, what in TABLES.items():
-            if audit[name]:
+            if audit.get(name):
                 create_table_artifact(table=audit[name], key=keys[name], description=f"{where}: {what}")
                 created.append(keys[name])
         return created
@@ -66,17 +79,6 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
         logger.warning(f"could not publish audit artifacts for {rec.get('stage')} step {rec.get('step')}: "
                        f"{type(exc).__name__}: {exc}")
         return []
-
-
-def _link(uri: str) -> str:
-    """A clickable URL: object-store URIs as they are, local paths as file:// URLs."""
-    if "://" in uri:
-        return uri
-    from pathlib import Path
-
-    from urllib.parse import quote
-
-    return "file://" + quote(str(Path(uri).resolve()), safe="/=")
 
 
 class RewardCurve:

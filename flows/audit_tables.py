@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -226,11 +226,61 @@ def summary_markdown(artifact: Artifact, status: str, extra: dict[str, Any] | No
     return "\n".join(lines)
 
 
-def stage_audit(store: RunStore, artifact: Artifact, n_samples: int) -> dict[str, Any]:
-    """Everything the UI shows for one committed stage output, as plain data (see flows/artifacts.py)."""
+MEDIA_FOLDER = "_media"
+"""Run subfolder of derived pictures (filmstrips, GIFs); never inside a committed version folder."""
+
+
+def write_media(store: RunStore, rollouts: Artifact, rollout_ids: list[str], scale: int = 4) -> dict[str, tuple[str, str]]:
+    """Write a filmstrip PNG and an upscaled GIF (nearest neighbour) of each named rollout's sampled frames under
+    `<run>/_media/step=N/`; returns rollout id -> (PNG URI, GIF URI)."""
+    from plotline.audit.media import filmstrip, gif_bytes, png_bytes
+    from plotline.store.layout import step_folder
+
+    rows = {r["rollout_id"]: r for r in rollouts.read_table("rollouts.parquet").to_pylist()}
+    cache: dict[str, Any] = {}
+    out = {}
+    for rid in rollout_ids:
+        row = rows.get(rid)
+        if row is None:
+            continue
+        if row["frames_path"] not in cache:
+            cache[row["frames_path"]] = rollouts.read_tensors(row["frames_path"])["frames"].numpy()
+        frames = cache[row["frames_path"]][row["group_index"]]
+        base = f"{store.run_id}/{MEDIA_FOLDER}/{step_folder(rollouts.manifest.step)}/{re.sub(r'[^A-Za-z0-9._-]+', '_', rid)}"
+        store.fs.write_bytes(base + ".png", png_bytes(filmstrip(frames, scale)))
+        store.fs.write_bytes(base + ".gif", gif_bytes(frames, scale=max(scale, 8)))
+        out[rid] = (store.fs.url(base + ".png"), store.fs.url(base + ".gif"))
+    return out
+
+
+def samples_with_media(store: RunStore, step: int, rewards, advantage, link: Callable[[str], str | None],
+                       n_media: int) -> list[dict[str, Any]]:
+    """The step's samples table (plotline.audit.samples) with filmstrip/GIF links for the first `n_media`
+    continuations (a planner row links to its first continuation's pictures)."""
+    from plotline.audit.lineage import StepLineage
+    from plotline.audit.samples import sample_rows
+
+    lineage = StepLineage(store, step, head="advantage")
+    media: dict[str, tuple[str, str]] = {}
+    rollouts = lineage.get("rollout")
+    if rollouts is not None and n_media > 0:
+        ids = rollouts.read_table("rollouts.parquet").column("rollout_id").to_pylist()
+        media = write_media(store, rollouts, ids[:n_media])
+
+    def pictures(sample_id: str) -> tuple[str, str] | None:
+        hit = media.get(sample_id) or next((v for k, v in media.items() if k.startswith(sample_id + "/")), None)
+        return (link(hit[0]) or "", link(hit[1]) or "") if hit else None
+
+    return sample_rows(lineage, rewards, advantage, pictures)
+
+
+def stage_audit(store: RunStore, artifact: Artifact, n_samples: int,
+                link: Callable[[str], str | None] = lambda uri: uri) -> dict[str, Any]:
+    """Everything the UI shows for one committed stage output, as plain data (see flows/artifacts.py); file
+    URIs go through `link` (browser links)."""
     m = artifact.manifest
     report = audit_run(store, step=m.step, stage=m.stage, n_extremes=max(1, n_samples // 2 + n_samples % 2))
-    links = video_links(store, m.step)
+    links = {k: link(v) or "" for k, v in video_links(store, m.step).items()}
     out: dict[str, Any] = {"stats": stats_rows(report), "groups": group_stats_rows(artifact),
                            "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [],
                            "reflections": [{k: _fmt(v) for k, v in r.items()}

@@ -366,20 +366,43 @@ def ui_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1, ::1 or localhost)."),
     home: Optional[Path] = typer.Option(None, "--home", help="PREFECT_HOME for this server (its database); default: Prefect's."),
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds to wait for the server to become healthy."),
+    store: Optional[str] = typer.Option(None, "--store", help="Local store root to serve read-only over loopback HTTP "
+                                        "for artifact links (default: storage.root of the config; s3:// roots are "
+                                        "linked with presigned URLs instead)."),
+    files_port: int = typer.Option(0, "--files-port", min=0, max=65535, help="Port of the store file server (0: any free)."),
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
 ) -> None:
-    """Start a local Prefect server (API + UI) on loopback, print its URL, and serve until Ctrl-C."""
+    """Start a local Prefect server (API + UI) on loopback, and a read-only file server over the local store root
+    (artifact links point at it); print the URLs and serve until Ctrl-C."""
     import signal
 
     _prefect_env()
+    from flows.file_server import FileServer
     from flows.server import ServerError, start_server, stop_group
 
     try:
+        root = store or _config(config, set_).storage.root
+    except ConfigError as exc:
+        _fail(str(exc))
+    files = None
+    if "://" not in root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        try:
+            files = FileServer(Path(root).resolve(), host, files_port).start()
+        except (OSError, ValueError) as exc:
+            _fail(f"could not serve the store root {root}: {exc}", code=1)
+    try:
         proc, url = start_server(host, port, home, timeout)
     except ServerError as exc:
+        if files:
+            files.stop()
         _fail(str(exc), code=1)
     console.print(f"Prefect UI: {url}", highlight=False)
     console.print(f"API:        {url}/api  (export PREFECT_API_URL={url}/api to run flows, deploy and workers against it)",
                   highlight=False, soft_wrap=True)
+    if files:
+        console.print(f"Files:      {files.url}/  (read-only: {files.root})", highlight=False, soft_wrap=True)
     sys.stdout.flush()
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -392,6 +415,9 @@ def ui_cmd(
         console.print("stopping the Prefect server ...", highlight=False)
         stop_group(proc)
         return
+    finally:
+        if files:
+            files.stop()
     _fail(f"the Prefect server exited with {code}", code=1)
 
 
