@@ -96,4 +96,4 @@ def url_for(path: str | os.PathLike, root: str | os.PathLike, base_url: str) -> 
     if target != root_p and root_p not in target.parents:
         return None
     rel = posixpath.join(*target.relative_to(root_p).parts) if target != root_p else ""
-    return f"{base_url}/{quote(rel)}"
+    return f"{base_url}/{quote(rel, safe='/=')}"
