@@ -73,8 +73,11 @@ def ui_server(tmp_path_factory):
     """`plotline ui` on a free loopback port with its own PREFECT_HOME; yields (base URL, process)."""
     port = free_port()
     home = tmp_path_factory.mktemp("prefect-home")
-    child = Child([sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home)],
-                  child_env(PREFECT_API_URL=""))
+    store = tmp_path_factory.mktemp("ui-store")
+    (store / "r").mkdir()
+    (store / "r" / "hello.txt").write_text("served")
+    child = Child([sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home),
+                   "--store", str(store)], child_env(PREFECT_API_URL=""))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: f"Prefect UI: {url}" in child.output() or child.proc.poll() is not None, 150,
@@ -91,6 +94,11 @@ def test_plotline_ui_serves_the_api_and_ui_on_loopback(ui_server):
     assert httpx.get(f"{url}/api/health", timeout=10).json() is True
     assert httpx.get(f"{url}/", timeout=10).status_code == 200
     assert f"PREFECT_API_URL={url}/api" in child.output()
+    # the port is not Prefect's default 4200: the UI must be told this server's own API URL
+    assert not url.endswith(":4200")
+    assert httpx.get(f"{url}/ui-settings", timeout=10).json()["api_url"] == f"{url}/api"
+    files = next(line.split()[1] for line in child.output().splitlines() if line.startswith("Files:"))
+    assert httpx.get(f"{files}r/hello.txt", timeout=10).text == "served"  # the store file server answers
 
 
 @pytest.fixture
