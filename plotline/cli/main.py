@@ -31,6 +31,29 @@ def _config(paths: Optional[list[str]], overrides: Optional[list[str]]):
 
 
 
+def _stage_config(run: str, paths: Optional[list[str]], overrides: Optional[list[str]]):
+    """The config of a stage rerun: the run's recorded config unless --config replaces it (see cli/rerun.py);
+    prints where it came from and every key that differs from the recorded one."""
+    from plotline.cli.rerun import rerun_config
+    from plotline.store import RunStore
+    from plotline.store.errors import StoreError
+
+    base = _config(paths, overrides)  # also the storage settings to read run.json with
+    try:
+        recorded = RunStore(run, base.storage).run_info().get("config")
+    except StoreError:
+        recorded = None
+    default = Path("configs/shapes.yaml")
+    cfg, diff, source = rerun_config(recorded, paths, overrides, [str(default)] if default.is_file() else [])
+    if recorded is not None:
+        console.print(f"config: {source}", highlight=False, soft_wrap=True)
+        if diff:
+            console.print(f"config differs from the run's recorded config in {len(diff)} key(s):", highlight=False)
+            for line in diff:
+                console.print(f"  {line}", highlight=False, soft_wrap=True)
+    return cfg
+
+
 @app.command("stage")
 def stage_cmd(
     name: Optional[str] = typer.Argument(None, help="Stage to run (see --list)."),
@@ -70,7 +93,7 @@ def stage_cmd(
         k, v = item.split("=", 1)
         pinned[k] = v
     try:
-        cfg = _config(config, set_)
+        cfg = _stage_config(run, config, set_)
         outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
     except ConfigError as exc:
         _fail(str(exc))
