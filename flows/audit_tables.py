@@ -188,6 +188,23 @@ def curve_markdown(run_id: str, metrics: dict[int, dict[str, float]], max_column
     return "\n".join(lines)
 
 
+def curve_image_markdown(run_id: str, metrics: dict[int, dict[str, float]], image_url: str | None) -> str:
+    """The reward-curve artifact: the chart (an image) and the curves under the same labels as `plotline train`'s
+    closing summary, one row per integer step, then every per-step mean (curve_markdown)."""
+    from plotline.world.curves import curve_rows
+
+    labels, rows = curve_rows(metrics)
+    lines = [f"# Reward curves of run `{run_id}`", ""]
+    if image_url:
+        lines += [f"![reward curves of run {run_id}]({image_url})", ""]
+    if labels:
+        lines += ["| step | " + " | ".join(labels) + " |", "|---:|" + "---:|" * len(labels)]
+        lines += [f"| {int(r[0])} | " + " | ".join("" if v is None else f"{v:.3f}" for v in r[1:]) + " |" for r in rows]
+        lines.append("")
+    body = curve_markdown(run_id, metrics).split("\n", 1)[1]
+    return "\n".join(lines) + "\n## Every per-step mean\n" + body
+
+
 def _curve_priority(name: str) -> tuple[int, str]:
     for i, word in enumerate(("reward", "score", "format_reward", "advantage", "loss", "value")):
         if f".{word}" in name:
