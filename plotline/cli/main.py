@@ -232,6 +232,29 @@ def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
     console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
 
 
+def _quiet_console_logs() -> None:
+    """Prefect's console handlers at WARNING (the API handler, hence the UI, still gets INFO), and library
+    warnings (transformers) at ERROR: the CLI's own progress lines stay readable. `-v` skips this."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ["", *list(logging.Logger.manager.loggerDict)]:
+        lg = logging.getLogger(name)
+        for h in getattr(lg, "handlers", []):
+            if isinstance(h, PrefectConsoleHandler):
+                h.setLevel(logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def _prefect_env() -> None:
     """Defaults for an embedded (ephemeral) Prefect API: no telemetry, a generous start-up timeout."""
     import os
@@ -248,6 +271,8 @@ def train_cmd(
     set_: Optional[list[str]] = SET_OPT,
     run: Optional[str] = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's INFO logs and library warnings on "
+                                 "the console (default: WARNING and above only; the Prefect UI keeps every log)."),
 ) -> None:
     """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world).
 
@@ -274,6 +299,8 @@ def train_cmd(
     console.print(f"plotline train: run {run_uri}, {total_steps} step(s), {total} stage runs, mode "
                   f"{cfg.orchestration.mode}", highlight=False)
     started, done = time.perf_counter(), []
+    durations: dict[tuple[str, int], float] = {}
+    last = [started]
     finished = re.compile(r"^(\S+) step (\d+): (committed|skipped|already committed)")
     resumed = re.compile(r"^resuming .*: (\d+) stage run\(s\) already committed")
 
@@ -288,13 +315,19 @@ def train_cmd(
                               highlight=False)
             elif (m := finished.match(text)) is not None:
                 done.append(m.groups())
+                now = time.perf_counter()
+                durations[(m.group(1), int(m.group(2)))] = now - last[0]
+                last[0] = now
                 console.print(f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
-                              f"({time.perf_counter() - started:.0f}s elapsed)", highlight=False)
+                              f"in {durations[(m.group(1), int(m.group(2)))]:.1f}s ({now - started:.0f}s elapsed)",
+                              highlight=False)
 
     handler = StageProgress(level=logging.INFO)
     loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
     for lg in loggers:
         lg.addHandler(handler)
+    if not verbose:
+        _quiet_console_logs()
     try:
         state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
         records = state.result()
@@ -304,13 +337,16 @@ def train_cmd(
         for lg in loggers:
             lg.removeHandler(handler)
     table = Table(title=f"run {run_uri}")
-    for c in ("step", "stage", "status", "version", "summary"):
+    for c in ("step", "stage", "status", "version", "duration", "summary"):
         table.add_column(c)
     for r in records:
         summ = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["summary"].items()
                          if isinstance(v, (int, float)) and not isinstance(v, bool))
-        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]), summ)
+        took = durations.get((r["stage"], r["step"]))
+        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]),
+                      "" if took is None else f"{took:.1f}s", summ)
     console.print(table)
+    console.print(f"total: {time.perf_counter() - started:.1f}s", highlight=False)
 
     store = RunStore(run_uri, cfg.storage)
     rl_steps = sorted({r["step"] for r in records if r["stage"] in cfg.orchestration.step_stages})
