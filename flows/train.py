@@ -42,7 +42,15 @@ def stage_sequence(config: PlotlineConfig, steps: int, start_step: int = 0) -> l
             + ([(name, last) for name in orch.final_stages] if steps > 0 else []))
 
 
-@flow(name="train", log_prints=True, persist_result=False)
+def _train_run_name() -> str:
+    """Flow-run name of a train run: its run id (`train` when it is not known before the config resolves)."""
+    from prefect.runtime import flow_run
+
+    uri = flow_run.parameters.get("run_uri")
+    return f"train {uri.rstrip('/').rsplit('/', 1)[-1]}" if uri else "train"
+
+
+@flow(name="train", log_prints=True, persist_result=False, flow_run_name=_train_run_name)
 def train_flow(config: dict | None = None, run_uri: str | None = None, steps: int | None = None, start_step: int = 0,
                config_files: list[str] | None = None, overrides: list[str] | None = None) -> list[dict[str, Any]]:
     """Run (or resume) RL steps `start_step .. start_step+steps-1` of a run; returns every stage's manifest reference.

@@ -217,16 +217,18 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
                 name=DeploymentFilterName(any_=["e2e"])))
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 deployment_id={"any_": [d.id for d in deps]}))
-            assert sorted(r.name for r in runs) == ["t_count@0", "t_seed@0"]
+            rid = run.rstrip("/").rsplit("/", 1)[-1]
+            assert sorted(r.name for r in runs) == [f"{rid}/t_count@0", f"{rid}/t_seed@0"]
+            assert all({f"run:{rid}", "step:0"} <= set(r.tags) for r in runs)
             assert all(r.state.is_completed() and r.idempotency_key for r in runs)
             by_name = {r.name: r for r in runs}
 
         # a retried parent asks again with the same key: it gets the same flow run back, nothing new starts
         key = idempotency_key(run, 0, "t_count", final.input_digest)
-        assert by_name["t_count@0"].idempotency_key == key
+        assert by_name[f"{rid}/t_count@0"].idempotency_key == key
         again = run_deployment("stage-t_count/e2e", parameters={"params": {"run_uri": run, "step": 0}},
                                idempotency_key=key, timeout=0, as_subflow=False)
-        assert again.id == by_name["t_count@0"].id
+        assert again.id == by_name[f"{rid}/t_count@0"].id
 
         # a run that already failed under a key is not re-attached to: the parent moves on to the next attempt key
         from prefect.states import Failed

@@ -144,7 +144,11 @@ def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path
     parent_id = state.state_details.flow_run_id
     with _client() as client:
         children = _child_flow_runs(client, parent_id)
-        assert sorted(fr.name for fr in children) == ["instructions@0", "t_metrics@0", "t_metrics@1", "t_seed@0", "t_seed@1"]
+        assert sorted(fr.name for fr in children) == [f"audit-run/{n}" for n in
+                                                      ("instructions@0", "t_metrics@0", "t_metrics@1", "t_seed@0", "t_seed@1")]
+        for fr in children:  # run:<id>, step:<n>, stage:<name> tags on every stage flow run
+            stage, step = fr.name.split("/", 1)[1].split("@")
+            assert {"run:audit-run", f"step:{step}", f"stage:{stage}"} <= set(fr.tags), fr.tags
         assert all(fr.state.is_completed() for fr in children)
         flows = {client.read_flow(fr.flow_id).name for fr in children}
         assert flows == {"stage-instructions", "stage-t_seed", "stage-t_metrics"}
