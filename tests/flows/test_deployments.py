@@ -28,7 +28,9 @@ def deploy(monkeypatch, *args: str, **options) -> str:
 
     from rich.console import Console
 
-    import plotline.cli as cli
+    import importlib
+
+    cli = importlib.import_module("plotline.cli.main")  # the module (plotline.cli.main is also a function name)
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
