@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
 from flows.stage_task import execute_stage, publish_audit, retry_options
+from flows.worker_checks import check_worker_storage, running_from_deployment
 
 BUILTIN_STAGES = ("instructions", "plan", "rollout", "score", "advantage", "update_planner", "update_executor",
                   "evaluate", "synthesize")
@@ -30,6 +31,7 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     """Body of every stage flow: resolve the config, run the stage as a task with retries, publish its audit."""
     cfg = resolve_config(params.config, params.config_files, params.overrides)
     check_stages(cfg, [stage])
+    check_worker_storage(cfg, params.run_uri, running_from_deployment())
     orch = cfg.orchestration
     tags = stage_run_tags(params.run_uri, stage, params.step) + (["gpu"] if orch.is_gpu_stage(stage) else [])
     cfg_json = cfg.model_dump(mode="json")

@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows.artifacts import RewardCurve
+from flows.worker_checks import check_worker_storage, running_from_deployment
 from flows.dispatch import dispatch_stage
 from flows.params import StageParams, check_stages, resolve_config
 from flows.resolve import input_pins, scan_committed
@@ -62,6 +63,7 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
     check_pipeline(cfg)
     logger = get_run_logger()
     run_uri = run_uri or default_run_uri(cfg)
+    check_worker_storage(cfg, run_uri, running_from_deployment())
     total = steps if steps is not None else cfg.steps
     orch = cfg.orchestration
     sequence = stage_sequence(cfg, total, start_step)

@@ -48,3 +48,20 @@ def test_pictures_are_nearest_neighbour_enlargements():
     assert Image.open(io.BytesIO(png_bytes(strip))).size == (32, 8)
     gif = Image.open(io.BytesIO(gif_bytes(frames, scale=8)))
     assert gif.size == (40, 32) and gif.n_frames == 3
+
+
+def test_a_worker_refuses_a_relative_store_root():
+    import pytest
+
+    from flows.worker_checks import RelativeStoreRoot, check_worker_storage
+    from plotline.config import load_config
+
+    relative = load_config(overrides=["storage.root=runs"])
+    check_worker_storage(relative, "runs/demo", from_deployment=False)  # the CLI in a checkout: fine
+    with pytest.raises(RelativeStoreRoot, match=r"storage.root='runs' is a relative path.*temporary"):
+        check_worker_storage(relative, "/abs/runs/demo", from_deployment=True)
+    absolute = load_config(overrides=["storage.root=/data/runs"])
+    with pytest.raises(RelativeStoreRoot, match=r"run_uri='runs/demo'"):
+        check_worker_storage(absolute, "runs/demo", from_deployment=True)
+    check_worker_storage(absolute, "/data/runs/demo", from_deployment=True)
+    check_worker_storage(load_config(overrides=["storage.root=s3://b/runs"]), "s3://b/runs/demo", from_deployment=True)
