@@ -62,8 +62,8 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
     cfg = resolve_config(config, config_files, overrides)
     check_pipeline(cfg)
     logger = get_run_logger()
-    run_uri = run_uri or default_run_uri(cfg)
     check_worker_storage(cfg, run_uri, running_from_deployment())
+    run_uri = run_uri or default_run_uri(cfg)
     total = steps if steps is not None else cfg.steps
     orch = cfg.orchestration
     sequence = stage_sequence(cfg, total, start_step)

@@ -16,20 +16,21 @@ def is_relative_local(uri: str) -> bool:
 
 
 def check_worker_storage(config: PlotlineConfig, run_uri: str | None, from_deployment: bool) -> None:
-    """Refuse a relative local `storage.root` (or run URI) in a deployment run: a worker runs flows in a
-    temporary working directory that is deleted afterwards, so every artifact would be lost."""
+    """Refuse a relative local run folder in a deployment run: a worker runs flows in a temporary working
+    directory that is deleted afterwards, so every artifact would be lost. The run folder is `run_uri`, or
+    `{storage.root}/{run_name}` when none is given (then storage.root is named)."""
     if not from_deployment:
         return
-    for what, value in (("storage.root", config.storage.root), ("run_uri", run_uri)):
-        if value and is_relative_local(value):
-            raise RelativeStoreRoot(
-                f"{what}={value!r} is a relative path, but this flow runs on a worker whose working directory is "
-                f"temporary: results would be written there and deleted. Use an absolute path (e.g. "
-                f"storage.root=/data/plotline/runs) or an s3:// root.")
+    what, value = ("run_uri", run_uri) if run_uri else ("storage.root", config.storage.root)
+    if value and is_relative_local(value):
+        raise RelativeStoreRoot(
+            f"{what}={value!r} is a relative path, but this flow runs on a worker whose working directory is "
+            f"temporary: results would be written there and deleted. Use an absolute path (e.g. "
+            f"storage.root=/data/plotline/runs) or an s3:// root.")
 
 
 def running_from_deployment() -> bool:
     """Whether the current flow run was started from a deployment (i.e. a worker executes it)."""
-    from prefect.runtime import flow_run
+    from prefect.runtime import deployment
 
-    return bool(flow_run.deployment_id)
+    return bool(deployment.id)

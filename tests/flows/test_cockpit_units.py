@@ -59,9 +59,9 @@ def test_a_worker_refuses_a_relative_store_root():
     relative = load_config(overrides=["storage.root=runs"])
     check_worker_storage(relative, "runs/demo", from_deployment=False)  # the CLI in a checkout: fine
     with pytest.raises(RelativeStoreRoot, match=r"storage.root='runs' is a relative path.*temporary"):
-        check_worker_storage(relative, "/abs/runs/demo", from_deployment=True)
-    absolute = load_config(overrides=["storage.root=/data/runs"])
+        check_worker_storage(relative, None, from_deployment=True)  # the run folder would be runs/<run_name>
     with pytest.raises(RelativeStoreRoot, match=r"run_uri='runs/demo'"):
-        check_worker_storage(absolute, "runs/demo", from_deployment=True)
-    check_worker_storage(absolute, "/data/runs/demo", from_deployment=True)
-    check_worker_storage(load_config(overrides=["storage.root=s3://b/runs"]), "s3://b/runs/demo", from_deployment=True)
+        check_worker_storage(relative, "runs/demo", from_deployment=True)
+    check_worker_storage(relative, "/data/runs/demo", from_deployment=True)  # an absolute run folder is used as is
+    check_worker_storage(load_config(overrides=["storage.root=/data/runs"]), None, from_deployment=True)
+    check_worker_storage(load_config(overrides=["storage.root=s3://b/runs"]), None, from_deployment=True)
