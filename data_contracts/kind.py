@@ -20,7 +20,9 @@ class ArtifactKind:
         can require complete groups (e.g. `_plans_per_instruction` from `instruction_id`, expected == $M).
     params: names of expectation parameters the suite needs at validation time (e.g. M, N).
     id_column: the column that identifies a row (used by `plotline audit` for best/worst samples).
-    score_columns: numeric columns that `plotline audit` summarises (mean/std/min/max, best/worst by the first).
+    score_columns: numeric columns that `plotline audit` summarises (mean/std/min/max).
+    directions: score column -> `higher` or `lower` (which way is better) for reward-like columns; only these are
+        ranked into best/worst samples (losses, latencies and counters declare none and are never ranked).
     suite_dir: folder of the suite JSON when the kind is defined outside this package (plugins, tests).
     """
 
@@ -31,6 +33,7 @@ class ArtifactKind:
     params: tuple[str, ...] = ()
     id_column: str | None = None
     score_columns: tuple[str, ...] = ()
+    directions: dict[str, str] = field(default_factory=dict)
     suite_dir: Path | None = None
 
     @property

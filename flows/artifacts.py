@@ -14,17 +14,20 @@ from prefect import get_run_logger
 from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
                                create_table_artifact, update_progress_artifact)
 
-from flows.audit_tables import artifact_key, curve_markdown, stage_audit, step_metrics, summary_markdown
+from flows.audit_tables import (artifact_key, curve_image_markdown, samples_with_media, stage_audit, step_metrics,
+                                summary_markdown)
+from flows.links import Linker
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
 TABLES = {"stats": "column statistics", "groups": "reward statistics per role / judge / metric",
           "samples": "best and worst samples", "plans": "plan samples with parse status",
           "judges": "judge failure counts", "videos": "rollout videos",
+          "chain": "every sample: plan, judges, reward, group mean/std, advantage, filmstrip/GIF links",
           "reflections": "reflection trail: cost and decisions per video"}
 """Table artifacts per stage: suffix of the key -> what it holds."""
 
-TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples"}
+TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples", "chain": "sample-chain"}
 
 
 def stage_keys(run_id: str, stage: str) -> dict[str, str]:
@@ -33,6 +36,27 @@ def stage_keys(run_id: str, stage: str) -> dict[str, str]:
             "progress": artifact_key(run_id, stage, "progress")}
     keys.update({name: artifact_key(run_id, stage, TABLE_SUFFIX.get(name, name)) for name in TABLES})
     return keys
+
+
+def eval_report_key(run_id: str) -> str:
+    """Key of a run's evaluation report artifact (`<run>-eval-report`)."""
+    return artifact_key(run_id, "eval-report")
+
+
+def report_markdown(art, link: Callable[[str], str | None]) -> str:
+    """A committed report.md with its relative links (plots, videos) turned into browser links."""
+    import re
+
+    text = art.read_bytes("report.md").decode()
+    paths = {e.name: e.path for e in art.manifest.files}
+
+    def fix(match: "re.Match[str]") -> str:
+        target = match.group(2)
+        if "://" in target or target.startswith(("#", "data:")) or target not in paths:
+            return match.group(0)
+        return f"{match.group(1)}({link(f'{art.uri}/{paths[target]}') or target})"
+
+    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, text)
 
 
 def curve_key(run_id: str) -> str:
@@ -49,16 +73,31 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
         m = art.manifest
         keys = stage_keys(store.run_id, m.stage)
         where = f"{m.stage} step {m.step} v{m.version}"
-        audit = stage_audit(store, art, config.orchestration.audit_samples)
+        link = Linker(config.storage)
+        audit = stage_audit(store, art, config.orchestration.audit_samples, link)
+        if m.stage == "advantage":
+            audit["chain"] = samples_with_media(store, m.step, config.rewards, config.rl.advantage, link,
+                                                config.orchestration.audit_samples)
         created = []
-        create_link_artifact(link=_link(f"{art.uri}/_manifest.json"), link_text=f"{where} manifest {m.manifest_id}",
-                             key=keys["manifest"], description=f"Committed manifest of {where}")
+        manifest_url = link(f"{art.uri}/_manifest.json")
+        if manifest_url:
+            create_link_artifact(link=manifest_url, link_text=f"{where} manifest {m.manifest_id}",
+                                 key=keys["manifest"], description=f"Committed manifest of {where}")
+        else:  # no browser link possible (local store without `plotline ui`): say where it is, never file://
+            create_markdown_artifact(markdown=f"Manifest of {where}: `{art.uri}/_manifest.json` (start `plotline ui` "
+                                     f"to serve local stores over loopback HTTP)", key=keys["manifest"],
+                                     description=f"Committed manifest of {where}")
         created.append(keys["manifest"])
         create_markdown_artifact(markdown=summary_markdown(art, rec["status"], audit["extra"]), key=keys["summary"],
                                  description=f"{where}: lineage, files, validation report, summary")
         created.append(keys["summary"])
+        if "report.md" in art.files:
+            key = eval_report_key(store.run_id)
+            create_markdown_artifact(markdown=report_markdown(art, link), key=key,
+                                     description=f"Evaluation report of run {store.run_id} ({where})")
+            created.append(key)
         for name, what in TABLES.items():
-            if audit[name]:
+            if audit.get(name):
                 create_table_artifact(table=audit[name], key=keys[name], description=f"{where}: {what}")
                 created.append(keys[name])
         return created
@@ -68,23 +107,26 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
         return []
 
 
-def _link(uri: str) -> str:
-    """A clickable URL: object-store URIs as they are, local paths as file:// URLs."""
-    if "://" in uri:
-        return uri
-    from pathlib import Path
-
-    from urllib.parse import quote
-
-    return "file://" + quote(str(Path(uri).resolve()), safe="/=")
-
-
 class RewardCurve:
     """Per-step means of every score column, published as one markdown artifact per run (updated each step)."""
 
     def __init__(self, config: PlotlineConfig, run_uri: str):
         self.store = RunStore(run_uri, config.storage)
+        self.link = Linker(config.storage)
         self.points: dict[int, dict[str, float]] = {}
+
+    def _image(self, points: dict[int, dict[str, float]]) -> str | None:
+        """Write the chart PNG to `<run>/_media/reward_curves.png`; its browser link, else an inline data URI."""
+        import base64
+
+        from plotline.world.curves import plot_curves
+
+        if not points:
+            return None
+        png = plot_curves(points, f"reward curves of run {self.store.run_id}")
+        rel = f"{self.store.run_id}/_media/reward_curves.png"
+        self.store.fs.write_bytes(rel, png)
+        return self.link(self.store.fs.url(rel)) or "data:image/png;base64," + base64.b64encode(png).decode()
 
     def publish(self, steps: list[int]) -> str | None:
         """Recompute the given steps (cached otherwise) and publish the curve; returns its key."""
@@ -95,7 +137,8 @@ class RewardCurve:
                 if step not in self.points:
                     self.points[step] = step_metrics(self.store, step)
             key = curve_key(self.store.run_id)
-            create_markdown_artifact(markdown=curve_markdown(self.store.run_id, {s: p for s, p in self.points.items() if p}),
+            points = {s: p for s, p in self.points.items() if p}
+            create_markdown_artifact(markdown=curve_image_markdown(self.store.run_id, points, self._image(points)),
                                      key=key, description=f"Reward curves across steps of run {self.store.run_id}")
             return key
         except Exception as exc:  # noqa: BLE001

@@ -9,16 +9,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
-from plotline.audit import AuditReport, audit_run
+from plotline.audit import GROUP_COLUMNS, AuditReport, audit_run
 from plotline.store import Artifact, RunStore
 
-GROUP_COLUMNS = ("role", "judge", "metric")
-"""Columns that split a table's scores into groups (advantages by role, scores by judge, metrics by name)."""
 
 
 def artifact_key(*parts: Any) -> str:
@@ -35,8 +33,8 @@ def _fmt(value: Any) -> Any:
 
 
 def stats_rows(report: AuditReport) -> list[dict[str, Any]]:
-    """One row per (file, score column): count, mean, std, min, max and the validation outcome."""
-    return [{"file": r.file, "kind": r.kind, "rows": r.rows, "column": r.column, "count": r.count, "mean": _fmt(r.mean),
+    """One row per (file, score column, group): count, mean, std, min, max and the validation outcome."""
+    return [{"file": r.file, "kind": r.kind, "rows": r.rows, "column": r.column, "group": r.group, "count": r.count, "mean": _fmt(r.mean),
              "std": _fmt(r.std), "min": _fmt(r.min), "max": _fmt(r.max), "validation": r.validation} for r in report.rows]
 
 
@@ -102,7 +100,7 @@ def video_links(store: RunStore, step: int, rollout_stage: str = "rollout") -> d
 def extremes_rows(report: AuditReport, links: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Best and worst samples by each file's first score column, with a video link when the sample has one."""
     links = links or {}
-    return [{"which": e["which"], "id": e["id"], "column": e["column"], "value": _fmt(e["value"]),
+    return [{"group": e["group"], "which": e["which"], "id": e["id"], "column": e["column"], "value": _fmt(e["value"]),
              "video": links.get(str(e["id"]).split(":")[-1], links.get(e["id"], ""))} for e in report.extremes]
 
 
@@ -190,6 +188,23 @@ def curve_markdown(run_id: str, metrics: dict[int, dict[str, float]], max_column
     return "\n".join(lines)
 
 
+def curve_image_markdown(run_id: str, metrics: dict[int, dict[str, float]], image_url: str | None) -> str:
+    """The reward-curve artifact: the chart (an image) and the curves under the same labels as `plotline train`'s
+    closing summary, one row per integer step, then every per-step mean (curve_markdown)."""
+    from plotline.world.curves import curve_rows
+
+    labels, rows = curve_rows(metrics)
+    lines = [f"# Reward curves of run `{run_id}`", ""]
+    if image_url:
+        lines += [f"![reward curves of run {run_id}]({image_url})", ""]
+    if labels:
+        lines += ["| step | " + " | ".join(labels) + " |", "|---:|" + "---:|" * len(labels)]
+        lines += [f"| {int(r[0])} | " + " | ".join("" if v is None else f"{v:.3f}" for v in r[1:]) + " |" for r in rows]
+        lines.append("")
+    body = curve_markdown(run_id, metrics).split("\n", 1)[1]
+    return "\n".join(lines) + "\n## Every per-step mean\n" + body
+
+
 def _curve_priority(name: str) -> tuple[int, str]:
     for i, word in enumerate(("reward", "score", "format_reward", "advantage", "loss", "value")):
         if f".{word}" in name:
@@ -228,11 +243,61 @@ def summary_markdown(artifact: Artifact, status: str, extra: dict[str, Any] | No
     return "\n".join(lines)
 
 
-def stage_audit(store: RunStore, artifact: Artifact, n_samples: int) -> dict[str, Any]:
-    """Everything the UI shows for one committed stage output, as plain data (see flows/artifacts.py)."""
+MEDIA_FOLDER = "_media"
+"""Run subfolder of derived pictures (filmstrips, GIFs); never inside a committed version folder."""
+
+
+def write_media(store: RunStore, rollouts: Artifact, rollout_ids: list[str], scale: int = 4) -> dict[str, tuple[str, str]]:
+    """Write a filmstrip PNG and an upscaled GIF (nearest neighbour) of each named rollout's sampled frames under
+    `<run>/_media/step=N/`; returns rollout id -> (PNG URI, GIF URI)."""
+    from plotline.audit.media import filmstrip, gif_bytes, png_bytes
+    from plotline.store.layout import step_folder
+
+    rows = {r["rollout_id"]: r for r in rollouts.read_table("rollouts.parquet").to_pylist()}
+    cache: dict[str, Any] = {}
+    out = {}
+    for rid in rollout_ids:
+        row = rows.get(rid)
+        if row is None:
+            continue
+        if row["frames_path"] not in cache:
+            cache[row["frames_path"]] = rollouts.read_tensors(row["frames_path"])["frames"].numpy()
+        frames = cache[row["frames_path"]][row["group_index"]]
+        base = f"{store.run_id}/{MEDIA_FOLDER}/{step_folder(rollouts.manifest.step)}/{re.sub(r'[^A-Za-z0-9._-]+', '_', rid)}"
+        store.fs.write_bytes(base + ".png", png_bytes(filmstrip(frames, scale)))
+        store.fs.write_bytes(base + ".gif", gif_bytes(frames, scale=max(scale, 8)))
+        out[rid] = (store.fs.url(base + ".png"), store.fs.url(base + ".gif"))
+    return out
+
+
+def samples_with_media(store: RunStore, step: int, rewards, advantage, link: Callable[[str], str | None],
+                       n_media: int) -> list[dict[str, Any]]:
+    """The step's samples table (plotline.audit.samples) with filmstrip/GIF links for the first `n_media`
+    continuations (a planner row links to its first continuation's pictures)."""
+    from plotline.audit.lineage import StepLineage
+    from plotline.audit.samples import sample_rows
+
+    lineage = StepLineage(store, step, head="advantage")
+    media: dict[str, tuple[str, str]] = {}
+    rollouts = lineage.get("rollout")
+    if rollouts is not None and n_media > 0:
+        ids = rollouts.read_table("rollouts.parquet").column("rollout_id").to_pylist()
+        media = write_media(store, rollouts, ids[:n_media])
+
+    def pictures(sample_id: str) -> tuple[str, str] | None:
+        hit = media.get(sample_id) or next((v for k, v in media.items() if k.startswith(sample_id + "/")), None)
+        return (link(hit[0]) or "", link(hit[1]) or "") if hit else None
+
+    return sample_rows(lineage, rewards, advantage, pictures)
+
+
+def stage_audit(store: RunStore, artifact: Artifact, n_samples: int,
+                link: Callable[[str], str | None] = lambda uri: uri) -> dict[str, Any]:
+    """Everything the UI shows for one committed stage output, as plain data (see flows/artifacts.py); file
+    URIs go through `link` (browser links)."""
     m = artifact.manifest
     report = audit_run(store, step=m.step, stage=m.stage, n_extremes=max(1, n_samples // 2 + n_samples % 2))
-    links = video_links(store, m.step)
+    links = {k: link(v) or "" for k, v in video_links(store, m.step).items()}
     out: dict[str, Any] = {"stats": stats_rows(report), "groups": group_stats_rows(artifact),
                            "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [],
                            "reflections": [{k: _fmt(v) for k, v in r.items()}

@@ -15,7 +15,7 @@ from prefect import get_run_logger
 
 from flows.params import StageParams
 from flows.resolve import StagePlan, find_committed, idempotency_key, plan_stage, record
-from flows.stage_flows import flow_name, stage_flow
+from flows.stage_flows import flow_name, stage_flow, stage_run_name, stage_run_tags
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
@@ -35,7 +35,10 @@ def dispatch_stage(name: str, params: StageParams, config: PlotlineConfig) -> di
 
     # an in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
     # subflow's heartbeat thread costs up to a second
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    from prefect import tags
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
+            tags(*stage_run_tags(params.run_uri, name, params.step)):
         return in_helper_thread(stage_flow(name), params)
 
 
@@ -110,7 +113,8 @@ def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -
     logger.info(f"{name} step {params.step}: starting deployment {target} (idempotency key {key})")
     fr = run_deployment(target, parameters={"params": params.model_dump(mode="json")}, idempotency_key=key,
                         timeout=orch.deployment_timeout_s, poll_interval=orch.poll_interval_s,
-                        flow_run_name=f"{name}@{params.step}", tags=["plotline", f"stage:{name}"])
+                        flow_run_name=stage_run_name(params.run_uri, name, params.step),
+                        tags=stage_run_tags(params.run_uri, name, params.step))
     state = fr.state
     if state is None or not state.is_final():
         raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) is still "

@@ -69,11 +69,16 @@ def server_command(host: str, port: int) -> list[str]:
             "--analytics-off"]
 
 
-def server_env(home: Path | None = None) -> dict[str, str]:
-    """Environment of the server process: no telemetry; a separate PREFECT_HOME (database) when given."""
+def server_env(home: Path | None = None, api_url: str | None = None) -> dict[str, str]:
+    """Environment of the server process: no telemetry; a separate PREFECT_HOME (database) when given; the UI's
+    API URL (what /ui-settings tells the browser) set to this server's own `api_url`, not Prefect's default port."""
     env = dict(os.environ)
     env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
     env.pop("PREFECT_API_URL", None)  # the server must not talk to another API
+    for name in ("PREFECT_UI_API_URL", "PREFECT_SERVER_UI_API_URL"):
+        env.pop(name, None)
+    if api_url is not None:
+        env["PREFECT_SERVER_UI_API_URL"] = api_url
     if home is not None:
         home.mkdir(parents=True, exist_ok=True)
         env["PREFECT_HOME"] = str(home)
@@ -105,7 +110,7 @@ def start_server(host: str = "127.0.0.1", port: int = 4200, home: Path | None = 
         hint = " (a Prefect server already answers there)" if healthy(url) else ""
         raise ServerError(f"{host}:{port} is in use{hint}; pick another port with --port")
     tail: deque[str] = deque(maxlen=30)
-    proc = subprocess.Popen(server_command(host, port), env=server_env(home), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(server_command(host, port), env=server_env(home, f"{url}/api"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
                             start_new_session=True, preexec_fn=die_with_parent())
     def pump() -> None:

@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
 from flows.stage_task import execute_stage, publish_audit, retry_options
+from flows.worker_checks import check_worker_storage, running_from_deployment
 
 BUILTIN_STAGES = ("instructions", "plan", "rollout", "score", "advantage", "update_planner", "update_executor",
                   "evaluate", "synthesize")
@@ -30,8 +31,9 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     """Body of every stage flow: resolve the config, run the stage as a task with retries, publish its audit."""
     cfg = resolve_config(params.config, params.config_files, params.overrides)
     check_stages(cfg, [stage])
+    check_worker_storage(cfg, params.run_uri, running_from_deployment())
     orch = cfg.orchestration
-    tags = ["plotline", f"stage:{stage}"] + (["gpu"] if orch.is_gpu_stage(stage) else [])
+    tags = stage_run_tags(params.run_uri, stage, params.step) + (["gpu"] if orch.is_gpu_stage(stage) else [])
     cfg_json = cfg.model_dump(mode="json")
     rec = execute_stage.with_options(**retry_options(cfg), tags=tags)(
         stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force)
@@ -40,10 +42,25 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     return rec
 
 
+def run_id_of(run_uri: str) -> str:
+    """The run id of a run URI (its last path segment)."""
+    return run_uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def stage_run_name(run_uri: str, stage: str, step: int) -> str:
+    """Flow-run name of a stage run: `<run id>/<stage>@<step>` (runs are told apart in the UI's lists)."""
+    return f"{run_id_of(run_uri)}/{stage}@{step}"
+
+
+def stage_run_tags(run_uri: str, stage: str, step: int) -> list[str]:
+    """Tags of a stage run: `plotline`, `run:<id>`, `step:<n>`, `stage:<name>` (filterable in the UI)."""
+    return ["plotline", f"run:{run_id_of(run_uri)}", f"step:{step}", f"stage:{stage}"]
+
+
 def _run_name() -> str:
     params = flow_run.parameters.get("params") or {}
-    step = params.get("step", 0) if isinstance(params, dict) else getattr(params, "step", 0)
-    return f"{flow_run.flow_name.removeprefix('stage-')}@{step}"
+    get = params.get if isinstance(params, dict) else (lambda k, d=None: getattr(params, k, d))
+    return stage_run_name(get("run_uri", "") or "", flow_run.flow_name.removeprefix("stage-"), get("step", 0))
 
 
 def stage_flow(stage: str) -> Flow:

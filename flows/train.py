@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows.artifacts import RewardCurve
+from flows.worker_checks import check_worker_storage, running_from_deployment
 from flows.dispatch import dispatch_stage
 from flows.params import StageParams, check_stages, resolve_config
 from flows.resolve import input_pins, plan_stage, record, scan_committed
@@ -80,7 +81,15 @@ def committed_prefix(config: PlotlineConfig, run_uri: str, sequence: list[tuple[
     return done
 
 
-@flow(name="train", log_prints=True, persist_result=False)
+def _train_run_name() -> str:
+    """Flow-run name of a train run: its run id (`train` when it is not known before the config resolves)."""
+    from prefect.runtime import flow_run
+
+    uri = flow_run.parameters.get("run_uri")
+    return f"train {uri.rstrip('/').rsplit('/', 1)[-1]}" if uri else "train"
+
+
+@flow(name="train", log_prints=True, persist_result=False, flow_run_name=_train_run_name)
 def train_flow(config: dict | None = None, run_uri: str | None = None, steps: int | None = None, start_step: int = 0,
                config_files: list[str] | None = None, overrides: list[str] | None = None) -> list[dict[str, Any]]:
     """Run (or resume) RL steps `start_step .. start_step+steps-1` of a run; returns every stage's manifest reference.
@@ -91,6 +100,7 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
     cfg = resolve_config(config, config_files, overrides)
     check_pipeline(cfg)
     logger = get_run_logger()
+    check_worker_storage(cfg, run_uri, running_from_deployment())
     run_uri = run_uri or default_run_uri(cfg)
     total = steps if steps is not None else cfg.steps
     orch = cfg.orchestration

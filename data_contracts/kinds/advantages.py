@@ -28,4 +28,5 @@ KIND = ArtifactKind(
     version=1,
     id_column="sample_id",
     score_columns=("advantage", "reward"),
+    directions={"reward": "higher", "advantage": "higher"},
 )

@@ -40,4 +40,5 @@ KIND = ArtifactKind(
     params=("M",),
     id_column="plan_id",
     score_columns=("format_reward",),
+    directions={"format_reward": "higher"},
 )

@@ -46,4 +46,5 @@ KIND = ArtifactKind(
     version=1,
     id_column="event_id",
     score_columns=("score", "critic_calls", "chunk_generations"),
+    directions={"score": "higher"},
 )

@@ -35,4 +35,5 @@ KIND = ArtifactKind(
     version=1,
     id_column="score_id",
     score_columns=("score", "latency_s"),
+    directions={"score": "higher"},
 )

@@ -31,6 +31,29 @@ def _config(paths: Optional[list[str]], overrides: Optional[list[str]]):
 
 
 
+def _stage_config(run: str, paths: Optional[list[str]], overrides: Optional[list[str]]):
+    """The config of a stage rerun: the run's recorded config unless --config replaces it (see cli/rerun.py);
+    prints where it came from and every key that differs from the recorded one."""
+    from plotline.cli.rerun import rerun_config
+    from plotline.store import RunStore
+    from plotline.store.errors import StoreError
+
+    base = _config(paths, overrides)  # also the storage settings to read run.json with
+    try:
+        recorded = RunStore(run, base.storage).run_info().get("config")
+    except StoreError:
+        recorded = None
+    default = Path("configs/shapes.yaml")
+    cfg, diff, source = rerun_config(recorded, paths, overrides, [str(default)] if default.is_file() else [])
+    if recorded is not None:
+        console.print(f"config: {source}", highlight=False, soft_wrap=True)
+        if diff:
+            console.print(f"config differs from the run's recorded config in {len(diff)} key(s):", highlight=False)
+            for line in diff:
+                console.print(f"  {line}", highlight=False, soft_wrap=True)
+    return cfg
+
+
 @app.command("stage")
 def stage_cmd(
     name: Optional[str] = typer.Argument(None, help="Stage to run (see --list)."),
@@ -70,7 +93,7 @@ def stage_cmd(
         k, v = item.split("=", 1)
         pinned[k] = v
     try:
-        cfg = _config(config, set_)
+        cfg = _stage_config(run, config, set_)
         outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
     except ConfigError as exc:
         _fail(str(exc))
@@ -117,11 +140,24 @@ def audit_cmd(
     step: Optional[int] = typer.Option(None, "--step", help="Only this step."),
     stage: Optional[str] = typer.Option(None, "--stage", help="Only this stage."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (and best/worst rows) as CSV."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Explain one sample's reward: a plan id "
+                                         "(<instruction>#m0) or a continuation id (<plan>/c0), as the artifacts name it."),
+    version: Optional[int] = typer.Option(None, "--version", help="With --sample: the version of the step's most "
+                                          "downstream stage to follow (default: its newest); its lineage picks the rest."),
+    json_out: bool = typer.Option(False, "--json", help="With --sample: print the chain as JSON."),
 ) -> None:
-    """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples."""
+    """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples, and which
+    version of each stage the newest downstream output consumed. With --sample: the full chain of one sample."""
     from plotline.audit import audit_run
     from plotline.store import RunStore
 
+    if sample is not None:
+        from plotline.cli.audit_chain import print_chain
+
+        print_chain(run, step, sample, version, json_out)
+        return
+    if version is not None or json_out:
+        _fail("--version and --json go with --sample")
     try:
         report = audit_run(RunStore(run), step=step, stage=stage)
     except Exception as exc:  # noqa: BLE001
@@ -130,7 +166,8 @@ def audit_cmd(
         _fail(f"nothing committed in {run}" + (f" at step {step}" if step is not None else "")
               + (f" for stage {stage}" if stage else ""), code=1)
     table = Table(title=f"audit of {run}")
-    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "mean", "std", "min", "max", "validation")
+    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "group", "count", "mean", "std", "min", "max",
+            "validation")
     for c in cols:
         table.add_column(c)
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
@@ -139,12 +176,15 @@ def audit_cmd(
     console.print(table)
     if report.extremes:
         ex = Table(title="best / worst samples")
-        for c in ("step", "stage", "which", "id", "column", "value"):
+        for c in ("step", "stage", "group", "which", "id", "column", "value"):
             ex.add_column(c)
         for e in report.extremes:
-            ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "which", "id", "column", "value")))
+            ex.add_row(*(fmt(e[c]) for c in ("step", "stage", "group", "which", "id", "column", "value")))
         console.print(ex)
     _print_details(report.details)
+    from plotline.cli.audit_chain import print_lineage
+
+    print_lineage(RunStore(run), step)
     if csv_path:
         with open(csv_path, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -152,8 +192,8 @@ def audit_cmd(
             for r in report.rows:
                 writer.writerow(["stats", *(fmt(getattr(r, c)) for c in cols), "", ""])
             for e in report.extremes:
-                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], fmt(e["value"]),
-                                 "", "", "", "", e["which"], e["id"]])
+                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], e["group"], "",
+                                 fmt(e["value"]), "", "", "", "", e["which"], e["id"]])
         console.print(f"wrote {csv_path}")
 
 
@@ -192,6 +232,29 @@ def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
     console.print(f"{len(garbage)} uncommitted attempt folder(s){' deleted' if delete else ''}")
 
 
+def _quiet_console_logs() -> None:
+    """Prefect's console handlers at WARNING (the API handler, hence the UI, still gets INFO), and library
+    warnings (transformers) at ERROR: the CLI's own progress lines stay readable. `-v` skips this."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ["", *list(logging.Logger.manager.loggerDict)]:
+        lg = logging.getLogger(name)
+        for h in getattr(lg, "handlers", []):
+            if isinstance(h, PrefectConsoleHandler):
+                h.setLevel(logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def _prefect_env() -> None:
     """Defaults for an embedded (ephemeral) Prefect API: no telemetry, a generous start-up timeout."""
     import os
@@ -208,6 +271,8 @@ def train_cmd(
     set_: Optional[list[str]] = SET_OPT,
     run: Optional[str] = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's INFO logs and library warnings on "
+                                 "the console (default: WARNING and above only; the Prefect UI keeps every log)."),
 ) -> None:
     """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world).
 
@@ -235,6 +300,8 @@ def train_cmd(
                   f"{cfg.orchestration.mode}", highlight=False)
     started = time.perf_counter()
     done: list[tuple[str | Any, ...] | None] = []
+    durations: dict[tuple[str, int], float] = {}
+    last_t = [started]
     finished = re.compile(r"^(\S+) step (\d+): (committed|skipped|already committed)")
     resumed = re.compile(r"^resuming .*: (\d+) stage run\(s\) already committed")
     shown = ("instruction source:", "waiting for a slot", "released the slot")
@@ -250,8 +317,12 @@ def train_cmd(
                               highlight=False)
             elif (m := finished.match(text)) is not None:
                 done.append(m.groups())
+                now = time.perf_counter()
+                durations[(m.group(1), int(m.group(2)))] = now - last_t[0]
+                last_t[0] = now
                 console.print(f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
-                              f"({time.perf_counter() - started:.0f}s elapsed)", highlight=False)
+                              f"in {durations[(m.group(1), int(m.group(2)))]:.1f}s ({now - started:.0f}s elapsed)",
+                              highlight=False)
             elif text.startswith(shown):
                 console.print(text, highlight=False, soft_wrap=True)
 
@@ -263,6 +334,8 @@ def train_cmd(
     from flows.signals import StopRequest, exit_code
 
     StopRequest.forget()
+    if not verbose:
+        _quiet_console_logs()
     try:
         with embedded_api():  # no PREFECT_API_URL: a private API that dies with this process
             state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
@@ -278,13 +351,16 @@ def train_cmd(
                   f"stage runs committed); rerun the same command to resume", highlight=False, soft_wrap=True)
         raise typer.Exit(exit_code(StopRequest.last_signal))
     table = Table(title=f"run {run_uri}")
-    for c in ("step", "stage", "status", "version", "summary"):
+    for c in ("step", "stage", "status", "version", "duration", "summary"):
         table.add_column(c)
     for r in records:
         summ = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["summary"].items()
                          if isinstance(v, (int, float)) and not isinstance(v, bool))
-        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]), summ)
+        took = durations.get((r["stage"], r["step"]))
+        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]),
+                      "" if took is None else f"{took:.1f}s", summ)
     console.print(table)
+    console.print(f"total: {time.perf_counter() - started:.1f}s", highlight=False)
 
     store = RunStore(run_uri, cfg.storage)
     rl_steps = sorted({r["step"] for r in records if r["stage"] in cfg.orchestration.step_stages})
@@ -363,20 +439,43 @@ def ui_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1, ::1 or localhost)."),
     home: Optional[Path] = typer.Option(None, "--home", help="PREFECT_HOME for this server (its database); default: Prefect's."),
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds to wait for the server to become healthy."),
+    store: Optional[str] = typer.Option(None, "--store", help="Local store root to serve read-only over loopback HTTP "
+                                        "for artifact links (default: storage.root of the config; s3:// roots are "
+                                        "linked with presigned URLs instead)."),
+    files_port: int = typer.Option(0, "--files-port", min=0, max=65535, help="Port of the store file server (0: any free)."),
+    config: Optional[list[str]] = CONFIG_OPT,
+    set_: Optional[list[str]] = SET_OPT,
 ) -> None:
-    """Start a local Prefect server (API + UI) on loopback, print its URL, and serve until Ctrl-C."""
+    """Start a local Prefect server (API + UI) on loopback, and a read-only file server over the local store root
+    (artifact links point at it); print the URLs and serve until Ctrl-C."""
     import signal
 
     _prefect_env()
+    from flows.file_server import FileServer
     from flows.server import ServerError, start_server, stop_group
 
     try:
+        root = store or _config(config, set_).storage.root
+    except ConfigError as exc:
+        _fail(str(exc))
+    files = None
+    if "://" not in root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        try:
+            files = FileServer(Path(root).resolve(), host, files_port).start()
+        except (OSError, ValueError) as exc:
+            _fail(f"could not serve the store root {root}: {exc}", code=1)
+    try:
         proc, url = start_server(host, port, home, timeout)
     except ServerError as exc:
+        if files:
+            files.stop()
         _fail(str(exc), code=1)
     console.print(f"Prefect UI: {url}", highlight=False)
     console.print(f"API:        {url}/api  (export PREFECT_API_URL={url}/api to run flows, deploy and workers against it)",
                   highlight=False, soft_wrap=True)
+    if files:
+        console.print(f"Files:      {files.url}/  (read-only: {files.root})", highlight=False, soft_wrap=True)
     sys.stdout.flush()
 
     def _stop(signum, frame):  # the signal-handler signature
@@ -389,6 +488,9 @@ def ui_cmd(
         console.print("stopping the Prefect server ...", highlight=False)
         stop_group(proc)
         return
+    finally:
+        if files:
+            files.stop()
     _fail(f"the Prefect server exited with {code}", code=1)
 
 

@@ -137,6 +137,14 @@ class RolloutFrames:
 
 
 # --- requests ---------------------------------------------------------------------------------------------------
+def judge_model_name(config: RewardsConfig, kind: str) -> str:
+    """The model a judge request names (and its scores rows record): the configured text/vision model, or
+    `programmatic:<provider>/<kind>` when the programmatic backend answers (no VLM is asked then)."""
+    if config.judge_backend == "programmatic":
+        return f"programmatic:{config.programmatic_provider or 'none'}/{kind}"
+    return config.models.text if kind == "plan" else config.models.vision
+
+
 def plan_request(plan: Mapping[str, Any], config: RewardsConfig,
                  gt_steps: Optional[Sequence[str]] = None) -> JudgeRequest:
     """The plan judge's request for one plan row: the instruction vs the UNSMOOTHED `steps` (DESIGN §10);
@@ -144,7 +152,7 @@ def plan_request(plan: Mapping[str, Any], config: RewardsConfig,
     system, user = plan_judge_prompt(plan["prompt"], list(plan["steps"]))
     meta = {"plan_id": plan["plan_id"], "instruction": plan["prompt"], "gt_steps": list(gt_steps or []) or None,
             "plan_steps": list(plan["steps"])}
-    return JudgeRequest("plan", config.models.text, system, user, meta=meta)
+    return JudgeRequest("plan", judge_model_name(config, "plan"), system, user, meta=meta)
 
 
 def video_requests(instruction: str, step: str, previous_step: Optional[str], whole: Sequence[np.ndarray],
@@ -154,11 +162,11 @@ def video_requests(instruction: str, step: str, previous_step: Optional[str], wh
     Neither carries ground truth: like a VLM, the judges read the instruction and the step prompts."""
     fc = config.frames
     system, user = temporal_judge_prompt(instruction, len(whole))
-    temporal = JudgeRequest("temporal", config.models.vision, system, user,
+    temporal = JudgeRequest("temporal", judge_model_name(config, "temporal"), system, user,
                             images=tuple(encode_png(f, fc.image_size) for f in whole), n_frames=len(whole),
                             meta={"instruction": instruction, "steps": None})
     system, user = step_judge_prompt(step, previous_step, len(window))
-    step_req = JudgeRequest("step", config.models.vision, system, user,
+    step_req = JudgeRequest("step", judge_model_name(config, "step"), system, user,
                             images=tuple(encode_png(f, fc.image_size) for f in window), n_frames=len(window),
                             meta={"step": step, "previous_step": previous_step})
     return temporal, step_req

@@ -54,6 +54,9 @@ def plot_curves(metrics: Mapping[int, Mapping[str, float]], title: str) -> bytes
     ax.grid(alpha=0.3)
     if labels:
         ax.legend(fontsize=8, loc="lower right")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # RL steps are integers: no 0.5 ticks
     if len(steps) == 1:
         ax.set_xticks(steps)
     buf = io.BytesIO()

@@ -28,7 +28,9 @@ def deploy(monkeypatch, *args: str, **options) -> str:
 
     from rich.console import Console
 
-    import plotline.cli as cli
+    import importlib
+
+    cli = importlib.import_module("plotline.cli.main")  # the module (plotline.cli.main is also a function name)
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
@@ -73,8 +75,11 @@ def ui_server(tmp_path_factory):
     """`plotline ui` on a free loopback port with its own PREFECT_HOME; yields (base URL, process)."""
     port = free_port()
     home = tmp_path_factory.mktemp("prefect-home")
-    child = Child([sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home)],
-                  child_env(PREFECT_API_URL=""))
+    store = tmp_path_factory.mktemp("ui-store")
+    (store / "r").mkdir()
+    (store / "r" / "hello.txt").write_text("served")
+    child = Child([sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home),
+                   "--store", str(store)], child_env(PREFECT_API_URL=""))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: f"Prefect UI: {url}" in child.output() or child.proc.poll() is not None, 150,
@@ -91,6 +96,11 @@ def test_plotline_ui_serves_the_api_and_ui_on_loopback(ui_server):
     assert httpx.get(f"{url}/api/health", timeout=10).json() is True
     assert httpx.get(f"{url}/", timeout=10).status_code == 200
     assert f"PREFECT_API_URL={url}/api" in child.output()
+    # the port is not Prefect's default 4200: the UI must be told this server's own API URL
+    assert not url.endswith(":4200")
+    assert httpx.get(f"{url}/ui-settings", timeout=10).json()["api_url"] == f"{url}/api"
+    files = next(line.split()[1] for line in child.output().splitlines() if line.startswith("Files:"))
+    assert httpx.get(f"{files}r/hello.txt", timeout=10).text == "served"  # the store file server answers
 
 
 @pytest.fixture
@@ -209,16 +219,18 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
                 name=DeploymentFilterName(any_=["e2e"])))
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 deployment_id={"any_": [d.id for d in deps]}))
-            assert sorted(r.name for r in runs) == ["t_count@0", "t_seed@0"]
+            rid = run.rstrip("/").rsplit("/", 1)[-1]
+            assert sorted(r.name for r in runs) == [f"{rid}/t_count@0", f"{rid}/t_seed@0"]
+            assert all({f"run:{rid}", "step:0"} <= set(r.tags) for r in runs)
             assert all(r.state.is_completed() and r.idempotency_key for r in runs)
             by_name = {r.name: r for r in runs}
 
         # a retried parent asks again with the same key: it gets the same flow run back, nothing new starts
         key = idempotency_key(run, 0, "t_count", final.input_digest)
-        assert by_name["t_count@0"].idempotency_key == key
+        assert by_name[f"{rid}/t_count@0"].idempotency_key == key
         again = run_deployment("stage-t_count/e2e", parameters={"params": {"run_uri": run, "step": 0}},
                                idempotency_key=key, timeout=0, as_subflow=False)
-        assert again.id == by_name["t_count@0"].id
+        assert again.id == by_name[f"{rid}/t_count@0"].id
 
         # a run that already failed under a key is not re-attached to: the parent moves on to the next attempt key
         from prefect.states import Failed
