@@ -25,7 +25,7 @@ from plotline.eval.config import eval_section
 from plotline.eval.report import build_report
 from plotline.eval.runner import run_benchmark
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 NAME = "evaluate"
 _MOUNTED = "eval" in PlotlineConfig.model_fields

@@ -19,7 +19,7 @@ from plotline.eval.runner import instruction_rows_of
 from plotline.reflect.generation import generate_instructions
 from plotline.reflect.trail import video_summaries
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 NAME = "generate"
 

@@ -19,7 +19,7 @@ from plotline.planner.records import check_records
 from plotline.planner.sampling import Instruction, sample_plans
 from plotline.planner.sharding import sample_local, sample_sharded
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def current_adapter(ctx: StageContext) -> str | None:

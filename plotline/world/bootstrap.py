@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import torch
 
 from plotline.config import PlotlineConfig
-from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW, ensure_registered
+from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW
 from plotline.world.state_latent import FRAME_SIZE
 
 EXECUTOR_POOL = 3000
@@ -58,7 +58,6 @@ def bootstrap_executor(config: PlotlineConfig, seed: int,
     from plotline.world.executor_training import build_pool, train_executor
     from plotline.world.text_encoder import WorldTextEncoder
 
-    ensure_registered()
     arch = get_backbone(WORLD_BACKBONE).arch
     ex_cfg, boot = config.executor, config.world.bootstrap.executor
     with torch.random.fork_rng():
