@@ -30,11 +30,6 @@ def get_source(name: str) -> InstructionSource:
     return _SOURCES[name]
 
 
-def available_sources() -> list[str]:
-    """Names of the registered instruction sources."""
-    return sorted(_SOURCES)
-
-
 def _from_file(config: PlotlineConfig) -> list[dict]:
     from plotline.data.importer import import_instructions
 
