@@ -26,7 +26,8 @@ the SFT instructions leave out the prompts of the run's eval split."""
 def _warm_start_planner(ctx: StageContext, tmp: str) -> list[dict]:
     from plotline.world.bootstrap import bootstrap_planner
 
-    info = bootstrap_planner(Path(tmp) / PLANNER_DIR, ctx.config, ctx.seed("planner"))
+    cfg = ctx.config
+    info = bootstrap_planner(Path(tmp) / PLANNER_DIR, cfg.world, cfg.video, cfg.planner, ctx.seed("planner"))
     ctx.output.write_dir(PLANNER_DIR, str(Path(tmp) / PLANNER_DIR))
     ctx.output.summary.update(info)
     return [{"role": "planner", "iteration": ctx.config.world.bootstrap.planner.steps, "metric": "sft_loss",
@@ -39,7 +40,8 @@ def _warm_start_executor(ctx: StageContext, tmp: str) -> list[dict]:
     from plotline.world.bootstrap import bootstrap_executor
 
     with torch.random.fork_rng():
-        state, losses = bootstrap_executor(ctx.config, ctx.seed("executor"))
+        state, losses = bootstrap_executor(ctx.config.world, ctx.config.video, ctx.config.executor,
+                                           ctx.config.planner, ctx.seed("executor"))
     ctx.output.write_tensors(EXECUTOR_FILE, state, metadata={"backbone": ctx.config.executor.backbone,
                                                              "format": "wan"})
     tail = losses[-min(50, len(losses)):]
@@ -57,7 +59,7 @@ def run(ctx: StageContext) -> None:
     """Train both warm starts and write them with their loss curves."""
     from plotline.world.bootstrap import check_config
 
-    check_config(ctx.config)
+    check_config(ctx.config.executor, ctx.config.world, ctx.config.video)
     metrics: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for _name, warm_start in ctx.progress(WARM_STARTS, description="bootstrap"):
