@@ -22,7 +22,7 @@ from plotline.executor.arch import WAN_1_3B
 from plotline.executor.backbones import get_backbone
 from plotline.executor.flops import (DIT_KINDS, Count, KVTrafficMeter, count_forward, count_forward_backward,
                                      merge)
-from plotline.executor.generate import ChunkGenerator, cache_from_latents
+from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
 from plotline.executor.lora import attach_lora
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise

@@ -15,7 +15,7 @@ import torch
 
 from plotline.executor.arch import DiTArch
 from plotline.executor.flops import count_forward
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise

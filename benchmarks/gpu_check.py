@@ -12,7 +12,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from plotline.executor.arch import TINY, WAN_1_3B
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.lora import attach_lora
 from plotline.executor.model import CausalWanDiT

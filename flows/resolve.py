@@ -45,7 +45,7 @@ def plan_stage(name: str, config: PlotlineConfig, run_uri: str, step: int,
 
     spec = get_spec(name)
     store = RunStore(run_uri, config.storage)
-    _, refs = resolve_inputs(spec, store, step, pinned or None)
+    _, refs = resolve_inputs(spec, store, step, pinned or None, config)
     _, digest = stage_digest(spec, config, refs)
     versions = store.versions(spec.name, step, spec.area)
     committed = find_committed(store, spec.name, step, digest, spec.area, versions)

@@ -51,6 +51,10 @@ class StageSpec:
     area: str = "steps"
     cache_extra: Callable[[PlotlineConfig], str] | None = None
     """Extra cache-key material outside the config (e.g. the sha256 of an imported file)."""
+    pins: Callable[[PlotlineConfig, RunStore, int], dict[str, Artifact | None]] | None = None
+    """Inputs the stage pins from its config at input resolution (e.g. evaluate's `latest` / `step=N`
+    checkpoints): key → committed artifact (None: the reference means nothing for that key). They are inputs
+    like the declared ones: in `ctx.inputs`, in the manifest's inputs and in the input digest."""
 
 
 _REGISTRY: dict[str, StageSpec] = {}
@@ -124,9 +128,10 @@ class StageOutcome:
         return self.artifact.manifest
 
 
-def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
-                   pinned: dict[str, str] | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
-    """Find the committed manifest of every input (newest version, or a pinned version folder URI)."""
+def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str, str] | None = None,
+                   config: PlotlineConfig | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
+    """Find the committed manifest of every input (newest version, or a pinned version folder URI), and, given
+    the `config`, of the inputs the stage pins from it (`spec.pins`)."""
     found: dict[str, Artifact | None] = {}
     refs: list[InputRef] = []
     for inp in spec.inputs:
@@ -149,6 +154,14 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int,
             m = art.manifest
             refs.append(InputRef(key=inp.key, stage=m.stage, step=m.step, version=m.version, area=m.area,
                                  manifest_id=m.manifest_id, path=art.prefix))
+    if spec.pins is not None and config is not None:
+        for key, art in spec.pins(config, store, step).items():
+            found[key] = art
+            if art is not None:  # another run's artifact is named by its full URI
+                m = art.manifest
+                path = art.prefix if m.run_id == store.run_id else art.uri
+                refs.append(InputRef(key=key, stage=m.stage, step=m.step, version=m.version, area=m.area,
+                                     manifest_id=m.manifest_id, path=path))
     return found, refs
 
 
@@ -187,7 +200,7 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
     """
     spec = get_spec(name)
     store = RunStore(run_uri, config.storage)
-    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs)
+    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs, config)
     chash, digest = stage_digest(spec, config, refs)
     if not force:
         for art in reversed(store.artifacts(spec.name, step, spec.area)):

@@ -11,7 +11,9 @@ video's cost) and the report's "Reflection: score and compute" table.
 Inputs: the run's instructions (step 0, optional: the default benchmark is their eval split), the update
 outputs at this step (optional: what the `current` checkpoint means), and the run's bootstrap checkpoint
 (optional: when committed, the planner base model and executor weights every condition starts from). Other
-checkpoints are named in the config; `plotline eval run` pins them to version-folder URIs so the cache key names exact artifacts.
+checkpoints are named in the config (`latest`, `step=N`, `<run URI>@…`, version folders); the stage pins them
+into its inputs when it resolves them (stages/pins.py), so the manifest's inputs and input digest name the exact
+artifacts read.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from plotline.eval.benchmark import file_digest
 from plotline.eval.report import build_report
 from plotline.eval.runner import run_benchmark
 from stages.base import InputSpec, StageContext, StageSpec, register
+from stages.pins import condition_inputs
 from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 NAME = "evaluate"
@@ -31,10 +34,8 @@ NAME = "evaluate"
 def run(ctx: StageContext) -> None:
     """Generate, judge and time the benchmark; write its tables, videos and report."""
     cfg = ctx.config.eval
-    current = {"planner_adapter": ctx.inputs.get("planner_adapter"),
-               "executor_adapter": ctx.inputs.get("executor_adapter")}
-    out = run_benchmark(with_bootstrap(ctx), ctx.store, ctx.step, instructions=ctx.inputs.get("instructions"),
-                        current=current, write_video=ctx.output.write_bytes,
+    out = run_benchmark(with_bootstrap(ctx), ctx.inputs, instructions=ctx.inputs.get("instructions"),
+                        write_video=ctx.output.write_bytes,
                         progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc),
                         lora_seed=ctx.seed("lora-init"))
     ctx.output.write_table("results.parquet", "eval_results", out.results)
@@ -74,4 +75,5 @@ register(StageSpec(
     config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed", "reflect", "eval"),
     run=run,
     cache_extra=_cache_extra,
+    pins=condition_inputs,
 ))

@@ -16,7 +16,9 @@ from __future__ import annotations
 from plotline.eval.benchmark import prompt_file_name, rows_from_instructions
 from plotline.eval.config import EvalSubset
 from plotline.eval.runner import instruction_rows_of
-from plotline.reflect.generation import generate_instructions
+from plotline.policy.reference import policy_from_inputs
+from plotline.policy.render import render_instructions
+from plotline.reflect.critic import build_critic
 from plotline.reflect.trail import video_summaries
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
@@ -35,7 +37,7 @@ def instruction_rows(ctx: StageContext) -> list[dict]:
         if art is not None:
             rows = rows_from_instructions(instruction_rows_of(art), subset)
         else:
-            from plotline.world.generator import instruction_rows as world_rows
+            from plotline.world.instructions import instruction_rows as world_rows
 
             rows = rows_from_instructions(world_rows(ctx.config.world), subset)
     rows = rows[: g.limit] if g.limit else rows
@@ -44,22 +46,19 @@ def instruction_rows(ctx: StageContext) -> list[dict]:
     return rows
 
 
-def _adapter(ctx: StageContext, key: str):
-    art = ctx.inputs.get(key)
-    return art.local_dir("adapter") if art is not None else None
-
-
 def run(ctx: StageContext) -> None:
     """Plan and generate every instruction; write the trail and the videos."""
     from plotline.executor.video_io import encode_mp4
 
     cfg, g = with_bootstrap(ctx), ctx.config.generate
     condition = "reflect" if g.reflect else "open_loop"
-    out = generate_instructions(cfg, instruction_rows(ctx), reflect=g.reflect, seed=g.seed,
-                                planner_adapter=_adapter(ctx, "planner_adapter"),
-                                executor_adapter=_adapter(ctx, "executor_adapter"), lora_seed=ctx.seed("lora-init"),
-                                condition=condition,
-                                progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc))
+    policy = policy_from_inputs(ctx.config.planner, ctx.config.executor, ctx.inputs)
+    out = render_instructions(policy.planner, policy.executor, cfg.video, cfg.reflect, instruction_rows(ctx),
+                              reflect=g.reflect, seed=g.seed, make_critic=lambda: build_critic(cfg),
+                              planner_adapter=policy.planner_adapter, executor_adapter=policy.executor_adapter,
+                              lora_seed=ctx.seed("lora-init"),
+                              condition=condition,
+                              progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc))
     paths = {}
     if g.write_videos:
         for v in out.videos:

@@ -12,22 +12,20 @@ import tempfile
 from collections import Counter
 
 from plotline.data.step_batches import step_batch
-from plotline.planner.backends import BackendContext, make_backend
-from plotline.planner.model import adapter_version, load_tokenizer
 from plotline.planner.errors import PlannerError
+from plotline.planner.model import adapter_version
 from plotline.planner.records import check_records
 from plotline.planner.sampling import Instruction, sample_plans
 from plotline.planner.sharding import sample_local, sample_sharded
+from plotline.policy.planners import open_planner
+from plotline.policy.reference import policy_from_inputs
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def current_adapter(ctx: StageContext) -> str | None:
     """Local folder of the adapter to sample with: last step's update_planner output, else the cold-start one."""
-    art = ctx.inputs.get("planner_adapter")
-    if art is not None:
-        return art.local_dir("adapter")
-    return ctx.config.planner.cold_start_adapter
+    return policy_from_inputs(ctx.config.planner, ctx.config.executor, ctx.inputs, cold_start=True).planner_adapter
 
 
 def read_instructions(ctx: StageContext) -> list[Instruction]:
@@ -38,12 +36,6 @@ def read_instructions(ctx: StageContext) -> list[Instruction]:
     if not chosen:
         raise PlannerError(f"the instructions artifact has no train-split rows ({len(rows)} rows in total)")
     return chosen
-
-
-def _context_length(base_model: str) -> int | None:
-    from transformers import AutoConfig
-
-    return getattr(AutoConfig.from_pretrained(base_model), "max_position_embeddings", None)
 
 
 def run(ctx: StageContext) -> None:
@@ -63,12 +55,11 @@ def run(ctx: StageContext) -> None:
     elif cfg.backend == "local":
         records = sample_local(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"))
     else:
-        tokenizer, context = load_tokenizer(cfg.base_model), _context_length(cfg.base_model)
         art = ctx.inputs.get("planner_adapter")
         private = art is not None and art.fs.protocol != "file"  # a remote store's adapter: a download-cache copy
-        backend = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, adapter_path=adapter,
-                                                           adapter_private=private))
-        records = sample_plans(backend, tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), context)
+        planner = open_planner(cfg, adapter, lora_seed=ctx.seed("lora-init"), adapter_private=private)
+        records = sample_plans(planner.backend, planner.tokenizer, instructions, cfg, num_steps, ctx.seed("sample"),
+                               planner.context_length)
     check_records(records)
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})
     statuses = Counter(r.parse_status for r in records)

@@ -9,10 +9,11 @@ base that sampled.
 from __future__ import annotations
 
 from plotline.config import PlotlineConfig
+from plotline.policy.reference import BOOTSTRAP_EXECUTOR_FILE, BOOTSTRAP_PLANNER_DIR, on_base
 from stages.base import InputSpec, StageContext
 
-PLANNER_DIR = "planner"
-EXECUTOR_FILE = "executor/dit.safetensors"
+PLANNER_DIR = BOOTSTRAP_PLANNER_DIR
+EXECUTOR_FILE = BOOTSTRAP_EXECUTOR_FILE
 BOOTSTRAP_INPUT = InputSpec("bootstrap", stage="bootstrap", fixed_step=0, area="checkpoints", optional=True)
 """The input every policy stage declares: the run's bootstrap checkpoint, when one is committed."""
 
@@ -28,8 +29,7 @@ def with_bootstrap(ctx: StageContext) -> PlotlineConfig:
     art = ctx.inputs.get("bootstrap")
     if art is None:
         return ctx.config
-    planner = ctx.config.planner.model_copy(update={"base_model": art.local_dir(PLANNER_DIR)})
-    executor = ctx.config.executor.model_copy(update={"checkpoint": art.local_path(EXECUTOR_FILE)})
+    planner, executor = on_base(ctx.config.planner, ctx.config.executor, art)
     return ctx.config.model_copy(update={"planner": planner, "executor": executor})
 
 

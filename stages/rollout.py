@@ -11,6 +11,7 @@ import tempfile
 from plotline.executor.backbones import get_backbone
 from plotline.executor.executor import build_executor
 from plotline.executor.sharding import adapter_dir_version, attach_policy, roll_job, rollout_jobs, run_rollout_shards
+from plotline.policy.spans import condition_plans
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
@@ -30,17 +31,18 @@ def run(ctx: StageContext) -> None:
     """Roll out every plan of the step."""
     cfg, video = with_bootstrap(ctx), ctx.config.video
     n_cont = cfg.executor.num_continuations
-    plans = ctx.inputs["plans"].read_table("plans.parquet").to_pylist()
+    plans = condition_plans(ctx.inputs["plans"].read_table("plans.parquet").to_pylist(), cfg.planner.smooth_joiner,
+                            video.num_steps)
     jobs = rollout_jobs(plans, video.switch_frames, n_cont, ctx.seed)
     with tempfile.TemporaryDirectory() as tmp:
         if cfg.executor.num_shards > 1:
             adapter_dir = policy_adapter_dir(ctx)
             version, backbone = adapter_dir_version(adapter_dir), get_backbone(cfg.executor.backbone).name
-            outputs = run_rollout_shards(cfg, jobs, adapter_dir, version, tmp)
+            outputs = run_rollout_shards(cfg.executor, video, jobs, adapter_dir, version, tmp)
         else:
             ex = build_executor(cfg.executor, video)
             version, backbone = load_policy_adapter(ctx, ex), ex.backbone.name
-            outputs = (roll_job(ex, job, cfg, version) for job in jobs)
+            outputs = (roll_job(ex, job, version) for job in jobs)
         rows = []
         for out in ctx.progress(outputs, total=len(jobs), description="rollout"):
             ctx.output.write_tensors(out.group_path, out.tensors, metadata=out.metadata)
@@ -58,6 +60,6 @@ register(StageSpec(
     inputs=(InputSpec("plans", stage="plan"),
             InputSpec("executor_adapter", stage="update_executor", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
     outputs=("rollouts",),
-    config_sections=("video", "executor", "seed"),
+    config_sections=("video", "executor", "planner.smooth_joiner", "seed"),
     run=run,
 ))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from plotline.rl.flow_grpo_job import ExecutorUpdateInputs, run_executor_update
-from plotline.rl.flow_grpo_worker import launch_executor_update
+from plotline.rl.flow_grpo_job import ExecutorUpdateInputs, launch_executor_update, run_executor_update
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 
@@ -38,13 +37,13 @@ def run(ctx: StageContext) -> None:
                       "advantages_table": advantages.local_path("advantages.parquet"),
                       "group_files": {p: rollouts.local_path(p) for p in sorted({r["group_path"] for r in rows})},
                       "adapter_dir": adapter_dir, "lora_seed": lora_seed, "version": version}
-            result = launch_executor_update(cfg, inputs, out, Path(tmp) / "work")
+            result = launch_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, Path(tmp) / "work")
         else:
             inputs = ExecutorUpdateInputs(
                 rollouts=rollouts.read_table("rollouts.parquet").to_pylist(),
                 advantages=advantages.read_table("advantages.parquet").to_pylist(),
                 read_group=rollouts.read_tensors, adapter_dir=adapter_dir, lora_seed=lora_seed, version=version)
-            result = run_executor_update(cfg, inputs, out, progress=ctx.progress)
+            result = run_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, progress=ctx.progress)
         ctx.output.write_dir("adapter", str(out / "adapter"))
         if (out / "adapter_ema").is_dir():
             ctx.output.write_dir("adapter_ema", str(out / "adapter_ema"))

@@ -3,16 +3,16 @@
 when the `openai` backend left them null, computes the KL reference (the starting planner by default), trains,
 and writes the new adapter (peft format, loadable by vLLM) plus update metrics.
 
-The update itself is `plotline.rl.gspo_job.run_planner_update`: in this process when `rl.planner.num_processes`
-is 1, else in `accelerate launch` workers that read local copies of the verified inputs and hand the adapter
-and metrics back through a temporary folder; this stage writes and commits."""
+The update itself is `plotline.planner.gspo_job.run_planner_update`: in this process when
+`rl.planner.num_processes` is 1, else in `accelerate launch` workers that read local copies of the verified
+inputs and hand the adapter and metrics back through a temporary folder; this stage writes and commits."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from plotline.rl.gspo_job import PlannerUpdateInputs, PlannerVersionMismatch, planner_advantages, run_planner_update
-from plotline.rl.gspo_worker import launch_planner_update
+from plotline.planner.gspo_job import (PlannerUpdateInputs, PlannerVersionMismatch, launch_planner_update,
+                                       planner_advantages, run_planner_update)
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 from stages.plan import current_adapter
@@ -32,12 +32,12 @@ def run(ctx: StageContext) -> None:
             inputs = {"plans_table": plans.local_path("plans.parquet"),
                       "advantages_table": advantages.local_path("advantages.parquet"),
                       "adapter": adapter, "lora_seed": lora_seed, "gspo_seed": gspo_seed}
-            result = launch_planner_update(cfg, inputs, out, Path(tmp) / "work")
+            result = launch_planner_update(cfg.planner, cfg.rl.planner, inputs, out, Path(tmp) / "work")
         else:
             inputs = PlannerUpdateInputs(plans=plans.read_table("plans.parquet").to_pylist(),
                                          advantages=advantages.read_table("advantages.parquet").to_pylist(),
                                          adapter=adapter, lora_seed=lora_seed, gspo_seed=gspo_seed)
-            result = run_planner_update(cfg, inputs, out)
+            result = run_planner_update(cfg.planner, cfg.rl.planner, inputs, out)
         ctx.output.write_dir("adapter", str(out / "adapter"))
     ctx.output.write_table("metrics.parquet", "update_metrics", result.metrics)
     ctx.output.summary.update({**result.summary, "planner_base": base})

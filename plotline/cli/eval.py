@@ -89,7 +89,7 @@ def run_cmd(
 ) -> None:
     """Generate one video per benchmark prompt for every condition, judge them, and commit results + report."""
     from plotline.config import ConfigError
-    from plotline.eval.checkpoints import latest_update_step, pin_reference
+    from stages.pins import latest_update_step, pin_reference
     from plotline.eval.config import PAPER_STEP_FRAMES, EvalSubset, eval_section
     from plotline.eval.sections import extend
     from plotline.store import RunStore

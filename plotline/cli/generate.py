@@ -48,7 +48,7 @@ def generate_cmd(
 ) -> None:
     """Generate videos for instructions, open loop or with reflection, and commit them with their audit trail."""
     from plotline.config import ConfigError, load_config
-    from plotline.eval.checkpoints import latest_update_step
+    from stages.pins import latest_update_step
     from plotline.eval.sections import extend
     from plotline.reflect.trail import video_summaries
     from plotline.store import RunStore

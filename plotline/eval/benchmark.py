@@ -120,7 +120,7 @@ def file_rows(subset: EvalSubset) -> list[dict]:
 
 def world_rows(world_config, subset: EvalSubset) -> list[dict]:
     """Instruction rows generated from the world config (the subset's split)."""
-    from plotline.world.generator import instruction_rows
+    from plotline.world.instructions import instruction_rows
 
     return rows_from_instructions(instruction_rows(world_config), subset)
 

@@ -9,13 +9,17 @@ Checkpoint references (EvalCondition.checkpoint):
 A component without an update output at the chosen step is the base one, exactly as the next step's plan and
 rollout stages would load it. Only committed manifests are read. `planner_adapter` / `executor_adapter`
 override a component with `base`, `none`, a local adapter folder, or an update artifact's version-folder URI.
+
+The library never opens a store to decide what a reference means: the evaluate stage pins every `latest`,
+`step=N`, other-run and version-folder reference into its inputs (stages/pins.py, keys `checkpoint_key`), and
+`resolve_checkpoint` reads only those pinned inputs and the stage's own `current` inputs.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 from plotline.eval.config import EvalCondition
 from plotline.store import Artifact, RunStore
@@ -74,51 +78,66 @@ def parse_reference(ref: str) -> tuple[Optional[str], str]:
     return run or None, which
 
 
-def latest_update_step(store: RunStore) -> Optional[int]:
-    """The newest step with a committed update_planner or update_executor output."""
-    found = [s for s in store.steps() if store.latest(PLANNER_STAGE, s) or store.latest(EXECUTOR_STAGE, s)]
-    return max(found) if found else None
+def step_of(which: str) -> int:
+    """N of a `step=N` reference."""
+    return int(_STEP.match(which).group(1))
+
+
+def checkpoint_key(condition: EvalCondition, component: str) -> str:
+    """The stage input key under which the artifact of `component` (planner/executor) of `condition` is pinned."""
+    return f"checkpoint:{condition.name}:{component}"
+
+
+def is_local_value(value: str) -> bool:
+    """Whether an adapter override needs no store: `none`, `base` or a local adapter folder."""
+    path = Path(value)
+    return value.lower() in ("none", "base") or (path.is_dir() and (path / "adapter_config.json").is_file())
 
 
 def _adapter_folder(art: Artifact, prefix: str) -> str:
     return art.local_dir(prefix)
 
 
-def _override(value: str, prefix: str, storage: Optional[StorageConfig],
+def _pinned(condition: EvalCondition, component: str, inputs: Mapping[str, Optional[Artifact]]) -> Optional[Artifact]:
+    key = checkpoint_key(condition, component)
+    if key not in inputs:
+        raise CheckpointError(f"condition {condition.name!r}: the {component} of checkpoint {condition.checkpoint!r} "
+                              f"was not pinned into the stage's inputs (expected input {key!r}; the evaluate stage "
+                              "pins it, see stages/pins.py)")
+    return inputs[key]
+
+
+def _override(condition: EvalCondition, component: str, value: str, prefix: str,
+              inputs: Mapping[str, Optional[Artifact]],
               base: Optional[str]) -> tuple[Optional[str], str, Optional[Artifact]]:
     if value.lower() == "none":
         return None, "none", None
     if value.lower() == "base":
         return base, (f"cold start {base}" if base else "none"), None
-    path = Path(value)
-    if path.is_dir() and (path / "adapter_config.json").is_file():
-        return str(path), f"folder {value}", None
-    art = open_artifact(value, storage)
+    if is_local_value(value):
+        return str(Path(value)), f"folder {value}", None
+    art = _pinned(condition, component, inputs)
+    if art is None:
+        raise CheckpointError(f"condition {condition.name!r}: {component} adapter {value} is pinned to nothing")
     return _adapter_folder(art, prefix), art.uri, art
 
 
-def resolve_checkpoint(condition: EvalCondition, store: RunStore, step: int, cold_start: Optional[str],
-                       storage: Optional[StorageConfig] = None,
-                       current: Optional[dict[str, Optional[Artifact]]] = None) -> ResolvedCheckpoint:
-    """The adapters of `condition` (see module docstring). `current` may hold the stage's resolved inputs
-    (`planner_adapter`, `executor_adapter`) for the `current` reference."""
-    run, which = parse_reference(condition.checkpoint)
+def resolve_checkpoint(condition: EvalCondition, inputs: Mapping[str, Optional[Artifact]],
+                       cold_start: Optional[str]) -> ResolvedCheckpoint:
+    """The adapters of `condition` (see module docstring) from the stage's resolved inputs: `current` reads the
+    stage's `planner_adapter` / `executor_adapter` inputs, `latest` / `step=N` / other-run references and
+    version-folder overrides read the artifacts pinned under `checkpoint_key` (a missing pin is an error);
+    no store is opened."""
+    _, which = parse_reference(condition.checkpoint)
     exec_prefix = condition.executor_weights
     arts: dict[str, Optional[Artifact]] = {"planner": None, "executor": None}
-    pinned = condition.planner_adapter is not None and condition.executor_adapter is not None
-    if not pinned and which == "current" and current is not None:
-        arts = {"planner": current.get("planner_adapter"), "executor": current.get("executor_adapter")}
-    elif not pinned and which != "base":
-        src = RunStore(run, storage) if run else store
-        at = step if which == "current" else (latest_update_step(src) if which == "latest"
-                                              else int(_STEP.match(which).group(1)))
-        if at is None:
-            raise CheckpointError(f"condition {condition.name!r}: {src.uri} has no committed update_planner or "
-                                  "update_executor output (checkpoint `latest`)")
-        arts = {"planner": src.latest(PLANNER_STAGE, at), "executor": src.latest(EXECUTOR_STAGE, at)}
-        if arts["planner"] is None and arts["executor"] is None:
-            raise CheckpointError(f"condition {condition.name!r}: checkpoint {condition.checkpoint!r} resolves to "
-                                  f"step {at} of {src.uri}, which has no committed update output")
+    overridden = condition.planner_adapter is not None and condition.executor_adapter is not None
+    if not overridden and which == "current":
+        arts = {"planner": inputs.get("planner_adapter"), "executor": inputs.get("executor_adapter")}
+    elif not overridden and which != "base":
+        arts = {comp: (_pinned(condition, comp, inputs) if override is None else None)
+                for comp, override in (("planner", condition.planner_adapter),
+                                       ("executor", condition.executor_adapter))}
     planner_dir = _adapter_folder(arts["planner"], "adapter") if arts["planner"] else cold_start
     planner_src = arts["planner"].uri if arts["planner"] else (f"cold start {cold_start}" if cold_start else "none")
     executor_dir = executor_src = None
@@ -128,39 +147,11 @@ def resolve_checkpoint(condition: EvalCondition, store: RunStore, step: int, col
                                   f"(files: {', '.join(sorted({f.split('/')[0] for f in arts['executor'].files}))})")
         executor_dir, executor_src = _adapter_folder(arts["executor"], exec_prefix), arts["executor"].uri
     if condition.planner_adapter is not None:
-        planner_dir, planner_src, arts["planner"] = _override(condition.planner_adapter, "adapter", storage,
-                                                              cold_start)
+        planner_dir, planner_src, arts["planner"] = _override(condition, "planner", condition.planner_adapter,
+                                                              "adapter", inputs, cold_start)
     if condition.executor_adapter is not None:
-        executor_dir, executor_src, arts["executor"] = _override(condition.executor_adapter, exec_prefix, storage,
-                                                                 None)
+        executor_dir, executor_src, arts["executor"] = _override(condition, "executor", condition.executor_adapter,
+                                                                 exec_prefix, inputs, None)
     manifests = {k: a.manifest.manifest_id for k, a in arts.items() if a is not None}
     return ResolvedCheckpoint(condition.checkpoint, planner_dir, executor_dir, planner_src, executor_src or "none",
                               manifests)
-
-
-def pin_reference(condition: EvalCondition, store: RunStore, step: int,
-                  storage: Optional[StorageConfig] = None) -> EvalCondition:
-    """`condition` with its components pinned: the adapters its checkpoint reference resolves to now become
-    `planner_adapter` / `executor_adapter` (version-folder URIs, or `base`), so the config, and with it the
-    stage's cache key, names exact artifacts even for `latest` or `step=N`. The checkpoint label is kept.
-    `current` at a step without update outputs is the base policy (nothing was trained yet)."""
-    run, which = parse_reference(condition.checkpoint)
-    if which == "base" or (condition.planner_adapter is not None and condition.executor_adapter is not None):
-        return condition
-    src = RunStore(run, storage) if run else store
-    at = step if which == "current" else (latest_update_step(src) if which == "latest"
-                                          else int(_STEP.match(which).group(1)))
-    planner = src.latest(PLANNER_STAGE, at) if at is not None else None
-    executor = src.latest(EXECUTOR_STAGE, at) if at is not None else None
-    if planner is None and executor is None and which == "current":
-        return condition.model_copy(update={"planner_adapter": condition.planner_adapter or "base",
-                                            "executor_adapter": condition.executor_adapter or "base"})
-    if planner is None and executor is None:
-        raise CheckpointError(f"condition {condition.name!r}: checkpoint {condition.checkpoint!r} has no committed "
-                              f"update output in {src.uri}" + (f" at step {at}" if at is not None else ""))
-    update = {}
-    if condition.planner_adapter is None:
-        update["planner_adapter"] = planner.uri if planner else "base"
-    if condition.executor_adapter is None:
-        update["executor_adapter"] = executor.uri if executor else "base"
-    return condition.model_copy(update=update)

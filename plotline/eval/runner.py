@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from plotline.eval.benchmark import (BenchmarkError, BenchmarkPrompt, file_rows,
                                      rows_from_instructions, world_rows)
 from plotline.eval.checkpoints import ResolvedCheckpoint, open_artifact, resolve_checkpoint
 from plotline.eval.config import EvalConfig, EvalSubset, eval_section
-from plotline.eval.generate import (PLANNER_MODES, GeneratedBatch, VideoJob, generate_videos, plan_prompts,
+from plotline.eval.conditions import (PLANNER_MODES, GeneratedBatch, VideoJob, generate_videos, plan_prompts,
                                     span_prompts)
 from plotline.eval.judging import (JUDGE_METRICS, JudgedVideo, aesthetic_frames, aesthetic_scorer, judge_videos,
                                    make_scorer, metric_values, reply_row, result_row)
@@ -72,14 +72,9 @@ class _Executors:
     def get(self, adapter: Optional[str]):
         if self.ex is not None and self.key == (adapter,):
             return self.ex
-        from plotline.executor.executor import build_executor
-        from plotline.executor.lora import load_adapter
+        from plotline.policy.executors import open_executor
 
-        self.ex = build_executor(self.config.executor, self.config.video)
-        if adapter:
-            peft = load_adapter(self.ex.model, adapter, self.ex.backbone, trainable=False)
-            if self.merge:
-                peft.merge_and_unload()  # folds B·A into the wrapped DiT's own modules, in place
+        self.ex = open_executor(self.config.executor, self.config.video, adapter, merge=self.merge)
         self.key = (adapter,)
         return self.ex
 
@@ -88,16 +83,15 @@ def reflective_batches(config, cond, ex, jobs: list[VideoJob], plans: dict, plan
                        lora_seed: int, progress=None):
     """Generate the jobs of a reflective condition one by one (plotline.reflect.loop); yields (GeneratedBatch of
     one video, its trail rows). The first candidate of every span uses the open-loop noise of the same prompt."""
-    from plotline.eval.generate import conditioning, mode_steps
+    from plotline.eval.conditions import conditioning, mode_steps
     from plotline.reflect.critic import build_critic
     from plotline.reflect.loop import ReflectiveGenerator, VideoSpec
-    from plotline.reflect.revise import load_planner_reviser
+    from plotline.policy.planners import open_reviser
 
     ecfg, rcfg = eval_section(config), config.reflect
     reviser = None
     if cond.mode in PLANNER_MODES and "replan" in rcfg.remedies:
-        reviser = load_planner_reviser(rcfg.reviser, planner_config, planner_adapter, ecfg.seed,
-                                       rcfg.revision_prompt, lora_seed)
+        reviser = open_reviser(rcfg, planner_config, planner_adapter, ecfg.seed, lora_seed)
     generator = ReflectiveGenerator(ex, build_critic(config), rcfg, reviser)
     noise = ex.noise(ecfg.seed)
     for job in (progress or (lambda it, total, desc: it))(jobs, len(jobs), f"reflect {cond.name}"):
@@ -132,12 +126,13 @@ def _frame_counts(ecfg: EvalConfig, rewards) -> set[int]:
     return counts | ({ecfg.aesthetic_frames} if ecfg.aesthetic != "none" else set())
 
 
-def run_benchmark(config, store, step: int, *, instructions=None, current: Optional[dict] = None,
+def run_benchmark(config, inputs: Mapping[str, Optional[object]], *, instructions=None,
                   write_video: Optional[Callable[[str, bytes], None]] = None, progress=None,
                   lora_seed: int = 0) -> EvalOutputs:
     """Generate one video per benchmark prompt for every condition, judge them with every judge, add the
-    aesthetic score, and time generation. `config` is a PlotlineConfig (with an `eval` section or the defaults),
-    `store` the RunStore the stage runs in; `current` holds its resolved update inputs for `current` references."""
+    aesthetic score, and time generation. `config` is a PlotlineConfig (with an `eval` section or the defaults);
+    `inputs` are the stage's resolved inputs: its update outputs (`current`) and the checkpoints it pinned
+    (plotline.eval.checkpoints.resolve_checkpoint)."""
     from plotline.executor.video_io import encode_mp4
 
     ecfg = eval_section(config)
@@ -150,7 +145,7 @@ def run_benchmark(config, store, step: int, *, instructions=None, current: Optio
     resolved: dict[str, ResolvedCheckpoint] = {}
     device = "cpu"
     for cond in ecfg.conditions:
-        ckpt = resolve_checkpoint(cond, store, step, config.planner.cold_start_adapter, config.storage, current)
+        ckpt = resolve_checkpoint(cond, inputs, config.planner.cold_start_adapter)
         resolved[cond.name] = ckpt
         plans, planning_s, plan_version, pcfg = {}, 0.0, "", None
         if cond.mode in PLANNER_MODES:

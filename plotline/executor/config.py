@@ -32,8 +32,6 @@ class ExecutorConfig(Section):
     """Flow-matching timestep shift: σ = shift·s / (1 + (shift−1)·s)."""
     context_timestep: float = Field(0.0, ge=0)
     """Timestep of the clean pass that writes a finished chunk's K/V into the cache (0 = clean)."""
-    prompt_joiner: str = " "
-    """Text placed between s_j and s_{j+1} in Smooth(s_j, s_{j+1}) when a plan carries no smoothed steps."""
     local_attn_size: int | None = Field(None, ge=-1)
     """Frames a chunk attends to in all, counting the sink and the chunk itself (Self-Forcing/LongLive's
     `local_attn_size`); -1 = global attention; None = the backbone's setting."""

@@ -9,7 +9,7 @@ from torch import nn
 from plotline.executor.backbones import Backbone, get_backbone
 from plotline.executor.checkpoint import load_checkpoint
 from plotline.executor.config import ExecutorConfig
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise

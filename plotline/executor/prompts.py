@@ -9,7 +9,10 @@ class PlanTooShort(ValueError):
 
 
 def smooth_steps(steps: list[str], joiner: str = " ") -> list[str]:
-    """Smooth(s_j, s_{j+1}) = s_j + joiner + s_{j+1} for every span but the last, which keeps s_J alone."""
+    """Smooth(s_j, s_{j+1}) = s_j + joiner + s_{j+1} for every span but the last, which keeps s_J alone (DESIGN §3).
+
+    The one smoother: plan parsing, executor training, rollouts, evaluation and generation all call it, with
+    the one joiner `planner.smooth_joiner` (see plotline.policy.spans)."""
     return [steps[j] + joiner + steps[j + 1] for j in range(len(steps) - 1)] + list(steps[-1:])
 
 

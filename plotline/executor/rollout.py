@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from plotline.executor.generate import ChunkGenerator, ChunkTrajectory
+from plotline.executor.denoise_loop import ChunkGenerator, ChunkTrajectory
 from plotline.executor.noise import ChunkNoise
 from plotline.executor.prompts import frame_prompt_index
 

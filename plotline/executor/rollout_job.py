@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from plotline.executor.executor import Executor
-from plotline.executor.prompts import check_plan_steps, frame_prompt_index, smooth_steps, span_starts
+from plotline.executor.prompts import PlanTooShort, check_plan_steps, frame_prompt_index, span_starts
 from plotline.executor.rollout import Rollout, fork_rollout
 from plotline.executor.video_io import encode_mp4, sample_indices, to_uint8
 
@@ -29,15 +29,18 @@ class PlanRollout:
 
 
 def conditioning_prompts(plan: dict, ex: Executor) -> list[str]:
-    """The J span prompts: the plan's `smoothed_steps` when complete, else Smooth over its `steps`."""
+    """The J span prompts: the plan's first J `smoothed_steps`. Plans are conditioned before the rollout
+    (`plotline.policy.spans.condition_plans` fills missing smoothed steps with the one joiner); a plan still
+    short of J span prompts is refused, naming it."""
     v = ex.video
     steps = list(plan.get("steps") or [])
     check_plan_steps(plan["plan_id"], steps, v.target_latent_frames, v.latent_frames_per_step)
     need = v.num_steps
     smoothed = list(plan.get("smoothed_steps") or [])
-    if len(smoothed) >= need:
-        return smoothed[:need]
-    return smooth_steps(steps[:need], ex.config.prompt_joiner)
+    if len(smoothed) < need:
+        raise PlanTooShort(f"plan {plan['plan_id']} carries {len(smoothed)} smoothed span prompts; J={need} are "
+                           "needed (condition the plans with plotline.policy.spans.condition_plans first)")
+    return smoothed[:need]
 
 
 def check_finite(r: Rollout, ids: list[str]) -> None:

@@ -2,9 +2,9 @@
 
 `roll_job` is what the rollout stage does for one plan (fork, batched continuations, decode, rows + tensors),
 without store code; the stage calls it in its own process, or `run_rollout_shards` runs it in N worker
-processes (`plotline.executor.rollout_worker`), each pinned to one GPU or to the CPU, and yields the outputs
-back in plan order. Every job carries its seeds and its global index, so a plan's output does not depend on
-which shard rolled it out: the merged artifact equals the unsharded one.
+processes (the `rollout_shard` job of `plotline.parallel.worker`), each pinned to one GPU or to the CPU, and
+yields the outputs back in plan order. Every job carries its seeds and its global index, so a plan's output does
+not depend on which shard rolled it out: the merged artifact equals the unsharded one.
 """
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from plotline.config import PlotlineConfig
-from plotline.parallel.launch import read_json, run_shards, shard_devices, write_json
-from plotline.executor.executor import Executor
+from plotline.executor.config import ExecutorConfig
+from plotline.executor.executor import Executor, build_executor
 from plotline.executor.lora import load_adapter, read_adapter_meta
 from plotline.executor.rollout_job import group_tensors, mp4s, roll_plan
+from plotline.parallel.jobs import WorkerContext, job_spec, register_job
+from plotline.parallel.launch import read_json, run_shards, shard_devices, write_json
+from plotline.video import VideoConfig
 
-WORKER = "plotline.executor.rollout_worker"
+ROLLOUT_SHARD = "rollout_shard"
+"""Job kind of one rollout shard."""
 
 
 @dataclass
@@ -75,13 +78,14 @@ def adapter_dir_version(adapter_dir: str | None) -> str:
     return "base" if adapter_dir is None else str(read_adapter_meta(adapter_dir)["version"])
 
 
-def roll_job(ex: Executor, job: RolloutJob, config: PlotlineConfig, version: str) -> PlanOutput:
-    """Roll out one plan's N continuations as one batch and build its group tensors, mp4s and rows."""
-    video, n_cont = config.video, config.executor.num_continuations
+def roll_job(ex: Executor, job: RolloutJob, version: str) -> PlanOutput:
+    """Roll out one plan's N continuations as one batch and build its group tensors, mp4s and rows (with the
+    executor's own config and video geometry)."""
+    video, n_cont = ex.video, ex.config.num_continuations
     plan, pid, k, gi = job.plan, job.plan["plan_id"], job.fork_frame, job.index
     pr = roll_plan(ex, plan, k, job.seed, job.ids)
     gpath = f"groups/g{gi:05d}.safetensors"
-    videos = mp4s(pr, config.executor.fps) if config.executor.decode_videos else [None] * n_cont
+    videos = mp4s(pr, ex.config.fps) if ex.config.decode_videos else [None] * n_cont
     t = pr.rollout.trajectory
     rows, files = [], {}
     for n, rid in enumerate(job.ids):
@@ -149,17 +153,34 @@ def load_output(folder: str | Path, index: int) -> PlanOutput:
                       {v: (folder / "files" / v).read_bytes() for v in meta["videos"]}, meta["rows"])
 
 
-def run_rollout_shards(config: PlotlineConfig, jobs: Sequence[RolloutJob], adapter_dir: str | None, version: str,
-                       workdir: str | Path, timeout_s: float | None = None) -> Iterator[PlanOutput]:
-    """Roll the jobs out in `config.executor.num_shards` concurrent worker processes (split by instruction,
-    pinned to GPUs per `shard_devices`, or to the CPU); then yield every plan's output in table order. A failed
-    shard stops the others and raises its error (see `plotline.parallel.launch`)."""
+def run_rollout_shards(executor: ExecutorConfig, video: VideoConfig, jobs: Sequence[RolloutJob],
+                       adapter_dir: str | None, version: str, workdir: str | Path,
+                       timeout_s: float | None = None) -> Iterator[PlanOutput]:
+    """Roll the jobs out in `executor.num_shards` concurrent worker processes (split by instruction, pinned to
+    GPUs per `shard_devices`, or to the CPU); then yield every plan's output in table order. A failed shard stops
+    the others and raises its error (see `plotline.parallel.launch`)."""
     workdir = Path(workdir)
-    shards = shard_by_instruction(jobs, config.executor.num_shards)
-    devices = shard_devices(len(shards), config.executor.device, config.executor.shard_devices)
-    dump = config.model_dump(mode="json")
-    specs = [{"config": dump, "jobs": [j.to_json() for j in shard], "adapter_dir": adapter_dir, "version": version,
-              "out_dir": str(workdir / "out")} for shard in shards]
-    run_shards(WORKER, specs, devices, workdir, what="rollout")
+    shards = shard_by_instruction(jobs, executor.num_shards)
+    devices = shard_devices(len(shards), executor.device, executor.shard_devices)
+    specs = [job_spec(ROLLOUT_SHARD, sections={"executor": executor, "video": video}, out_dir=str(workdir / "out"),
+                      inputs={"jobs": [j.to_json() for j in shard], "adapter_dir": adapter_dir, "version": version})
+             for shard in shards]
+    run_shards(specs, devices, workdir, what="rollout", timeout_s=timeout_s)
     for job in sorted(jobs, key=lambda j: j.index):
         yield load_output(workdir / "out", job.index)
+
+
+@register_job(ROLLOUT_SHARD)
+def rollout_shard(ctx: WorkerContext) -> None:
+    """One rollout shard: build the executor on this worker's device, attach the adapter (asserting the version the
+    stage recorded), roll out the spec's jobs and write each plan's output into the shared result folder."""
+    ex = build_executor(ctx.section("executor", ExecutorConfig), ctx.section("video", VideoConfig),
+                        device=ctx.device)
+    adapter_dir, expected = ctx.input("adapter_dir"), ctx.input("version")
+    version = attach_policy(ex, adapter_dir)
+    if version != expected:
+        raise RuntimeError(f"shard {ctx.spec.shard}: the adapter at {adapter_dir} is version {version!r}, "
+                           f"but the rollout stage expected {expected!r}")
+    for item in ctx.input("jobs"):
+        job = RolloutJob(**item)
+        save_output(roll_job(ex, job, version), ctx.spec.out_dir, job.index)

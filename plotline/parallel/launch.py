@@ -1,19 +1,21 @@
 """Launching worker processes for a stage and turning their failures into the stage's failure.
 
-Two shapes of launch, both with the same worker protocol:
+Two shapes of launch, one worker entry point (`python -m plotline.parallel.worker SPEC.json`) and one spec type
+(`plotline.parallel.spec.WorkerSpec`, naming a job kind of `plotline.parallel.jobs`):
 
 - `launch_accelerate`: `accelerate launch` (torchrun underneath) with N data-parallel ranks, one per GPU, or N
-  CPU processes talking gloo when `cpu=True` (`Accelerator(cpu=True)` in the worker; accelerate's own `--cpu`
-  flag runs a single process, so CPU ranks are started through the same torchrun path as GPU ranks);
-- `run_shards`: N independent `python -m <module>` processes, each pinned to one GPU (`CUDA_VISIBLE_DEVICES`)
-  or to the CPU, run concurrently; the first failure stops the others.
+  CPU processes talking gloo when the spec's device is `cpu` (`Accelerator(cpu=True)` in the worker; accelerate's
+  own `--cpu` flag runs a single process, so CPU ranks are started through the same torchrun path as GPU ranks);
+- `run_shards`: N independent worker processes, each pinned to one GPU (`CUDA_VISIBLE_DEVICES`) or to the CPU,
+  run concurrently; the first failure stops the others.
 
-Worker protocol: the parent writes a JSON spec into a temporary work folder and passes its path as the only
-argument; the worker runs under `run_worker`, which sets its thread count and, on an exception, writes
-`errors/rank<r>.json` (type, message, traceback) before exiting non-zero. The parent re-raises the earliest
-reported error as the worker's own exception class when it is one of ours (so callers can catch
-`AdapterVersionMismatch` etc. as in a single process), chained to a `WorkerError` that carries the traceback.
-Workers never touch the store and never commit; the parent reads what they wrote.
+Protocol: the parent writes the spec into a temporary work folder and passes its path as the only argument; the
+worker sets its thread count, runs the job and writes the job's JSON result to `results/shard<i>.json` (rank 0
+only under accelerate), or, on an exception, writes `errors/rank<r>.json` (type, message, traceback) before
+exiting non-zero. The parent re-raises the earliest reported error as the worker's own exception class when it
+is one of ours (so callers can catch `AdapterVersionMismatch` etc. as in a single process), chained to a
+`WorkerError` that carries the traceback. Workers never touch the store and never commit; the parent reads what
+they wrote.
 """
 from __future__ import annotations
 
@@ -27,12 +29,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
+
+from plotline.parallel.spec import WorkerSpec
 
 THREADS_ENV = "PLOTLINE_WORKER_THREADS"
 """Environment variable holding the torch intra-op thread count of a worker."""
 RANK_ENV = "PLOTLINE_WORKER_RANK"
 """Environment variable holding a shard worker's index (accelerate ranks use RANK)."""
+WORKER_MODULE = "plotline.parallel.worker"
+"""The one worker entry point every launch runs (`python -m plotline.parallel.worker SPEC.json`)."""
 _REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -97,24 +103,30 @@ def _worker_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, 
     return env
 
 
-def accelerate_command(module: str, spec_path: str | Path, num_processes: int, port: int, threads: int) -> list[str]:
-    """`accelerate launch` of `python -m module spec_path` with `num_processes` ranks on this machine."""
+def accelerate_command(spec_path: str | Path, num_processes: int, port: int, threads: int) -> list[str]:
+    """`accelerate launch` of the worker entry point on `spec_path` with `num_processes` ranks on this machine."""
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
             "--num_machines", "1", "--machine_rank", "0", "--mixed_precision", "no", "--dynamo_backend", "no",
             "--main_process_port", str(port), "--num_cpu_threads_per_process", str(threads),
-            "-m", module, str(spec_path)]
+            "-m", WORKER_MODULE, str(spec_path)]
 
 
-def launch_accelerate(module: str, spec: dict, workdir: str | Path, num_processes: int, *, cpu: bool,
-                      what: str, timeout_s: float | None = None) -> None:
-    """Run `module` under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when `cpu`) and
-    wait; raise the first rank's error (see module docstring) when any rank fails. `spec` is written to
-    `workdir/spec.json` with `workdir` and `cpu` added."""
+def result_path(workdir: str | Path, shard: int) -> Path:
+    """Where the worker of shard `shard` (rank 0 under accelerate) writes its job's result."""
+    return Path(workdir) / "results" / f"shard{shard}.json"
+
+
+def launch_accelerate(spec: WorkerSpec, workdir: str | Path, num_processes: int, *, what: str,
+                      timeout_s: float | None = None) -> Any:
+    """Run the spec's job under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when the spec's
+    device is `cpu`) and wait; return rank 0's result, or raise the first rank's error (see module docstring) when
+    any rank fails. The spec is written to `workdir/spec.json` with the work folder and launcher filled in."""
     from plotline.net import free_port
 
     if num_processes < 2:
         raise ValueError(f"{what}: launch_accelerate needs at least 2 processes, got {num_processes}")
     workdir = Path(workdir)
+    cpu = spec.device == "cpu"
     if not cpu:
         import torch
 
@@ -122,10 +134,12 @@ def launch_accelerate(module: str, spec: dict, workdir: str | Path, num_processe
         if visible < num_processes:
             raise RuntimeError(f"{what}: {num_processes} processes need {num_processes} GPUs, {visible} visible "
                                "(set the role's device to `cpu` for CPU processes)")
-    spec_path = write_json(workdir / "spec.json", {**spec, "workdir": str(workdir), "cpu": cpu})
+    spec = spec.model_copy(update={"workdir": str(workdir), "shard": 0, "num_shards": num_processes,
+                                   "launcher": "accelerate"})
+    spec_path = write_json(workdir / "spec.json", spec.model_dump(mode="json"))
     threads = worker_threads(num_processes)
     extra = {"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""} if cpu else {}
-    cmd = accelerate_command(module, spec_path, num_processes, free_port(), threads)
+    cmd = accelerate_command(spec_path, num_processes, free_port(), threads)
     log = workdir / "launch.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads, extra),
@@ -133,24 +147,27 @@ def launch_accelerate(module: str, spec: dict, workdir: str | Path, num_processe
         rc = _wait(proc, timeout_s, what)
     if rc != 0:
         raise_failure(workdir, what, rc, [log])
+    return read_json(result_path(workdir, 0))
 
 
-def run_shards(module: str, specs: Sequence[dict], devices: Sequence[str | None], workdir: str | Path, *,
-               what: str, timeout_s: float | None = None) -> None:
-    """Run one `python -m module <spec>` per spec concurrently, shard i pinned to GPU `devices[i]` (None: CPU,
-    with CUDA hidden); wait for all; on the first failure stop the others and raise that shard's error."""
+def run_shards(specs: Sequence[WorkerSpec], devices: Sequence[str | None], workdir: str | Path, *,
+               what: str, timeout_s: float | None = None) -> list[Any]:
+    """Run one worker process per spec concurrently, shard i pinned to GPU `devices[i]` (None: CPU, with CUDA
+    hidden); wait for all and return their results in shard order; on the first failure stop the others and raise
+    that shard's error."""
     workdir = Path(workdir)
     threads = worker_threads(len(specs))
     procs, logs = [], []
     try:
-        for i, (spec, dev) in enumerate(zip(specs, devices)):
-            spec_path = write_json(workdir / f"spec{i}.json", {**spec, "workdir": str(workdir), "shard": i,
-                                                               "device": "cpu" if dev is None else "cuda"})
+        for i, (spec, dev) in enumerate(zip(specs, devices, strict=True)):
+            spec = spec.model_copy(update={"workdir": str(workdir), "shard": i, "num_shards": len(specs),
+                                           "device": "cpu" if dev is None else "cuda", "launcher": "process"})
+            spec_path = write_json(workdir / f"spec{i}.json", spec.model_dump(mode="json"))
             log = workdir / f"shard{i}.log"
             logs.append(log)
             env = _worker_env(threads, {"CUDA_VISIBLE_DEVICES": "" if dev is None else dev, RANK_ENV: str(i)})
             with open(log, "wb") as out:
-                procs.append(subprocess.Popen([sys.executable, "-m", module, str(spec_path)], stdout=out,
+                procs.append(subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec_path)], stdout=out,
                                               stderr=subprocess.STDOUT, env=env, start_new_session=True))
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         pending = list(procs)
@@ -169,6 +186,7 @@ def run_shards(module: str, specs: Sequence[dict], devices: Sequence[str | None]
             time.sleep(0.05)
     finally:
         _stop([p for p in procs if p.poll() is None])
+    return [read_json(result_path(workdir, i)) for i in range(len(specs))]
 
 
 def _wait(proc: subprocess.Popen, timeout_s: float | None, what: str) -> int:
@@ -269,22 +287,3 @@ def report_error(workdir: str | Path, exc: BaseException) -> None:
     write_json(Path(workdir) / "errors" / f"rank{rank}.json", {
         "rank": rank, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)), "time": time.time()})
-
-
-def run_worker(main: Callable[[dict], None], argv: Sequence[str] | None = None) -> None:
-    """Entry point of a worker module: read the spec named by argv[1], set torch's thread count, run
-    `main(spec)`; on an exception report it (see `report_error`) and exit with status 1."""
-    argv = list(sys.argv if argv is None else argv)
-    if len(argv) != 2:
-        raise SystemExit(f"usage: python -m <worker module> <spec.json> (got {argv[1:]})")
-    spec = read_json(argv[1])
-    import torch
-
-    torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
-    try:
-        main(spec)
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
-        report_error(spec["workdir"], exc)
-        traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)  # skip interpreter teardown: peers may be blocked in a collective

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from plotline.planner.smoothing import smooth_steps
+from plotline.executor.prompts import smooth_steps
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

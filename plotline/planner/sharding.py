@@ -5,6 +5,7 @@ record fp32 old log-probs). `sample_sharded` splits the instructions into contig
 are multiples of `batch_size`, so every shard generates exactly the `generate` batches (same prompts, same
 per-batch seed) an unsharded run would: the merged plans have the same tokens and text. Old log-probs are
 recomputed per shard in length-sorted micro-batches of other compositions, so they agree to float tolerance.
+Each shard is the `plan_shard` job of the one worker entry point (`plotline.parallel.worker`).
 """
 from __future__ import annotations
 
@@ -12,26 +13,27 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from plotline.parallel.launch import read_json, run_shards, shard_devices
-from plotline.planner.backends import BackendContext, make_backend
+from plotline.parallel.jobs import WorkerContext, job_spec, register_job
+from plotline.parallel.launch import run_shards, shard_devices
 from plotline.planner.config import PlannerConfig
-from plotline.planner.model import load_planner_from_config
+from plotline.planner.loading import open_planner
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
 
-WORKER = "plotline.planner.plan_worker"
+PLAN_SHARD = "plan_shard"
+"""Job kind of one plan shard."""
 
 
 def sample_local(config: PlannerConfig, adapter: str | None, instructions: Sequence[Instruction], num_steps: int,
                  sample_seed: int, lora_seed: int) -> list[PlanRecord]:
     """Load the planner (base + `adapter`, else a fresh LoRA seeded by `lora_seed`), sample, parse and mask M
     plans per instruction with the `local` backend, and record their old log-probs from the sampling weights."""
-    planner = load_planner_from_config(config, adapter, trainable=False, seed=lora_seed)
-    backend = make_backend("local", BackendContext(config, planner.tokenizer, planner.adapter_version,
-                                                   planner=planner, adapter_path=adapter))
-    records = sample_plans(backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed,
+    if config.backend != "local":
+        raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
+    planner = open_planner(config, adapter, lora_seed=lora_seed)
+    records = sample_plans(planner.backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed,
                            planner.context_length)
-    record_old_logprobs(planner, records, config.logprob_batch_size)
+    record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records
 
 
@@ -59,12 +61,20 @@ def sample_sharded(config: PlannerConfig, adapter: str | None, instructions: Seq
     and raises its error (see `plotline.parallel.launch`)."""
     shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
     devices = shard_devices(len(shards), config.device, config.shard_devices)
-    dump = config.model_dump(mode="json")
-    specs = [{"planner": dump, "adapter": adapter, "num_steps": num_steps, "sample_seed": sample_seed,
-              "lora_seed": lora_seed, "instructions": [[i.instruction_id, i.prompt, i.split] for i in shard]}
+    specs = [job_spec(PLAN_SHARD, sections={"planner": config}, out_dir=str(Path(workdir) / "out"),
+                      inputs={"adapter": adapter, "num_steps": num_steps, "sample_seed": sample_seed,
+                              "lora_seed": lora_seed,
+                              "instructions": [[i.instruction_id, i.prompt, i.split] for i in shard]})
              for shard in shards]
-    run_shards(WORKER, specs, devices, workdir, what="plan")
-    records = []
-    for i in range(len(shards)):
-        records += [PlanRecord.from_row(r) for r in read_json(Path(workdir) / f"records{i}.json")]
-    return records
+    results = run_shards(specs, devices, workdir, what="plan")
+    return [PlanRecord.from_row(r) for rows in results for r in rows]
+
+
+@register_job(PLAN_SHARD)
+def plan_shard(ctx: WorkerContext) -> list[dict]:
+    """One plan shard: `sample_local` on the spec's instructions, on this worker's device; the records' rows."""
+    config = ctx.section("planner", PlannerConfig, device=ctx.device)
+    instructions = [Instruction(*row) for row in ctx.input("instructions")]
+    records = sample_local(config, ctx.input("adapter"), instructions, ctx.input("num_steps"),
+                           ctx.input("sample_seed"), ctx.input("lora_seed"))
+    return [r.to_row() for r in records]

@@ -9,5 +9,8 @@
 - loop: ReflectiveGenerator, span by span with critique, remedies, memory and budget
 - trail: the audit trail (`reflections` artifact kind) and its summaries (audit, evaluation report)
 - reward: critic verdicts per span as an executor reward term (score stage rows of judge `critic`)
-- generation: open-loop or reflective generation of a list of instructions (the generate stage's core)
+- open_loop: OpenLoopGenerator (one pass, no critic: the baseline) and the cost summary over videos
+
+A leaf algorithm: it receives a built executor, critic and plan reviser (plotline.policy builds them) and
+imports executor, planner and rewards only, never eval, policy or the stages.
 """

@@ -136,24 +136,3 @@ class PlannerReviser:
 def _planner_reviser(*, sampler, tokenizer, config, seed: int = 0, prompt: str = "feedback",
                      context_length: Optional[int] = None, **_ignored) -> PlannerReviser:
     return PlannerReviser(sampler, tokenizer, config, seed, prompt, context_length)
-
-
-def load_planner_reviser(name: str, planner_config, adapter: Optional[str], seed: int, prompt: str,
-                         lora_seed: int = 0) -> PlanReviser:
-    """Load the planner of `planner_config` (+ `adapter`) with its configured backend and wrap it as reviser
-    `name` (the same loading as the evaluation's planner conditions)."""
-    from plotline.planner.backends import BackendContext, make_backend
-    from plotline.planner.model import adapter_version, load_planner_from_config, load_tokenizer
-
-    cfg = planner_config.model_copy(update={"num_plans": 1})
-    if cfg.backend == "local":
-        planner = load_planner_from_config(cfg, adapter, trainable=False, seed=lora_seed)
-        tokenizer, version, context = planner.tokenizer, planner.adapter_version, planner.context_length
-    else:
-        from transformers import AutoConfig
-
-        planner, tokenizer, version = None, load_tokenizer(cfg.base_model), adapter_version(adapter)
-        context = getattr(AutoConfig.from_pretrained(cfg.base_model), "max_position_embeddings", None)
-    sampler = make_backend(cfg.backend, BackendContext(cfg, tokenizer, version, planner=planner, adapter_path=adapter))
-    return make_reviser(name, sampler=sampler, tokenizer=tokenizer, config=cfg, seed=seed, prompt=prompt,
-                        context_length=context)

@@ -1,5 +1,5 @@
 """The executor's Flow-GRPO update as one store-free job, shared by the update_executor stage (one process) and
-its data-parallel workers (`plotline.rl.flow_grpo_worker`, under `accelerate launch`).
+its data-parallel workers (the `executor_update` job of `plotline.parallel.worker`, under `accelerate launch`).
 
 Schedule: the trainable plans (sorted by plan id, those with at least one kept advantage), repeated for
 `inner_epochs`, are cut into windows of `grad_accum_steps` groups; one optimizer step closes every window (the
@@ -16,14 +16,20 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from plotline.config import PlotlineConfig
-from plotline.parallel.collective import Collective
+from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import Executor, build_executor
 from plotline.executor.lora import attach_lora, load_adapter, save_adapter
+from plotline.parallel.collective import Collective
+from plotline.parallel.jobs import WorkerContext, job_spec, register_job
+from plotline.parallel.launch import launch_accelerate, uses_cuda
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
 from plotline.rl.flow_grpo_trainer import FlowGRPOTrainer
 from plotline.rl.flow_grpo_update import build_group, check_versions, executor_advantages
 from plotline.rl.update_result import UpdateResult
+from plotline.video import VideoConfig
+
+EXECUTOR_UPDATE = "executor_update"
+"""Job kind of one data-parallel rank of the executor update."""
 
 Progress = Callable[..., Iterable]
 """`ctx.progress`-like wrapper: progress(iterable, total=..., description=...)."""
@@ -73,14 +79,14 @@ def trainable_plans(rollouts: Sequence[dict], advantages: dict[str, float]) -> t
     return by_plan, keep
 
 
-def run_executor_update(config: PlotlineConfig, inputs: ExecutorUpdateInputs, out_dir: str | Path, *,
-                        collective: Collective | None = None, device: str | None = None,
-                        progress: Progress | None = None) -> UpdateResult:
-    """Train the executor LoRA on the rollouts and advantages; rank 0 writes `out_dir/adapter` (and
-    `out_dir/adapter_ema` when `use_ema`). Every rank returns the same metrics and summary."""
+def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGRPOConfig,
+                        inputs: ExecutorUpdateInputs, out_dir: str | Path, *, collective: Collective | None = None,
+                        device: str | None = None, progress: Progress | None = None) -> UpdateResult:
+    """Train the executor LoRA on the rollouts and advantages (config sections `executor`, `video`,
+    `rl.executor`); rank 0 writes `out_dir/adapter` (and `out_dir/adapter_ema` when `use_ema`). Every rank
+    returns the same metrics and summary."""
     coll = collective or Collective()
-    rl = config.rl.executor
-    ex = build_executor(config.executor, config.video, device=device)
+    ex = build_executor(executor, video, device=device)
     peft, start_version = load_policy(ex, rl, inputs.adapter_dir, inputs.lora_seed)
     check_versions(inputs.rollouts, start_version)
     adv = executor_advantages(inputs.advantages)
@@ -121,3 +127,35 @@ def run_executor_update(config: PlotlineConfig, inputs: ExecutorUpdateInputs, ou
             summary[f"{key}_mean"] = sum(vals) / len(vals)
     coll.barrier()
     return UpdateResult(metrics, summary)
+
+
+def launch_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGRPOConfig, inputs: dict,
+                           out_dir: str | Path, workdir: str | Path, timeout_s: float | None = None) -> UpdateResult:
+    """Run the update with `rl.num_processes` ranks under `accelerate launch` and return rank 0's result.
+
+    `inputs`: `rollouts_table`, `advantages_table` (local Parquet paths), `group_files` (group_path → local
+    safetensors path), `adapter_dir` (or None), `lora_seed`, `version`. GPUs are used unless `executor.device`
+    is `cpu` or none is visible (then CPU ranks with gloo).
+    """
+    spec = job_spec(EXECUTOR_UPDATE, sections={"executor": executor, "video": video, "rl.executor": rl},
+                    inputs=inputs, out_dir=str(out_dir), device="cuda" if uses_cuda(executor.device) else "cpu")
+    result = launch_accelerate(spec, workdir, rl.num_processes, what="update_executor", timeout_s=timeout_s)
+    return UpdateResult.from_json(result)
+
+
+@register_job(EXECUTOR_UPDATE)
+def executor_update(ctx: WorkerContext) -> dict:
+    """One rank: read the inputs from local files, train with the launch's collective; the result as JSON."""
+    import pyarrow.parquet as pq
+    from safetensors.torch import load_file
+
+    files = ctx.input("group_files")
+    inputs = ExecutorUpdateInputs(
+        rollouts=pq.read_table(ctx.input("rollouts_table")).to_pylist(),
+        advantages=pq.read_table(ctx.input("advantages_table")).to_pylist(),
+        read_group=lambda name: load_file(files[name]), adapter_dir=ctx.input("adapter_dir"),
+        lora_seed=int(ctx.input("lora_seed")), version=ctx.input("version"))
+    result = run_executor_update(ctx.section("executor", ExecutorConfig), ctx.section("video", VideoConfig),
+                                 ctx.section("rl.executor", FlowGRPOConfig), inputs, ctx.spec.out_dir,
+                                 collective=ctx.collective, device=ctx.device)
+    return result.to_json()

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from plotline.executor.generate import ChunkGenerator, cache_from_latents
+from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
 from plotline.executor.sampler import step_logprob
 from plotline.executor.schedule import model_timestep
 from plotline.rl.flow_grpo import (clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm,

@@ -17,7 +17,7 @@ The tiny models and their warm start (imported on use; they need torch):
 - plotline.world.curves: reward-curve table and plot of `plotline train`'s closing summary
 """
 from plotline.world.config import WorldConfig
-from plotline.world.generator import WorldInstruction, generate_instructions, instruction_rows
+from plotline.world.instructions import WorldInstruction, generate_instructions, instruction_rows
 from plotline.world.judges import ImageStatsScorer, image_quality_score, judge_plan, judge_step, judge_temporal
 from plotline.world.parse import parse_events, parse_text
 from plotline.world.render import render_from_steps, render_scenario, span_bounds

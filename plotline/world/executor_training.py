@@ -22,7 +22,7 @@ from plotline.executor.prompts import smooth_steps, span_starts
 from plotline.executor.schedule import model_timestep
 from plotline.video import VideoConfig
 from plotline.world.config import WorldConfig
-from plotline.world.generator import combinations_of, heldout_combinations
+from plotline.world.instructions import combinations_of, heldout_combinations
 from plotline.world.plans import STAY, captions, render_spans, span_bounds_from_starts
 from plotline.world.state_latent import encode_spans
 from plotline.world.scenario import InfeasibleScenario, place, sample_scenario

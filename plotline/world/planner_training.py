@@ -12,7 +12,7 @@ from typing import Sequence
 from plotline.planner.prompts import PLANNER_SYSTEM_PROMPT, PLANNER_USER_PROMPT, render_prompt
 from plotline.world.bootstrap_config import PlannerBootstrapConfig
 from plotline.world.config import WorldConfig
-from plotline.world.generator import WorldInstruction, generate_instructions
+from plotline.world.instructions import WorldInstruction, generate_instructions
 from plotline.world.plans import noisy_plan, template_plan
 
 

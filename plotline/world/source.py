@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from plotline.world.config import WorldConfig
-from plotline.world.generator import instruction_rows
+from plotline.world.instructions import instruction_rows
 
 
 def world_source(world: WorldConfig) -> list[dict]:

@@ -73,7 +73,7 @@ def test_nan_planner_advantage_is_refused_naming_the_plan(run_copy):
     assert RunStore(run).versions("update_planner", 0) == []
 
 
-@pytest.mark.parametrize("stage,module", [("update_planner", "plotline.rl.gspo_job"),
+@pytest.mark.parametrize("stage,module", [("update_planner", "plotline.planner.gspo_job"),
                                           ("update_executor", "plotline.rl.flow_grpo_job")])
 def test_a_non_finite_adapter_is_never_committed(run_copy, monkeypatch, stage, module):
     import importlib

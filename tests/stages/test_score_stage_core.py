@@ -82,7 +82,7 @@ def test_requests_carry_meta_for_programmatic_judges():
 
 
 def test_world_provider_judges_through_the_programmatic_backend():
-    from plotline.world.generator import generate_instructions
+    from plotline.world.instructions import generate_instructions
     from plotline.world.render import render_scenario
 
     config = load_config(["configs/shapes.yaml"])

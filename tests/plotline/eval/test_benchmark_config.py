@@ -9,14 +9,15 @@ import pytest
 from plotline.config import load_config
 from plotline.data.importer import ImportRejected
 from plotline.eval.benchmark import BenchmarkError, BenchmarkPrompt, Geometry, load_benchmark, subset_geometry
-from plotline.eval.checkpoints import CheckpointError, parse_reference, pin_reference, resolve_checkpoint
+from plotline.eval.checkpoints import CheckpointError, checkpoint_key, parse_reference, resolve_checkpoint
 from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
-from plotline.eval.generate import PlannedPrompt, fit_steps, span_prompts
+from plotline.eval.conditions import PlannedPrompt, fit_steps, span_prompts
 from plotline.eval.runner import subset_rows
 from plotline.eval.sections import extend
 from plotline.store import RunStore
 from plotline.store.manifest import Manifest
 from plotline.video import VideoConfig
+from stages.pins import pin_reference, pinned_condition
 
 PUBLIC = ('prompt,category\n'
           '"A chef slices a tomato, then arranges the slices on a plate.",person\n'
@@ -91,6 +92,13 @@ def _commit(store: RunStore, stage: str, step: int, files: dict[str, bytes]):
 ADAPTER = {"adapter/adapter_config.json": b"{}", "adapter/adapter_model.safetensors": b"x"}
 
 
+def _resolve(condition, store, step, cold):
+    """What the evaluate stage does: its `current` inputs and the condition's pins, then the library."""
+    inputs = {"planner_adapter": store.latest("update_planner", step),
+              "executor_adapter": store.latest("update_executor", step), **pinned_condition(condition, store, step)}
+    return resolve_checkpoint(condition, inputs, cold)
+
+
 def test_checkpoint_references(tmp_path):
     store = RunStore(str(tmp_path / "runs" / "r"))
     other = RunStore(str(tmp_path / "runs" / "other"))
@@ -101,25 +109,25 @@ def test_checkpoint_references(tmp_path):
     # an uncommitted attempt at step 5 is invisible
     store.open_writer("update_planner", 5, 0, "attempt-dead", {}).write_bytes("adapter/x", b"junk")
 
-    base = resolve_checkpoint(EvalCondition(name="b"), store, 0, "/cold")
+    base = _resolve(EvalCondition(name="b"), store, 0, "/cold")
     assert (base.planner_adapter, base.executor_adapter, base.manifests) == ("/cold", None, {})
-    s1 = resolve_checkpoint(EvalCondition(name="s", checkpoint="step=1"), store, 0, "/cold")
+    s1 = _resolve(EvalCondition(name="s", checkpoint="step=1"), store, 0, "/cold")
     assert s1.planner_source == p1.uri and s1.executor_source == e1.uri
     assert s1.manifests == {"planner": p1.manifest.manifest_id, "executor": e1.manifest.manifest_id}
     assert json.loads(open(f"{s1.planner_adapter}/adapter_config.json").read()) == {}
-    latest = resolve_checkpoint(EvalCondition(name="l", checkpoint="latest"), store, 0, "/cold")
+    latest = _resolve(EvalCondition(name="l", checkpoint="latest"), store, 0, "/cold")
     assert latest.executor_source == e3.uri and latest.planner_adapter == "/cold"  # no planner update at step 3
-    cur = resolve_checkpoint(EvalCondition(name="c", checkpoint="current"), store, 3, None)
+    cur = _resolve(EvalCondition(name="c", checkpoint="current"), store, 3, None)
     assert cur.executor_source == e3.uri and cur.planner_source == "none"
-    ema = resolve_checkpoint(EvalCondition(name="e", checkpoint="step=1", executor_weights="adapter_ema"), store, 0, None)
+    ema = _resolve(EvalCondition(name="e", checkpoint="step=1", executor_weights="adapter_ema"), store, 0, None)
     assert ema.executor_adapter.endswith("adapter_ema")
     with pytest.raises(CheckpointError, match="has no adapter_ema/"):
-        resolve_checkpoint(EvalCondition(name="e", checkpoint="step=3", executor_weights="adapter_ema"), store, 0, None)
-    far = resolve_checkpoint(EvalCondition(name="o", checkpoint=f"{other.uri}@step=2"), store, 0, None)
+        _resolve(EvalCondition(name="e", checkpoint="step=3", executor_weights="adapter_ema"), store, 0, None)
+    far = _resolve(EvalCondition(name="o", checkpoint=f"{other.uri}@step=2"), store, 0, None)
     assert far.planner_source == o2.uri
     with pytest.raises(CheckpointError, match="no committed update output"):
-        resolve_checkpoint(EvalCondition(name="x", checkpoint="step=5"), store, 0, None)
-    override = resolve_checkpoint(EvalCondition(name="v", checkpoint="step=1", planner_adapter="none",
+        _resolve(EvalCondition(name="x", checkpoint="step=5"), store, 0, None)
+    override = _resolve(EvalCondition(name="v", checkpoint="step=1", planner_adapter="none",
                                                 executor_adapter=e3.uri), store, 0, "/cold")
     assert override.planner_adapter is None and override.executor_source == e3.uri
     with pytest.raises(CheckpointError):
@@ -128,8 +136,26 @@ def test_checkpoint_references(tmp_path):
     pinned = pin_reference(EvalCondition(name="l", checkpoint="latest"), store, 0)
     assert (pinned.checkpoint, pinned.planner_adapter, pinned.executor_adapter) == ("latest", "base", e3.uri)
     _commit(store, "update_executor", 4, ADAPTER)  # `latest` moves on; the pinned condition does not
-    again = resolve_checkpoint(pinned, store, 0, "/cold")
+    again = _resolve(pinned, store, 0, "/cold")
     assert again.executor_source == e3.uri and again.planner_adapter == "/cold"
+
+
+def test_library_reads_only_pinned_checkpoints(tmp_path):
+    store = RunStore(str(tmp_path / "runs" / "r"))
+    p1 = _commit(store, "update_planner", 1, ADAPTER)
+    cond = EvalCondition(name="l", checkpoint="latest")
+    pins = pinned_condition(cond, store, 0)
+    assert pins == {checkpoint_key(cond, "planner"): pins[checkpoint_key(cond, "planner")],
+                    checkpoint_key(cond, "executor"): None}
+    assert pins[checkpoint_key(cond, "planner")].uri == p1.uri
+    _commit(store, "update_planner", 2, ADAPTER)  # `latest` moves on; what was pinned is what is read
+    assert resolve_checkpoint(cond, pins, None).planner_source == p1.uri
+    with pytest.raises(CheckpointError, match="was not pinned"):
+        resolve_checkpoint(cond, {}, None)
+    assert pinned_condition(EvalCondition(name="b"), store, 0) == {}
+    assert pinned_condition(EvalCondition(name="c", checkpoint="current"), store, 0) == {}
+    assert resolve_checkpoint(EvalCondition(name="c", checkpoint="current"), {"planner_adapter": p1}, None
+                              ).planner_source == p1.uri
 
 
 def test_sections_load_from_overrides_and_presets(tmp_path):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.prompts import frame_prompt_index, span_starts
 from plotline.executor.rollout import batched_rollout, fork_rollout, sequential_rollout, regenerate_rollout

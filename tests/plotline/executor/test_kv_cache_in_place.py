@@ -6,7 +6,7 @@ import torch
 
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import build_executor
-from plotline.executor.generate import ChunkGenerator, cache_from_latents
+from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
 from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.lora import attach_lora
 from plotline.executor.model import CausalWanDiT

@@ -4,7 +4,7 @@ the whole sequence without a cache, with the frame visibility LongLive's buffer 
 import pytest
 import torch
 
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 
 CHUNK = 3

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from plotline.executor.arch import TINY
-from plotline.executor.generate import ChunkGenerator
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.model import CausalWanDiT
 

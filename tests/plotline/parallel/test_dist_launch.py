@@ -43,27 +43,12 @@ def test_foreign_or_missing_errors_become_worker_errors(tmp_path, monkeypatch):
         launch.raise_failure(tmp_path / "b", "update_executor", -9, [log])
 
 
-def test_run_worker_reports_and_exits_nonzero(tmp_path, monkeypatch):
-    spec = launch.write_json(tmp_path / "spec.json", {"workdir": str(tmp_path)})
-    monkeypatch.setenv("RANK", "3")
-    exits = []
-    monkeypatch.setattr(launch.os, "_exit", lambda code: exits.append(code))
-
-    def main(s):
-        raise ValueError(f"bad spec {sorted(s)}")
-
-    launch.run_worker(main, ["worker", str(spec)])
-    assert exits == [1]
-    rec = launch.read_json(tmp_path / "errors" / "rank3.json")
-    assert rec["type"] == "builtins.ValueError" and rec["message"] == "bad spec ['workdir']"
-
-
 def test_accelerate_command_uses_torchrun_ranks_and_the_given_port():
-    cmd = launch.accelerate_command("plotline.rl.flow_grpo_worker", "/tmp/spec.json", 2, 12345, 1)
+    cmd = launch.accelerate_command("/tmp/spec.json", 2, 12345, 1)
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert "--multi_gpu" in cmd and cmd[cmd.index("--num_processes") + 1] == "2"
     assert cmd[cmd.index("--main_process_port") + 1] == "12345"
-    assert cmd[-3:] == ["-m", "plotline.rl.flow_grpo_worker", "/tmp/spec.json"]
+    assert cmd[-3:] == ["-m", "plotline.parallel.worker", "/tmp/spec.json"]
 
 
 def test_single_process_collective_is_the_identity():

@@ -2,7 +2,7 @@
 import pytest
 
 from plotline.planner.parsing import extract_steps, failed_plan, parse_plan, strip_thinking
-from plotline.planner.smoothing import smooth_steps
+from plotline.executor.prompts import smooth_steps
 
 G = "a red square moves right, then turns blue"
 

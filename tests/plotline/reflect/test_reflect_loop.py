@@ -18,7 +18,8 @@ from plotline.executor.executor import build_executor
 from plotline.executor.prompts import span_starts
 from plotline.reflect.config import ReflectConfig
 from plotline.reflect.critic import Critic
-from plotline.reflect.generation import OpenLoopGenerator, smoothed
+from plotline.policy.spans import smoothed
+from plotline.reflect.open_loop import OpenLoopGenerator
 from plotline.reflect.loop import ReflectiveGenerator, VideoSpec
 from plotline.reflect.revise import Revision
 from plotline.reflect.segments import generate_span

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from plotline.world.config import WorldConfig
-from plotline.world.generator import generate_instructions
+from plotline.world.instructions import generate_instructions
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from plotline.rewards.frames import encode_png, whole_video_indices
 from plotline.rewards.parsing import parse_reply
 from plotline.world.actions import get_action
 from plotline.world.config import WorldConfig
-from plotline.world.generator import generate_instructions
+from plotline.world.instructions import generate_instructions
 from plotline.world.judges import ImageStatsScorer, image_quality_score, judge_plan, judge_step, judge_temporal
 from plotline.world.render import render_scenario, span_bounds
 from plotline.world.scenario import InfeasibleScenario, place

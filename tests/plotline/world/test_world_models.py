@@ -11,7 +11,7 @@ import torch
 from plotline.config import load_config
 from plotline.world.detect import observe
 from plotline.world.executor_training import canonical_states, example, frame_contexts, teacher_forced_loss
-from plotline.world.generator import generate_instructions
+from plotline.world.instructions import generate_instructions
 from plotline.world.plans import (CORRUPTIONS, STAY, captions, noisy_plan, padded_events, render_spans,
                                   span_bounds_from_starts, template_plan)
 from plotline.world.render import render_scenario
@@ -112,7 +112,7 @@ def test_canonical_placement_keeps_every_state_in_frame(shapes_config):
 def test_teacher_forcing_sees_what_the_kv_cache_shows(shapes_config):
     """The training pass (clean history at the context timestep, one block-causal pass) gives the chunk the same
     velocity as generation does through the KV cache built by clean passes."""
-    from plotline.executor.generate import ChunkGenerator, cache_from_latents
+    from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
     from plotline.executor.model import CausalWanDiT
     from plotline.executor.schedule import model_timestep, warped_sigmas
     from plotline.world.backbone import WORLD_ARCH, WORLD_WINDOW

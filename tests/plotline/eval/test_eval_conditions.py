@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from plotline.eval.benchmark import BenchmarkPrompt, Geometry
-from plotline.eval.generate import VideoJob, generate_videos
+from plotline.eval.conditions import VideoJob, generate_videos
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import build_executor
 from plotline.video import VideoConfig

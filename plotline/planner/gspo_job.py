@@ -1,5 +1,5 @@
 """The planner's GSPO update as one store-free job, shared by the update_planner stage (one process) and its
-data-parallel workers (`plotline.rl.gspo_worker`, under `accelerate launch`).
+data-parallel workers (the `planner_update` job of `plotline.parallel.worker`, under `accelerate launch`).
 
 Loads base + the adapter that sampled the plans (asserting its version), fills old log-probs when the `openai`
 backend left them null, computes the KL reference (the starting planner by default) and runs `gspo_step`. With
@@ -12,14 +12,20 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from plotline.config import PlotlineConfig
 from plotline.parallel.collective import Collective
+from plotline.parallel.jobs import WorkerContext, job_spec, register_job
+from plotline.parallel.launch import launch_accelerate, uses_cuda
+from plotline.planner.config import PlannerConfig
 from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs
 from plotline.planner.training import gspo_step, trainable_records
 from plotline.rl.finite import NonFiniteError
+from plotline.rl.gspo_config import GSPOConfig
 from plotline.rl.update_result import UpdateResult
+
+PLANNER_UPDATE = "planner_update"
+"""Job kind of one data-parallel rank of the planner update."""
 
 
 class PlannerVersionMismatch(RuntimeError):
@@ -54,11 +60,11 @@ class PlannerUpdateInputs:
     """Seed of the mini-batch permutation."""
 
 
-def run_planner_update(config: PlotlineConfig, inputs: PlannerUpdateInputs, out_dir: str | Path, *,
+def run_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpdateInputs, out_dir: str | Path, *,
                        collective: Collective | None = None, device: str | None = None) -> UpdateResult:
-    """GSPO-update the planner adapter; rank 0 writes `out_dir/adapter`. Every rank returns the same result."""
+    """GSPO-update the planner adapter (config sections `planner`, `rl.planner`); rank 0 writes
+    `out_dir/adapter`. Every rank returns the same result."""
     coll = collective or Collective()
-    cfg, gspo = config.planner, config.rl.planner
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
     records = [PlanRecord.from_row(r) for r in inputs.plans]
@@ -87,3 +93,31 @@ def run_planner_update(config: PlotlineConfig, inputs: PlannerUpdateInputs, out_
         "kl_reference": gspo.reference, "num_processes": coll.world_size,
     }
     return UpdateResult(rows, summary)
+
+
+def launch_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: dict, out_dir: str | Path,
+                          workdir: str | Path, timeout_s: float | None = None) -> UpdateResult:
+    """Run the update with `gspo.num_processes` ranks under `accelerate launch` and return rank 0's result.
+
+    `inputs`: `plans_table`, `advantages_table` (local Parquet paths), `adapter` (local folder or None),
+    `lora_seed`, `gspo_seed`. GPUs are used unless `planner.device` is `cpu` or none is visible (then CPU ranks
+    with gloo).
+    """
+    spec = job_spec(PLANNER_UPDATE, sections={"planner": cfg, "rl.planner": gspo}, inputs=inputs,
+                    out_dir=str(out_dir), device="cuda" if uses_cuda(cfg.device) else "cpu")
+    result = launch_accelerate(spec, workdir, gspo.num_processes, what="update_planner", timeout_s=timeout_s)
+    return UpdateResult.from_json(result)
+
+
+@register_job(PLANNER_UPDATE)
+def planner_update(ctx: WorkerContext) -> dict:
+    """One rank: read the inputs from local files, train with the launch's collective; the result as JSON."""
+    import pyarrow.parquet as pq
+
+    inputs = PlannerUpdateInputs(plans=pq.read_table(ctx.input("plans_table")).to_pylist(),
+                                 advantages=pq.read_table(ctx.input("advantages_table")).to_pylist(),
+                                 adapter=ctx.input("adapter"), lora_seed=int(ctx.input("lora_seed")),
+                                 gspo_seed=int(ctx.input("gspo_seed")))
+    result = run_planner_update(ctx.section("planner", PlannerConfig), ctx.section("rl.planner", GSPOConfig),
+                                inputs, ctx.spec.out_dir, collective=ctx.collective, device=ctx.device)
+    return result.to_json()

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from plotline.world.config import WorldConfig
-from plotline.world.generator import (combinations_of, generate_instructions, heldout_combinations,
+from plotline.world.instructions import (combinations_of, generate_instructions, heldout_combinations,
                                       instruction_rows, possible_combinations)
 from plotline.world.parse import parse_events, parse_text
 from plotline.world.phrasing import PHRASINGS, phrase_instruction
