@@ -28,7 +28,7 @@ def deploy(monkeypatch, *args: str, **options) -> str:
 
     from rich.console import Console
 
-    import plotline.cli as cli
+    import plotline.cli.main as cli
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
