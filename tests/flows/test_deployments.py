@@ -28,7 +28,9 @@ def deploy(monkeypatch, *args: str, **options) -> str:
 
     from rich.console import Console
 
-    import plotline.cli.main as cli
+    import importlib
+
+    cli = importlib.import_module("plotline.cli.main")  # the module: the package exports a `main` function
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
