@@ -5,7 +5,8 @@ One plan's rollout: shared prefix of k frames + N continuations forked, K = 21 l
 (plotline.executor.rollout.fork_rollout) on a meta-device DiT (LoRA attached, as the policy rolls out). One
 Flow-GRPO update of that plan: prefix cache rebuilt (policy and reference), first 3 transitions of the switch
 chunk, policy forward + backward through the LoRA and a reference forward. VAE: diffusers AutoencoderKLWan built
-from its default config (= the published Wan2.1 VAE config) decoding N full videos on meta. Text encoder: UMT5-XXL
+from its default config (= the published Wan2.1 VAE config) on meta, decoding N full videos and, as the rollout
+does, the prefix once plus each continuation from its causal state. Text encoder: UMT5-XXL
 (transformers UMT5EncoderModel, google/umt5-xxl's published sizes) encoding the plan's prompts at 512 tokens.
 Prints the floor FLOPs / peak; with CUDA it runs the DiT rollout and the decodes for real and prints time and MFU.
 
@@ -80,15 +81,33 @@ def count_update(gen, peft, prefix, ctx, starts, states, n: int, rl: FlowGRPOCon
     return merge(parts)
 
 
+def _meta_decoder():
+    from diffusers import AutoencoderKLWan
+
+    from plotline.executor.vae import WanDecoder
+    with torch.device("meta"):
+        return WanDecoder(AutoencoderKLWan().to(torch.bfloat16))
+
+
 def count_vae_decode(n: int) -> int:
     """FLOPs of n full decodes of K latent frames (AutoencoderKLWan default config on meta)."""
-    from diffusers import AutoencoderKLWan
-    with torch.device("meta"):
-        vae = AutoencoderKLWan().to(torch.bfloat16)
+    dec = _meta_decoder()
     z = torch.zeros(1, LATENT[0], K, *LATENT[1:], device="meta", dtype=torch.bfloat16)
     with torch.no_grad():
-        one, _ = count_forward(lambda: vae.decode(z).sample, breakdown=False)
+        one, _ = count_forward(lambda: dec(z), breakdown=False)
     return n * one.total
+
+
+def count_vae_decode_fork(n: int, k: int) -> int:
+    """FLOPs of the rollout's decode (plotline.executor.vae.decode_rollout): the k prefix frames once, then the
+    K − k frames of each of the n continuations from the prefix's forked causal state (meta)."""
+    from plotline.executor.vae import decode_rollout
+    dec = _meta_decoder()
+    prefix = torch.zeros(1, LATENT[0], k, *LATENT[1:], device="meta", dtype=torch.bfloat16)
+    cont = torch.zeros(n, LATENT[0], K - k, *LATENT[1:], device="meta", dtype=torch.bfloat16)
+    with torch.no_grad():
+        c, _ = count_forward(lambda: decode_rollout(dec, prefix, cont), breakdown=False)
+    return c.total
 
 
 def count_text_encoder(prompts: int) -> int:
@@ -103,7 +122,8 @@ def count_text_encoder(prompts: int) -> int:
 
 
 def measure_gpu(backbone: str, k: int, n: int, rl: FlowGRPOConfig) -> dict[str, float]:
-    """Seconds of the DiT rollout and of n full VAE decodes on CUDA (bf16, random weights; one warm-up)."""
+    """Seconds of the DiT rollout and of its decode (prefix once, continuations from its state) on CUDA (bf16,
+    random weights; one warm-up)."""
     from diffusers import AutoencoderKLWan
     gen, _ = build(backbone, "cuda", torch.bfloat16, rl)
     ctx, starts, noise = plan_inputs("cuda", torch.bfloat16, k)
@@ -114,15 +134,14 @@ def measure_gpu(backbone: str, k: int, n: int, rl: FlowGRPOConfig) -> dict[str, 
     torch.cuda.synchronize()
     dit = time.perf_counter() - t0
     del gen
+    from plotline.executor.vae import WanDecoder, decode_rollout
     with torch.device("cuda"):
-        vae = AutoencoderKLWan().to(torch.bfloat16).eval()
-    videos = r.videos().to(torch.bfloat16)
+        dec = WanDecoder(AutoencoderKLWan().to(torch.bfloat16).eval())
     with torch.no_grad():
-        vae.decode(videos[:1]).sample
+        decode_rollout(dec, r.prefix[:, :, :3], r.continuations[:1, :, :3])  # warm-up
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        for i in range(n):
-            vae.decode(videos[i:i + 1]).sample
+        decode_rollout(dec, r.prefix, r.continuations)
         torch.cuda.synchronize()
     return {"dit_rollout": dit, "vae_decode": time.perf_counter() - t0}
 
@@ -137,8 +156,10 @@ def report(backbone: str, k: int, n: int, peak_tflops: float, rl: FlowGRPOConfig
     upd = count_update(gen, peft, r.prefix, ctx, starts, r.trajectory.states, n, rl)
     peak = peak_tflops * 1e12
     rows = [(f"DiT {kind}", roll.by_kind[kind]) for kind in DIT_KINDS]
-    rows += [("DiT rollout (total)", roll.total), (f"VAE decode ×{n}", vae), ("UMT5 text encoder", text)]
-    whole = roll.total + vae + text
+    vae_fork = count_vae_decode_fork(n, k)
+    rows += [("DiT rollout (total)", roll.total), ("VAE decode, prefix once", vae_fork),
+             ("UMT5 text encoder", text)]
+    whole = roll.total + vae_fork + text
     print(f"-- {backbone}, fork at k={k}, N={n}, K={K} latent frames {LATENT}, chunks of {CHUNK}, 4 steps + commit")
     print(f"{'component':<28}{'PFLOP':>10}{'share':>8}{'floor s':>10}")
     for name, f in rows:
@@ -148,17 +169,22 @@ def report(backbone: str, k: int, n: int, peak_tflops: float, rl: FlowGRPOConfig
           f"   (backward {upd.backward / 1e15:.3f}; attention core {upd.by_kind['self_attn_core'] / 1e15:.3f})")
     attn = roll.by_kind["self_attn_core"] + roll.by_kind["cross_attn_core"]
     print(f"attention cores are {attn / roll.total:.0%} of the DiT rollout")
+    print(f"VAE decode: {n} full videos {vae / 1e15:.3f} PFLOP, prefix decoded once {vae_fork / 1e15:.3f} PFLOP: "
+          f"{vae / vae_fork:.2f}x fewer decode FLOPs")
     print(f"KV cache bytes: attention reads {kv.attended / 1e9:.1f} GB; a concatenating cache would copy "
           f"{kv.concat_copies / 1e9:.1f} GB; the in-place cache copied {kv.in_place_copies / 1e9:.1f} GB")
-    out = {"k": k, "dit": roll.total, "vae": vae, "text": text, "update": upd.total, "floor_s": whole / peak,
+    out = {"k": k, "dit": roll.total, "vae": vae_fork, "vae_full": vae, "decode_ratio": vae / vae_fork,
+           "text": text, "update": upd.total, "floor_s": whole / peak,
            "kv": kv}
     if torch.cuda.is_available():
         t = measure_gpu(backbone, k, n, rl)
         print(f"measured on {torch.cuda.get_device_name()}: DiT rollout {t['dit_rollout']:.2f} s "
               f"(MFU {roll.total / t['dit_rollout'] / peak:.0%}), VAE decodes {t['vae_decode']:.2f} s "
-              f"(MFU {vae / t['vae_decode'] / peak:.0%}); DiT+VAE {(t['dit_rollout'] + t['vae_decode']):.2f} s vs "
-              f"floor {(roll.total + vae) / peak:.2f} s (text encoder not timed)")
+              f"(MFU {vae_fork / t['vae_decode'] / peak:.0%}); DiT+VAE {(t['dit_rollout'] + t['vae_decode']):.2f} s vs "
+              f"floor {(roll.total + vae_fork) / peak:.2f} s (text encoder not timed)")
         out["measured"] = t
+        out["floor_dv_s"] = (roll.total + vae_fork) / peak
+        out["dit_mfu"] = roll.total / t["dit_rollout"] / peak
     else:
         print("no GPU: measured time and MFU not available on this machine")
     return out
@@ -176,6 +202,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"peak {args.peak_tflops:.0f} TFLOP/s; FLOPs counted on the meta device (matmul/conv/attention only)")
     vae, text = count_vae_decode(args.n), count_text_encoder(2)
     return [report(args.backbone, k, args.n, args.peak_tflops, rl, vae, text) for k in args.k]
+
+
+def ratios(out: list[dict]) -> dict[str, float]:
+    """The summary `make bench` prints: decode FLOPs saved by decoding the prefix once, floor seconds, and (on a
+    GPU) the measured DiT MFU and rollout time over its floor."""
+    res = {}
+    for r in out:
+        k = r["k"]
+        res[f"rollout k={k}: decode FLOPs full / prefix once"] = r["decode_ratio"]
+        res[f"rollout k={k}: floor s (DiT+VAE+text)"] = r["floor_s"]
+        if "measured" in r:
+            t = r["measured"]
+            res[f"rollout k={k}: DiT+VAE time / floor"] = (t["dit_rollout"] + t["vae_decode"]) / r["floor_dv_s"]
+            res[f"rollout k={k}: DiT MFU"] = r["dit_mfu"]
+    return res
 
 
 if __name__ == "__main__":

@@ -132,3 +132,16 @@ def main(repeats: int = 2) -> dict[int, dict[str, dict[str, float]]]:
 
 if __name__ == "__main__":
     main()
+
+
+def ratios(results: dict[int, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """The summary `make bench` prints: each baseline's time and FLOPs over the fork's, per k."""
+    out = {}
+    for k, res in results.items():
+        base = res["fork (prefix once, batch)"]
+        for name, r in res.items():
+            if r is base:
+                continue
+            out[f"fork k={k}: {name} time×"] = r["seconds"] / base["seconds"]
+            out[f"fork k={k}: {name} FLOP×"] = r["flops"] / base["flops"]
+    return out

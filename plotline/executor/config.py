@@ -53,6 +53,11 @@ class ExecutorConfig(Section):
     and cast at the model boundary; norms compute in fp32; x̂0, the sampler step and log-probs stay fp32."""
     device: str = "auto"
     """Torch device; `auto` picks cuda when available, else cpu."""
+    compile: bool = False
+    """Fuse the DiT blocks' element-wise glue (fp32 LayerNorm + AdaLN modulation, gated residuals) with
+    torch.compile (plotline.executor.fused). Applies on CUDA only: on CPU it is ignored with a log line. If
+    inductor cannot compile, the eager glue is kept and a warning names the cause. Outputs agree with the eager
+    path to fp32 rounding."""
     init_seed: int = 0
     """Seed of the random initialisation used when no checkpoint is given."""
     num_shards: int = placement(1, ge=1)

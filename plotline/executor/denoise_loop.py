@@ -45,9 +45,10 @@ class ChunkGenerator:
         self.context_timestep = context_timestep
         self.recache_mode = recache_mode
 
-    def new_cache(self) -> KVCache:
-        """An empty cache with this generator's sink/window."""
-        return KVCache(self.model.arch.num_layers, self.window)
+    def new_cache(self, max_frames: int | None = None) -> KVCache:
+        """An empty cache with this generator's sink/window; max_frames (frames it will hold, when known) sizes
+        its buffers once instead of growing them."""
+        return KVCache(self.model.arch.num_layers, self.window, max_frames)
 
     @property
     def device(self) -> torch.device:
@@ -181,8 +182,8 @@ def cache_from_latents(gen: ChunkGenerator, latents: torch.Tensor, contexts: lis
                        ) -> KVCache:
     """Rebuild the cache of clean frames latents [B, C, k, h, w] with the current weights (clean passes chunk by
     chunk under each chunk's span prompt), then enter the span of frame k as the rollout did before forking."""
-    cache = gen.new_cache()
     k = latents.shape[2]
+    cache = gen.new_cache(max_frames=k + gen.chunk_frames)  # the prefix and the one chunk run after it
     for s in range(0, k, gen.chunk_frames):
         idx = frame_prompt_index(starts, s)
         gen.enter_span(cache, idx, contexts[idx], latents[:, :, :s], s)

@@ -1,6 +1,7 @@
 """Assemble an executor from config: backbone DiT (+ checkpoint), text encoder, decoder, sampler schedule."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +11,7 @@ from plotline.executor.backbones import Backbone, get_backbone
 from plotline.executor.checkpoint import load_checkpoint
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.denoise_loop import ChunkGenerator
+from plotline.executor.fused import fused_glue_enabled, set_fused_glue
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise
@@ -18,6 +20,8 @@ from plotline.executor.text_encoder import TextEncoder, tiny_umt5, umt5_from_pat
 from plotline.executor.vae import IdentityDecoder, tiny_wan_vae, wan_vae_from_path
 from plotline.paths import require_path
 from plotline.video import VideoConfig
+
+log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -123,10 +127,19 @@ def build_executor(cfg: ExecutorConfig, video: VideoConfig, device: str | None =
                        else ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = resolve_dtype(cfg.dtype, dev)
     model = build_model(backbone, cfg).to(dev, dtype).eval().requires_grad_(False)
+    apply_compile_switch(model, cfg.compile, dev)
     text = TEXT_ENCODERS[backbone.text_encoder](backbone, cfg, dtype).to(dev)
     decoder = DECODERS[backbone.vae](backbone, cfg, dtype).to(dev)
     gen = build_generator(model, backbone, cfg, video)
     return Executor(backbone, cfg, video, model, gen, text, decoder, dev)
+
+
+def apply_compile_switch(model: CausalWanDiT, switch: bool, device: torch.device) -> bool:
+    """Apply executor.compile to the model's blocks (see plotline.executor.fused); True when the compiled glue is
+    in use. On CPU the switch is ignored and logged."""
+    if switch and not fused_glue_enabled(switch, device):
+        log.info("executor.compile is ignored on %s (the compiled glue is used on CUDA only)", device)
+    return set_fused_glue(model, fused_glue_enabled(switch, device)).compiled
 
 
 def build_generator(model: CausalWanDiT, backbone: Backbone, cfg: ExecutorConfig, video: VideoConfig) -> ChunkGenerator:

@@ -5,6 +5,10 @@ The self-attention K/V of each layer live in one preallocated buffer [B, capacit
 frames in ascending order, contiguous from slot 0. A chunk's K/V are written into the slots right after them in
 place, and attention reads one view [first visible slot, last slot + chunk) of that buffer — no concatenation of
 the past per layer and forward. Window eviction compacts the buffer once per commit (the sink stays in front).
+When the cache knows how many frames the video holds (`max_frames`: the prefix length, or the whole video for a
+fork), each buffer is allocated once at its final size: max_frames slots under global attention, and
+min(max_frames, local_attn_size) under a window (the held frames plus one chunk never exceed the window). Without
+it a buffer starts at two chunks (a window plus one chunk) and grows by doubling.
 Reads that are not one contiguous run (never in the generator's own paths) and forwards that need gradients through
 the chunk's K/V fall back to concatenation, with the same values in the same order, so outputs are bitwise those of
 a concatenating cache."""
@@ -122,15 +126,37 @@ class KVCache:
     """Per-layer K/V of committed (clean) frames (in place, see the module docstring) plus the per-layer text K/V
     of the current prompt."""
 
-    def __init__(self, num_layers: int, window: AttentionWindow):
+    def __init__(self, num_layers: int, window: AttentionWindow, max_frames: int | None = None):
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"KVCache.max_frames must be ≥ 1 (frames of the video) or None, got {max_frames}")
         self.num_layers = num_layers
         self.window = window
+        self.max_frames = max_frames  # frames the video can hold (sizes the buffers up front); None: grow
         self.layers = [_LayerKV() for _ in range(num_layers)]
         self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers
         self.prompt_index: int | None = None  # span whose prompt the text K/V (and any re-cache) reflect
         self.bytes_copied = 0  # K/V bytes moved by appends, compactions, growth and fallbacks (for the benchmarks)
 
     # ----- bookkeeping ----------------------------------------------------------------------------
+    def slots_needed(self) -> int | None:
+        """Frame slots a buffer needs for the whole video: max_frames under global attention, at most
+        local_attn_size under a window (held frames ≤ window − chunk before a chunk is written); None when
+        max_frames is unknown."""
+        if self.max_frames is None:
+            return None
+        return self.max_frames if self.window.is_global else min(self.max_frames, self.window.local_attn_size)
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of the self-attention K/V buffers allocated by this cache (shared buffers counted once each)."""
+        seen, total = set(), 0
+        for st in self.layers:
+            for t in (st.k, st.v):
+                if t is not None and id(t.untyped_storage()) not in seen:
+                    seen.add(id(t.untyped_storage()))
+                    total += t.numel() * t.element_size()
+        return total
+
     def _settle(self, layer: int) -> _LayerKV:
         """Apply a pending eviction (drop the frames the next chunk cannot see, compacting the buffer)."""
         st = self.layers[layer]
@@ -166,7 +192,9 @@ class KVCache:
         if st.k is None:
             st.tokens = k.shape[1] // num_frames
             st.frames = []
-            cap = num_frames * 2 if self.window.is_global else self.window.local_attn_size + num_frames
+            cap = self.slots_needed()
+            if cap is None:
+                cap = num_frames * 2 if self.window.is_global else self.window.local_attn_size + num_frames
             st.reallocate(max(cap, num_frames), like=k)
         elif n + num_frames > st.capacity:
             self.bytes_copied += st.reallocate(max(n + num_frames, 2 * st.capacity))
@@ -305,21 +333,24 @@ class KVCache:
                 return kv[0].shape[0]
         return None
 
-    def _derived(self) -> "KVCache":
-        out = KVCache(self.num_layers, self.window)
+    def _derived(self, max_frames: int | None = None) -> "KVCache":
+        out = KVCache(self.num_layers, self.window, self.max_frames if max_frames is None else max_frames)
         out.prompt_index = self.prompt_index
         return out
 
-    def fork(self, n: int) -> "KVCache":
+    def fork(self, n: int, max_frames: int | None = None) -> "KVCache":
         """A cache whose batch holds n copies of each sample (sample-major); the source is left unchanged.
 
         The fork gets its own buffers: the held prefix is copied once into them (n rows per sample), and the
-        continuations' slots follow it; the source's buffers are only read. Text K/V are shared as views."""
+        continuations' slots follow it; the source's buffers are only read. Text K/V are shared as views.
+        max_frames: frames of the whole video the continuations extend the prefix to (default: this cache's); it
+        sizes the fork's buffers once (see the module docstring)."""
         def rep(t: torch.Tensor) -> torch.Tensor:
             if t.shape[0] == 1:
                 return t.expand(n, *t.shape[1:])
             return t.repeat_interleave(n, dim=0)
-        out = self._derived()
+        out = self._derived(max_frames)
+        slots = out.slots_needed()
         for i in range(self.num_layers):
             st, dst = self._settle(i), out.layers[i]
             if st.k is None:
@@ -327,7 +358,7 @@ class KVCache:
             used = len(st.frames)
             dst.tokens, dst.frames = st.tokens, list(st.frames)
             k, v = st.slot_view(0, used)
-            cap = max(st.capacity, used + 1)
+            cap = max(st.capacity, used + 1) if slots is None else max(slots, used)
             shape = (k.shape[0] * n, cap * st.tokens, *k.shape[2:])
             dst.k = torch.empty(shape, dtype=k.dtype, device=k.device)
             dst.v = torch.empty(shape, dtype=k.dtype, device=k.device)

@@ -14,6 +14,7 @@ from torch import nn
 
 from plotline.executor.arch import DiTArch
 from plotline.executor.checkpointing import call_block, checkpointed_block
+from plotline.executor.fused import EAGER, Glue
 from plotline.executor.kv_cache import AttentionWindow, KVCache, block_causal_mask
 from plotline.executor.rope import grid_angles, rope_angles, rope_cos_sin, rotate
 
@@ -120,7 +121,10 @@ class CrossAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """One Wan attention block with per-frame AdaLN modulation (6 vectors)."""
+    """One Wan attention block with per-frame AdaLN modulation (6 vectors); its element-wise glue comes from
+    `glue` (plotline.executor.fused: eager by default, torch.compile'd behind executor.compile)."""
+
+    glue: Glue = EAGER
 
     def __init__(self, arch: DiTArch):
         super().__init__()
@@ -137,20 +141,15 @@ class Block(nn.Module):
     def forward(self, x, e, context, angles, *, layer, cache, start_frame, num_frames, write_cache, mask,
                 next_chunk_frames=None):
         """x [B, F·T, dim]; e [B, F, 6, dim] time modulation per frame."""
-        b, n, d = x.shape
         mod = (self.modulation.unsqueeze(1) + e).unbind(2)  # 6 × [B, F, dim]
-        def modulate(t, shift, scale):
-            tf = t.view(b, num_frames, n // num_frames, d)
-            return (tf * (1 + mod[scale].unsqueeze(2)) + mod[shift].unsqueeze(2)).view(b, n, d)
-        def gate(t, i):
-            return (t.view(b, num_frames, n // num_frames, d) * mod[i].unsqueeze(2)).view(b, n, d)
-        y = self.self_attn(modulate(self.norm1(x), 0, 1), angles, layer=layer, cache=cache, start_frame=start_frame,
-                           num_frames=num_frames, write_cache=write_cache, mask=mask,
+        g, nf, eps = self.glue, num_frames, self.norm1.eps
+        y = self.self_attn(g.norm_modulate(x, mod[0], mod[1], nf, eps), angles, layer=layer, cache=cache,
+                           start_frame=start_frame, num_frames=num_frames, write_cache=write_cache, mask=mask,
                            next_chunk_frames=next_chunk_frames)
-        x = x + gate(y, 2)
-        x = x + self.cross_attn(self.norm3(x), context, layer=layer, cache=cache, frame_tokens=n // num_frames)
-        y = self.ffn(modulate(self.norm2(x), 3, 4))
-        return x + gate(y, 5)
+        x = g.gated_residual(x, y, mod[2], nf)
+        x = x + self.cross_attn(self.norm3(x), context, layer=layer, cache=cache, frame_tokens=x.shape[1] // nf)
+        y = self.ffn(g.norm_modulate(x, mod[3], mod[4], nf, eps))
+        return g.gated_residual(x, y, mod[5], nf)
 
 
 class Head(nn.Module):

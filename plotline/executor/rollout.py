@@ -49,8 +49,9 @@ def _expand(t: torch.Tensor, n: int) -> torch.Tensor:
 
 def generate_prefix(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list[int], k: int, noise: ChunkNoise,
                     key: object):
-    """Generate x_{1:k} (batch 1) and return (prefix latents, cache positioned to continue at frame k)."""
-    cache = gen.new_cache()
+    """Generate x_{1:k} (batch 1) and return (prefix latents, cache positioned to continue at frame k); the cache's
+    buffers are sized to the k prefix frames (a fork resizes them to the video)."""
+    cache = gen.new_cache(max_frames=k)
     prefix, _ = gen.run(cache, contexts, starts, 0, k, lambda c: noise.batch([(key, "prefix")], c, device=gen.device), commit_last=True)
     idx = frame_prompt_index(starts, k)
     gen.enter_span(cache, idx, contexts[idx], prefix, k)  # switch (and re-cache) once, before forking
@@ -71,7 +72,9 @@ def fork_rollout(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list
     """Prefix once, fork the cache to len(ids), all continuations in one batch (the rollout stage's path)."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
-    cont, traj = continue_from(gen, cache.fork(len(ids)), prefix, contexts, starts, num_frames, noise, key, ids)
+    forked = cache.fork(len(ids), max_frames=num_frames)
+    del cache  # the batch-1 prefix buffers are not read again: free them before the continuations run
+    cont, traj = continue_from(gen, forked, prefix, contexts, starts, num_frames, noise, key, ids)
     return Rollout(prefix, cont, traj, k, list(ids))
 
 
@@ -80,7 +83,7 @@ def sequential_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k
     """Baseline: prefix once, then the continuations one after another (the reference release's way)."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
-    parts = [continue_from(gen, cache.fork(1), prefix, contexts, starts, num_frames, noise, key, [i]) for i in ids]
+    parts = [continue_from(gen, cache.fork(1, max_frames=num_frames), prefix, contexts, starts, num_frames, noise, key, [i]) for i in ids]
     return _merge(prefix, parts, k, ids)
 
 
@@ -102,7 +105,7 @@ def batched_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k: i
     check_fork_frame(k, num_frames, gen.chunk_frames)
     n = len(ids)
     ctx = [_expand(c, n) for c in contexts]
-    cache = gen.new_cache()
+    cache = gen.new_cache(max_frames=num_frames)
     prefix, _ = gen.run(cache, ctx, starts, 0, k,
                         lambda c: noise.batch([(key, "prefix")] * n, c, device=gen.device), commit_last=True)
     idx = frame_prompt_index(starts, k)

@@ -9,7 +9,8 @@ import torch
 from plotline.executor.executor import Executor
 from plotline.executor.prompts import PlanTooShort, check_plan_steps, frame_prompt_index, span_starts
 from plotline.executor.rollout import Rollout, fork_rollout
-from plotline.executor.video_io import encode_mp4, sample_indices, to_uint8
+from plotline.executor.vae import decode_rollout
+from plotline.executor.video_io import EncoderPool, encode_mp4, sample_indices, to_uint8
 
 
 class NonFiniteRollout(FloatingPointError):
@@ -62,7 +63,7 @@ def roll_plan(ex: Executor, plan: dict, fork_frame: int, seed: int, ids: list[st
     r = fork_rollout(ex.generator, contexts, starts, v.target_latent_frames, fork_frame, ex.noise(seed),
                      plan["plan_id"], list(range(len(ids))))
     check_finite(r, ids)
-    frames = ex.decoder(r.videos())  # [N, T, H, W, 3]
+    frames = decode_rollout(ex.decoder, r.prefix, r.continuations)  # [N, T, H, W, 3], the prefix decoded once
     return PlanRollout(r, prompts, starts, frame_prompt_index(starts, fork_frame), frames,
                        sample_indices(frames.shape[1], ex.config.sampled_frames))
 
@@ -76,6 +77,14 @@ def group_tensors(pr: PlanRollout) -> dict[str, torch.Tensor]:
             "frames": torch.from_numpy(to_uint8(pr.frames[:, pr.sampled])).contiguous()}
 
 
-def mp4s(pr: PlanRollout, fps: int) -> list[bytes]:
-    """One mp4 per continuation."""
+def mp4s(pr: PlanRollout, fps: int, pool: EncoderPool | None = None) -> list[bytes]:
+    """One mp4 per continuation (encoded concurrently in `pool` when given; the same bytes)."""
+    if pool is not None:
+        return [f.result() for f in submit_mp4s(pr, fps, pool)]
     return [encode_mp4(to_uint8(pr.frames[n]), fps) for n in range(pr.frames.shape[0])]
+
+
+def submit_mp4s(pr: PlanRollout, fps: int, pool: EncoderPool) -> list:
+    """Start encoding one mp4 per continuation in `pool`; Futures of their bytes, in continuation order (use with
+    video_io.overlapped to encode plan i while plan i+1 rolls out)."""
+    return [pool.submit(to_uint8(pr.frames[n]), fps) for n in range(pr.frames.shape[0])]

@@ -162,12 +162,12 @@ def estimate_rollout(config: PlotlineConfig, k: int) -> StageMemory:
     last = ((v.target_latent_frames - 1) // f) * f  # first frame of the last chunk
     gen, model = ex.generator, ex.model
     with torch.no_grad(), on_meta(), LiveBytesMeter() as meter:
-        cache = KVCache(a.num_layers, gen.window)
+        cache = KVCache(a.num_layers, gen.window, max_frames=k)  # sized as generate_prefix / fork_rollout do
         kv = lambda b, frames: torch.empty(b, frames * tokens, a.num_heads, a.head_dim, dtype=ex.dtype)  # noqa: E731
         for layer in range(a.num_layers):  # prefix frames once (batch 1), then every continuation frame (batch N)
             for s in range(0, k, f):
                 cache.write(layer, s, kv(1, min(f, k - s)), kv(1, min(f, k - s)), min(f, k - s))
-        cache = cache.fork(n)
+        cache = cache.fork(n, max_frames=v.target_latent_frames)
         for layer in range(a.num_layers):
             for s in range(k, last, f):
                 cache.write(layer, s, kv(n, f), kv(n, f), f)

@@ -79,7 +79,7 @@ class LegacyKVCache:
                 return kv[0].shape[0]
         return None
 
-    def fork(self, n: int) -> "LegacyKVCache":
+    def fork(self, n: int, max_frames: int | None = None) -> "LegacyKVCache":  # max_frames: no buffers to size
         """A cache whose batch holds n copies of each sample (sample-major); the source is left unchanged."""
         def rep(t: torch.Tensor) -> torch.Tensor:
             if t.shape[0] == 1:

@@ -25,7 +25,7 @@ K = 12
 
 def _legacy(monkeypatch):
     monkeypatch.setattr(ChunkGenerator, "new_cache",
-                        lambda self: LegacyKVCache(self.model.arch.num_layers, self.window))
+                        lambda self, max_frames=None: LegacyKVCache(self.model.arch.num_layers, self.window))
 
 
 def _equal_rollouts(a, b):
