@@ -41,7 +41,7 @@ def train_and_evaluate(seed: int, steps: int, root: str | Path, preset: Path = P
     from typer.testing import CliRunner
 
     from plotline.cli.eval import app as eval_app
-    from plotline.eval.sections import load_extended_config
+    from plotline.config import load_config
     from plotline.store import RunStore
     from stages.base import run_stage
 
@@ -49,7 +49,7 @@ def train_and_evaluate(seed: int, steps: int, root: str | Path, preset: Path = P
     torch.set_num_threads(1)
     try:
         storage = f"storage.root={Path(root) / 'runs'}"
-        cfg = load_extended_config([preset], [f"seed={seed}", storage])
+        cfg = load_config([preset], [f"seed={seed}", storage])
         run = str(Path(root) / "runs" / f"learn-s{seed}")
         for name in cfg.orchestration.setup_stages:
             run_stage(name, cfg, run, 0, show_progress=False)

@@ -3,7 +3,8 @@
 The file is a standard Prefect project file (also usable with `prefect deploy --all`). On top of what Prefect reads,
 `definitions.pools` lists the work pools to create (type + base job template file) and `definitions.stage_template`
 gives plugin stages (registered through PLOTLINE_STAGE_MODULES, not listed in the file) a deployment too.
-Deployments whose stage is not built (e.g. `evaluate` before it exists) are skipped with the reason.
+The file lists one stage deployment per built-in stage (`plotline.stage_names`; checked); a deployment whose
+stages are not registered in this build is skipped with the reason.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import yaml
 
 from flows.params import load_stage_modules
 from plotline.config import PlotlineConfig
+from plotline.stage_names import STAGE_NAMES
 
 PROJECT_FILE = Path("infra") / "prefect.yaml"
 
@@ -90,12 +92,25 @@ def required_stages(entrypoint: str, config: PlotlineConfig) -> list[str]:
             "flows.synthesize.synthesize_flow": [orch.synthesize_stage]}.get(entrypoint, [])
 
 
+def check_stage_deployments(data: dict[str, Any], path: str | Path) -> None:
+    """Raise ValueError unless the project file has exactly one stage-flow deployment per built-in stage
+    (`plotline.stage_names`); plugin stages may add their own or take `definitions.stage_template`."""
+    listed = [d.get("entrypoint", "").rsplit(".", 1)[-1] for d in data["deployments"]
+              if d.get("entrypoint", "").rsplit(".", 1)[0] == STAGE_FLOW_MODULE]
+    missing = [n for n in STAGE_NAMES if n not in listed]
+    twice = sorted({n for n in listed if listed.count(n) > 1})
+    if missing or twice:
+        raise ValueError(f"{path}: the stage deployments disagree with the built-in stages "
+                         f"(missing: {', '.join(missing) or 'none'}; listed twice: {', '.join(twice) or 'none'})")
+
+
 def plan_deployments(config: PlotlineConfig, path: str | Path | None = None, pool: str | None = None,
                      gpu_pool: str | None = None, names: list[str] | None = None) -> DeployPlan:
     """Resolve the deployments of a project file (default: infra/prefect.yaml) for this build: stage checks, pool
     retargeting, plugin stages."""
     path = Path(path) if path else default_project_file()
     data = load_project_file(path)
+    check_stage_deployments(data, path)
     defs = data.get("definitions") or {}
     pool_defs = {p["name"]: p for p in defs.get("pools") or []}
     pool_vars = {wp["name"]: wp.get("job_variables") or {} for wp in (defs.get("work_pools") or {}).values()}

@@ -1,8 +1,8 @@
 """What the store already holds for a stage run: its input digest, its committed output, the resume point.
 
-No Prefect here. The digest is computed exactly as `stages.base.run_stage` computes it (same inputs, same config
-sections, same cache extra), so the flows can skip committed work without starting anything, build idempotency
-keys for deployment runs, and find the manifest a child process or a deployment run committed.
+No Prefect here. The digest is `stages.base.stage_digest`, the one `run_stage` uses, so the flows can skip
+committed work without starting anything, build idempotency keys for deployment runs, and find the manifest a
+child process or a deployment run committed.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from plotline.config import PlotlineConfig, config_hash
+from plotline.config import PlotlineConfig
 from plotline.store import Artifact, MissingInput, RunStore
-from plotline.store.manifest import InputRef, input_digest
+from plotline.store.manifest import InputRef
 
 
 @dataclass
@@ -41,18 +41,12 @@ def plan_stage(name: str, config: PlotlineConfig, run_uri: str, step: int,
 
     Raises MissingInput when a required input is not committed yet.
     """
-    from stages.base import registry, resolve_inputs
+    from stages.base import get_spec, resolve_inputs, stage_digest
 
-    specs = registry()
-    if name not in specs:
-        raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
-    spec = specs[name]
+    spec = get_spec(name)
     store = RunStore(run_uri, config.storage)
-    _, refs = resolve_inputs(spec, store, step, pinned or None)
-    chash = config_hash(config, spec.config_sections)
-    if spec.cache_extra is not None:
-        chash = hashlib.sha256(f"{chash}|{spec.cache_extra(config)}".encode()).hexdigest()
-    digest = input_digest(chash, refs)
+    _, refs = resolve_inputs(spec, store, step, pinned or None, config)
+    _, digest = stage_digest(spec, config, refs)
     versions = store.versions(spec.name, step, spec.area)
     committed = find_committed(store, spec.name, step, digest, spec.area, versions)
     return StagePlan(name, step, digest, refs, committed, spec.area, versions)

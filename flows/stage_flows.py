@@ -1,8 +1,9 @@
 """Every stage as its own Prefect flow `stage-<name>` taking one typed parameter, `params: StageParams`.
 
 A parent flow calls these as subflows (`inline` mode) or starts them through their deployments (`deployments`
-mode); a deployment's entrypoint is the module path `flows.stage_flows.<stage>`. The built-in stages are module
-attributes; a plugin stage (PLOTLINE_STAGE_MODULES) is reachable the same way through the module's __getattr__.
+mode); a deployment's entrypoint is the module path `flows.stage_flows.<stage>`. The built-in stages
+(`plotline.stage_names`) are module attributes; a plugin stage (PLOTLINE_STAGE_MODULES) is reachable the same way
+through the module's __getattr__.
 """
 from __future__ import annotations
 
@@ -14,10 +15,7 @@ from prefect.runtime import flow_run
 from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
 from flows.stage_task import execute_stage, publish_audit, retry_options
 from flows.worker_checks import check_worker_storage, running_from_deployment
-
-BUILTIN_STAGES = ("instructions", "plan", "rollout", "score", "advantage", "update_planner", "update_executor",
-                  "evaluate", "synthesize")
-"""Stages with a static flow attribute (a deployment is registered only for the ones actually built)."""
+from plotline.stage_names import STAGE_NAMES
 
 _FLOWS: dict[str, Flow] = {}
 
@@ -78,15 +76,8 @@ def stage_flow(stage: str) -> Flow:
     return _FLOWS[stage]
 
 
-instructions = stage_flow("instructions")
-plan = stage_flow("plan")
-rollout = stage_flow("rollout")
-score = stage_flow("score")
-advantage = stage_flow("advantage")
-update_planner = stage_flow("update_planner")
-update_executor = stage_flow("update_executor")
-evaluate = stage_flow("evaluate")
-synthesize = stage_flow("synthesize")
+for _stage in STAGE_NAMES:  # a module attribute per built-in stage: the deployments' entrypoints
+    globals()[_stage] = stage_flow(_stage)
 
 
 def __getattr__(name: str) -> Flow:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from plotline._base import Section
+from plotline._base import Section, cache_key_exclusions
 from plotline.data.synth_config import SynthConfig
 from plotline.data_config import DataConfig
 from plotline.eval.config import EvalConfig
@@ -180,13 +180,18 @@ def canonical_json(obj: Any) -> str:
 
 
 def config_hash(config: PlotlineConfig, sections: Iterable[str] | None = None) -> str:
-    """Stable sha256 of the whole config, or of the named dotted sections only (what a stage depends on)."""
-    dumped = config.model_dump(mode="json")
+    """Stable sha256 of the config's result-affecting settings: the whole config, or only the named dotted sections
+    (what a stage depends on). Fields declared with `plotline._base.placement` (where or how parallel a computation
+    runs) are left out, so sharding, device lists and concurrency never change a hash."""
+    dumped = config.model_dump(mode="json", exclude=cache_key_exclusions(config) or None)
     if sections is not None:
         picked = {}
         for name in sorted(set(sections)):
             node: Any = dumped
             for part in name.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    raise ConfigError(f"config section {name!r} is not a result-affecting setting of the config "
+                                      f"(unknown key, or a placement field that cache keys leave out)")
                 node = node[part]
             picked[name] = node
         dumped = picked

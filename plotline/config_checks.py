@@ -21,11 +21,13 @@ the identity and shapes-world decoders give one frame per latent frame."""
 
 def decoded_frames(config: "PlotlineConfig") -> int | None:
     """Frames of a decoded video under this config (None when the backbone or its decoder is unknown here)."""
-    import plotline.world.backbone  # noqa: F401 - registers the `shapes` backbone (cheap; no model is built)
-    from plotline.executor.backbones import BACKBONES
+    from plotline.executor.backbones import get_backbone
 
-    backbone = BACKBONES.get(config.executor.backbone)
-    if backbone is None or backbone.vae not in DECODED_FRAMES:
+    try:
+        backbone = get_backbone(config.executor.backbone)  # cheap: no model is built
+    except KeyError:
+        return None
+    if backbone.vae not in DECODED_FRAMES:
         return None
     return DECODED_FRAMES[backbone.vae](config.video.target_latent_frames)
 

@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from plotline._base import Section
+from plotline.stage_names import GPU_STAGES, SETUP_STAGES, STEP_STAGES
 
-DEFAULT_GPU_STAGES = ["plan", "rollout", "score", "update_planner", "update_executor", "evaluate", "generate"]
+DEFAULT_GPU_STAGES = list(GPU_STAGES)
 
 
 class OrchestrationConfig(Section):
@@ -26,10 +27,9 @@ class OrchestrationConfig(Section):
     """Base delay between stage retries (doubles each retry: exponential backoff)."""
     retry_jitter: float = Field(0.0, ge=0)
     """Random jitter added to each retry delay, as a fraction of it (spreads retries of many workers)."""
-    setup_stages: list[str] = Field(default_factory=lambda: ["instructions"])
+    setup_stages: list[str] = Field(default_factory=lambda: list(SETUP_STAGES))
     """Stages run once at step 0 before the loop (run-level artifacts such as the instructions)."""
-    step_stages: list[str] = Field(default_factory=lambda: [
-        "plan", "rollout", "score", "advantage", "update_planner", "update_executor"])
+    step_stages: list[str] = Field(default_factory=lambda: list(STEP_STAGES))
     """Stages run in order at every RL step (DESIGN §2). Each must be a registered stage."""
     final_stages: list[str] = Field(default_factory=list)
     """Stages run once after the loop, at the last step of the run (e.g. `evaluate`: the trained policy against the

@@ -10,7 +10,7 @@ def run(ctx: StageContext) -> None:
     critic reward term when the scores carry one) go to the manifest summary."""
     plans = ctx.inputs["plans"].read_table("plans.parquet").to_pandas()
     scores = ctx.inputs["scores"].read_table("scores.parquet").to_pandas()
-    table, summary = compute_advantages(plans, scores, ctx.config.rewards, ctx.config.rl.advantage,
+    table, summary = compute_advantages(plans, scores, ctx.config.rewards.weights, ctx.config.rl.advantage,
                                         ctx.config.reflect.critic_reward.weight)
     ctx.output.write_table("advantages.parquet", "advantages", table.to_dict("records"))
     ctx.output.summary.update(summary)

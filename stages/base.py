@@ -45,6 +45,8 @@ class StageSpec:
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
     config_sections: tuple[str, ...]
+    """The dotted config sections the stage reads: the one declaration its cache key is derived from
+    (`stage_config_key`; placement fields inside them are left out) and that its manifest records."""
     run: Callable[["StageContext"], None]
     area: str = "steps"
     cache_extra: Callable[[PlotlineConfig], str] | None = None
@@ -163,6 +165,31 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str
     return found, refs
 
 
+def stage_config_key(spec: StageSpec, config: PlotlineConfig) -> str:
+    """The config part of a stage's cache key: the hash of its declared sections' result-affecting settings,
+    combined with its cache extra when it has one."""
+    chash = config_hash(config, spec.config_sections)
+    if spec.cache_extra is not None:
+        chash = hashlib.sha256(f"{chash}|{spec.cache_extra(config)}".encode()).hexdigest()
+    return chash
+
+
+def stage_digest(spec: StageSpec, config: PlotlineConfig, refs: list[InputRef]) -> tuple[str, str]:
+    """(config key, input digest) of one stage run: a committed output with this input digest is reused."""
+    chash = stage_config_key(spec, config)
+    return chash, input_digest(chash, refs)
+
+
+def get_spec(name: str) -> StageSpec:
+    """The registered stage `name` (every built-in stage module imported first), or a KeyError naming the others."""
+    import stages  # noqa: F401 - registers every stage module
+
+    specs = registry()
+    if name not in specs:
+        raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
+    return specs[name]
+
+
 def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, force: bool = False,
               pinned_inputs: dict[str, str] | None = None, show_progress: bool = True,
               progress_hook: Callable[[str, int, int | None], None] | None = None) -> StageOutcome:
@@ -171,18 +198,10 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
     A failure inside the stage (including a contract violation) removes this attempt's files and commits nothing.
     `force=True` writes a new version next to the existing ones instead of skipping.
     """
-    import stages  # noqa: F401 - registers every stage module
-
-    specs = registry()
-    if name not in specs:
-        raise KeyError(f"unknown stage {name!r}; available: {', '.join(sorted(specs)) or 'none'}")
-    spec = specs[name]
+    spec = get_spec(name)
     store = RunStore(run_uri, config.storage)
     inputs, refs = resolve_inputs(spec, store, step, pinned_inputs, config)
-    chash = config_hash(config, spec.config_sections)
-    if spec.cache_extra is not None:
-        chash = hashlib.sha256(f"{chash}|{spec.cache_extra(config)}".encode()).hexdigest()
-    digest = input_digest(chash, refs)
+    chash, digest = stage_digest(spec, config, refs)
     if not force:
         for art in reversed(store.artifacts(spec.name, step, spec.area)):
             if art.manifest.input_digest == digest:

@@ -1,4 +1,4 @@
-"""evaluate stage: the Temporal Order benchmark (issue 8).
+"""evaluate stage: the Temporal Order benchmark.
 
 One video per benchmark prompt for every configured condition (mode × checkpoint), judged by every configured
 temporal-following judge, plus the aesthetic score, with generation throughput. Writes `results.parquet`
@@ -10,9 +10,10 @@ video's cost) and the report's "Reflection: score and compute" table.
 
 Inputs: the run's instructions (step 0, optional: the default benchmark is their eval split), the update
 outputs at this step (optional: what the `current` checkpoint means), and the run's bootstrap checkpoint
-(optional: when committed, the planner base model and executor weights every condition starts from). Other checkpoints are named in the
-config (`latest`, `step=N`, `<run URI>@…`, version folders); the stage pins them into its inputs when it
-resolves them (stages/pins.py), so the manifest's inputs and input digest name the exact artifacts read.
+(optional: when committed, the planner base model and executor weights every condition starts from). Other
+checkpoints are named in the config (`latest`, `step=N`, `<run URI>@…`, version folders); the stage pins them
+into its inputs when it resolves them (stages/pins.py), so the manifest's inputs and input digest name the exact
+artifacts read.
 """
 from __future__ import annotations
 
@@ -20,22 +21,19 @@ import json
 
 import pandas as pd
 
-from plotline.config import PlotlineConfig
 from plotline.eval.benchmark import file_digest
-from plotline.eval.config import eval_section
 from plotline.eval.report import build_report
 from plotline.eval.runner import run_benchmark
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
 from stages.pins import condition_inputs
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 NAME = "evaluate"
-_MOUNTED = "eval" in PlotlineConfig.model_fields
 
 
 def run(ctx: StageContext) -> None:
     """Generate, judge and time the benchmark; write its tables, videos and report."""
-    cfg = eval_section(ctx.config)
+    cfg = ctx.config.eval
     out = run_benchmark(with_bootstrap(ctx), ctx.inputs, instructions=ctx.inputs.get("instructions"),
                         write_video=ctx.output.write_bytes,
                         progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc),
@@ -64,9 +62,7 @@ def run(ctx: StageContext) -> None:
 
 
 def _cache_extra(config) -> str:
-    cfg = eval_section(config)
-    own = "" if _MOUNTED else json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-    return own + "|" + file_digest(cfg)
+    return "|" + file_digest(config.eval)
 
 
 register(StageSpec(
@@ -76,8 +72,7 @@ register(StageSpec(
             InputSpec("planner_adapter", stage="update_planner", optional=True),
             InputSpec("executor_adapter", stage="update_executor", optional=True), BOOTSTRAP_INPUT),
     outputs=("eval_results", "eval_videos", "eval_throughput", "scores", "reflections"),
-    config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed", "reflect")
-    + (("eval",) if _MOUNTED else ()),
+    config_sections=("video", "executor", "planner", "rewards", "world", "data", "seed", "reflect", "eval"),
     run=run,
     cache_extra=_cache_extra,
     pins=condition_inputs,

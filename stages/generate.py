@@ -21,7 +21,7 @@ from plotline.policy.render import render_instructions
 from plotline.reflect.critic import build_critic
 from plotline.reflect.trail import video_summaries
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 NAME = "generate"
 

@@ -11,7 +11,8 @@ from stages.base import StageContext, StageSpec, register
 
 def run(ctx: StageContext) -> None:
     """Write instructions.parquet from `data.source` (file import, world generator, ...)."""
-    rows = get_source(ctx.config.data.source)(ctx.config)
+    source = get_source(ctx.config.data.source)
+    rows = source.read(*(getattr(ctx.config, name) for name in source.sections))
     ctx.output.write_table("instructions.parquet", "instructions", rows)
     ctx.output.summary.update({"rows": len(rows), "splits": dict(Counter(r["split"] for r in rows)),
                                "source": ctx.config.data.source})

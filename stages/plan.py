@@ -20,7 +20,7 @@ from plotline.planner.sharding import sample_local, sample_sharded
 from plotline.policy.planners import open_planner
 from plotline.policy.reference import policy_from_inputs
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def current_adapter(ctx: StageContext) -> str | None:

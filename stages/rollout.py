@@ -13,7 +13,7 @@ from plotline.executor.executor import build_executor
 from plotline.executor.sharding import adapter_dir_version, attach_policy, roll_job, rollout_jobs, run_rollout_shards
 from plotline.policy.spans import condition_plans
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, base_of, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
 
 
 def policy_adapter_dir(ctx: StageContext) -> str | None:

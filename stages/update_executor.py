@@ -13,7 +13,7 @@ from pathlib import Path
 
 from plotline.rl.flow_grpo_job import ExecutorUpdateInputs, launch_executor_update, run_executor_update
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 
 
 def policy_adapter_dir(ctx: StageContext) -> str | None:

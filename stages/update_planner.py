@@ -14,7 +14,7 @@ from pathlib import Path
 from plotline.planner.gspo_job import (PlannerUpdateInputs, PlannerVersionMismatch, launch_planner_update,
                                        planner_advantages, run_planner_update)
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.bootstrap import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
+from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 from stages.plan import current_adapter
 
 __all__ = ["PlannerVersionMismatch", "planner_advantages", "run"]

@@ -27,13 +27,13 @@ def _group() -> None:
 
 
 def load_cli_config(paths: Optional[list[str]], overrides: Optional[list[str]]):
-    """The extended config (with `eval` and `synth`) from presets (default configs/shapes.yaml) and overrides."""
-    from plotline.eval.sections import load_extended_config
+    """The config from presets (default configs/shapes.yaml) and overrides."""
+    from plotline.config import load_config
 
     if not paths:
         default = Path("configs/shapes.yaml")
         paths = [str(default)] if default.is_file() else []
-    return load_extended_config(paths, overrides or [])
+    return load_config(paths, overrides or [])
 
 
 def parse_condition(text: str):

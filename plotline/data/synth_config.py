@@ -1,7 +1,6 @@
 """Configuration of LLM-backed instruction synthesis (`plotline synth`, the `synthesize` stage).
 
-Mounted as `PlotlineConfig.synth`; until then `plotline.data.synth_config.synth_section(config)` returns the
-defaults for a config that has no such section.
+Mounted as `PlotlineConfig.synth`.
 """
 from __future__ import annotations
 
@@ -153,11 +152,3 @@ class SynthConfig(Section):
         if self.max_requests is not None:
             return self.max_requests
         return 4 * -(-self.num_instructions // self.per_request)
-
-
-def synth_section(config) -> SynthConfig:
-    """`config.synth` when the root config has that section, else the defaults (or `config` itself if it is one)."""
-    if isinstance(config, SynthConfig):
-        return config
-    section = getattr(config, "synth", None)
-    return section if isinstance(section, SynthConfig) else SynthConfig()

@@ -1,13 +1,10 @@
 """Replacing the `synth` / `eval` sections of a root config (used by the eval CLI and tests).
 
-Both sections are part of PlotlineConfig; `load_extended_config` is plain `load_config`.
+Both sections are part of PlotlineConfig, so `plotline.config.load_config` loads them.
 """
 from __future__ import annotations
 
 from plotline.config import PlotlineConfig
-from plotline.config import load_config as load_extended_config
-
-__all__ = ["extend", "load_extended_config"]
 
 
 def extend(config: PlotlineConfig, **sections) -> PlotlineConfig:

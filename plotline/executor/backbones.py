@@ -2,6 +2,7 @@
 text encoder / VAE / checkpoint format it uses."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 from plotline.executor.arch import TINY, WAN_1_3B, DiTArch
@@ -28,6 +29,10 @@ class Backbone:
 
 BACKBONES: dict[str, Backbone] = {}
 
+PROVIDED: dict[str, str] = {"shapes": "plotline.world.backbone"}
+"""Backbones declared here and defined in another package: name -> module whose `register()` adds the backbone
+(with its text encoder and decoder) the first time the name is looked up. Importing that module registers nothing."""
+
 
 def register_backbone(backbone: Backbone) -> Backbone:
     """Add a backbone to the registry (a name may be registered once)."""
@@ -38,10 +43,17 @@ def register_backbone(backbone: Backbone) -> Backbone:
 
 
 def get_backbone(name: str) -> Backbone:
-    """The registered backbone `name`, or a KeyError listing the known names."""
+    """The backbone `name` (a provided one is registered on first use), or a KeyError listing the known names."""
+    if name not in BACKBONES and name in PROVIDED:
+        importlib.import_module(PROVIDED[name]).register()
     if name not in BACKBONES:
-        raise KeyError(f"unknown executor backbone {name!r}; known: {', '.join(sorted(BACKBONES))}")
+        raise KeyError(f"unknown executor backbone {name!r}; known: {', '.join(backbone_names())}")
     return BACKBONES[name]
+
+
+def backbone_names() -> list[str]:
+    """Every backbone name: the ones registered here and the provided ones."""
+    return sorted(set(BACKBONES) | set(PROVIDED))
 
 
 register_backbone(Backbone(

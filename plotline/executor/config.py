@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from plotline._base import Section
+from plotline._base import Section, placement
 
 
 class ExecutorConfig(Section):
@@ -60,12 +60,12 @@ class ExecutorConfig(Section):
     path to fp32 rounding."""
     init_seed: int = 0
     """Seed of the random initialisation used when no checkpoint is given."""
-    num_shards: int = Field(1, ge=1)
+    num_shards: int = placement(1, ge=1)
     """Processes the rollout stage splits the plans over, by instruction (all plans of an instruction in one
     shard). 1: roll out in the stage's own process. N > 1: N concurrent worker processes, each pinned to one
     GPU (`shard_devices`) or to the CPU; their outputs are merged in plan order, identical to an unsharded
     rollout with the same seeds."""
-    shard_devices: list[int] | None = None
+    shard_devices: list[int] | None = placement(None)
     """CUDA device indices the rollout shards are pinned to, round-robin (None: every visible GPU). Ignored, and
     every shard runs on the CPU, when `device` is `cpu` or no GPU is visible."""
     decode_videos: bool = True

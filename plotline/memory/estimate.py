@@ -122,8 +122,6 @@ def _executor_on_meta(config: PlotlineConfig) -> _ExecutorParts:
     from plotline.executor.executor import DECODERS, TEXT_ENCODERS, build_generator, resolve_dtype
     from plotline.executor.model import CausalWanDiT
 
-    import plotline.world.backbone  # noqa: F401  (registers the shapes world's backbone)
-
     cfg = config.executor
     bb = get_backbone(cfg.backbone)
     dtype = resolve_dtype(cfg.dtype, torch.device("cuda"))  # the estimate is for a GPU: `auto` means bf16

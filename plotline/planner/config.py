@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from plotline._base import Section
+from plotline._base import Section, placement
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -46,13 +46,13 @@ class PlannerOpenAIConfig(Section):
     cache, which the server cannot read."""
     shared_adapter_dir_on_server: str | None = None
     """The same folder as the server sees it (its mount point); None = the same path as `shared_adapter_dir`."""
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = placement(120.0, gt=0)
     """Per-request timeout in seconds."""
     max_retries: int = Field(2, ge=0)
     """Retries after a retryable failure (timeout, connection error, 429, 5xx); then the plan is marked failed."""
     backoff_s: float = Field(0.5, ge=0)
     """First retry delay in seconds; doubles on every retry."""
-    max_concurrency: int = Field(8, ge=1)
+    max_concurrency: int = placement(8, ge=1)
     """Requests in flight at once."""
     return_token_ids: bool = False
     """Ask the server for the sampled token ids (vLLM `return_token_ids`); otherwise the text is re-tokenised."""
@@ -91,12 +91,12 @@ class PlannerConfig(Section):
     """Weights dtype for sampling and training; log-probs are always computed in fp32 from the logits."""
     device: str = "auto"
     """Torch device (`auto` = cuda when available, else cpu)."""
-    num_shards: int = Field(1, ge=1)
+    num_shards: int = placement(1, ge=1)
     """`local` backend: processes the plan stage splits the instructions over. 1: sample in the stage's own
     process. N > 1: N concurrent worker processes, each pinned to one GPU (`shard_devices`) or to the CPU, each
     sampling a contiguous run of instructions cut at `batch_size` boundaries, so the merged plans equal an
     unsharded run with the same seeds."""
-    shard_devices: list[int] | None = None
+    shard_devices: list[int] | None = placement(None)
     """CUDA device indices the plan shards are pinned to, round-robin (None: every visible GPU). Ignored, and
     every shard runs on the CPU, when `device` is `cpu` or no GPU is visible."""
     openai: PlannerOpenAIConfig = Field(default_factory=PlannerOpenAIConfig)

@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from plotline._base import Section
+from plotline._base import Section, placement
 
 
 class PlanJudgeWeights(Section):
@@ -93,9 +93,9 @@ class OpenAIJudgeConfig(Section):
     """Endpoint root including `/v1`."""
     api_key_env: str = "PLOTLINE_JUDGE_API_KEY"
     """Name of the environment variable holding the API key (the key itself never enters a config)."""
-    max_concurrency: int = Field(8, ge=1)
+    max_concurrency: int = placement(8, ge=1)
     """Requests in flight at once."""
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = placement(60.0, gt=0)
     """Per-request timeout in seconds."""
     max_retries: int = Field(3, ge=0)
     """Retries after a failed request (connection error, timeout, 429/5xx)."""

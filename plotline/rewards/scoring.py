@@ -54,35 +54,45 @@ class ProgrammaticRewards:
             register_programmatic_judge(kind, fn)
 
 
-RewardProvider = Callable[[Any], ProgrammaticRewards]
-"""(PlotlineConfig) -> ProgrammaticRewards."""
+@dataclass(frozen=True)
+class RewardProvider:
+    """A named programmatic reward provider: `build(*sections)` makes its rewards from the named root-config
+    sections."""
+
+    name: str
+    sections: tuple[str, ...]
+    """Root-config sections passed to `build`, in order (e.g. ("world",))."""
+    build: Callable[..., ProgrammaticRewards]
+
+
 _PROVIDERS: dict[str, RewardProvider] = {}
-_PROVIDER_MODULES = {"world": "plotline.world.judges.backend"}
-"""Modules that register a provider when imported (loaded on first use, so the rewards package stays light)."""
+PROVIDED: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "world": ("plotline.world.judges.backend", "world_rewards", ("world",))}
+"""Providers defined in another package: name -> (module, function, sections); imported on first use, so the
+rewards package stays light."""
 
 
-def register_reward_provider(name: str):
-    """Decorator: make `fn(config) -> ProgrammaticRewards` available as `rewards.programmatic_provider: name`."""
-
-    def deco(fn: RewardProvider) -> RewardProvider:
-        _PROVIDERS[name] = fn
-        return fn
-
-    return deco
+def register_reward_provider(name: str, build: Callable[..., ProgrammaticRewards],
+                             sections: tuple[str, ...]) -> RewardProvider:
+    """Make `rewards.programmatic_provider: name` build its rewards with `build(*sections of the root config)`."""
+    _PROVIDERS[name] = RewardProvider(name, tuple(sections), build)
+    return _PROVIDERS[name]
 
 
 def programmatic_rewards(config) -> ProgrammaticRewards:
-    """The configured provider's rewards (empty when `rewards.programmatic_provider` is None); a KeyError names
-    the available providers on a miss."""
+    """The rewards of the provider `config.rewards.programmatic_provider` names, built from the root-config
+    sections it declares (empty when the setting is None); a KeyError names the available providers on a miss."""
     name = config.rewards.programmatic_provider
     if name is None:
         return ProgrammaticRewards()
-    if name not in _PROVIDERS and name in _PROVIDER_MODULES:
-        importlib.import_module(_PROVIDER_MODULES[name])
+    if name not in _PROVIDERS and name in PROVIDED:
+        module, attr, sections = PROVIDED[name]
+        register_reward_provider(name, getattr(importlib.import_module(module), attr), sections)
     if name not in _PROVIDERS:
         raise KeyError(f"programmatic reward provider {name!r} is not available; available: "
-                       f"{', '.join(sorted(set(_PROVIDERS) | set(_PROVIDER_MODULES)))}")
-    return _PROVIDERS[name](config)
+                       f"{', '.join(sorted(set(_PROVIDERS) | set(PROVIDED)))}")
+    provider = _PROVIDERS[name]
+    return provider.build(*(getattr(config, section) for section in provider.sections))
 
 
 # --- frames -----------------------------------------------------------------------------------------------------

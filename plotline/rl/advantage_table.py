@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from plotline.rewards.aggregate import judge_reward, kind_weights
-from plotline.rewards.config import RewardsConfig
+from plotline.rewards.config import RewardWeights
 from plotline.rl.advantage_config import AdvantageConfig
 from plotline.rl.advantages import exec_rewards, group_advantages, plan_rewards
 from plotline.rl.self_paced import self_paced_rewards
@@ -18,7 +18,7 @@ SCORE_ONLY_JUDGES = ("pickscore", "critic")
 """Judges whose rows carry their reward in `score` (not re-aggregated from fields with the reward weights)."""
 
 
-def _judge_values(scores: pd.DataFrame, judge: str, key: str, rewards: RewardsConfig) -> pd.Series:
+def _judge_values(scores: pd.DataFrame, judge: str, key: str, weights: RewardWeights) -> pd.Series:
     """Per `key` (plan_id or rollout_id): the re-aggregated reward of `judge` with the configured weights
     (NaN when unscored); PickScore rows carry their normalised score."""
     rows = scores[scores["judge"] == judge]
@@ -29,7 +29,7 @@ def _judge_values(scores: pd.DataFrame, judge: str, key: str, rewards: RewardsCo
         elif judge in SCORE_ONLY_JUDGES:
             out[row[key]] = float(row["score"])
         else:
-            out[row[key]] = judge_reward(judge, json.loads(row["fields_json"]), kind_weights(judge, rewards.weights))
+            out[row[key]] = judge_reward(judge, json.loads(row["fields_json"]), kind_weights(judge, weights))
     return pd.Series(out, dtype=np.float64)
 
 
@@ -40,7 +40,7 @@ def _field(scores: pd.DataFrame, judge: str, field: str) -> pd.Series:
     return pd.Series(vals, dtype=np.float64)
 
 
-def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: RewardsConfig,
+def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, weights: RewardWeights,
                        config: AdvantageConfig, critic_weight: float = 0.0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rows of the `advantages` artifact and the diagnostics summary.
 
@@ -50,11 +50,11 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
     over the M plans of each instruction."""
     rollouts = scores[scores["rollout_id"].notna()][["rollout_id", "plan_id", "instruction_id"]].drop_duplicates("rollout_id")
     rid = rollouts["rollout_id"].tolist()
-    r_step = _judge_values(scores, "step", "rollout_id", rewards).reindex(rid)
-    r_aes = _judge_values(scores, "pickscore", "rollout_id", rewards).reindex(rid)
-    r_video = _judge_values(scores, "temporal", "rollout_id", rewards).reindex(rid)
+    r_step = _judge_values(scores, "step", "rollout_id", weights).reindex(rid)
+    r_aes = _judge_values(scores, "pickscore", "rollout_id", weights).reindex(rid)
+    r_video = _judge_values(scores, "temporal", "rollout_id", weights).reindex(rid)
     has_critic = bool((scores["judge"] == "critic").any())
-    r_critic = _judge_values(scores, "critic", "rollout_id", rewards).reindex(rid)
+    r_critic = _judge_values(scores, "critic", "rollout_id", weights).reindex(rid)
     sp = config.self_paced
     sp_weights: dict = {}
     if sp.enabled:
@@ -68,15 +68,15 @@ def compute_advantages(plans: pd.DataFrame, scores: pd.DataFrame, rewards: Rewar
         matrix = np.column_stack([terms_by_name[t].to_numpy() for t in sp.terms])
         r_exec, sp_weights = self_paced_rewards(matrix, rollouts["plan_id"].tolist(), sp.thresholds, sp.alpha, sp.beta)
     else:
-        w = rewards.weights.exec
+        w = weights.exec
         r_exec = exec_rewards(r_step.to_numpy(), r_aes.to_numpy(), w.step, w.aesthetic)
         if has_critic:
             r_exec = r_exec + critic_weight * r_critic.to_numpy()
     ex = group_advantages(r_exec, rollouts["plan_id"].tolist(), config, what="continuations")
 
     pid = plans["plan_id"].tolist()
-    r_judge = _judge_values(scores, "plan", "plan_id", rewards).reindex(pid).to_numpy()
-    wp = rewards.weights.plan
+    r_judge = _judge_values(scores, "plan", "plan_id", weights).reindex(pid).to_numpy()
+    wp = weights.plan
     r_plan = plan_rewards(r_judge, plans["format_reward"].to_numpy(), pid, rollouts["plan_id"].tolist(),
                           r_video.to_numpy(), wp.judge, wp.video, config.format_penalty)
     pl = group_advantages(r_plan, plans["instruction_id"].tolist(), config, what="plans")

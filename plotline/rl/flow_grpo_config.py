@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from plotline._base import Section
+from plotline._base import Section, placement
 
 
 class FlowGRPOConfig(Section):
@@ -46,7 +46,7 @@ class FlowGRPOConfig(Section):
     """Passes over the rollouts per update stage."""
     ema_decay: float = Field(0.9, ge=0, lt=1)
     """EMA decay of the LoRA weights (ema ← d·ema + (1−d)·θ after each step)."""
-    num_processes: int = Field(1, ge=1)
+    num_processes: int = placement(1, ge=1)
     """Data-parallel processes of the update_executor stage. 1: the stage trains in its own process (CPU or one
     GPU). N > 1: the stage runs `accelerate launch` with N ranks (one per GPU; N gloo CPU processes when
     `executor.device` is `cpu` or no GPU is visible). Each window of `grad_accum_steps` groups is shared

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from plotline._base import Section
+from plotline._base import Section, placement
 
 
 class GSPOConfig(Section):
@@ -31,7 +31,7 @@ class GSPOConfig(Section):
     """Sequences per optimiser step (gradients are accumulated over its micro-batches)."""
     micro_batch_size: int = Field(4, ge=1)
     """Sequences per forward/backward pass."""
-    num_processes: int = Field(1, ge=1)
+    num_processes: int = placement(1, ge=1)
     """Data-parallel processes of the update_planner stage. 1: the stage trains in its own process. N > 1: the
     stage runs `accelerate launch` with N ranks (one per GPU; N gloo CPU processes when `planner.device` is
     `cpu` or no GPU is visible). The micro-batches of every mini-batch are shared round-robin across the ranks

@@ -2,8 +2,9 @@
 real backbones), the world's frozen event text encoder, and the world-state decoder (latent [20, F, 1, 1] → 32×32
 RGB frames drawn by the world renderer; see plotline.world.state_latent).
 
-Importing this module registers the backbone, the `world_events` text encoder and the `world_state` decoder
-with the executor's registries (stages import it through stages/bootstrap.py, so every stage run knows them).
+`register()` adds the backbone, the `world_events` text encoder and the `world_state` decoder to the executor's
+registries; the executor's backbone registry declares `shapes` as provided by this module and calls it the first
+time the name is looked up (importing this module registers nothing).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ WORLD_WINDOW = AttentionWindow(local_attn_size=-1, sink_size=0)
 """Every earlier frame is visible (world videos are a few chunks long)."""
 
 
-def ensure_registered() -> None:
+def register() -> None:
     """Register the `shapes` backbone, its text encoder and its decoder (idempotent)."""
     TEXT_ENCODERS.setdefault(WORLD_TEXT_ENCODER, lambda bb, cfg, dtype: WorldTextEncoder(bb.arch.text_dim))
     DECODERS.setdefault(WORLD_DECODER, lambda bb, cfg, dtype: WorldStateDecoder(FRAME_SIZE))
@@ -40,5 +41,3 @@ def ensure_registered() -> None:
             notes="Shapes world: CPU-sized DiT over object-state latents, frozen event text encoder, the world "
                   "renderer as decoder (32×32 frames); starts from the bootstrap stage's checkpoint."))
 
-
-ensure_registered()

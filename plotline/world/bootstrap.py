@@ -14,8 +14,11 @@ from typing import Callable, Iterable
 
 import torch
 
-from plotline.config import PlotlineConfig
-from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW, ensure_registered
+from plotline.executor.config import ExecutorConfig
+from plotline.planner.config import PlannerConfig
+from plotline.video import VideoConfig
+from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW
+from plotline.world.config import WorldConfig
 from plotline.world.state_latent import FRAME_SIZE
 
 EXECUTOR_POOL = 3000
@@ -27,47 +30,47 @@ class BootstrapConfigError(ValueError):
     """The configuration cannot be bootstrapped (wrong backbone, frame size or video geometry)."""
 
 
-def check_config(config: PlotlineConfig) -> None:
+def check_config(executor: ExecutorConfig, world: WorldConfig, video: VideoConfig) -> None:
     """Raise BootstrapConfigError unless the executor is the world backbone at the world decoder's frame size."""
-    if config.executor.backbone != WORLD_BACKBONE:
+    if executor.backbone != WORLD_BACKBONE:
         raise BootstrapConfigError(f"the bootstrap stage warm-starts the shapes world's executor: set "
-                                   f"executor.backbone={WORLD_BACKBONE} (got {config.executor.backbone!r})")
-    size = (config.world.frame_height, config.world.frame_width)
+                                   f"executor.backbone={WORLD_BACKBONE} (got {executor.backbone!r})")
+    size = (world.frame_height, world.frame_width)
     if size != FRAME_SIZE:
         raise BootstrapConfigError(f"world frames are {size[0]}x{size[1]}, but the world decoder renders "
                                    f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}")
-    if config.world.max_steps > config.video.num_steps:
-        raise BootstrapConfigError(f"world.max_steps={config.world.max_steps} events do not fit the "
-                                   f"J={config.video.num_steps} spans of the video (one event per span)")
+    if world.max_steps > video.num_steps:
+        raise BootstrapConfigError(f"world.max_steps={world.max_steps} events do not fit the "
+                                   f"J={video.num_steps} spans of the video (one event per span)")
 
 
-def bootstrap_planner(out_dir: str | Path, config: PlotlineConfig, seed: int) -> dict:
+def bootstrap_planner(out_dir: str | Path, world: WorldConfig, video: VideoConfig, planner: PlannerConfig,
+                      seed: int) -> dict:
     """Build and SFT the world planner into `out_dir` (a transformers model folder); returns its summary."""
     from plotline.world.planner_training import build_planner
 
-    return build_planner(out_dir, config.world, config.video.num_steps, config.world.bootstrap.planner,
-                         enable_thinking=config.planner.enable_thinking, seed=seed)
+    return build_planner(out_dir, world, video.num_steps, world.bootstrap.planner,
+                         enable_thinking=planner.enable_thinking, seed=seed)
 
 
-def bootstrap_executor(config: PlotlineConfig, seed: int,
-                       progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[dict, list[float]]:
-    """(DiT state dict, per-step losses) of the world executor trained by flow matching with teacher forcing."""
+def bootstrap_executor(world: WorldConfig, video: VideoConfig, executor: ExecutorConfig, planner: PlannerConfig,
+                       seed: int, progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[dict, list[float]]:
+    """(DiT state dict, per-step losses) of the world executor trained by flow matching with teacher forcing
+    (the denoising schedule and context timestep from `executor`, the span joiner from `planner`)."""
     from plotline.executor.backbones import get_backbone
     from plotline.executor.model import CausalWanDiT
     from plotline.executor.schedule import warped_sigmas
     from plotline.world.executor_training import build_pool, train_executor
     from plotline.world.text_encoder import WorldTextEncoder
 
-    ensure_registered()
     arch = get_backbone(WORLD_BACKBONE).arch
-    ex_cfg, boot = config.executor, config.world.bootstrap.executor
+    boot = world.bootstrap.executor
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = CausalWanDiT(arch)
     encoder = WorldTextEncoder(arch.text_dim)
-    pool = build_pool(random.Random(seed), config.world, config.video, encoder, boot.pool_size,
-                      config.planner.smooth_joiner)
-    losses = train_executor(model, pool, warped_sigmas(ex_cfg.denoising_steps, ex_cfg.shift), config.video,
+    pool = build_pool(random.Random(seed), world, video, encoder, boot.pool_size, planner.smooth_joiner)
+    losses = train_executor(model, pool, warped_sigmas(executor.denoising_steps, executor.shift), video,
                             WORLD_WINDOW, boot.steps, boot.batch_size, boot.learning_rate, seed=seed,
-                            context_timestep=ex_cfg.context_timestep, progress=progress)
+                            context_timestep=executor.context_timestep, progress=progress)
     return {k: v.detach().contiguous() for k, v in model.state_dict().items()}, losses

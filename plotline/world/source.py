@@ -1,13 +1,10 @@
-"""Registers the shapes world as the `world` instruction source (imported lazily by plotline.data.sources)."""
+"""The shapes world as an instruction source (declared as `world` in plotline.data.sources, which imports this)."""
 from __future__ import annotations
 
-from plotline.data.sources import register_source
+from plotline.world.config import WorldConfig
 from plotline.world.instructions import instruction_rows
 
 
-def world_source(config) -> list[dict]:
-    """Instruction rows (train and eval splits) generated from `config.world`."""
-    return instruction_rows(config.world)
-
-
-register_source("world", world_source)
+def world_source(world: WorldConfig) -> list[dict]:
+    """Instruction rows (train and eval splits) generated from the `world` section."""
+    return instruction_rows(world)

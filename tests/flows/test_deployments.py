@@ -30,7 +30,7 @@ def deploy(monkeypatch, *args: str, **options) -> str:
 
     import importlib
 
-    cli = importlib.import_module("plotline.cli.main")  # the module (plotline.cli.main is also a function name)
+    cli = importlib.import_module("plotline.cli.main")  # the module: the package exports a `main` function
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))

@@ -113,3 +113,28 @@ def test_ui_refuses_non_loopback_hosts():
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
     with pytest.raises(ServerError, match="not a loopback address"):
         start_server("0.0.0.0", 4200)
+
+
+def _pinned_run(ctx) -> None:
+    ctx.output.write_bytes("seen.json", ctx.inputs["pinned_seed"].manifest.manifest_id.encode())
+
+
+def _pin_seed_of_step_zero(config, store, step):
+    return {"pinned_seed": store.latest("t_seed", 0)}
+
+
+def test_flow_digest_covers_the_inputs_a_stage_pins_from_its_config(tmp_path, calls):
+    """A stage that pins inputs from its config (like evaluate's checkpoints) gets the same digest from the flows
+    as from run_stage: both go through stages.base.stage_digest over the same resolved inputs."""
+    from stages.base import StageSpec, register, run_stage
+
+    register(StageSpec(name="t_pinned", summary="test: pins step 0's seed", inputs=(), outputs=(),
+                       config_sections=("seed",), run=_pinned_run, pins=_pin_seed_of_step_zero))
+    cfg = plugin_config()
+    run = str(tmp_path / "runs" / "pinned")
+    seed = run_stage("t_seed", cfg, run, 0, show_progress=False)
+    out = run_stage("t_pinned", cfg, run, 3, show_progress=False)
+    assert [r.manifest_id for r in out.manifest.inputs] == [seed.manifest.manifest_id]
+    plan = plan_stage("t_pinned", cfg, run, 3)
+    assert plan.digest == out.manifest.input_digest
+    assert plan.committed.manifest.manifest_id == out.manifest.manifest_id

@@ -82,9 +82,31 @@ def test_every_deployment_is_well_formed_and_loads_its_flow(project, default_con
         for s in d.get("schedules", []):
             made = schedule_create(s)
             assert made.active is False  # nothing runs on a schedule until someone switches it on in the UI
-    stage_flows = {d["entrypoint"].rsplit(".", 1)[1] for d in project["deployments"] if ".stage_flows." in d["entrypoint"]}
-    assert {"instructions", "plan", "rollout", "score", "advantage", "update_planner", "update_executor",
-            "evaluate", "synthesize"} <= stage_flows
+
+
+def test_project_file_has_one_deployment_per_builtin_stage_on_its_pool():
+    from plotline.stage_names import STAGES, STAGE_NAMES
+
+    project = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
+    pools = project["definitions"]["work_pools"]
+    stage_deps = {d["entrypoint"].rsplit(".", 1)[1]: d for d in project["deployments"]
+                  if d["entrypoint"].startswith("flows.stage_flows.")}
+    assert sorted(stage_deps) == sorted(STAGE_NAMES)  # the registry and the file name the same stages
+    for stage in STAGES:
+        d = stage_deps[stage.name]
+        want = "gpu" if stage.gpu else "cpu"
+        assert d["work_pool"]["name"] == pools[want]["name"] and want in d["tags"], stage.name
+
+
+def test_deploy_refuses_a_project_file_missing_a_builtin_stage(tmp_path, default_config):
+    from flows.deploy import plan_deployments
+
+    project = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
+    project["deployments"] = [d for d in project["deployments"] if d["entrypoint"] != "flows.stage_flows.bootstrap"]
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml.safe_dump(project))
+    with pytest.raises(ValueError, match=r"prefect\.yaml: the stage deployments disagree .*missing: bootstrap;"):
+        plan_deployments(default_config, path)
 
 
 def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_config):

@@ -88,7 +88,7 @@ def test_shipped_presets_load(preset):
     load_config([preset])
 
 
-# --- finite numbers and cross-section checks (issue 17) ------------------------------------------------------
+# --- finite numbers and cross-section checks --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("override", ["rl.planner.learning_rate=.inf", "rl.executor.clip=.nan",
                                       "rewards.weights.exec.step=-.inf"])

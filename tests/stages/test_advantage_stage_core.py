@@ -45,7 +45,7 @@ def _inputs():
 
 def test_hierarchical_advantages_hand_computed():
     plans, scores = _inputs()
-    table, summary = compute_advantages(plans, scores, RewardsConfig(), AdvantageConfig(clip=None))
+    table, summary = compute_advantages(plans, scores, RewardsConfig().weights, AdvantageConfig(clip=None))
     ex = table[table.role == "executor"].set_index("sample_id")
     # R_exec = .6*R_step + .4*.5: r1 .8, r2 .2 -> +-1; p2 group has zero variance -> 0
     np.testing.assert_allclose(ex.loc[["r1", "r2", "r3", "r4"], "advantage"], [1, -1, 0, 0], atol=1e-5)
@@ -66,7 +66,7 @@ def test_unscored_step_dropped_and_self_paced_weights_recorded():
     scores.loc[(scores.judge == "step") & (scores.rollout_id == "r2"), "status"] = "unscored"
     config = AdvantageConfig.model_validate({"self_paced": {"enabled": True, "terms": ["aesthetic", "step"],
                                                             "thresholds": [0.5, 0.5]}})
-    table, summary = compute_advantages(plans, scores, RewardsConfig(), config)
+    table, summary = compute_advantages(plans, scores, RewardsConfig().weights, config)
     ex = table[table.role == "executor"].set_index("sample_id")
     assert ex.loc["r2", "status"] == "unscored" and not ex.loc["r2", "keep"] and pd.isna(ex.loc["r2", "advantage"])
     assert len(ex.loc["r1", "self_paced_weights"]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stages.base import run_stage
-from stages.bootstrap import BaseMismatch, check_same_base
+from stages.provenance import BaseMismatch, check_same_base
 from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
 TINY = [*TINY_SHAPES, "world.num_eval_instructions=2"]

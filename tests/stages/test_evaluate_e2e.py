@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from data_contracts import validate
 from plotline.cli.eval import app as eval_app
-from plotline.eval.sections import load_extended_config
+from plotline.config import load_config
 from plotline.store import RunStore
 from stages.base import run_stage
 
@@ -31,7 +31,7 @@ RL_STEPS = 1
 def test_shapes_benchmark_bootstrap_vs_trained(tmp_path):
     torch.set_num_threads(1)
     overrides = [*SMALL, f"storage.root={tmp_path / 'runs'}"]
-    cfg = load_extended_config([PRESET], overrides)
+    cfg = load_config([PRESET], overrides)
     run = str(tmp_path / "runs" / "shapes-e2e")
     for stage in cfg.orchestration.setup_stages:
         run_stage(stage, cfg, run, 0, show_progress=False)

@@ -81,8 +81,8 @@ def test_critic_reward_is_its_own_scores_rows_and_an_extra_exec_term(tiny_run):
     pd.testing.assert_frame_equal(rest, plain.drop(columns=["latency_s", "cached"]).reset_index(drop=True))
 
     plans = RunStore(run, cfg.storage).latest("plan", 0).read_table("plans.parquet").to_pandas()
-    base, _ = compute_advantages(plans, plain, cfg.rewards, cfg.rl.advantage, 0.5)
-    extra, summary = compute_advantages(plans, scores, cfg.rewards, cfg.rl.advantage, 0.5)
+    base, _ = compute_advantages(plans, plain, cfg.rewards.weights, cfg.rl.advantage, 0.5)
+    extra, summary = compute_advantages(plans, scores, cfg.rewards.weights, cfg.rl.advantage, 0.5)
     base, extra = (t[t.role == "executor"].set_index("sample_id")["reward"] for t in (base, extra))
     expected = base + 0.5 * critic.set_index("rollout_id")["score"].reindex(base.index)
     assert np.allclose(extra.reindex(base.index), expected)

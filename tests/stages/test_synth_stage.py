@@ -197,6 +197,6 @@ def test_synthesised_instructions_feed_a_run_through_the_artifact_source(tmp_pat
     out = run_stage("synthesize", cfg, str(tmp_path / "runs" / "syn"), 0, show_progress=False)
     reader = cfg.model_copy(update={"data": cfg.data.model_construct(source="artifact", path=out.artifact.uri,
                                                                      split="train")})
-    rows = get_source("artifact")(reader)
+    rows = get_source("artifact").read(reader.data, reader.storage)
     assert rows == out.artifact.read_table("instructions.parquet").to_pylist()
     assert {r["split"] for r in rows} == {"train", "eval"}

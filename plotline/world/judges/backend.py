@@ -1,6 +1,6 @@
 """Connects the world's judges to the `programmatic` judge backend (plotline.rewards.judges.programmatic), and
-registers the shapes world as the `world` programmatic reward provider (plotline.rewards.scoring): its judges plus
-the image-statistics stand-in for PickScore.
+defines the `world` programmatic reward provider that plotline.rewards.scoring declares: its judges plus the
+image-statistics stand-in for PickScore.
 
 A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request.meta`:
 - temporal: meta["instruction"] (else the request's user text), meta["steps"] (ground-truth steps, optional)
@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from plotline.rewards.scoring import ProgrammaticRewards, register_reward_provider
+from plotline.rewards.scoring import ProgrammaticRewards
 from plotline.world.config import WorldConfig
 from plotline.world.judges.plan import judge_plan
 from plotline.world.judges.step import judge_step
@@ -66,11 +66,10 @@ IMAGE_STATS_MODEL = "world-image-statistics"
 """Model name recorded in `scores` rows for the image-statistics stand-in of PickScore."""
 
 
-@register_reward_provider("world")
-def world_rewards(config) -> ProgrammaticRewards:
-    """The `world` reward provider: the world's judges (thresholds from `config.world`) and ImageStatsScorer."""
+def world_rewards(world: WorldConfig) -> ProgrammaticRewards:
+    """The `world` reward provider: the world's judges (thresholds from `world`) and ImageStatsScorer."""
     from plotline.world.judges.quality import ImageStatsScorer
 
-    return ProgrammaticRewards(judges=world_judges(config.world),
-                               aesthetic=ImageStatsScorer(config.world.foreground_threshold),
+    return ProgrammaticRewards(judges=world_judges(world),
+                               aesthetic=ImageStatsScorer(world.foreground_threshold),
                                aesthetic_model=IMAGE_STATS_MODEL)

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from plotline.config import load_config
 from plotline.data.importer import ImportRejected
 from plotline.eval.benchmark import BenchmarkError, BenchmarkPrompt, Geometry, load_benchmark, subset_geometry
 from plotline.eval.checkpoints import CheckpointError, checkpoint_key, parse_reference, resolve_checkpoint
 from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
 from plotline.eval.conditions import PlannedPrompt, fit_steps, span_prompts
 from plotline.eval.runner import subset_rows
-from plotline.eval.sections import extend, load_extended_config
-from plotline.config import load_config
+from plotline.eval.sections import extend
 from plotline.store import RunStore
 from plotline.store.manifest import Manifest
 from plotline.video import VideoConfig
@@ -161,7 +161,7 @@ def test_library_reads_only_pinned_checkpoints(tmp_path):
 def test_sections_load_from_overrides_and_presets(tmp_path):
     preset = tmp_path / "eval.yaml"
     preset.write_text("eval:\n  conditions:\n    - {name: a, mode: global}\n    - {name: b, mode: steps}\n")
-    cfg = load_extended_config([preset], ["eval.batch_size=2", "synth.num_instructions=7", "seed=3"])
+    cfg = load_config([preset], ["eval.batch_size=2", "synth.num_instructions=7", "seed=3"])
     assert [c.name for c in cfg.eval.conditions] == ["a", "b"] and cfg.eval.batch_size == 2
     assert cfg.synth.num_instructions == 7 and cfg.seed == 3
     assert extend(load_config(), eval={"baseline": None}).eval.conditions[0].name == "base"

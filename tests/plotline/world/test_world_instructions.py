@@ -105,7 +105,9 @@ def test_world_source_is_found_lazily():
     from plotline.data.sources import get_source
 
     config = PlotlineConfig.model_validate({"world": {"num_train_instructions": 5, "num_eval_instructions": 2}})
-    rows = get_source("world")(config)
+    source = get_source("world")
+    assert source.sections == ("world",)
+    rows = source.read(config.world)
     assert len(rows) == 7 and rows == instruction_rows(config.world)
 
 
