@@ -1,4 +1,5 @@
 """Run every benchmark (or those named): `python -m benchmarks [name ...]`."""
+
 from __future__ import annotations
 
 import importlib

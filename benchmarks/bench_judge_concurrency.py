@@ -4,6 +4,7 @@ Starts `transformers serve` on loopback with a tiny Qwen3 (built from a config, 
 batch of plan-judge requests once with max_concurrency=1 and once with max_concurrency=C, and prints both
 throughputs and their ratio. One run, well under a minute on a 2-core CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,16 +33,23 @@ def main(argv: list[str] | None = None) -> float:
         model = str(build_tiny_qwen3(f"{tmp}/model"))
         requests = []
         for i in range(args.requests):
-            system, user = plan_judge_prompt(f"instruction {i}: a square moves right, then turns blue",
-                                             ["A square on the left.", "The square moves right and turns blue."])
+            system, user = plan_judge_prompt(
+                f"instruction {i}: a square moves right, then turns blue",
+                ["A square on the left.", "The square moves right and turns blue."],
+            )
             requests.append(JudgeRequest("plan", model, system, user))
-        print(f"judge throughput: {args.requests} plan-judge requests, {args.max_tokens} max tokens, "
-              f"`transformers serve` + tiny Qwen3 on loopback (CPU, 1 torch thread)")
+        print(
+            f"judge throughput: {args.requests} plan-judge requests, {args.max_tokens} max tokens, "
+            f"`transformers serve` + tiny Qwen3 on loopback (CPU, 1 torch thread)"
+        )
         for label, batching in (("plain server", False), ("continuous batching", True)):
             with transformers_serve(model, continuous_batching=batching) as url:
-                config = RewardsConfig.model_validate({"openai": {"base_url": url, "timeout_s": 30},
-                                                       "models": {"max_tokens": args.max_tokens,
-                                                                  "temperature": 1.0}})
+                config = RewardsConfig.model_validate(
+                    {
+                        "openai": {"base_url": url, "timeout_s": 30},
+                        "models": {"max_tokens": args.max_tokens, "temperature": 1.0},
+                    }
+                )
                 OpenAIJudgeBackend(config, max_concurrency=1).complete(requests[:1])  # warm-up
                 rows = []
                 for conc in (1, args.concurrency):

@@ -8,6 +8,7 @@
    the inline train flow runs it; the difference is Prefect's cost. The ephemeral API's start is reported apart.
 Prints the ratios next to the issue's goals (≤ 0.3 s per inline stage; non-model ≤ 30 % of a CPU step).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ class ModelClock:
         if self._depth == 0:
             self.seconds += time.perf_counter() - self._t0
 
-    def __enter__(self) -> "ModelClock":
+    def __enter__(self) -> ModelClock:
         import torch
         from torch.nn.modules import module as m
 
@@ -50,6 +51,7 @@ class ModelClock:
             finally:
                 if self._depth == 0:
                     self.seconds += time.perf_counter() - t0
+
         torch.autograd.backward = timed_backward
         return self
 
@@ -95,16 +97,23 @@ def main(config: str = "configs/shapes.yaml") -> dict[str, float]:
     print(f"shapes default, CPU, 1 thread; setup {setup_s:.0f}s (short bootstrap), Prefect API start {start_s:.1f}s")
     print(f"{'stage':<18}{'step s':>8}{'model s':>9}{'non-model':>11}{'cached s':>10}{'Prefect s':>11}")
     for name in stages:
-        print(f"{name:<18}{wall[name]:>8.2f}{model[name]:>9.2f}{1 - model[name] / wall[name]:>11.0%}"
-              f"{direct[name]:>10.2f}{prefect[name] - direct[name]:>11.2f}")
+        print(
+            f"{name:<18}{wall[name]:>8.2f}{model[name]:>9.2f}{1 - model[name] / wall[name]:>11.0%}"
+            f"{direct[name]:>10.2f}{prefect[name] - direct[name]:>11.2f}"
+        )
     overhead = {n: prefect[n] - direct[n] for n in stages}
-    out = {"non_model_fraction": 1 - step_model / step, "step_s": step,
-           "prefect_overhead_mean_s": sum(overhead.values()) / len(overhead),
-           "prefect_overhead_max_s": max(overhead.values()),
-           "cached_step_s": sum(direct.values())}
-    print(f"one step {step:.1f}s, model {step_model:.1f}s: non-model {out['non_model_fraction']:.0%} of the step "
-          f"(goal ≤ 30 %); Prefect per inline stage mean {out['prefect_overhead_mean_s']:.2f}s, max "
-          f"{out['prefect_overhead_max_s']:.2f}s (goal ≤ 0.3 s); cached step without Prefect {out['cached_step_s']:.2f}s")
+    out = {
+        "non_model_fraction": 1 - step_model / step,
+        "step_s": step,
+        "prefect_overhead_mean_s": sum(overhead.values()) / len(overhead),
+        "prefect_overhead_max_s": max(overhead.values()),
+        "cached_step_s": sum(direct.values()),
+    }
+    print(
+        f"one step {step:.1f}s, model {step_model:.1f}s: non-model {out['non_model_fraction']:.0%} of the step "
+        f"(goal ≤ 30 %); Prefect per inline stage mean {out['prefect_overhead_mean_s']:.2f}s, max "
+        f"{out['prefect_overhead_max_s']:.2f}s (goal ≤ 0.3 s); cached step without Prefect {out['cached_step_s']:.2f}s"
+    )
     return out
 
 
@@ -142,8 +151,10 @@ def _prefect_overhead(cfg, run: str, stages: list[str], out: dict[str, float]) -
 
 def ratios(out: dict[str, float]) -> dict[str, float]:
     """The summary `make bench` prints."""
-    return {"orchestration: non-model share of a CPU step": out["non_model_fraction"],
-            "orchestration: Prefect s per inline stage (mean)": out["prefect_overhead_mean_s"]}
+    return {
+        "orchestration: non-model share of a CPU step": out["non_model_fraction"],
+        "orchestration: Prefect s per inline stage (mean)": out["prefect_overhead_mean_s"],
+    }
 
 
 if __name__ == "__main__":

@@ -3,18 +3,20 @@
 Run: `python -m benchmarks.bench_plan_sampling` (or `python benchmarks/bench_plan_sampling.py`). Prints plans/s
 of both modes side by side and their ratio. Numbers are from one run on this machine, not a timed test.
 """
+
 from __future__ import annotations
 
 import time
 
 
 def _throughput(planner, cfg, instructions, batch_size: int, num_steps: int = 2) -> float:
-    from plotline.planner.backends.local import LocalSampler
     from plotline.planner.backends import BackendContext
+    from plotline.planner.backends.local import LocalSampler
     from plotline.planner.sampling import sample_plans
 
-    sampler = LocalSampler(BackendContext(cfg, planner.tokenizer, planner.adapter_version, planner=planner),
-                           batch_size=batch_size)
+    sampler = LocalSampler(
+        BackendContext(cfg, planner.tokenizer, planner.adapter_version, planner=planner), batch_size=batch_size
+    )
     start = time.perf_counter()
     records = sample_plans(sampler, planner.tokenizer, instructions, cfg, num_steps, seed=0)
     return len(records) / (time.perf_counter() - start)

@@ -9,21 +9,24 @@ deterministic counts only: chunk generations over one open-loop pass and critic 
 of two conditions run one after the other on a shared CPU ranged 1.9–8.5× by seed, so none is reported). Every
 number comes from the evaluate artifact's report ("Reflection: score and compute").
 """
+
 from __future__ import annotations
 
 import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
-CONDITIONS = ("[{name: open_loop, mode: planner_smooth, checkpoint: base}, "
-              "{name: reflect, mode: planner_smooth, checkpoint: base, reflect: true}]")
+CONDITIONS = (
+    "[{name: open_loop, mode: planner_smooth, checkpoint: base}, "
+    "{name: reflect, mode: planner_smooth, checkpoint: base, reflect: true}]"
+)
 """The two conditions compared (same checkpoint, same plans, same noise for every span's first candidate)."""
 
 
-def main(seeds: int = 4, run: Optional[str] = None, config: str = "configs/shapes.yaml",
-         overrides: tuple[str, ...] = ()) -> dict[str, float]:
+def main(
+    seeds: int = 4, run: str | None = None, config: str = "configs/shapes.yaml", overrides: tuple[str, ...] = ()
+) -> dict[str, float]:
     """Evaluate open loop vs reflection for `seeds` noise seeds; print the table; return the pooled numbers."""
     import torch
 
@@ -39,40 +42,77 @@ def main(seeds: int = 4, run: Optional[str] = None, config: str = "configs/shape
         for name in cfg.orchestration.setup_stages:
             run_stage(name, cfg, where, 0, show_progress=False)
         print(f"setup (instructions, bootstrap): {time.perf_counter() - t0:.0f}s")
-        pooled = {"open": 0.0, "reflect": 0.0, "videos": 0, "chunks": 0, "base": 0, "critic": 0, "wins": 0, "ties": 0, "losses": 0}
-        print(f"{'seed':>4}{'TF open':>9}{'TF refl':>9}{'Δ TF':>9}{'W/T/L':>9}{'chunks×':>9}{'critic/v':>9}"
-              f"{'regen':>6}{'replan':>7}{'budget':>7}")
+        pooled = {
+            "open": 0.0,
+            "reflect": 0.0,
+            "videos": 0,
+            "chunks": 0,
+            "base": 0,
+            "critic": 0,
+            "wins": 0,
+            "ties": 0,
+            "losses": 0,
+        }
+        print(
+            f"{'seed':>4}{'TF open':>9}{'TF refl':>9}{'Δ TF':>9}{'W/T/L':>9}{'chunks×':>9}{'critic/v':>9}"
+            f"{'regen':>6}{'replan':>7}{'budget':>7}"
+        )
         for seed in range(seeds):
-            ev = load_config(base, [*overrides, f"eval.conditions={CONDITIONS}", "eval.batch_size=1",
-                                    "eval.write_videos=false", "eval.plots=false", f"eval.seed={seed}"])
+            ev = load_config(
+                base,
+                [
+                    *overrides,
+                    f"eval.conditions={CONDITIONS}",
+                    "eval.batch_size=1",
+                    "eval.write_videos=false",
+                    "eval.plots=false",
+                    f"eval.seed={seed}",
+                ],
+            )
             art = run_stage("evaluate", ev, where, 0, show_progress=False).artifact
             tables = json.loads(art.read_bytes("report.json"))
             rows = {r["condition"]: r for r in tables["reflection"]}
             o, r = rows["open_loop"], rows["reflect"]
             p = next(x for x in tables["paired"] if x["condition"] == "reflect" and x["subset"] == r["subset"])
-            print(f"{seed:>4}{o['tf_score']:>9.4f}{r['tf_score']:>9.4f}{r['tf_delta']:>+9.4f}"
-                  f"{p['wins']:>3}/{p['ties']}/{p['losses']:<3}{r['chunk_ratio']:>8.3f}"
-                  f"{r['critic_calls'] / r['videos']:>9.2f}{r['regenerations']:>6}"
-                  f"{r['replans']:>7}{r['budget_hit_videos']:>7}")
-            for key, value in (("open", o["tf_score"] * o["videos"]), ("reflect", r["tf_score"] * r["videos"]),
-                               ("videos", r["videos"]), ("chunks", r["chunk_generations"]),
-                               ("base", r["open_loop_chunks"]), ("critic", r["critic_calls"]),
-                               ("wins", p["wins"]), ("ties", p["ties"]), ("losses", p["losses"])):
+            print(
+                f"{seed:>4}{o['tf_score']:>9.4f}{r['tf_score']:>9.4f}{r['tf_delta']:>+9.4f}"
+                f"{p['wins']:>3}/{p['ties']}/{p['losses']:<3}{r['chunk_ratio']:>8.3f}"
+                f"{r['critic_calls'] / r['videos']:>9.2f}{r['regenerations']:>6}"
+                f"{r['replans']:>7}{r['budget_hit_videos']:>7}"
+            )
+            for key, value in (
+                ("open", o["tf_score"] * o["videos"]),
+                ("reflect", r["tf_score"] * r["videos"]),
+                ("videos", r["videos"]),
+                ("chunks", r["chunk_generations"]),
+                ("base", r["open_loop_chunks"]),
+                ("critic", r["critic_calls"]),
+                ("wins", p["wins"]),
+                ("ties", p["ties"]),
+                ("losses", p["losses"]),
+            ):
                 pooled[key] += value
-    out = {"tf_open": pooled["open"] / pooled["videos"], "tf_reflect": pooled["reflect"] / pooled["videos"],
-           "chunk_ratio": pooled["chunks"] / pooled["base"],
-           "critic_calls_per_video": pooled["critic"] / pooled["videos"]}
-    print(f"pooled over {pooled['videos']} videos: TF open {out['tf_open']:.4f} → reflect {out['tf_reflect']:.4f} "
-          f"(Δ {out['tf_reflect'] - out['tf_open']:+.4f}; wins/ties/losses {pooled['wins']}/{pooled['ties']}/"
-          f"{pooled['losses']}) at ×{out['chunk_ratio']:.2f} chunk generations, {out['critic_calls_per_video']:.2f} "
-          f"critic calls per video")
+    out = {
+        "tf_open": pooled["open"] / pooled["videos"],
+        "tf_reflect": pooled["reflect"] / pooled["videos"],
+        "chunk_ratio": pooled["chunks"] / pooled["base"],
+        "critic_calls_per_video": pooled["critic"] / pooled["videos"],
+    }
+    print(
+        f"pooled over {pooled['videos']} videos: TF open {out['tf_open']:.4f} → reflect {out['tf_reflect']:.4f} "
+        f"(Δ {out['tf_reflect'] - out['tf_open']:+.4f}; wins/ties/losses {pooled['wins']}/{pooled['ties']}/"
+        f"{pooled['losses']}) at ×{out['chunk_ratio']:.2f} chunk generations, {out['critic_calls_per_video']:.2f} "
+        f"critic calls per video"
+    )
     return out
 
 
 def ratios(out: dict[str, float]) -> dict[str, float]:
     """The summary `make bench` prints: the deterministic compute counts of reflection."""
-    return {"reflection: chunk generations / open loop": out["chunk_ratio"],
-            "reflection: critic calls per video": out["critic_calls_per_video"]}
+    return {
+        "reflection: chunk generations / open loop": out["chunk_ratio"],
+        "reflection: critic calls per video": out["critic_calls_per_video"],
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Prints the floor FLOPs / peak; with CUDA it runs the DiT rollout and the decodes
 
 `python -m benchmarks rollout_flops` (options: python -m benchmarks.bench_rollout_flops --help).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,8 @@ import torch
 
 from plotline.executor.arch import WAN_1_3B
 from plotline.executor.backbones import get_backbone
-from plotline.executor.flops import (DIT_KINDS, Count, KVTrafficMeter, count_forward, count_forward_backward,
-                                     merge)
 from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
+from plotline.executor.flops import DIT_KINDS, Count, KVTrafficMeter, count_forward, count_forward_backward, merge
 from plotline.executor.lora import attach_lora
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise
@@ -32,8 +32,9 @@ from plotline.executor.schedule import warped_sigmas
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
 
 K, CHUNK, LATENT = 21, 3, (16, 60, 104)
-UMT5_XXL = dict(d_model=4096, d_kv=64, d_ff=10240, num_heads=64, num_layers=24, vocab_size=256384,
-                feed_forward_proj="gated-gelu")
+UMT5_XXL = dict(
+    d_model=4096, d_kv=64, d_ff=10240, num_heads=64, num_layers=24, vocab_size=256384, feed_forward_proj="gated-gelu"
+)
 """google/umt5-xxl encoder sizes (Wan2.1's text encoder)."""
 
 
@@ -43,8 +44,14 @@ def build(backbone: str, device: str, dtype: torch.dtype, rl: FlowGRPOConfig):
     with torch.device(device):
         model = CausalWanDiT(bb.arch).to(dtype).eval().requires_grad_(False)
         peft = attach_lora(model, rl.lora_rank, rl.lora_alpha, rl.lora_targets)
-    gen = ChunkGenerator(model, warped_sigmas([1000, 750, 500, 250], 5.0), bb.window, CHUNK, bb.recache_on_switch,
-                         recache_mode=bb.recache_mode)
+    gen = ChunkGenerator(
+        model,
+        warped_sigmas([1000, 750, 500, 250], 5.0),
+        bb.window,
+        CHUNK,
+        bb.recache_on_switch,
+        recache_mode=bb.recache_mode,
+    )
     return gen, peft
 
 
@@ -73,8 +80,12 @@ def count_update(gen, peft, prefix, ctx, starts, states, n: int, rl: FlowGRPOCon
     t = torch.full((n, CHUNK), 1000.0, device=prefix.device)
     for i in range(min(rl.train_transitions, states.shape[1] - 1)):
         x = states[:, i]
-        parts.append(count_forward_backward(lambda: gen.model(x, t, c, cache=cache.clone(), start_frame=k),
-                                            lambda v: v.float().square().mean().backward()))
+        parts.append(
+            count_forward_backward(
+                lambda: gen.model(x, t, c, cache=cache.clone(), start_frame=k),
+                lambda v: v.float().square().mean().backward(),
+            )
+        )
         if rl.beta:
             with torch.no_grad(), peft.disable_adapter():
                 parts.append(count_forward(lambda: gen.model(x, t, c, cache=ref_cache.clone(), start_frame=k))[0])
@@ -85,6 +96,7 @@ def _meta_decoder():
     from diffusers import AutoencoderKLWan
 
     from plotline.executor.vae import WanDecoder
+
     with torch.device("meta"):
         return WanDecoder(AutoencoderKLWan().to(torch.bfloat16))
 
@@ -102,6 +114,7 @@ def count_vae_decode_fork(n: int, k: int) -> int:
     """FLOPs of the rollout's decode (plotline.executor.vae.decode_rollout): the k prefix frames once, then the
     K − k frames of each of the n continuations from the prefix's forked causal state (meta)."""
     from plotline.executor.vae import decode_rollout
+
     dec = _meta_decoder()
     prefix = torch.zeros(1, LATENT[0], k, *LATENT[1:], device="meta", dtype=torch.bfloat16)
     cont = torch.zeros(n, LATENT[0], K - k, *LATENT[1:], device="meta", dtype=torch.bfloat16)
@@ -113,6 +126,7 @@ def count_vae_decode_fork(n: int, k: int) -> int:
 def count_text_encoder(prompts: int) -> int:
     """FLOPs of UMT5-XXL encoding `prompts` prompts at 512 tokens (meta)."""
     from transformers import UMT5Config, UMT5EncoderModel
+
     with torch.device("meta"):
         enc = UMT5EncoderModel(UMT5Config(**UMT5_XXL)).to(torch.bfloat16)
     ids = torch.zeros(prompts, WAN_1_3B.text_len, dtype=torch.long, device="meta")
@@ -125,6 +139,7 @@ def measure_gpu(backbone: str, k: int, n: int, rl: FlowGRPOConfig) -> dict[str, 
     """Seconds of the DiT rollout and of its decode (prefix once, continuations from its state) on CUDA (bf16,
     random weights; one warm-up)."""
     from diffusers import AutoencoderKLWan
+
     gen, _ = build(backbone, "cuda", torch.bfloat16, rl)
     ctx, starts, noise = plan_inputs("cuda", torch.bfloat16, k)
     _rollout(gen, ctx, starts, noise, k, n)
@@ -135,6 +150,7 @@ def measure_gpu(backbone: str, k: int, n: int, rl: FlowGRPOConfig) -> dict[str, 
     dit = time.perf_counter() - t0
     del gen
     from plotline.executor.vae import WanDecoder, decode_rollout
+
     with torch.device("cuda"):
         dec = WanDecoder(AutoencoderKLWan().to(torch.bfloat16).eval())
     with torch.no_grad():
@@ -157,31 +173,46 @@ def report(backbone: str, k: int, n: int, peak_tflops: float, rl: FlowGRPOConfig
     peak = peak_tflops * 1e12
     rows = [(f"DiT {kind}", roll.by_kind[kind]) for kind in DIT_KINDS]
     vae_fork = count_vae_decode_fork(n, k)
-    rows += [("DiT rollout (total)", roll.total), ("VAE decode, prefix once", vae_fork),
-             ("UMT5 text encoder", text)]
+    rows += [("DiT rollout (total)", roll.total), ("VAE decode, prefix once", vae_fork), ("UMT5 text encoder", text)]
     whole = roll.total + vae_fork + text
     print(f"-- {backbone}, fork at k={k}, N={n}, K={K} latent frames {LATENT}, chunks of {CHUNK}, 4 steps + commit")
     print(f"{'component':<28}{'PFLOP':>10}{'share':>8}{'floor s':>10}")
     for name, f in rows:
         print(f"{name:<28}{f / 1e15:>10.3f}{f / whole:>8.1%}{f / peak:>10.2f}")
     print(f"{'rollout (DiT+VAE+text)':<28}{whole / 1e15:>10.3f}{1:>8.0%}{whole / peak:>10.2f}")
-    print(f"{'update fwd+bwd (3 transitions)':<28}{upd.total / 1e15:>10.3f}{'':>8}{upd.total / peak:>10.2f}"
-          f"   (backward {upd.backward / 1e15:.3f}; attention core {upd.by_kind['self_attn_core'] / 1e15:.3f})")
+    print(
+        f"{'update fwd+bwd (3 transitions)':<28}{upd.total / 1e15:>10.3f}{'':>8}{upd.total / peak:>10.2f}"
+        f"   (backward {upd.backward / 1e15:.3f}; attention core {upd.by_kind['self_attn_core'] / 1e15:.3f})"
+    )
     attn = roll.by_kind["self_attn_core"] + roll.by_kind["cross_attn_core"]
     print(f"attention cores are {attn / roll.total:.0%} of the DiT rollout")
-    print(f"VAE decode: {n} full videos {vae / 1e15:.3f} PFLOP, prefix decoded once {vae_fork / 1e15:.3f} PFLOP: "
-          f"{vae / vae_fork:.2f}x fewer decode FLOPs")
-    print(f"KV cache bytes: attention reads {kv.attended / 1e9:.1f} GB; a concatenating cache would copy "
-          f"{kv.concat_copies / 1e9:.1f} GB; the in-place cache copied {kv.in_place_copies / 1e9:.1f} GB")
-    out = {"k": k, "dit": roll.total, "vae": vae_fork, "vae_full": vae, "decode_ratio": vae / vae_fork,
-           "text": text, "update": upd.total, "floor_s": whole / peak,
-           "kv": kv}
+    print(
+        f"VAE decode: {n} full videos {vae / 1e15:.3f} PFLOP, prefix decoded once {vae_fork / 1e15:.3f} PFLOP: "
+        f"{vae / vae_fork:.2f}x fewer decode FLOPs"
+    )
+    print(
+        f"KV cache bytes: attention reads {kv.attended / 1e9:.1f} GB; a concatenating cache would copy "
+        f"{kv.concat_copies / 1e9:.1f} GB; the in-place cache copied {kv.in_place_copies / 1e9:.1f} GB"
+    )
+    out = {
+        "k": k,
+        "dit": roll.total,
+        "vae": vae_fork,
+        "vae_full": vae,
+        "decode_ratio": vae / vae_fork,
+        "text": text,
+        "update": upd.total,
+        "floor_s": whole / peak,
+        "kv": kv,
+    }
     if torch.cuda.is_available():
         t = measure_gpu(backbone, k, n, rl)
-        print(f"measured on {torch.cuda.get_device_name()}: DiT rollout {t['dit_rollout']:.2f} s "
-              f"(MFU {roll.total / t['dit_rollout'] / peak:.0%}), VAE decodes {t['vae_decode']:.2f} s "
-              f"(MFU {vae_fork / t['vae_decode'] / peak:.0%}); DiT+VAE {(t['dit_rollout'] + t['vae_decode']):.2f} s vs "
-              f"floor {(roll.total + vae_fork) / peak:.2f} s (text encoder not timed)")
+        print(
+            f"measured on {torch.cuda.get_device_name()}: DiT rollout {t['dit_rollout']:.2f} s "
+            f"(MFU {roll.total / t['dit_rollout'] / peak:.0%}), VAE decodes {t['vae_decode']:.2f} s "
+            f"(MFU {vae_fork / t['vae_decode'] / peak:.0%}); DiT+VAE {(t['dit_rollout'] + t['vae_decode']):.2f} s vs "
+            f"floor {(roll.total + vae_fork) / peak:.2f} s (text encoder not timed)"
+        )
         out["measured"] = t
         out["floor_dv_s"] = (roll.total + vae_fork) / peak
         out["dit_mfu"] = roll.total / t["dit_rollout"] / peak
@@ -221,4 +252,5 @@ def ratios(out: list[dict]) -> dict[str, float]:
 
 if __name__ == "__main__":
     import sys
+
     main(sys.argv[1:])

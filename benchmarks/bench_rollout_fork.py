@@ -7,6 +7,7 @@ fork is printed next to its FLOP ratio, both counted on the same code (FLOPs on 
 more efficient at batch 8 than at batch 1, so a batch-1 baseline's time ratio may exceed its FLOP ratio; where
 they differ by more than 10 % the table says so instead of hiding it.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,20 +15,25 @@ import time
 import torch
 
 from plotline.executor.arch import DiTArch
-from plotline.executor.flops import count_forward
 from plotline.executor.denoise_loop import ChunkGenerator
+from plotline.executor.flops import count_forward
 from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise
 from plotline.executor.rollout import batched_rollout, fork_rollout, regenerate_rollout, sequential_rollout
 from plotline.executor.schedule import warped_sigmas
 
-ARCH = DiTArch(in_dim=4, out_dim=4, dim=256, ffn_dim=1024, freq_dim=64, text_dim=64, text_len=16, num_heads=4,
-               num_layers=2)
+ARCH = DiTArch(
+    in_dim=4, out_dim=4, dim=256, ffn_dim=1024, freq_dim=64, text_dim=64, text_len=16, num_heads=4, num_layers=2
+)
 """dim 256, 4 heads of 64, 2 layers: attention and matmuls dominate, as at real size."""
 K, CHUNK, N, LATENT_HW = 21, 3, 8, (16, 24)  # patch 2×2 → 8×12 = 96 tokens per frame
-STRATEGIES = {"N videos, one at a time": regenerate_rollout, "N videos, one batch": batched_rollout,
-              "prefix once, then 1 by 1": sequential_rollout, "fork (prefix once, batch)": fork_rollout}
+STRATEGIES = {
+    "N videos, one at a time": regenerate_rollout,
+    "N videos, one batch": batched_rollout,
+    "prefix once, then 1 by 1": sequential_rollout,
+    "fork (prefix once, batch)": fork_rollout,
+}
 TOLERANCE = 0.10
 
 
@@ -77,8 +83,12 @@ class ForwardLedger:
                 if cross:
                     cache.cross[layer] = (text, text)
             x = torch.zeros(xs, device="meta")
-            c, _ = count_forward(lambda: model(x, torch.zeros(b, nf, device="meta"), torch.zeros(cs, device="meta"),
-                                               cache=cache, start_frame=past), breakdown=False)
+            c, _ = count_forward(
+                lambda: model(
+                    x, torch.zeros(b, nf, device="meta"), torch.zeros(cs, device="meta"), cache=cache, start_frame=past
+                ),
+                breakdown=False,
+            )
             total += n * c.total
         return total
 
@@ -113,8 +123,10 @@ def main(repeats: int = 2) -> dict[int, dict[str, dict[str, float]]]:
     torch.set_num_threads(1)
     results = {}
     try:
-        print(f"DiT dim {ARCH.dim}, {ARCH.num_layers} layers, {LATENT_HW[0] // 2 * LATENT_HW[1] // 2} tokens/frame, "
-              f"K={K}, chunks of {CHUNK}, 4 steps + commit, N={N}, global attention; CPU, 1 thread, best of {repeats}")
+        print(
+            f"DiT dim {ARCH.dim}, {ARCH.num_layers} layers, {LATENT_HW[0] // 2 * LATENT_HW[1] // 2} tokens/frame, "
+            f"K={K}, chunks of {CHUNK}, 4 steps + commit, N={N}, global attention; CPU, 1 thread, best of {repeats}"
+        )
         for k in (6, 12):
             res = results[k] = run_k(k, repeats)
             base = res["fork (prefix once, batch)"]
@@ -123,7 +135,9 @@ def main(repeats: int = 2) -> dict[int, dict[str, dict[str, float]]]:
             for name, r in res.items():
                 tr, fr = r["seconds"] / base["seconds"], r["flops"] / base["flops"]
                 flag = "" if abs(tr / fr - 1) <= TOLERANCE else "  (differs > 10 %)"
-                print(f"{name:<28}{r['seconds']:>8.2f}{r['flops'] / 1e9:>9.1f}{tr:>8.2f}{fr:>8.2f}{tr / fr:>11.2f}{flag}")
+                print(
+                    f"{name:<28}{r['seconds']:>8.2f}{r['flops'] / 1e9:>9.1f}{tr:>8.2f}{fr:>8.2f}{tr / fr:>11.2f}{flag}"
+                )
         print("(all strategies produce the same continuations; checked)")
     finally:
         torch.set_num_threads(threads)

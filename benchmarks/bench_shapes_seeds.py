@@ -6,6 +6,7 @@ paired gain with the report's 95 % interval, and the training curve; then the me
 The CI test pins one seed and asserts its margin; this sweep is where the spread across seeds is measured.
 About 5 minutes per seed on 2 cores.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 8
@@ -48,8 +49,13 @@ def main() -> list[dict]:
     rows: list[dict[str, Any]] = []
     for seed in _seeds():
         with tempfile.TemporaryDirectory() as tmp:
-            proc = subprocess.run([sys.executable, "-c", _CHILD, str(seed), str(STEPS), tmp], cwd=REPO, env=env,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(seed), str(STEPS), tmp],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
         line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
         row: dict[str, Any] = json.loads(line) if line else {"seed": seed, "error": proc.stderr[-2000:]}
         rows.append(row)
@@ -57,9 +63,11 @@ def main() -> list[dict]:
             print(f"seed {seed}: failed\n{row['error']}")
             continue
         ci = "[{:+.3f}, {:+.3f}]".format(*row["ci"]) if row["ci"] else "—"
-        print(f"seed {seed}: {row['before']:.3f} → {row['after']:.3f}, gain {row['gain']:+.4f} {ci} "
-              f"({row['prompts']} held-out prompts); training curve {[round(x, 3) for x in row['training']]}",
-              flush=True)
+        print(
+            f"seed {seed}: {row['before']:.3f} → {row['after']:.3f}, gain {row['gain']:+.4f} {ci} "
+            f"({row['prompts']} held-out prompts); training curve {[round(x, 3) for x in row['training']]}",
+            flush=True,
+        )
     ok = [r for r in rows if "error" not in r]
     if ok:
         mean = sum(r["gain"] for r in ok) / len(ok)

@@ -5,6 +5,7 @@ then a few RL steps through the stage runner (no Prefect), timing every stage. P
 per step and its fraction of the step, slowest first, so the slowest stage is visible. Fractions and ratios
 come from the same run; absolute seconds depend on the machine.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -42,12 +43,17 @@ def main(steps: int = 3, config: str = "configs/shapes.yaml") -> dict[str, float
     total = sum(mean.values())
     fractions = {k: v / total for k, v in mean.items()}
     per_step = cfg.data.instructions_per_step or cfg.world.num_train_instructions
-    print(f"shapes default: {per_step} instructions per step (pool {cfg.world.num_train_instructions}) × "
-          f"M={cfg.planner.num_plans} plans × "
-          f"N={cfg.executor.num_continuations} continuations, K={cfg.video.target_latent_frames} frames; "
-          f"{steps} RL steps timed")
-    print(f"setup (once): " + ", ".join(f"{k} {v:.1f}s" for k, v in setup.items())
-          + f"  (short bootstrap: {', '.join(BOOTSTRAP_OVERRIDES)})")
+    print(
+        f"shapes default: {per_step} instructions per step (pool {cfg.world.num_train_instructions}) × "
+        f"M={cfg.planner.num_plans} plans × "
+        f"N={cfg.executor.num_continuations} continuations, K={cfg.video.target_latent_frames} frames; "
+        f"{steps} RL steps timed"
+    )
+    print(
+        "setup (once): "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in setup.items())
+        + f"  (short bootstrap: {', '.join(BOOTSTRAP_OVERRIDES)})"
+    )
     print(f"{'stage':<18}{'s/step':>9}{'fraction':>10}{'× fastest':>11}")
     fastest = min(mean.values())
     for name, sec in sorted(mean.items(), key=lambda kv: -kv[1]):

@@ -2,6 +2,7 @@
 present: one plan's rollout at N continuations (one batch) and one Flow-GRPO update (per-transition,
 micro-batched, checkpointed backward + AdamW step). Prints wall time, peak memory and model-FLOP utilisation.
 `--tiny` runs the same code path at CPU size (what the CPU test does)."""
+
 from __future__ import annotations
 
 import argparse
@@ -73,23 +74,49 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     model = CausalWanDiT(arch).to(device, dtype).eval().requires_grad_(False)
     # LongLive's window (12 frames, the sink of 3 included) and its one-pass re-cache at the switch
-    gen = ChunkGenerator(model, warped_sigmas([1000, 750, 500, 250], 5.0),
-                         AttentionWindow(local_attn_size=12, sink_size=3), 3, True, recache_mode="one_pass")
-    cfg = FlowGRPOConfig(lora_rank=8 if a.tiny else 256, lora_alpha=8 if a.tiny else 256, clip=0.2,
-                         micro_batch_size=a.micro_batch, gradient_checkpointing=not a.no_checkpointing)
+    gen = ChunkGenerator(
+        model,
+        warped_sigmas([1000, 750, 500, 250], 5.0),
+        AttentionWindow(local_attn_size=12, sink_size=3),
+        3,
+        True,
+        recache_mode="one_pass",
+    )
+    cfg = FlowGRPOConfig(
+        lora_rank=8 if a.tiny else 256,
+        lora_alpha=8 if a.tiny else 256,
+        clip=0.2,
+        micro_batch_size=a.micro_batch,
+        gradient_checkpointing=not a.no_checkpointing,
+    )
     peft = attach_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets)
     trainer = FlowGRPOTrainer(peft, gen, cfg)
     starts = span_starts(K, L, k)
     ctx = [torch.randn(1, arch.text_len, arch.text_dim, device=device).to(dtype) for _ in starts]
     noise = ChunkNoise(0, (arch.in_dim, 3, h, w), 4)  # fp32; the model casts at its boundary
-    results: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                     "dtype": a.dtype, "N": a.n, "k": k, "arch": "tiny" if a.tiny else "wan-1.3b"}
+    results: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": a.dtype,
+        "N": a.n,
+        "k": k,
+        "arch": "tiny" if a.tiny else "wan-1.3b",
+    }
     with torch.no_grad():
-        r = _phase("rollout", lambda: fork_rollout(gen, ctx, starts, K, k, noise, "p", list(range(a.n))),
-                   device, results)
+        r = _phase(
+            "rollout", lambda: fork_rollout(gen, ctx, starts, K, k, noise, "p", list(range(a.n))), device, results
+        )
     t = r.trajectory
-    g = TransitionGroup([f"s{i}" for i in range(a.n)], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs,
-                        t.sigmas, torch.randn(a.n, device=device))
+    g = TransitionGroup(
+        [f"s{i}" for i in range(a.n)],
+        r.prefix,
+        ctx,
+        starts,
+        t.states,
+        t.velocities,
+        t.logprobs,
+        t.sigmas,
+        torch.randn(a.n, device=device),
+    )
 
     def update():
         m = trainer.backward(g)
@@ -103,9 +130,11 @@ def main(argv=None) -> dict:
         secs, flops, mem = results[f"{name}_s"], results[f"{name}_flops"], results[f"{name}_peak_bytes"]
         mfu = flops / secs / (peak * 1e12) if peak and device.type == "cuda" else None
         results[f"{name}_mfu"] = mfu
-        print(f"{name:8s} {secs:8.2f} s  {flops / 1e12:9.2f} TFLOP  "
-              f"peak {'n/a' if mem is None else f'{mem / 1e9:.1f} GB':>9s}  "
-              f"MFU {'n/a' if mfu is None else f'{100 * mfu:.1f} %'}")
+        print(
+            f"{name:8s} {secs:8.2f} s  {flops / 1e12:9.2f} TFLOP  "
+            f"peak {'n/a' if mem is None else f'{mem / 1e9:.1f} GB':>9s}  "
+            f"MFU {'n/a' if mfu is None else f'{100 * mfu:.1f} %'}"
+        )
     if not math.isfinite(results["grad_norm"]):
         raise SystemExit("non-finite gradient norm")
     print(f"device {results['device']}, {a.dtype}, N={a.n}, k={k}, grad norm {results['grad_norm']:.3g}")

@@ -8,6 +8,7 @@ suite, the sweep for its child processes): ATen's vectorised kernels, MKL's cond
 branch and oneDNN's instruction set are pinned to AVX2, so a run is one computation on any x86-64 CPU with AVX2
 (AVX-512 and AMX machines otherwise pick other kernels and the RL trajectory drifts away after a few steps).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,16 +62,32 @@ def train_and_evaluate(seed: int, steps: int, root: str | Path, preset: Path = P
                     training.append(out.manifest.summary["score_means"]["temporal"])
         cli_root = typer.Typer()
         cli_root.add_typer(eval_app, name="eval")
-        cli = CliRunner().invoke(cli_root, ["eval", "run", "--run", run, "--config", str(preset), "--set", f"seed={seed}",
-                                            "--set", storage, "--condition", "bootstrap=planner_smooth@base",
-                                            "--condition", "trained=planner_smooth@latest"])
+        cli = CliRunner().invoke(
+            cli_root,
+            [
+                "eval",
+                "run",
+                "--run",
+                run,
+                "--config",
+                str(preset),
+                "--set",
+                f"seed={seed}",
+                "--set",
+                storage,
+                "--condition",
+                "bootstrap=planner_smooth@base",
+                "--condition",
+                "trained=planner_smooth@latest",
+            ],
+        )
     finally:
         torch.set_num_threads(before)
     art = RunStore(run, cfg.storage).latest("evaluate", steps - 1) if cli.exit_code == 0 else None
     return LearningRun(seed, run, cfg, training, art, cli.output, cli.exit_code)
 
 
-def paired_gain(eval_artifact) -> tuple[float, "object"]:
+def paired_gain(eval_artifact) -> tuple[float, object]:
     """(mean paired Δ trained − bootstrap of the programmatic temporal-following score, the per-prompt table)."""
     results = eval_artifact.read_table("results.parquet").to_pandas()
     tf = results[(results.judge == "programmatic") & (results.metric == "score")]

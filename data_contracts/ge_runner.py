@@ -1,11 +1,12 @@
 """Runs a kind's great-expectations suite on a pandas frame (one ephemeral context per process)."""
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import pandas as pd
@@ -45,7 +46,7 @@ def load_suite_json(kind: ArtifactKind) -> dict:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def _suite(kind_name: str, suite_text: str):
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -81,12 +82,21 @@ def run_suite(kind: ArtifactKind, frame: pd.DataFrame, params: dict[str, Any]) -
             detail = f"could not be evaluated: {res.exception_info.get('exception_message')}"
         else:
             bounds = {k: kwargs[k] for k in ("min_value", "max_value", "value_set") if k in kwargs}
-            bounds = {k: (params.get(v["$PARAMETER"]) if isinstance(v, dict) and "$PARAMETER" in v else v) for k, v in bounds.items()}
+            bounds = {
+                k: (params.get(v["$PARAMETER"]) if isinstance(v, dict) and "$PARAMETER" in v else v)
+                for k, v in bounds.items()
+            }
             detail = f"{info.get('unexpected_count', '?')} unexpected value(s)"
             if bounds:
                 detail += f" (expected {', '.join(f'{k}={v}' for k, v in bounds.items())})"
             if info.get("observed_value") is not None:
                 detail += f", observed {info['observed_value']!r}"
-        failures.append(CheckFailure(check=cfg.type, column=column, detail=detail,
-                                     examples=list(info.get("partial_unexpected_list") or [])[:5]))
+        failures.append(
+            CheckFailure(
+                check=cfg.type,
+                column=column,
+                detail=detail,
+                examples=list(info.get("partial_unexpected_list") or [])[:5],
+            )
+        )
     return len(result.results), failures

@@ -1,4 +1,5 @@
 """What an artifact kind declares: its pyarrow schema, its GE suite, and the derived columns the suite checks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Discovers every artifact kind under data_contracts/kinds."""
+
 from __future__ import annotations
 
 import importlib
@@ -7,7 +8,6 @@ from functools import lru_cache
 
 from data_contracts import kinds as _kinds_pkg
 from data_contracts.kind import ArtifactKind
-
 
 _EXTRA: dict[str, ArtifactKind] = {}
 

@@ -1,4 +1,5 @@
 """Validation reports: what failed, where, with examples; a compact summary for manifests."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ class ValidationReport:
         head = f"{source}: " if source else ""
         if self.success:
             return f"{head}{self.kind} contract OK ({self.rows} rows, {self.checks_run} checks)"
-        lines = [f"{head}{self.kind} contract FAILED ({len(self.failures)} of {self.checks_run} checks, {self.rows} rows):"]
+        lines = [
+            f"{head}{self.kind} contract FAILED ({len(self.failures)} of {self.checks_run} checks, {self.rows} rows):"
+        ]
         lines += [f"  - {f.describe()}" for f in self.failures]
         return "\n".join(lines)
 

@@ -1,4 +1,5 @@
 """validate(kind, table): schema check + derived columns + the kind's great-expectations suite."""
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,9 @@ def _schema_failures(expected: pa.Schema, actual: pa.Schema) -> list[CheckFailur
         if name not in act_names:
             failures.append(CheckFailure("schema", name, f"missing column (expected type {expected.field(name).type})"))
         elif not actual.field(name).type.equals(expected.field(name).type):
-            failures.append(CheckFailure("schema", name, f"type {actual.field(name).type}, expected {expected.field(name).type}"))
+            failures.append(
+                CheckFailure("schema", name, f"type {actual.field(name).type}, expected {expected.field(name).type}")
+            )
     for name in actual.names:
         if name not in exp_names:
             failures.append(CheckFailure("schema", name, "unexpected column"))
@@ -67,9 +70,15 @@ def nonfinite_per_row(table: pa.Table) -> np.ndarray:
 def to_validation_frame(kind_name: str, table: pa.Table) -> pd.DataFrame:
     """The pandas frame the suite sees: the table's scalar columns plus derived group-size and non-finite columns."""
     kind = get_kind(kind_name)
-    scalar = [n for n in table.column_names if not (pa.types.is_list(table.schema.field(n).type)
-                                                    or pa.types.is_large_list(table.schema.field(n).type)
-                                                    or pa.types.is_struct(table.schema.field(n).type))]
+    scalar = [
+        n
+        for n in table.column_names
+        if not (
+            pa.types.is_list(table.schema.field(n).type)
+            or pa.types.is_large_list(table.schema.field(n).type)
+            or pa.types.is_struct(table.schema.field(n).type)
+        )
+    ]
     frame = table.select(scalar).to_pandas()
     frame[NONFINITE_COLUMN] = nonfinite_per_row(table)
     for derived, keys in kind.group_sizes.items():

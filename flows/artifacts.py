@@ -4,27 +4,45 @@ Keys are `<run>-<stage>-<what>` (a new version per step, so the UI shows the his
 `<run>-reward-curve`. Content comes from flows/audit_tables.py, i.e. from committed manifests and tables only.
 Publishing never fails a stage: an error is logged as a warning.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger
-from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
-                               create_table_artifact, update_progress_artifact)
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
-from flows.audit_tables import (artifact_key, curve_image_markdown, samples_with_media, stage_audit, step_metrics,
-                                summary_markdown)
+from flows.audit_tables import (
+    artifact_key,
+    curve_image_markdown,
+    samples_with_media,
+    stage_audit,
+    step_metrics,
+    summary_markdown,
+)
 from flows.links import Linker
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
-TABLES = {"stats": "column statistics", "groups": "reward statistics per role / judge / metric",
-          "samples": "best and worst samples", "plans": "plan samples with parse status",
-          "judges": "judge failure counts", "videos": "rollout videos",
-          "chain": "every sample: plan, judges, reward, group mean/std, advantage, filmstrip/GIF links",
-          "reflections": "reflection trail: cost and decisions per video"}
+TABLES = {
+    "stats": "column statistics",
+    "groups": "reward statistics per role / judge / metric",
+    "samples": "best and worst samples",
+    "plans": "plan samples with parse status",
+    "judges": "judge failure counts",
+    "videos": "rollout videos",
+    "chain": "every sample: plan, judges, reward, group mean/std, advantage, filmstrip/GIF links",
+    "reflections": "reflection trail: cost and decisions per video",
+}
 """Table artifacts per stage: suffix of the key -> what it holds."""
 
 TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples", "chain": "sample-chain"}
@@ -32,8 +50,11 @@ TABLE_SUFFIX = {"judges": "judge-failures", "plans": "plan-samples", "chain": "s
 
 def stage_keys(run_id: str, stage: str) -> dict[str, str]:
     """Every artifact key a stage output can publish (the table ones only when the output has such data)."""
-    keys = {"manifest": artifact_key(run_id, stage, "manifest"), "summary": artifact_key(run_id, stage, "summary"),
-            "progress": artifact_key(run_id, stage, "progress")}
+    keys = {
+        "manifest": artifact_key(run_id, stage, "manifest"),
+        "summary": artifact_key(run_id, stage, "summary"),
+        "progress": artifact_key(run_id, stage, "progress"),
+    }
     keys.update({name: artifact_key(run_id, stage, TABLE_SUFFIX.get(name, name)) for name in TABLES})
     return keys
 
@@ -50,7 +71,7 @@ def report_markdown(art, link: Callable[[str], str | None]) -> str:
     text = art.read_bytes("report.md").decode()
     paths = {e.name: e.path for e in art.manifest.files}
 
-    def fix(match: "re.Match[str]") -> str:
+    def fix(match: re.Match[str]) -> str:
         target = match.group(2)
         if "://" in target or target.startswith(("#", "data:")) or target not in paths:
             return match.group(0)
@@ -76,25 +97,39 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
         link = Linker(config.storage)
         audit = stage_audit(store, art, config.orchestration.audit_samples, link)
         if m.stage == "advantage":
-            audit["chain"] = samples_with_media(store, m.step, config.rewards, config.rl.advantage, link,
-                                                config.orchestration.audit_samples)
+            audit["chain"] = samples_with_media(
+                store, m.step, config.rewards, config.rl.advantage, link, config.orchestration.audit_samples
+            )
         created = []
         manifest_url = link(f"{art.uri}/_manifest.json")
         if manifest_url:
-            create_link_artifact(link=manifest_url, link_text=f"{where} manifest {m.manifest_id}",
-                                 key=keys["manifest"], description=f"Committed manifest of {where}")
+            create_link_artifact(
+                link=manifest_url,
+                link_text=f"{where} manifest {m.manifest_id}",
+                key=keys["manifest"],
+                description=f"Committed manifest of {where}",
+            )
         else:  # no browser link possible (local store without `plotline ui`): say where it is, never file://
-            create_markdown_artifact(markdown=f"Manifest of {where}: `{art.uri}/_manifest.json` (start `plotline ui` "
-                                     f"to serve local stores over loopback HTTP)", key=keys["manifest"],
-                                     description=f"Committed manifest of {where}")
+            create_markdown_artifact(
+                markdown=f"Manifest of {where}: `{art.uri}/_manifest.json` (start `plotline ui` "
+                f"to serve local stores over loopback HTTP)",
+                key=keys["manifest"],
+                description=f"Committed manifest of {where}",
+            )
         created.append(keys["manifest"])
-        create_markdown_artifact(markdown=summary_markdown(art, rec["status"], audit["extra"]), key=keys["summary"],
-                                 description=f"{where}: lineage, files, validation report, summary")
+        create_markdown_artifact(
+            markdown=summary_markdown(art, rec["status"], audit["extra"]),
+            key=keys["summary"],
+            description=f"{where}: lineage, files, validation report, summary",
+        )
         created.append(keys["summary"])
         if "report.md" in art.files:
             key = eval_report_key(store.run_id)
-            create_markdown_artifact(markdown=report_markdown(art, link), key=key,
-                                     description=f"Evaluation report of run {store.run_id} ({where})")
+            create_markdown_artifact(
+                markdown=report_markdown(art, link),
+                key=key,
+                description=f"Evaluation report of run {store.run_id} ({where})",
+            )
             created.append(key)
         for name, what in TABLES.items():
             if audit.get(name):
@@ -102,8 +137,10 @@ def publish_stage_audit(rec: dict[str, Any], config: PlotlineConfig, run_uri: st
                 created.append(keys[name])
         return created
     except Exception as exc:  # noqa: BLE001 - the audit must never fail a committed stage
-        logger.warning(f"could not publish audit artifacts for {rec.get('stage')} step {rec.get('step')}: "
-                       f"{type(exc).__name__}: {exc}")
+        logger.warning(
+            f"could not publish audit artifacts for {rec.get('stage')} step {rec.get('step')}: "
+            f"{type(exc).__name__}: {exc}"
+        )
         return []
 
 
@@ -138,8 +175,11 @@ class RewardCurve:
                     self.points[step] = step_metrics(self.store, step)
             key = curve_key(self.store.run_id)
             points = {s: p for s, p in self.points.items() if p}
-            create_markdown_artifact(markdown=curve_image_markdown(self.store.run_id, points, self._image(points)),
-                                     key=key, description=f"Reward curves across steps of run {self.store.run_id}")
+            create_markdown_artifact(
+                markdown=curve_image_markdown(self.store.run_id, points, self._image(points)),
+                key=key,
+                description=f"Reward curves across steps of run {self.store.run_id}",
+            )
             return key
         except Exception as exc:  # noqa: BLE001
             get_run_logger().warning(f"could not publish the reward curve: {type(exc).__name__}: {exc}")
@@ -165,8 +205,9 @@ class ProgressReporter:
         if self.artifact_id is None:
             return
         try:
-            update_progress_artifact(artifact_id=self.artifact_id, progress=max(0.0, min(100.0, percent)),
-                                     description=description)
+            update_progress_artifact(
+                artifact_id=self.artifact_id, progress=max(0.0, min(100.0, percent)), description=description
+            )
         except Exception:  # noqa: BLE001
             pass
 

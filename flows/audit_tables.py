@@ -4,19 +4,20 @@ Each function returns plain rows (lists of dicts) or markdown that flows/artifac
 statistics per column (plotline.audit), grouped reward statistics (per role / judge / metric), best and worst
 samples with video links, plan samples with parse status, judge failure counts, and reward curves across steps.
 """
+
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from plotline.audit import GROUP_COLUMNS, AuditReport, audit_run
 from plotline.store import Artifact, RunStore
-
 
 
 def artifact_key(*parts: Any) -> str:
@@ -34,8 +35,22 @@ def _fmt(value: Any) -> Any:
 
 def stats_rows(report: AuditReport) -> list[dict[str, Any]]:
     """One row per (file, score column, group): count, mean, std, min, max and the validation outcome."""
-    return [{"file": r.file, "kind": r.kind, "rows": r.rows, "column": r.column, "group": r.group, "count": r.count, "mean": _fmt(r.mean),
-             "std": _fmt(r.std), "min": _fmt(r.min), "max": _fmt(r.max), "validation": r.validation} for r in report.rows]
+    return [
+        {
+            "file": r.file,
+            "kind": r.kind,
+            "rows": r.rows,
+            "column": r.column,
+            "group": r.group,
+            "count": r.count,
+            "mean": _fmt(r.mean),
+            "std": _fmt(r.std),
+            "min": _fmt(r.min),
+            "max": _fmt(r.max),
+            "validation": r.validation,
+        }
+        for r in report.rows
+    ]
 
 
 def _numeric(table: pa.Table, column: str) -> np.ndarray:
@@ -66,19 +81,28 @@ def group_stats_rows(artifact: Artifact) -> list[dict[str, Any]]:
         if not group_cols:
             continue
         group_col = "/".join(group_cols)
-        groups = ["/".join(str(v) for v in values)
-                  for values in zip(*(table.column(g).to_pylist() for g in group_cols))]
+        groups = [
+            "/".join(str(v) for v in values) for values in zip(*(table.column(g).to_pylist() for g in group_cols))
+        ]
         for col in _score_columns(kind, table):
             values = _numeric(table, col)
             for group in sorted(set(groups), key=str):
                 picked = values[[g == group for g in groups]]
                 finite = picked[np.isfinite(picked)]
-                rows.append({"file": name, "group_by": group_col, "group": group, "column": col, "rows": int(picked.size),
-                             "missing": int(picked.size - finite.size),
-                             "mean": _fmt(float(finite.mean())) if finite.size else None,
-                             "std": _fmt(float(finite.std())) if finite.size else None,
-                             "min": _fmt(float(finite.min())) if finite.size else None,
-                             "max": _fmt(float(finite.max())) if finite.size else None})
+                rows.append(
+                    {
+                        "file": name,
+                        "group_by": group_col,
+                        "group": group,
+                        "column": col,
+                        "rows": int(picked.size),
+                        "missing": int(picked.size - finite.size),
+                        "mean": _fmt(float(finite.mean())) if finite.size else None,
+                        "std": _fmt(float(finite.std())) if finite.size else None,
+                        "min": _fmt(float(finite.min())) if finite.size else None,
+                        "max": _fmt(float(finite.max())) if finite.size else None,
+                    }
+                )
     return rows
 
 
@@ -100,22 +124,43 @@ def video_links(store: RunStore, step: int, rollout_stage: str = "rollout") -> d
 def extremes_rows(report: AuditReport, links: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Best and worst samples by each file's first score column, with a video link when the sample has one."""
     links = links or {}
-    return [{"group": e["group"], "which": e["which"], "id": e["id"], "column": e["column"], "value": _fmt(e["value"]),
-             "video": links.get(str(e["id"]).split(":")[-1], links.get(e["id"], ""))} for e in report.extremes]
+    return [
+        {
+            "group": e["group"],
+            "which": e["which"],
+            "id": e["id"],
+            "column": e["column"],
+            "value": _fmt(e["value"]),
+            "video": links.get(str(e["id"]).split(":")[-1], links.get(e["id"], "")),
+        }
+        for e in report.extremes
+    ]
 
 
 def plan_sample_rows(table: pa.Table, n: int) -> list[dict[str, Any]]:
     """Up to `n` plans, failed and padded ones first, with parse status, format reward and their steps."""
-    rows = table.select([c for c in ("plan_id", "instruction_id", "prompt", "parse_status", "format_reward", "steps", "error")
-                         if c in table.column_names]).to_pylist()
+    rows = table.select(
+        [
+            c
+            for c in ("plan_id", "instruction_id", "prompt", "parse_status", "format_reward", "steps", "error")
+            if c in table.column_names
+        ]
+    ).to_pylist()
     order = {"failed": 0, "padded": 1}
     rows.sort(key=lambda r: (order.get(r.get("parse_status"), 2), str(r.get("plan_id"))))
     out = []
     for r in rows[:n]:
         steps = r.get("steps") or []
-        out.append({"plan_id": r.get("plan_id"), "parse_status": r.get("parse_status"),
-                    "format_reward": _fmt(r.get("format_reward")), "prompt": _clip(r.get("prompt")),
-                    "steps": _clip(" | ".join(steps), 300), "error": _clip(r.get("error") or "")})
+        out.append(
+            {
+                "plan_id": r.get("plan_id"),
+                "parse_status": r.get("parse_status"),
+                "format_reward": _fmt(r.get("format_reward")),
+                "prompt": _clip(r.get("prompt")),
+                "steps": _clip(" | ".join(steps), 300),
+                "error": _clip(r.get("error") or ""),
+            }
+        )
     return out
 
 
@@ -135,17 +180,26 @@ def judge_failure_rows(table: pa.Table) -> list[dict[str, Any]]:
         picked = [(s, r) for j, s, r in zip(judges, statuses, reasons) if j == judge]
         unscored = [r or "(no reason)" for s, r in picked if s == "unscored"]
         top = Counter(unscored).most_common(3)
-        rows.append({"judge": judge, "items": len(picked), "scored": len(picked) - len(unscored),
-                     "repaired": sum(1 for s, _ in picked if s == "repaired"), "unscored": len(unscored),
-                     "unscored_share": _fmt(len(unscored) / len(picked)) if picked else 0.0,
-                     "top_reasons": "; ".join(f"{_clip(r, 80)} ×{c}" for r, c in top)})
+        rows.append(
+            {
+                "judge": judge,
+                "items": len(picked),
+                "scored": len(picked) - len(unscored),
+                "repaired": sum(1 for s, _ in picked if s == "repaired"),
+                "unscored": len(unscored),
+                "unscored_share": _fmt(len(unscored) / len(picked)) if picked else 0.0,
+                "top_reasons": "; ".join(f"{_clip(r, 80)} ×{c}" for r, c in top),
+            }
+        )
     return rows
 
 
 def video_rows(table: pa.Table, links: dict[str, str], n: int) -> list[dict[str, Any]]:
     """The first `n` rollouts with links to their decoded videos."""
     cols = [c for c in ("rollout_id", "plan_id", "switch_step", "step_prompt") if c in table.column_names]
-    return [{**{c: r[c] for c in cols}, "video": links.get(r["rollout_id"], "")} for r in table.select(cols).to_pylist()[:n]]
+    return [
+        {**{c: r[c] for c in cols}, "video": links.get(r["rollout_id"], "")} for r in table.select(cols).to_pylist()[:n]
+    ]
 
 
 def _clip(text: Any, n: int = 160) -> str:
@@ -180,8 +234,14 @@ def curve_markdown(run_id: str, metrics: dict[int, dict[str, float]], max_column
     if not metrics:
         return f"# Reward curves of run `{run_id}`\n\nNothing scored yet."
     names = sorted({k for m in metrics.values() for k in m}, key=_curve_priority)[:max_columns]
-    lines = [f"# Reward curves of run `{run_id}`", "", "Mean per step (unscored samples excluded).", "",
-             "| step | " + " | ".join(f"`{n}`" for n in names) + " |", "|---:|" + "---:|" * len(names)]
+    lines = [
+        f"# Reward curves of run `{run_id}`",
+        "",
+        "Mean per step (unscored samples excluded).",
+        "",
+        "| step | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
     for step in sorted(metrics):
         cells = [metrics[step].get(n) for n in names]
         lines.append(f"| {step} | " + " | ".join("" if c is None else f"{c:.4g}" for c in cells) + " |")
@@ -215,11 +275,17 @@ def _curve_priority(name: str) -> tuple[int, str]:
 def summary_markdown(artifact: Artifact, status: str, extra: dict[str, Any] | None = None) -> str:
     """Markdown summary of one committed stage output: lineage, files, the validation report and summary values."""
     m = artifact.manifest
-    lines = [f"# {m.stage} · step {m.step} · v{m.version:04d} ({status})", "",
-             f"- manifest `{m.manifest_id}`: {artifact.uri}/_manifest.json",
-             (f"- run `{m.run_id}`, code `{m.code_version}`, config hash `{m.config_hash[:12]}` over "
-              f"{', '.join(m.config_sections) or 'nothing'}"),
-             f"- attempt `{m.attempt}`, created {m.created_at}", ""]
+    lines = [
+        f"# {m.stage} · step {m.step} · v{m.version:04d} ({status})",
+        "",
+        f"- manifest `{m.manifest_id}`: {artifact.uri}/_manifest.json",
+        (
+            f"- run `{m.run_id}`, code `{m.code_version}`, config hash `{m.config_hash[:12]}` over "
+            f"{', '.join(m.config_sections) or 'nothing'}"
+        ),
+        f"- attempt `{m.attempt}`, created {m.created_at}",
+        "",
+    ]
     if m.inputs:
         lines += ["## Inputs", "", "| key | stage | step | version | manifest |", "|---|---|---:|---:|---|"]
         lines += [f"| {i.key} | {i.stage} | {i.step} | {i.version} | `{i.manifest_id}` |" for i in m.inputs]
@@ -233,8 +299,10 @@ def summary_markdown(artifact: Artifact, status: str, extra: dict[str, Any] | No
         lines.append("No contract-checked tables in this output.")
     for v in m.validation:
         ok = "OK" if v.get("success") else "FAILED"
-        lines.append(f"- `{v.get('file')}` ({v.get('kind')}): {ok}, {v.get('checks_run', 0)} checks on {v.get('rows', 0)} rows"
-                     + (f", params {v['params']}" if v.get("params") else ""))
+        lines.append(
+            f"- `{v.get('file')}` ({v.get('kind')}): {ok}, {v.get('checks_run', 0)} checks on {v.get('rows', 0)} rows"
+            + (f", params {v['params']}" if v.get("params") else "")
+        )
         lines += [f"  - {f}" for f in v.get("failures", [])]
     summary = {**m.summary, **(extra or {})}
     if summary:
@@ -247,7 +315,9 @@ MEDIA_FOLDER = "_media"
 """Run subfolder of derived pictures (filmstrips, GIFs); never inside a committed version folder."""
 
 
-def write_media(store: RunStore, rollouts: Artifact, rollout_ids: list[str], scale: int = 4) -> dict[str, tuple[str, str]]:
+def write_media(
+    store: RunStore, rollouts: Artifact, rollout_ids: list[str], scale: int = 4
+) -> dict[str, tuple[str, str]]:
     """Write a filmstrip PNG and an upscaled GIF (nearest neighbour) of each named rollout's sampled frames under
     `<run>/_media/step=N/`; returns rollout id -> (PNG URI, GIF URI)."""
     from plotline.audit.media import filmstrip, gif_bytes, png_bytes
@@ -270,8 +340,9 @@ def write_media(store: RunStore, rollouts: Artifact, rollout_ids: list[str], sca
     return out
 
 
-def samples_with_media(store: RunStore, step: int, rewards, advantage, link: Callable[[str], str | None],
-                       n_media: int) -> list[dict[str, Any]]:
+def samples_with_media(
+    store: RunStore, step: int, rewards, advantage, link: Callable[[str], str | None], n_media: int
+) -> list[dict[str, Any]]:
     """The step's samples table (plotline.audit.samples) with filmstrip/GIF links for the first `n_media`
     continuations (a planner row links to its first continuation's pictures)."""
     from plotline.audit.lineage import StepLineage
@@ -291,17 +362,24 @@ def samples_with_media(store: RunStore, step: int, rewards, advantage, link: Cal
     return sample_rows(lineage, rewards, advantage, pictures)
 
 
-def stage_audit(store: RunStore, artifact: Artifact, n_samples: int,
-                link: Callable[[str], str | None] = lambda uri: uri) -> dict[str, Any]:
+def stage_audit(
+    store: RunStore, artifact: Artifact, n_samples: int, link: Callable[[str], str | None] = lambda uri: uri
+) -> dict[str, Any]:
     """Everything the UI shows for one committed stage output, as plain data (see flows/artifacts.py); file
     URIs go through `link` (browser links)."""
     m = artifact.manifest
     report = audit_run(store, step=m.step, stage=m.stage, n_extremes=max(1, n_samples // 2 + n_samples % 2))
     links = {k: link(v) or "" for k, v in video_links(store, m.step).items()}
-    out: dict[str, Any] = {"stats": stats_rows(report), "groups": group_stats_rows(artifact),
-                           "samples": extremes_rows(report, links), "plans": [], "judges": [], "videos": [],
-                           "reflections": [{k: _fmt(v) for k, v in r.items()}
-                                           for r in report.details.get("reflection videos", [])], "extra": {}}
+    out: dict[str, Any] = {
+        "stats": stats_rows(report),
+        "groups": group_stats_rows(artifact),
+        "samples": extremes_rows(report, links),
+        "plans": [],
+        "judges": [],
+        "videos": [],
+        "reflections": [{k: _fmt(v) for k, v in r.items()} for r in report.details.get("reflection videos", [])],
+        "extra": {},
+    }
     for _name, kind, table in _kinded_tables(artifact):
         if kind == "plans":
             out["plans"] += plan_sample_rows(table, n_samples)

@@ -6,6 +6,7 @@ gives plugin stages (registered through PLOTLINE_STAGE_MODULES, not listed in th
 The file lists one stage deployment per built-in stage (`plotline.stage_names`; checked); a deployment whose
 stages are not registered in this build is skipped with the reason.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,6 +32,8 @@ def default_project_file() -> Path:
         if (base / PROJECT_FILE).is_file():
             return base / PROJECT_FILE
     raise FileNotFoundError(f"no {PROJECT_FILE} found (set PLOTLINE_HOME to the plotline checkout, or pass --file)")
+
+
 STAGE_FLOW_MODULE = "flows.stage_flows"
 
 
@@ -87,25 +90,37 @@ def required_stages(entrypoint: str, config: PlotlineConfig) -> list[str]:
     orch = config.orchestration
     if module == STAGE_FLOW_MODULE:
         return [attr]
-    return {"flows.train.train_flow": orch.setup_stages + orch.step_stages + orch.final_stages,
-            "flows.evaluate.evaluate_flow": [orch.evaluate_stage],
-            "flows.synthesize.synthesize_flow": [orch.synthesize_stage]}.get(entrypoint, [])
+    return {
+        "flows.train.train_flow": orch.setup_stages + orch.step_stages + orch.final_stages,
+        "flows.evaluate.evaluate_flow": [orch.evaluate_stage],
+        "flows.synthesize.synthesize_flow": [orch.synthesize_stage],
+    }.get(entrypoint, [])
 
 
 def check_stage_deployments(data: dict[str, Any], path: str | Path) -> None:
     """Raise ValueError unless the project file has exactly one stage-flow deployment per built-in stage
     (`plotline.stage_names`); plugin stages may add their own or take `definitions.stage_template`."""
-    listed = [d.get("entrypoint", "").rsplit(".", 1)[-1] for d in data["deployments"]
-              if d.get("entrypoint", "").rsplit(".", 1)[0] == STAGE_FLOW_MODULE]
+    listed = [
+        d.get("entrypoint", "").rsplit(".", 1)[-1]
+        for d in data["deployments"]
+        if d.get("entrypoint", "").rsplit(".", 1)[0] == STAGE_FLOW_MODULE
+    ]
     missing = [n for n in STAGE_NAMES if n not in listed]
     twice = sorted({n for n in listed if listed.count(n) > 1})
     if missing or twice:
-        raise ValueError(f"{path}: the stage deployments disagree with the built-in stages "
-                         f"(missing: {', '.join(missing) or 'none'}; listed twice: {', '.join(twice) or 'none'})")
+        raise ValueError(
+            f"{path}: the stage deployments disagree with the built-in stages "
+            f"(missing: {', '.join(missing) or 'none'}; listed twice: {', '.join(twice) or 'none'})"
+        )
 
 
-def plan_deployments(config: PlotlineConfig, path: str | Path | None = None, pool: str | None = None,
-                     gpu_pool: str | None = None, names: list[str] | None = None) -> DeployPlan:
+def plan_deployments(
+    config: PlotlineConfig,
+    path: str | Path | None = None,
+    pool: str | None = None,
+    gpu_pool: str | None = None,
+    names: list[str] | None = None,
+) -> DeployPlan:
     """Resolve the deployments of a project file (default: infra/prefect.yaml) for this build: stage checks, pool
     retargeting, plugin stages."""
     path = Path(path) if path else default_project_file()
@@ -132,9 +147,15 @@ def plan_deployments(config: PlotlineConfig, path: str | Path | None = None, poo
     for stage in sorted(known):
         if not any(d.get("entrypoint") == f"{STAGE_FLOW_MODULE}.{stage}" for d in entries) and template:
             is_gpu = config.orchestration.is_gpu_stage(stage)
-            entries.append({"name": config.orchestration.deployment_name, "entrypoint": f"{STAGE_FLOW_MODULE}.{stage}",
-                            "work_pool": template.get("gpu_pool" if is_gpu else "cpu_pool") or {},
-                            "tags": list(template.get("tags") or []), "description": f"Plugin stage {stage}."})
+            entries.append(
+                {
+                    "name": config.orchestration.deployment_name,
+                    "entrypoint": f"{STAGE_FLOW_MODULE}.{stage}",
+                    "work_pool": template.get("gpu_pool" if is_gpu else "cpu_pool") or {},
+                    "tags": list(template.get("tags") or []),
+                    "description": f"Plugin stage {stage}.",
+                }
+            )
     for d in entries:
         entrypoint = d["entrypoint"]
         is_stage = entrypoint.rsplit(".", 1)[0] == STAGE_FLOW_MODULE
@@ -150,16 +171,28 @@ def plan_deployments(config: PlotlineConfig, path: str | Path | None = None, poo
         work_pool, job_vars = target(d.get("work_pool") or {})
         if not work_pool:
             raise ValueError(f"{path}: deployment {full} has no work pool")
-        specs.append(DeploymentSpec(entrypoint=entrypoint, flow_name=flow.name, name=dep_name, work_pool=work_pool,
-                                    job_variables=job_vars, parameters=dict(d.get("parameters") or {}),
-                                    schedules=list(d.get("schedules") or []), tags=list(d.get("tags") or []),
-                                    description=d.get("description"), concurrency_limit=d.get("concurrency_limit")))
+        specs.append(
+            DeploymentSpec(
+                entrypoint=entrypoint,
+                flow_name=flow.name,
+                name=dep_name,
+                work_pool=work_pool,
+                job_variables=job_vars,
+                parameters=dict(d.get("parameters") or {}),
+                schedules=list(d.get("schedules") or []),
+                tags=list(d.get("tags") or []),
+                description=d.get("description"),
+                concurrency_limit=d.get("concurrency_limit"),
+            )
+        )
     pools = []
     for name in dict.fromkeys(s.work_pool for s in specs):
-        pools.append(dict(pool_defs.get(name) or {"name": name, "type": "process",
-                                                  "description": "created by plotline deploy"}))
-    return DeployPlan(pools=pools, deployments=specs, skipped=skipped, pull_steps=list(data.get("pull") or []),
-                      base_dir=path.parent)
+        pools.append(
+            dict(pool_defs.get(name) or {"name": name, "type": "process", "description": "created by plotline deploy"})
+        )
+    return DeployPlan(
+        pools=pools, deployments=specs, skipped=skipped, pull_steps=list(data.get("pull") or []), base_dir=path.parent
+    )
 
 
 def base_job_template(pool: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -184,13 +217,19 @@ def schedule_create(spec: dict[str, Any]):
     if spec.get("cron"):
         sched = CronSchedule(cron=spec["cron"], **({"timezone": tz} if tz else {}))
     elif spec.get("interval"):
-        sched = IntervalSchedule(interval=timedelta(seconds=float(spec["interval"])), **({"timezone": tz} if tz else {}))
+        sched = IntervalSchedule(
+            interval=timedelta(seconds=float(spec["interval"])), **({"timezone": tz} if tz else {})
+        )
     elif spec.get("rrule"):
         sched = RRuleSchedule(rrule=spec["rrule"], **({"timezone": tz} if tz else {}))
     else:
         raise ValueError(f"schedule {spec} has no cron, interval or rrule")
-    return DeploymentScheduleCreate(schedule=sched, active=bool(spec.get("active", True)),
-                                    parameters=dict(spec.get("parameters") or {}), slug=spec.get("slug"))
+    return DeploymentScheduleCreate(
+        schedule=sched,
+        active=bool(spec.get("active", True)),
+        parameters=dict(spec.get("parameters") or {}),
+        slug=spec.get("slug"),
+    )
 
 
 def store_credentials() -> list[str]:
@@ -203,7 +242,10 @@ def store_credentials() -> list[str]:
     if os.environ.get("PLOTLINE_S3_ENDPOINT_URL"):
         Variable.set("plotline_s3_endpoint", os.environ["PLOTLINE_S3_ENDPOINT_URL"], overwrite=True)
         saved.append("variable plotline_s3_endpoint")
-    for env, block in (("AWS_ACCESS_KEY_ID", "plotline-s3-access-key"), ("AWS_SECRET_ACCESS_KEY", "plotline-s3-secret-key")):
+    for env, block in (
+        ("AWS_ACCESS_KEY_ID", "plotline-s3-access-key"),
+        ("AWS_SECRET_ACCESS_KEY", "plotline-s3-secret-key"),
+    ):
         if os.environ.get(env):
             Secret(value=os.environ[env]).save(block, overwrite=True)
             saved.append(f"secret {block}")
@@ -225,31 +267,63 @@ def apply_plan(plan: DeployPlan, config: PlotlineConfig) -> list[dict[str, str]]
         for pool in plan.pools:
             try:
                 client.read_work_pool(pool["name"])
-                rows.append({"what": "work pool", "name": pool["name"], "status": "exists", "detail": pool.get("type", "")})
+                rows.append(
+                    {"what": "work pool", "name": pool["name"], "status": "exists", "detail": pool.get("type", "")}
+                )
             except ObjectNotFound:
-                client.create_work_pool(WorkPoolCreate(name=pool["name"], type=pool.get("type", "process"),
-                                                       base_job_template=base_job_template(pool, plan.base_dir),
-                                                       description=pool.get("description")))
-                rows.append({"what": "work pool", "name": pool["name"], "status": "created", "detail": pool.get("type", "")})
+                client.create_work_pool(
+                    WorkPoolCreate(
+                        name=pool["name"],
+                        type=pool.get("type", "process"),
+                        base_job_template=base_job_template(pool, plan.base_dir),
+                        description=pool.get("description"),
+                    )
+                )
+                rows.append(
+                    {"what": "work pool", "name": pool["name"], "status": "created", "detail": pool.get("type", "")}
+                )
         limit = ensure_gpu_limit(config)
         if limit:
-            rows.append({"what": "concurrency limit", "name": limit, "status": "ok",
-                         "detail": f"{config.orchestration.gpu_slots} slot(s) for GPU stages"})
+            rows.append(
+                {
+                    "what": "concurrency limit",
+                    "name": limit,
+                    "status": "ok",
+                    "detail": f"{config.orchestration.gpu_slots} slot(s) for GPU stages",
+                }
+            )
         for spec in plan.deployments:
             flow = _flow(spec.entrypoint)
             flow_id = client.create_flow_from_name(flow.name)
             dep_id = client.create_deployment(
-                flow_id=flow_id, name=spec.name, version=code_version(), work_pool_name=spec.work_pool,
-                entrypoint=spec.entrypoint, path=None, pull_steps=plan.pull_steps, parameters=spec.parameters,
-                job_variables=spec.job_variables, description=spec.description or flow.description, tags=spec.tags,
+                flow_id=flow_id,
+                name=spec.name,
+                version=code_version(),
+                work_pool_name=spec.work_pool,
+                entrypoint=spec.entrypoint,
+                path=None,
+                pull_steps=plan.pull_steps,
+                parameters=spec.parameters,
+                job_variables=spec.job_variables,
+                description=spec.description or flow.description,
+                tags=spec.tags,
                 parameter_openapi_schema=parameter_schema(flow).model_dump(exclude_unset=True),
-                enforce_parameter_schema=True, concurrency_limit=spec.concurrency_limit)
+                enforce_parameter_schema=True,
+                concurrency_limit=spec.concurrency_limit,
+            )
             for existing in client.read_deployment_schedules(dep_id):
                 client.delete_deployment_schedule(dep_id, existing.id)
             if spec.schedules:
                 client.create_deployment_schedules(dep_id, [schedule_create(s) for s in spec.schedules])
-            rows.append({"what": "deployment", "name": spec.full_name, "status": "registered",
-                         "detail": f"pool {spec.work_pool}" + (f", {len(spec.schedules)} schedule(s)" if spec.schedules else "")})
+            rows.append(
+                {
+                    "what": "deployment",
+                    "name": spec.full_name,
+                    "status": "registered",
+                    "detail": f"pool {spec.work_pool}"
+                    + (f", {len(spec.schedules)} schedule(s)" if spec.schedules else ""),
+                }
+            )
     for label, reason in plan.skipped:
         rows.append({"what": "deployment", "name": label, "status": "skipped", "detail": reason})
     return rows

@@ -5,11 +5,13 @@ then starts `stage-<name>/<deployment_name>` with an idempotency key built from 
 digest: a retried or restarted parent gets the flow run it started before (still running, or completed) instead of
 a duplicate. A flow run that already ended in failure under a key is not reused: the next attempt key is.
 """
+
 from __future__ import annotations
 
 import contextvars
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect import get_run_logger
 
@@ -31,14 +33,15 @@ def dispatch_stage(name: str, params: StageParams, config: PlotlineConfig) -> di
     """Run stage `name` as configured (`orchestration.mode`) and return the reference to its committed manifest."""
     if config.orchestration.mode == "deployments":
         return run_via_deployment(name, params, config)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     # an in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
     # subflow's heartbeat thread costs up to a second
     from prefect import tags
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
-            tags(*stage_run_tags(params.run_uri, name, params.step)):
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        tags(*stage_run_tags(params.run_uri, name, params.step)),
+    ):
         return in_helper_thread(stage_flow(name), params)
 
 
@@ -75,9 +78,13 @@ def deployment_path(name: str, config: PlotlineConfig) -> str:
 def _existing_run(client, deployment_id, key: str):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterIdempotencyKey
 
-    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
-        idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])), limit=1)
+    runs = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            idempotency_key=FlowRunFilterIdempotencyKey(any_=[key]),
+        ),
+        limit=1,
+    )
     return runs[0] if runs else None
 
 
@@ -93,8 +100,10 @@ def launch_key(name: str, params: StageParams, config: PlotlineConfig, plan: Sta
             existing = _existing_run(client, deployment.id, key)
             if existing is None or not existing.state or not existing.state.is_final() or existing.state.is_completed():
                 return key
-    raise StageRunFailed(f"stage {name} step {params.step}: {MAX_ATTEMPT_KEYS} failed flow runs for the same inputs; "
-                         f"look at them in the UI before trying again")
+    raise StageRunFailed(
+        f"stage {name} step {params.step}: {MAX_ATTEMPT_KEYS} failed flow runs for the same inputs; "
+        f"look at them in the UI before trying again"
+    )
 
 
 def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -> dict[str, Any]:
@@ -111,20 +120,31 @@ def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -
     key = launch_key(name, params, config, plan)
     target = deployment_path(name, config)
     logger.info(f"{name} step {params.step}: starting deployment {target} (idempotency key {key})")
-    fr = run_deployment(target, parameters={"params": params.model_dump(mode="json")}, idempotency_key=key,
-                        timeout=orch.deployment_timeout_s, poll_interval=orch.poll_interval_s,
-                        flow_run_name=stage_run_name(params.run_uri, name, params.step),
-                        tags=stage_run_tags(params.run_uri, name, params.step))
+    fr = run_deployment(
+        target,
+        parameters={"params": params.model_dump(mode="json")},
+        idempotency_key=key,
+        timeout=orch.deployment_timeout_s,
+        poll_interval=orch.poll_interval_s,
+        flow_run_name=stage_run_name(params.run_uri, name, params.step),
+        tags=stage_run_tags(params.run_uri, name, params.step),
+    )
     state = fr.state
     if state is None or not state.is_final():
-        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) is still "
-                             f"{state.name if state else 'unknown'} after {orch.deployment_timeout_s} s")
+        raise StageRunFailed(
+            f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) is still "
+            f"{state.name if state else 'unknown'} after {orch.deployment_timeout_s} s"
+        )
     if not state.is_completed():
-        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) ended {state.name}: "
-                             f"{state.message or 'no message'}")
+        raise StageRunFailed(
+            f"stage {name} step {params.step}: flow run {fr.name} ({fr.id}) ended {state.name}: "
+            f"{state.message or 'no message'}"
+        )
     store = RunStore(params.run_uri, config.storage)
     art = find_committed(store, name, params.step, plan.digest, plan.area, newer_than=newest if params.force else None)
     if art is None:
-        raise StageRunFailed(f"stage {name} step {params.step}: flow run {fr.name} completed but no committed output "
-                             f"has input digest {plan.digest[:12]}…")
+        raise StageRunFailed(
+            f"stage {name} step {params.step}: flow run {fr.name} completed but no committed output "
+            f"has input digest {plan.digest[:12]}…"
+        )
     return record(art, "committed")

@@ -8,6 +8,7 @@ its own with a parent-death signal (plotline.procs), is stopped when the command
 PREFECT_HOME (the filesystem lease storage), so a slot lease outlives the server that granted it and can be
 released by the next run (flows/slots.py).
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from flows.server import ServerError, healthy, stop_group
 from plotline.net import free_port
@@ -28,8 +29,21 @@ LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
 def api_command(port: int) -> list[str]:
     """The API-only server (uvicorn on Prefect's app factory) on 127.0.0.1:`port`, with this interpreter."""
-    return [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host",
-            "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
 
 
 def api_env() -> dict[str, str]:
@@ -39,8 +53,15 @@ def api_env() -> dict[str, str]:
 
     env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
     env.pop("PREFECT_API_URL", None)
-    env.update({"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "DO_NOT_TRACK": "1", "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE})
+    env.update(
+        {
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE,
+        }
+    )
     return env
 
 
@@ -48,7 +69,7 @@ def api_env() -> dict[str, str]:
 def embedded_api(timeout_s: float = 120.0, log: Callable[[str], None] | None = None) -> Iterator[str | None]:
     """Serve a private Prefect API for the duration of the block when no PREFECT_API_URL is configured; yields
     its API URL (None when an API is configured, which is then used as it is)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
         yield None
@@ -56,9 +77,17 @@ def embedded_api(timeout_s: float = 120.0, log: Callable[[str], None] | None = N
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     tail: collections.deque[str] = collections.deque(maxlen=30)
-    proc = subprocess.Popen(api_command(port), env=api_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True,
-                            preexec_fn=die_with_parent())
+    proc = subprocess.Popen(
+        api_command(port),
+        env=api_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
+    )
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -74,8 +103,10 @@ def embedded_api(timeout_s: float = 120.0, log: Callable[[str], None] | None = N
             if proc.poll() is not None:
                 raise ServerError(f"the embedded Prefect API exited with {proc.returncode}:\n" + "\n".join(tail))
             if time.monotonic() > deadline:
-                raise ServerError(f"the embedded Prefect API did not answer {url}/api/health within {timeout_s:g} s:\n"
-                                  + "\n".join(tail))
+                raise ServerError(
+                    f"the embedded Prefect API did not answer {url}/api/health within {timeout_s:g} s:\n"
+                    + "\n".join(tail)
+                )
             time.sleep(0.3)
         with _api_url(f"{url}/api"):
             yield f"{url}/api"

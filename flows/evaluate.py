@@ -1,6 +1,7 @@
 """The evaluate flow: run the configured evaluation stage (`orchestration.evaluate_stage`, default `evaluate`) on
 a step of a run, by default its newest complete step (the adapters that step's updates wrote). Without that stage
 the flow fails with a message naming it, and `plotline deploy` registers no deployment for it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,8 +28,15 @@ def latest_step(config: PlotlineConfig, run_uri: str) -> int:
     return steps[0] if steps else 0
 
 
-def run_one_stage(stage: str, config: dict | None, run_uri: str | None, step: int | None,
-                  config_files: list[str] | None, overrides: list[str] | None, force: bool = False) -> dict[str, Any]:
+def run_one_stage(
+    stage: str,
+    config: dict | None,
+    run_uri: str | None,
+    step: int | None,
+    config_files: list[str] | None,
+    overrides: list[str] | None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Shared body of the single-stage flows: resolve config, run URI and step, then dispatch the stage."""
     cfg = resolve_config(config, config_files, overrides)
     check_stages(cfg, [stage])
@@ -37,15 +45,23 @@ def run_one_stage(stage: str, config: dict | None, run_uri: str | None, step: in
     get_run_logger().info(f"{stage} on {run_uri} at step {step} ({cfg.orchestration.mode} mode)")
     if cfg.orchestration.is_gpu_stage(stage):
         ensure_gpu_limit(cfg)
-    params = StageParams(run_uri=run_uri, step=step, config=cfg.model_dump(mode="json"),
-                         inputs=input_pins(stage, step, []), force=force)
+    params = StageParams(
+        run_uri=run_uri, step=step, config=cfg.model_dump(mode="json"), inputs=input_pins(stage, step, []), force=force
+    )
     return dispatch_stage(stage, params, cfg)
 
 
 @flow(name="evaluate", log_prints=True, persist_result=False)
-def evaluate_flow(config: dict | None = None, run_uri: str | None = None, step: int | None = None,
-                  config_files: list[str] | None = None, overrides: list[str] | None = None,
-                  force: bool = False) -> dict[str, Any]:
+def evaluate_flow(
+    config: dict | None = None,
+    run_uri: str | None = None,
+    step: int | None = None,
+    config_files: list[str] | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Evaluate a run at `step` (default: its newest complete step); returns the evaluation's manifest reference."""
     cfg = resolve_config(config, config_files, overrides)
-    return run_one_stage(cfg.orchestration.evaluate_stage, cfg.model_dump(mode="json"), run_uri, step, None, None, force)
+    return run_one_stage(
+        cfg.orchestration.evaluate_stage, cfg.model_dump(mode="json"), run_uri, step, None, None, force
+    )

@@ -5,6 +5,7 @@ artifact publisher (flows/links.py) turns local store paths under that root into
 links. Only GET and HEAD are answered; a path with a `..` segment, or one that resolves (through symlinks)
 outside the root, is refused with 403; folders inside the root are listed.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ class _RootHandler(SimpleHTTPRequestHandler):
 
     root: Path
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet: no per-request stderr lines
+    def log_message(self, format: str, *args) -> None:
         return
 
     def _inside(self) -> bool:
@@ -60,7 +61,7 @@ class FileServer:
         self.url = server_url(host, self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="store-file-server", daemon=True)
 
-    def start(self, write_marker: bool = True) -> "FileServer":
+    def start(self, write_marker: bool = True) -> FileServer:
         """Serve in a background thread; record the URL in the root's marker file (for the link builder)."""
         self._thread.start()
         if write_marker:

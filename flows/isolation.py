@@ -5,6 +5,7 @@ the flow does not kill it mid-write), gets the exact resolved config as a YAML f
 manifests, and on timeout its whole process group gets SIGTERM, then SIGKILL after a grace period. A killed
 child commits nothing (its attempt folder is left for `plotline gc`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,8 +16,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -35,10 +37,23 @@ class StageProcessFailed(RuntimeError):
     """The `plotline stage` child process exited with an error."""
 
 
-def stage_command(name: str, config_path: str, run_uri: str, step: int, inputs: dict[str, str], force: bool) -> list[str]:
+def stage_command(
+    name: str, config_path: str, run_uri: str, step: int, inputs: dict[str, str], force: bool
+) -> list[str]:
     """The `plotline stage ...` command line (run with this interpreter, so the same environment)."""
-    cmd = [sys.executable, "-m", "plotline.cli", "stage", name, "--run", run_uri, "--step", str(step),
-           "--config", config_path]
+    cmd = [
+        sys.executable,
+        "-m",
+        "plotline.cli",
+        "stage",
+        name,
+        "--run",
+        run_uri,
+        "--step",
+        str(step),
+        "--config",
+        config_path,
+    ]
     for key, uri in sorted(inputs.items()):
         cmd += ["--input", f"{key}={uri}"]
     if force:
@@ -72,9 +87,19 @@ def _kill_group(proc: subprocess.Popen, grace_s: float) -> None:
             continue
 
 
-def run_stage_process(name: str, config: PlotlineConfig, run_uri: str, step: int, *, inputs: dict[str, str] | None = None,
-                      force: bool = False, timeout_s: float | None = None, grace_s: float = 10.0,
-                      log: Callable[[str], None] = print, on_start: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_stage_process(
+    name: str,
+    config: PlotlineConfig,
+    run_uri: str,
+    step: int,
+    *,
+    inputs: dict[str, str] | None = None,
+    force: bool = False,
+    timeout_s: float | None = None,
+    grace_s: float = 10.0,
+    log: Callable[[str], None] = print,
+    on_start: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Run stage `name` in a child process and return the reference to what it committed (or found committed).
 
     Raises StageTimeout after killing the child when it runs past `timeout_s`, StageProcessFailed when it fails.
@@ -90,9 +115,17 @@ def run_stage_process(name: str, config: PlotlineConfig, run_uri: str, step: int
         cfg_path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         cmd = stage_command(name, str(cfg_path), run_uri, step, inputs, force)
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=child_env(config), start_new_session=True, text=True, errors="replace",
-                                preexec_fn=die_with_parent())
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env(config),
+            start_new_session=True,
+            text=True,
+            errors="replace",
+            preexec_fn=die_with_parent(),
+        )
         if on_start is not None:
             on_start(proc.pid)
 
@@ -111,18 +144,24 @@ def run_stage_process(name: str, config: PlotlineConfig, run_uri: str, step: int
         except subprocess.TimeoutExpired:
             _kill_group(proc, grace_s)
             reader.join(timeout=5)
-            raise StageTimeout(f"stage {name!r} at step {step} ran past its {timeout_s:g} s limit; its process group "
-                               f"(pid {proc.pid}) was killed and nothing was committed") from None
+            raise StageTimeout(
+                f"stage {name!r} at step {step} ran past its {timeout_s:g} s limit; its process group "
+                f"(pid {proc.pid}) was killed and nothing was committed"
+            ) from None
         except BaseException:
             _kill_group(proc, grace_s)
             raise
         reader.join(timeout=5)
     if proc.returncode != 0:
-        raise StageProcessFailed(f"`plotline stage {name} --step {step}` exited with {proc.returncode} after "
-                                 f"{time.monotonic() - started:.1f} s:\n" + "\n".join(tail))
+        raise StageProcessFailed(
+            f"`plotline stage {name} --step {step}` exited with {proc.returncode} after "
+            f"{time.monotonic() - started:.1f} s:\n" + "\n".join(tail)
+        )
     store = RunStore(run_uri, config.storage)
     art = find_committed(store, name, step, plan.digest, plan.area, newer_than=newest if force else None)
     if art is None:
-        raise StageProcessFailed(f"`plotline stage {name} --step {step}` succeeded but no committed output of {name} at "
-                                 f"step {step} has input digest {plan.digest[:12]}… (did its inputs change meanwhile?)")
+        raise StageProcessFailed(
+            f"`plotline stage {name} --step {step}` succeeded but no committed output of {name} at "
+            f"step {step} has input digest {plan.digest[:12]}… (did its inputs change meanwhile?)"
+        )
     return record(art, "committed")

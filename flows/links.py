@@ -1,5 +1,6 @@
 """Links a browser opens for committed files: presigned HTTPS URLs on S3, the loopback file server of
 `plotline ui` for local stores (flows/file_server.py); never `file://` (browsers refuse those from a web page)."""
+
 from __future__ import annotations
 
 from plotline.store import StorageConfig
@@ -27,7 +28,7 @@ class Linker:
             return None
         from flows.file_server import served_url, url_for
 
-        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        path = uri[len("file://") :] if uri.startswith("file://") else uri
         root = self.storage.root if "://" not in self.storage.root else None
         if root is None:
             return None
@@ -40,6 +41,6 @@ class Linker:
                 from plotline.store.fs import StoreFS
 
                 self._s3 = StoreFS(uri.rsplit("/", 1)[0], self.storage).fs
-            return self._s3.sign(uri[len("s3://"):], expiration=PRESIGN_EXPIRY_S)
+            return self._s3.sign(uri[len("s3://") :], expiration=PRESIGN_EXPIRY_S)
         except Exception:  # noqa: BLE001 - a link is best effort
             return None

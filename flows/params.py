@@ -3,6 +3,7 @@
 Only references cross Prefect: a run URI, a step, configuration (a resolved config and/or presets + overrides) and
 the URIs of committed input manifests. Data always stays in the store.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -49,8 +50,9 @@ def default_presets() -> list[str]:
     return []
 
 
-def resolve_config(config: dict[str, Any] | None = None, config_files: list[str] | None = None,
-                   overrides: list[str] | None = None) -> PlotlineConfig:
+def resolve_config(
+    config: dict[str, Any] | None = None, config_files: list[str] | None = None, overrides: list[str] | None = None
+) -> PlotlineConfig:
     """A validated config: `config` (a resolved dict) or the presets, with `overrides` applied on top."""
     overrides = list(overrides or [])
     if not config:
@@ -103,4 +105,6 @@ def check_stages(config: PlotlineConfig, names: list[str]) -> None:
     known = load_stage_modules(config)
     missing = [s for s in names if s not in known]
     if missing:
-        raise ValueError(f"orchestration stages {missing} are not available; registered stages: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"orchestration stages {missing} are not available; registered stages: {', '.join(sorted(known))}"
+        )

@@ -4,11 +4,13 @@ No Prefect here. The digest is `stages.base.stage_digest`, the one `run_stage` u
 committed work without starting anything, build idempotency keys for deployment runs, and find the manifest a
 child process or a deployment run committed.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from plotline.config import PlotlineConfig
 from plotline.store import Artifact, MissingInput, RunStore
@@ -31,12 +33,20 @@ class StagePlan:
 def record(artifact: Artifact, status: str) -> dict[str, Any]:
     """The small JSON-able reference to a committed output that flows pass around (never data)."""
     m = artifact.manifest
-    return {"stage": m.stage, "step": m.step, "version": m.version, "status": status, "manifest_id": m.manifest_id,
-            "uri": artifact.uri, "summary": m.summary}
+    return {
+        "stage": m.stage,
+        "step": m.step,
+        "version": m.version,
+        "status": status,
+        "manifest_id": m.manifest_id,
+        "uri": artifact.uri,
+        "summary": m.summary,
+    }
 
 
-def plan_stage(name: str, config: PlotlineConfig, run_uri: str, step: int,
-               pinned: dict[str, str] | None = None) -> StagePlan:
+def plan_stage(
+    name: str, config: PlotlineConfig, run_uri: str, step: int, pinned: dict[str, str] | None = None
+) -> StagePlan:
     """Resolve a stage's inputs and digest and find an already committed output for them.
 
     Raises MissingInput when a required input is not committed yet.
@@ -52,8 +62,15 @@ def plan_stage(name: str, config: PlotlineConfig, run_uri: str, step: int,
     return StagePlan(name, step, digest, refs, committed, spec.area, versions)
 
 
-def find_committed(store: RunStore, stage: str, step: int, digest: str, area: str = "steps",
-                   versions: Iterable[int] | None = None, newer_than: int | None = None) -> Artifact | None:
+def find_committed(
+    store: RunStore,
+    stage: str,
+    step: int,
+    digest: str,
+    area: str = "steps",
+    versions: Iterable[int] | None = None,
+    newer_than: int | None = None,
+) -> Artifact | None:
     """The newest committed version of `stage` at `step` with input digest `digest` (optionally only newer ones)."""
     for v in sorted(versions if versions is not None else store.versions(stage, step, area), reverse=True):
         if newer_than is not None and v <= newer_than:
@@ -95,7 +112,9 @@ def scan_committed(config: PlotlineConfig, run_uri: str, sequence: list[tuple[st
     return done
 
 
-def idempotency_key(run_uri: str, step: int, stage: str, digest: str, attempt: int = 0, force_version: int | None = None) -> str:
+def idempotency_key(
+    run_uri: str, step: int, stage: str, digest: str, attempt: int = 0, force_version: int | None = None
+) -> str:
     """Key of one stage run started through a deployment: the same run, step, stage and inputs give the same key,
     so a retried or restarted parent finds the run it started before instead of starting a duplicate."""
     parts = [run_uri.rstrip("/"), f"step={step}", stage, digest]

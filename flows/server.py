@@ -3,6 +3,7 @@
 The server gets its own process group; Ctrl-C / SIGTERM of `plotline ui` stops the whole group. The API answers
 at `<url>/api` (point PREFECT_API_URL there so `plotline train`, `plotline deploy` and workers use it).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,8 +15,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -65,8 +66,7 @@ def port_free(host: str, port: int) -> bool:
 
 def server_command(host: str, port: int) -> list[str]:
     """`prefect server start` on host:port with this interpreter."""
-    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
-            "--analytics-off"]
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port), "--analytics-off"]
 
 
 def server_env(home: Path | None = None, api_url: str | None = None) -> dict[str, str]:
@@ -99,20 +99,36 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
             continue
 
 
-def start_server(host: str = "127.0.0.1", port: int = 4200, home: Path | None = None, timeout_s: float = 120.0,
-                 log: Callable[[str], None] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    host: str = "127.0.0.1",
+    port: int = 4200,
+    home: Path | None = None,
+    timeout_s: float = 120.0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[subprocess.Popen, str]:
     """Start the server and wait (bounded) until /api/health answers; returns (process, base URL)."""
     if not is_loopback(host):
-        raise ServerError(f"{host} is not a loopback address; `plotline ui` only serves on loopback "
-                          f"(use `prefect server start` behind your own access control to expose a server)")
+        raise ServerError(
+            f"{host} is not a loopback address; `plotline ui` only serves on loopback "
+            f"(use `prefect server start` behind your own access control to expose a server)"
+        )
     url = server_url(host, port)
     if not port_free(host, port):
         hint = " (a Prefect server already answers there)" if healthy(url) else ""
         raise ServerError(f"{host}:{port} is in use{hint}; pick another port with --port")
     tail: deque[str] = deque(maxlen=30)
-    proc = subprocess.Popen(server_command(host, port), env=server_env(home, f"{url}/api"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
-                            start_new_session=True, preexec_fn=die_with_parent())
+    proc = subprocess.Popen(
+        server_command(host, port),
+        env=server_env(home, f"{url}/api"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
+    )
+
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -7,6 +7,7 @@ main thread and the previous ones are restored on exit. Stages run in a helper t
 flows/dispatch.py), so Prefect's own per-flow SIGTERM bridge, which crashes the running flow, is not installed
 around them. Committed stages are never lost either way: the next run resumes after them.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,15 +50,18 @@ class StopRequest:
         self.signal_name = name
         StopRequest.last_signal = name
         # os.write is async-signal-safe (logging is not): tell the user right away what happens next
-        os.write(2, f"\nplotline: {name} received; finishing {self._what}, then stopping "
-                    f"(send it again to abort now)\n".encode())
+        os.write(
+            2,
+            f"\nplotline: {name} received; finishing {self._what}, then stopping "
+            f"(send it again to abort now)\n".encode(),
+        )
 
     @classmethod
     def forget(cls) -> None:
         """Clear `last_signal` (before starting a flow whose stop a caller wants to see)."""
         cls.last_signal = None
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 try:

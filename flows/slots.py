@@ -8,6 +8,7 @@ record expired: a live holder keeps renewing, so an expired one was killed (kill
 lease id frees exactly that holder's slot, and is a no-op when the server has already repossessed it. Expiry times
 are wall-clock times of the holder's machine.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
 
 RECORD_TAG = "plotline-slot"
 PREFECT_MIN_LEASE_S = 60.0
@@ -51,10 +52,15 @@ class SlotHolder:
     def describe(self, now: float) -> str:
         """One line naming the holder and the state of its lease."""
         left = self.expires_at - now
-        state = (f"lease renewed, expires in {left:.0f} s" if left >= 0 else
-                 f"no renewal for {-left:.0f} s past expiry: presumed dead")
-        return (f"flow run {self.flow_run} ({self.flow_run_id}), stage {self.stage}, pid {self.pid} on {self.host} "
-                f"({state})")
+        state = (
+            f"lease renewed, expires in {left:.0f} s"
+            if left >= 0
+            else f"no renewal for {-left:.0f} s past expiry: presumed dead"
+        )
+        return (
+            f"flow run {self.flow_run} ({self.flow_run_id}), stage {self.stage}, pid {self.pid} on {self.host} "
+            f"({state})"
+        )
 
 
 def _locked(exc: Exception) -> bool:
@@ -66,8 +72,9 @@ def read_holders(client, limit: str) -> list[SlotHolder]:
     """Every lease record of `limit` (live or expired)."""
     from prefect.client.schemas.objects import Variable
 
-    response = client.request("POST", "/variables/filter", json={
-        "variables": {"tags": {"all_": [RECORD_TAG]}}, "limit": 200})
+    response = client.request(
+        "POST", "/variables/filter", json={"variables": {"tags": {"all_": [RECORD_TAG]}}, "limit": 200}
+    )
     out = []
     for var in Variable.model_validate_list(response.json()):
         value = var.value if isinstance(var.value, dict) else {}
@@ -104,13 +111,15 @@ def release_dead(client, holders: list[SlotHolder], now: float, log: Callable[[s
     return released
 
 
-def wait_message(limit: str, active: int | None, size: int | None, holders: list[SlotHolder], now: float,
-                 waited_s: float) -> str:
+def wait_message(
+    limit: str, active: int | None, size: int | None, holders: list[SlotHolder], now: float, waited_s: float
+) -> str:
     """The line a waiting run prints: the limit, its occupancy and every holder."""
     held = f"{active}/{size} slot(s) taken" if active is not None else "slots taken"
     who = "; ".join(h.describe(now) for h in holders) or (
         "no plotline lease record (taken outside plotline or before slot leases); free it in the UI or with "
-        f"`prefect gcl update {limit} --active-slots 0`")
+        f"`prefect gcl update {limit} --active-slots 0`"
+    )
     return f"waiting for a slot of GPU limit {limit!r} ({held}, waited {waited_s:.0f} s): held by {who}"
 
 
@@ -150,8 +159,9 @@ def _flow_run() -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report_s: float,
-                log: Callable[[str], None] = print) -> Iterator[SlotHolder]:
+def leased_slot(
+    limit: str, stage: str, *, lease_s: float, poll_s: float, report_s: float, log: Callable[[str], None] = print
+) -> Iterator[SlotHolder]:
     """Hold one slot of the global concurrency limit `limit` for the block, under a lease renewed every
     `lease_s / 3`; while the limit is full, report the holders every `report_s` and release dead ones every
     `poll_s`."""
@@ -165,9 +175,11 @@ def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report
             try:
                 response = client.increment_concurrency_slots_with_lease([limit], 1, "concurrency", prefect_lease_s)
                 break
-            except Exception as exc:  # noqa: BLE001 - only "locked" means wait; anything else is an error
+            except Exception as exc:
                 if not _locked(exc):
-                    raise SlotError(f"could not take a slot of GPU limit {limit!r}: {type(exc).__name__}: {exc}") from exc
+                    raise SlotError(
+                        f"could not take a slot of GPU limit {limit!r}: {type(exc).__name__}: {exc}"
+                    ) from exc
             now = time.time()
             holders = read_holders(client, limit)
             if time.monotonic() >= next_report:
@@ -183,17 +195,26 @@ def leased_slot(limit: str, stage: str, *, lease_s: float, poll_s: float, report
         lease_id = response.json().get("lease_id")
         if lease_id is None:
             raise SlotError(f"the Prefect API granted a slot of {limit!r} without a lease id: {response.text[:200]}")
-        holder = SlotHolder(limit=limit, lease_id=str(lease_id), flow_run=flow_run, flow_run_id=flow_run_id,
-                            stage=stage, pid=os.getpid(), host=socket.gethostname(),
-                            expires_at=time.time() + lease_s)
+        holder = SlotHolder(
+            limit=limit,
+            lease_id=str(lease_id),
+            flow_run=flow_run,
+            flow_run_id=flow_run_id,
+            stage=stage,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            expires_at=time.time() + lease_s,
+        )
         try:
             _write_record(client, holder, create=True)
         except BaseException:
             client.release_concurrency_slots_with_lease(uuid.UUID(holder.lease_id))
             raise
     waited = time.monotonic() - started
-    log(f"{stage}: took a slot of GPU limit {limit!r} (lease {holder.lease_id}, {lease_s:g} s, renewed every "
-        f"{min(lease_s, prefect_lease_s) / 3:g} s)" + (f" after waiting {waited:.0f} s" if waited >= 1 else ""))
+    log(
+        f"{stage}: took a slot of GPU limit {limit!r} (lease {holder.lease_id}, {lease_s:g} s, renewed every "
+        f"{min(lease_s, prefect_lease_s) / 3:g} s)" + (f" after waiting {waited:.0f} s" if waited >= 1 else "")
+    )
     beat = _Heartbeat(holder, lease_s, prefect_lease_s, log)
     beat.start()
     try:

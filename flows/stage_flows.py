@@ -5,6 +5,7 @@ mode); a deployment's entrypoint is the module path `flows.stage_flows.<stage>`.
 (`plotline.stage_names`) are module attributes; a plugin stage (PLOTLINE_STAGE_MODULES) is reachable the same way
 through the module's __getattr__.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +35,8 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     tags = stage_run_tags(params.run_uri, stage, params.step) + (["gpu"] if orch.is_gpu_stage(stage) else [])
     cfg_json = cfg.model_dump(mode="json")
     rec = execute_stage.with_options(**retry_options(cfg), tags=tags)(
-        stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force)
+        stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force
+    )
     if orch.audit and rec["status"] == "committed":
         publish_audit(rec, cfg_json, params.run_uri)
     return rec
@@ -64,15 +66,22 @@ def _run_name() -> str:
 def stage_flow(stage: str) -> Flow:
     """The Prefect flow of `stage` (created once per process)."""
     if stage not in _FLOWS:
+
         def run(params: StageParams) -> dict[str, Any]:
             return run_stage_flow(stage, params)
 
         run.__name__ = run.__qualname__ = stage
         run.__doc__ = f"Run the `{stage}` stage for one step of a run and return its committed manifest reference."
-        _FLOWS[stage] = flow(run, name=flow_name(stage), flow_run_name=_run_name, persist_result=False,
-                             log_prints=True, validate_parameters=True,
-                             description=f"plotline stage `{stage}`: inputs are committed manifests, output is one "
-                                         f"committed, validated artifact.")
+        _FLOWS[stage] = flow(
+            run,
+            name=flow_name(stage),
+            flow_run_name=_run_name,
+            persist_result=False,
+            log_prints=True,
+            validate_parameters=True,
+            description=f"plotline stage `{stage}`: inputs are committed manifests, output is one "
+            f"committed, validated artifact.",
+        )
     return _FLOWS[stage]
 
 

@@ -2,10 +2,12 @@
 
 Only manifest references cross Prefect; the store decides skipping (no Prefect result caching, nothing persisted).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,8 +34,14 @@ def gpu_slot(config: PlotlineConfig, stage: str, log=print) -> Iterator[None]:
         return
     from flows.slots import leased_slot
 
-    with leased_slot(orch.gpu_limit_name, stage, lease_s=orch.gpu_lease_s, poll_s=orch.slot_poll_s,
-                     report_s=orch.slot_wait_report_s, log=log):
+    with leased_slot(
+        orch.gpu_limit_name,
+        stage,
+        lease_s=orch.gpu_lease_s,
+        poll_s=orch.slot_poll_s,
+        report_s=orch.slot_wait_report_s,
+        log=log,
+    ):
         yield
 
 
@@ -52,15 +60,16 @@ def ensure_gpu_limit(config: PlotlineConfig) -> str | None:
             client.read_global_concurrency_limit_by_name(orch.gpu_limit_name)
         except ObjectNotFound:
             with contextlib.suppress(ObjectAlreadyExists):
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
-                    name=orch.gpu_limit_name, limit=orch.gpu_slots, active=True))
+                client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=orch.gpu_limit_name, limit=orch.gpu_slots, active=True)
+                )
     return orch.gpu_limit_name
 
 
 def retry_options(config: PlotlineConfig) -> dict[str, Any]:
     """Task options for stage retries: `stage_retries` attempts with exponential backoff (and optional jitter)."""
     orch = config.orchestration
-    delays = [orch.retry_delay_s * 2 ** i for i in range(orch.stage_retries)]
+    delays = [orch.retry_delay_s * 2**i for i in range(orch.stage_retries)]
     opts: dict[str, Any] = {"retries": orch.stage_retries, "retry_delay_seconds": delays or 0}
     if orch.retry_jitter > 0:
         opts["retry_jitter_factor"] = orch.retry_jitter
@@ -68,8 +77,9 @@ def retry_options(config: PlotlineConfig) -> dict[str, Any]:
 
 
 @task(name="run-stage", cache_policy=NO_CACHE, persist_result=False, task_run_name="{name}@{step}")
-def execute_stage(name: str, config: dict, run_uri: str, step: int, inputs: dict[str, str] | None = None,
-                  force: bool = False) -> dict[str, Any]:
+def execute_stage(
+    name: str, config: dict, run_uri: str, step: int, inputs: dict[str, str] | None = None, force: bool = False
+) -> dict[str, Any]:
     """Run stage `name` at `step` (in-process, or as a killable child process when isolated or time-limited) and
     return the reference to its committed manifest."""
     from stages.base import run_stage
@@ -79,17 +89,37 @@ def execute_stage(name: str, config: dict, run_uri: str, step: int, inputs: dict
     logger = get_run_logger()
     progress = None
     if orch.audit:
-        progress = ProgressReporter(stage_keys(RunStore(run_uri, cfg.storage).run_id, name)["progress"],
-                                    f"{name} step {step}", orch.progress_interval_s)
+        progress = ProgressReporter(
+            stage_keys(RunStore(run_uri, cfg.storage).run_id, name)["progress"],
+            f"{name} step {step}",
+            orch.progress_interval_s,
+        )
         progress.start()
     with gpu_slot(cfg, name, log=logger.warning):
         if orch.uses_subprocess(name):
-            rec = run_stage_process(name, cfg, run_uri, step, inputs=inputs, force=force, timeout_s=orch.timeout_for(name),
-                                    grace_s=orch.kill_grace_s, log=logger.info,
-                                    on_start=lambda pid: logger.info(f"{name}@{step}: child process {pid}"))
+            rec = run_stage_process(
+                name,
+                cfg,
+                run_uri,
+                step,
+                inputs=inputs,
+                force=force,
+                timeout_s=orch.timeout_for(name),
+                grace_s=orch.kill_grace_s,
+                log=logger.info,
+                on_start=lambda pid: logger.info(f"{name}@{step}: child process {pid}"),
+            )
         else:
-            outcome = run_stage(name, cfg, run_uri, step, force=force, pinned_inputs=inputs or None, show_progress=False,
-                                progress_hook=progress.hook if progress else None)
+            outcome = run_stage(
+                name,
+                cfg,
+                run_uri,
+                step,
+                force=force,
+                pinned_inputs=inputs or None,
+                show_progress=False,
+                progress_hook=progress.hook if progress else None,
+            )
             rec = outcome_record(outcome)
     if progress:
         progress.finish()

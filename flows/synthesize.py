@@ -1,6 +1,7 @@
 """The synthesize flow: run the configured synthesis stage (`orchestration.synthesize_stage`, default
 `synthesize`: LLM-written ordered-event instructions) at a step of a run (default 0). Without that stage the flow
 fails with a message naming it, and `plotline deploy` registers no deployment for it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,9 +13,16 @@ from flows.params import resolve_config
 
 
 @flow(name="synthesize", log_prints=True, persist_result=False)
-def synthesize_flow(config: dict | None = None, run_uri: str | None = None, step: int = 0,
-                    config_files: list[str] | None = None, overrides: list[str] | None = None,
-                    force: bool = False) -> dict[str, Any]:
+def synthesize_flow(
+    config: dict | None = None,
+    run_uri: str | None = None,
+    step: int = 0,
+    config_files: list[str] | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Run the synthesis stage for a run at `step`; returns the output's manifest reference."""
     cfg = resolve_config(config, config_files, overrides)
-    return run_one_stage(cfg.orchestration.synthesize_stage, cfg.model_dump(mode="json"), run_uri, step, None, None, force)
+    return run_one_stage(
+        cfg.orchestration.synthesize_stage, cfg.model_dump(mode="json"), run_uri, step, None, None, force
+    )

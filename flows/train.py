@@ -7,6 +7,7 @@ pool). The first SIGINT/SIGTERM stops the loop after the running stage; the next
 to imported instructions (`plotline data import --run`, plotline/data/pin.py) uses that artifact in place of the
 instructions stage.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,12 +16,12 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows.artifacts import RewardCurve
-from flows.worker_checks import check_worker_storage, running_from_deployment
 from flows.dispatch import dispatch_stage
 from flows.params import StageParams, check_stages, resolve_config
 from flows.resolve import input_pins, plan_stage, record, scan_committed
 from flows.signals import StopRequest
 from flows.stage_task import ensure_gpu_limit
+from flows.worker_checks import check_worker_storage, running_from_deployment
 from plotline.config import PlotlineConfig
 from plotline.data.pin import pinned_instructions
 from plotline.store import RunStore
@@ -45,9 +46,11 @@ def stage_sequence(config: PlotlineConfig, steps: int, start_step: int = 0) -> l
     the last step."""
     orch = config.orchestration
     last = start_step + steps - 1
-    return ([(name, 0) for name in orch.setup_stages]
-            + [(name, s) for s in range(start_step, start_step + steps) for name in orch.step_stages]
-            + ([(name, last) for name in orch.final_stages] if steps > 0 else []))
+    return (
+        [(name, 0) for name in orch.setup_stages]
+        + [(name, s) for s in range(start_step, start_step + steps) for name in orch.step_stages]
+        + ([(name, last) for name in orch.final_stages] if steps > 0 else [])
+    )
 
 
 def instruction_source(config: PlotlineConfig, run_uri: str):
@@ -56,12 +59,15 @@ def instruction_source(config: PlotlineConfig, run_uri: str):
     if found is None:
         return None, f"instruction source: data.source={config.data.source} (the instructions stage)"
     art, pin = found
-    return art, (f"instruction source: the import pinned by `plotline data import` ({art.uri}, {pin.get('rows')} "
-                 f"row(s) from {pin.get('source_path')}); data.source={config.data.source} is not used")
+    return art, (
+        f"instruction source: the import pinned by `plotline data import` ({art.uri}, {pin.get('rows')} "
+        f"row(s) from {pin.get('source_path')}); data.source={config.data.source} is not used"
+    )
 
 
-def committed_prefix(config: PlotlineConfig, run_uri: str, sequence: list[tuple[str, int]],
-                     pinned=None) -> list[dict[str, Any]]:
+def committed_prefix(
+    config: PlotlineConfig, run_uri: str, sequence: list[tuple[str, int]], pinned=None
+) -> list[dict[str, Any]]:
     """The leading stage runs of `sequence` already committed (see flows.resolve.scan_committed), with the
     instructions stage taken as the pinned artifact when there is one."""
     if pinned is None:
@@ -90,8 +96,14 @@ def _train_run_name() -> str:
 
 
 @flow(name="train", log_prints=True, persist_result=False, flow_run_name=_train_run_name)
-def train_flow(config: dict | None = None, run_uri: str | None = None, steps: int | None = None, start_step: int = 0,
-               config_files: list[str] | None = None, overrides: list[str] | None = None) -> list[dict[str, Any]]:
+def train_flow(
+    config: dict | None = None,
+    run_uri: str | None = None,
+    steps: int | None = None,
+    start_step: int = 0,
+    config_files: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """Run (or resume) RL steps `start_step .. start_step+steps-1` of a run; returns every stage's manifest reference.
 
     `config` is a resolved configuration; without it, `config_files` (default: the shapes preset) and `overrides`
@@ -109,17 +121,20 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
     logger.info(source_line)
     records = committed_prefix(cfg, run_uri, sequence, pinned)
     if records:
-        where = (f"continuing with {sequence[len(records)][0]} at step {sequence[len(records)][1]}"
-                 if len(records) < len(sequence) else "nothing left to do")
+        where = (
+            f"continuing with {sequence[len(records)][0]} at step {sequence[len(records)][1]}"
+            if len(records) < len(sequence)
+            else "nothing left to do"
+        )
         logger.info(f"resuming {run_uri}: {len(records)} stage run(s) already committed; {where}")
-    if orch.gpu_slots and any(orch.is_gpu_stage(name) for name, _ in sequence[len(records):]):
+    if orch.gpu_slots and any(orch.is_gpu_stage(name) for name, _ in sequence[len(records) :]):
         ensure_gpu_limit(cfg)
     curve = RewardCurve(cfg, run_uri) if orch.audit else None
     cfg_json = cfg.model_dump(mode="json")
     stopped_by = None
     curve_steps: list[int] = []
     with StopRequest() as stop:
-        for i, (name, step) in enumerate(sequence[len(records):], start=len(records)):
+        for i, (name, step) in enumerate(sequence[len(records) :], start=len(records)):
             if stop.requested:
                 stopped_by = stop.signal_name
                 break
@@ -130,8 +145,14 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
             records.append(dispatch_stage(name, params, cfg))
             last_of_step = i + 1 == len(sequence) or sequence[i + 1][1] != step
             if last_of_step and i >= len(orch.setup_stages):
-                logger.info(f"step {step} done: " + ", ".join(
-                    f"{r['stage']}={r['status']}" for r in records if r["step"] == step and r["stage"] in orch.step_stages))
+                logger.info(
+                    f"step {step} done: "
+                    + ", ".join(
+                        f"{r['stage']}={r['status']}"
+                        for r in records
+                        if r["step"] == step and r["stage"] in orch.step_stages
+                    )
+                )
                 curve_steps.append(step)
                 if curve:
                     curve.publish([step])
@@ -139,8 +160,10 @@ def train_flow(config: dict | None = None, run_uri: str | None = None, steps: in
         curve.publish([])
     if stopped_by:
         name, step = sequence[len(records)]
-        message = (f"stopped by {stopped_by} before {name} at step {step}; {len(records)} stage run(s) committed. "
-                   f"Run again to resume from there.")
+        message = (
+            f"stopped by {stopped_by} before {name} at step {step}; {len(records)} stage run(s) committed. "
+            f"Run again to resume from there."
+        )
         logger.warning(message)
         return Completed(message=message, data=records)
     return records

@@ -1,4 +1,5 @@
 """Checks a flow makes when a worker (a deployment run) executes it, before any stage writes."""
+
 from __future__ import annotations
 
 import posixpath
@@ -26,7 +27,8 @@ def check_worker_storage(config: PlotlineConfig, run_uri: str | None, from_deplo
         raise RelativeStoreRoot(
             f"{what}={value!r} is a relative path, but this flow runs on a worker whose working directory is "
             f"temporary: results would be written there and deleted. Use an absolute path (e.g. "
-            f"storage.root=/data/plotline/runs) or an s3:// root.")
+            f"storage.root=/data/plotline/runs) or an s3:// root."
+        )
 
 
 def running_from_deployment() -> bool:

@@ -1,4 +1,5 @@
 """Base class for every typed configuration section."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,7 +49,9 @@ def cache_key_exclusions(model: BaseModel) -> dict[str, Any]:
         if isinstance(value, BaseModel):
             inner: Any = cache_key_exclusions(value)
         elif isinstance(value, (list, tuple)):
-            inner = {i: sub for i, v in enumerate(value) if isinstance(v, BaseModel) and (sub := cache_key_exclusions(v))}
+            inner = {
+                i: sub for i, v in enumerate(value) if isinstance(v, BaseModel) and (sub := cache_key_exclusions(v))
+            }
         elif isinstance(value, dict):
             inner = {k: sub for k, v in value.items() if isinstance(v, BaseModel) and (sub := cache_key_exclusions(v))}
         else:

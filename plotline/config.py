@@ -1,10 +1,12 @@
 """The whole system's typed configuration: loading presets, `--set` overrides, and stable hashes."""
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -72,7 +74,7 @@ class PlotlineConfig(Section):
         return check_run_id(value)  # one folder name: never '..' or a path, so the run stays under storage.root
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "PlotlineConfig":
+    def _cross_checks(self) -> PlotlineConfig:
         from plotline.config_checks import cross_check
 
         problems = cross_check(self)
@@ -145,8 +147,9 @@ def load_yaml(path: str | Path) -> dict:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-                          f"{exc.start})") from None
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -190,8 +193,10 @@ def config_hash(config: PlotlineConfig, sections: Iterable[str] | None = None) -
             node: Any = dumped
             for part in name.split("."):
                 if not isinstance(node, dict) or part not in node:
-                    raise ConfigError(f"config section {name!r} is not a result-affecting setting of the config "
-                                      f"(unknown key, or a placement field that cache keys leave out)")
+                    raise ConfigError(
+                        f"config section {name!r} is not a result-affecting setting of the config "
+                        f"(unknown key, or a placement field that cache keys leave out)"
+                    )
                 node = node[part]
             picked[name] = node
         dumped = picked

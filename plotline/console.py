@@ -2,6 +2,7 @@
 and plain, full-width text when the stream is a pipe or a file (no wrapping, no `…` truncation), so scripts that
 read the output (`plotline stage --list | cat`, CliRunner in tests) see every value whole. `COLUMNS` is respected
 in both cases."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Where training instructions come from."""
+
 from __future__ import annotations
 
 from typing import Literal

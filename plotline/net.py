@@ -1,4 +1,5 @@
 """Loopback networking: a free TCP port for local servers (judge servers, rendezvous, test endpoints)."""
+
 from __future__ import annotations
 
 import socket

@@ -3,6 +3,7 @@
 None of these keys enter a stage's cache key (no stage lists `orchestration` in its config sections), so changing
 how a stage is run never forces it to run again.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -4,6 +4,7 @@ On Linux the child asks the kernel (prctl PR_SET_PDEATHSIG) for SIGTERM when the
 so a `kill -9` of the parent leaves no orphan. A parent that died before the request took effect is caught by
 comparing the child's parent pid with the expected one. Elsewhere this is a no-op.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -11,7 +12,7 @@ import ctypes.util
 import os
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 

@@ -1,5 +1,6 @@
 """The built-in stage names: the one list that the stage package, the orchestration defaults, the stage flows and
 infra/prefect.yaml are derived from or checked against (a plugin stage registers itself on top of these)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

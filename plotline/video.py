@@ -1,4 +1,5 @@
 """Video geometry shared by planner and executor: K latent frames, L per step, J = ceil(K/L) steps."""
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ class VideoConfig(Section):
         return math.ceil(self.target_latent_frames / self.latent_frames_per_step)
 
     @model_validator(mode="after")
-    def _check_geometry(self) -> "VideoConfig":
+    def _check_geometry(self) -> VideoConfig:
         if self.latent_frames_per_step % self.frames_per_chunk:
             raise ValueError(
                 f"latent_frames_per_step={self.latent_frames_per_step} must be a multiple of "
@@ -34,7 +35,11 @@ class VideoConfig(Section):
             )
         for k in self.switch_frames:
             if k <= 0 or k >= self.target_latent_frames:
-                raise ValueError(f"switch_frames entry {k} is outside the video (0 < k < K={self.target_latent_frames})")
+                raise ValueError(
+                    f"switch_frames entry {k} is outside the video (0 < k < K={self.target_latent_frames})"
+                )
             if k % self.frames_per_chunk:
-                raise ValueError(f"switch_frames entry {k} is not on a chunk boundary (frames_per_chunk={self.frames_per_chunk})")
+                raise ValueError(
+                    f"switch_frames entry {k} is not on a chunk boundary (frames_per_chunk={self.frames_per_chunk})"
+                )
         return self

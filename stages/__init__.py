@@ -1,5 +1,6 @@
 """Stages: one module per built-in stage (`plotline.stage_names`), each registering a StageSpec. Importing this
 package registers them all and checks that the registry holds exactly the built-in names."""
+
 import importlib
 
 from plotline.stage_names import STAGE_NAMES

@@ -2,14 +2,16 @@
 
 See docs/CONTRIBUTING-stages.md. Nothing here imports Prefect; flows call `run_stage`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import socket
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from plotline.config import PlotlineConfig, config_hash
 from plotline.store import AlreadyCommitted, Artifact, ArtifactWriter, InputRef, Manifest, MissingInput, RunStore
@@ -47,7 +49,7 @@ class StageSpec:
     config_sections: tuple[str, ...]
     """The dotted config sections the stage reads: the one declaration its cache key is derived from
     (`stage_config_key`; placement fields inside them are left out) and that its manifest records."""
-    run: Callable[["StageContext"], None]
+    run: Callable[[StageContext], None]
     area: str = "steps"
     cache_extra: Callable[[PlotlineConfig], str] | None = None
     """Extra cache-key material outside the config (e.g. the sha256 of an imported file)."""
@@ -128,8 +130,13 @@ class StageOutcome:
         return self.artifact.manifest
 
 
-def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str, str] | None = None,
-                   config: PlotlineConfig | None = None) -> tuple[dict[str, Artifact | None], list[InputRef]]:
+def resolve_inputs(
+    spec: StageSpec,
+    store: RunStore,
+    step: int,
+    pinned: dict[str, str] | None = None,
+    config: PlotlineConfig | None = None,
+) -> tuple[dict[str, Artifact | None], list[InputRef]]:
     """Find the committed manifest of every input (newest version, or a pinned version folder URI), and, given
     the `config`, of the inputs the stage pins from it (`spec.pins`)."""
     found: dict[str, Artifact | None] = {}
@@ -152,16 +159,34 @@ def resolve_inputs(spec: StageSpec, store: RunStore, step: int, pinned: dict[str
         found[inp.key] = art
         if art is not None:
             m = art.manifest
-            refs.append(InputRef(key=inp.key, stage=m.stage, step=m.step, version=m.version, area=m.area,
-                                 manifest_id=m.manifest_id, path=art.prefix))
+            refs.append(
+                InputRef(
+                    key=inp.key,
+                    stage=m.stage,
+                    step=m.step,
+                    version=m.version,
+                    area=m.area,
+                    manifest_id=m.manifest_id,
+                    path=art.prefix,
+                )
+            )
     if spec.pins is not None and config is not None:
         for key, art in spec.pins(config, store, step).items():
             found[key] = art
             if art is not None:  # another run's artifact is named by its full URI
                 m = art.manifest
                 path = art.prefix if m.run_id == store.run_id else art.uri
-                refs.append(InputRef(key=key, stage=m.stage, step=m.step, version=m.version, area=m.area,
-                                     manifest_id=m.manifest_id, path=path))
+                refs.append(
+                    InputRef(
+                        key=key,
+                        stage=m.stage,
+                        step=m.step,
+                        version=m.version,
+                        area=m.area,
+                        manifest_id=m.manifest_id,
+                        path=path,
+                    )
+                )
     return found, refs
 
 
@@ -190,9 +215,17 @@ def get_spec(name: str) -> StageSpec:
     return specs[name]
 
 
-def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, force: bool = False,
-              pinned_inputs: dict[str, str] | None = None, show_progress: bool = True,
-              progress_hook: Callable[[str, int, int | None], None] | None = None) -> StageOutcome:
+def run_stage(
+    name: str,
+    config: PlotlineConfig,
+    run_uri: str,
+    step: int,
+    *,
+    force: bool = False,
+    pinned_inputs: dict[str, str] | None = None,
+    show_progress: bool = True,
+    progress_hook: Callable[[str, int, int | None], None] | None = None,
+) -> StageOutcome:
     """Run one stage: resolve inputs, skip if already committed for the same inputs+config, else write and commit.
 
     A failure inside the stage (including a contract violation) removes this attempt's files and commits nothing.
@@ -205,23 +238,52 @@ def run_stage(name: str, config: PlotlineConfig, run_uri: str, step: int, *, for
     if not force:
         for art in reversed(store.artifacts(spec.name, step, spec.area)):
             if art.manifest.input_digest == digest:
-                return StageOutcome("skipped", art, f"{name} step {step}: already committed as v{art.manifest.version} "
-                                                    f"({art.uri}); same inputs and config, nothing to do")
+                return StageOutcome(
+                    "skipped",
+                    art,
+                    f"{name} step {step}: already committed as v{art.manifest.version} "
+                    f"({art.uri}); same inputs and config, nothing to do",
+                )
     version = store.next_version(spec.name, step, spec.area)
     attempt = f"attempt-{uuid.uuid4().hex[:12]}"
     lineage = ",".join(f"{r.key}={r.manifest_id}" for r in refs)
-    stamp = {"plotline.run_id": store.run_id, "plotline.stage": spec.name, "plotline.step": str(step),
-             "plotline.version": str(version), "plotline.lineage": lineage, "plotline.code_version": code_version()}
+    stamp = {
+        "plotline.run_id": store.run_id,
+        "plotline.stage": spec.name,
+        "plotline.step": str(step),
+        "plotline.version": str(version),
+        "plotline.lineage": lineage,
+        "plotline.code_version": code_version(),
+    }
     writer = store.open_writer(spec.name, step, version, attempt, stamp, spec.area)
-    ctx = StageContext(config=config, run_id=store.run_id, step=step, stage=spec.name, inputs=inputs, output=writer,
-                       store=store, show_progress=show_progress, _progress_hook=progress_hook)
+    ctx = StageContext(
+        config=config,
+        run_id=store.run_id,
+        step=step,
+        stage=spec.name,
+        inputs=inputs,
+        output=writer,
+        store=store,
+        show_progress=show_progress,
+        _progress_hook=progress_hook,
+    )
     try:
         spec.run(ctx)
         if not writer.files:
             raise RuntimeError(f"stage {name!r} wrote no files; refusing to commit an empty output")
-        manifest = Manifest(run_id=store.run_id, stage=spec.name, step=step, version=version, area=spec.area,
-                            code_version=code_version(), config_hash=chash, config_sections=list(spec.config_sections),
-                            input_digest=digest, inputs=refs, attempt=attempt)
+        manifest = Manifest(
+            run_id=store.run_id,
+            stage=spec.name,
+            step=step,
+            version=version,
+            area=spec.area,
+            code_version=code_version(),
+            config_hash=chash,
+            config_sections=list(spec.config_sections),
+            input_digest=digest,
+            inputs=refs,
+            attempt=attempt,
+        )
         manifest.summary["writer"] = f"{socket.gethostname()}:{os.getpid()}"
         writer.summary.setdefault("writer", manifest.summary["writer"])
         store.ensure_run_file(config.model_dump(mode="json"), code_version())  # a failed stage leaves no run.json

@@ -6,6 +6,7 @@ the loss curves (metrics.parquet). Cached like every stage: the same world/video
 
 The policy stages take it as an optional input; `stages.provenance` says how they point at it and record it.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -15,10 +16,25 @@ from stages.base import StageContext, StageSpec, register
 from stages.provenance import EXECUTOR_FILE, PLANNER_DIR
 
 # --- the stage ------------------------------------------------------------------------------------------------
-WORLD_FIELDS = ("seed", "num_train_instructions", "num_eval_instructions", "min_steps", "max_steps",
-                "heldout_fraction", "shapes", "colours", "phrasings",
-                "frame_height", "frame_width", "move_fraction", "min_size_fraction", "max_size_fraction",
-                "scale_factor", "hold_fraction", "bootstrap")
+WORLD_FIELDS = (
+    "seed",
+    "num_train_instructions",
+    "num_eval_instructions",
+    "min_steps",
+    "max_steps",
+    "heldout_fraction",
+    "shapes",
+    "colours",
+    "phrasings",
+    "frame_height",
+    "frame_width",
+    "move_fraction",
+    "min_size_fraction",
+    "max_size_fraction",
+    "scale_factor",
+    "hold_fraction",
+    "bootstrap",
+)
 """The world settings the warm start depends on (the judges' thresholds are not). The instruction counts are:
 the SFT instructions leave out the prompts of the run's eval split."""
 
@@ -30,8 +46,14 @@ def _warm_start_planner(ctx: StageContext, tmp: str) -> list[dict]:
     info = bootstrap_planner(Path(tmp) / PLANNER_DIR, cfg.world, cfg.video, cfg.planner, ctx.seed("planner"))
     ctx.output.write_dir(PLANNER_DIR, str(Path(tmp) / PLANNER_DIR))
     ctx.output.summary.update(info)
-    return [{"role": "planner", "iteration": ctx.config.world.bootstrap.planner.steps, "metric": "sft_loss",
-             "value": float(info["planner_sft_loss"])}]
+    return [
+        {
+            "role": "planner",
+            "iteration": ctx.config.world.bootstrap.planner.steps,
+            "metric": "sft_loss",
+            "value": float(info["planner_sft_loss"]),
+        }
+    ]
 
 
 def _warm_start_executor(ctx: StageContext, tmp: str) -> list[dict]:
@@ -40,15 +62,21 @@ def _warm_start_executor(ctx: StageContext, tmp: str) -> list[dict]:
     from plotline.world.bootstrap import bootstrap_executor
 
     with torch.random.fork_rng():
-        state, losses = bootstrap_executor(ctx.config.world, ctx.config.video, ctx.config.executor,
-                                           ctx.config.planner, ctx.seed("executor"))
-    ctx.output.write_tensors(EXECUTOR_FILE, state, metadata={"backbone": ctx.config.executor.backbone,
-                                                             "format": "wan"})
-    tail = losses[-min(50, len(losses)):]
-    ctx.output.summary.update({"executor_fm_loss": sum(tail) / len(tail), "executor_steps": len(losses),
-                               "executor_parameters": sum(t.numel() for t in state.values())})
-    return [{"role": "executor", "iteration": i, "metric": "flow_matching_loss", "value": v}
-            for i, v in enumerate(losses)]
+        state, losses = bootstrap_executor(
+            ctx.config.world, ctx.config.video, ctx.config.executor, ctx.config.planner, ctx.seed("executor")
+        )
+    ctx.output.write_tensors(EXECUTOR_FILE, state, metadata={"backbone": ctx.config.executor.backbone, "format": "wan"})
+    tail = losses[-min(50, len(losses)) :]
+    ctx.output.summary.update(
+        {
+            "executor_fm_loss": sum(tail) / len(tail),
+            "executor_steps": len(losses),
+            "executor_parameters": sum(t.numel() for t in state.values()),
+        }
+    )
+    return [
+        {"role": "executor", "iteration": i, "metric": "flow_matching_loss", "value": v} for i, v in enumerate(losses)
+    ]
 
 
 WARM_STARTS = (("planner", _warm_start_planner), ("executor", _warm_start_executor))
@@ -67,14 +95,24 @@ def run(ctx: StageContext) -> None:
     ctx.output.write_table("metrics.parquet", "update_metrics", metrics)
 
 
-register(StageSpec(
-    name="bootstrap",
-    summary="Warm-start the shapes world's tiny planner (SFT on noisy template plans) and executor (flow matching)",
-    inputs=(),
-    outputs=("update_metrics",),
-    config_sections=(*(f"world.{f}" for f in WORLD_FIELDS), "video", "planner.enable_thinking",
-                     "planner.smooth_joiner", "executor.backbone", "executor.denoising_steps", "executor.shift",
-                     "executor.context_timestep", "seed"),
-    run=run,
-    area="checkpoints",
-))
+register(
+    StageSpec(
+        name="bootstrap",
+        summary="Warm-start the shapes world's tiny planner (SFT on noisy template plans) and executor (flow matching)",
+        inputs=(),
+        outputs=("update_metrics",),
+        config_sections=(
+            *(f"world.{f}" for f in WORLD_FIELDS),
+            "video",
+            "planner.enable_thinking",
+            "planner.smooth_joiner",
+            "executor.backbone",
+            "executor.denoising_steps",
+            "executor.shift",
+            "executor.context_timestep",
+            "seed",
+        ),
+        run=run,
+        area="checkpoints",
+    )
+)

@@ -11,6 +11,7 @@ Instructions: `generate.prompts` when given, else the run's instructions of `gen
 when none are committed). Policy: the bootstrap checkpoint (when committed) plus the update adapters of this
 step (when committed), as the evaluation's `current` checkpoint.
 """
+
 from __future__ import annotations
 
 from plotline.eval.benchmark import prompt_file_name, rows_from_instructions
@@ -53,12 +54,21 @@ def run(ctx: StageContext) -> None:
     cfg, g = with_bootstrap(ctx), ctx.config.generate
     condition = "reflect" if g.reflect else "open_loop"
     policy = policy_from_inputs(ctx.config.planner, ctx.config.executor, ctx.inputs)
-    out = render_instructions(policy.planner, policy.executor, cfg.video, cfg.reflect, instruction_rows(ctx),
-                              reflect=g.reflect, seed=g.seed, make_critic=lambda: build_critic(cfg),
-                              planner_adapter=policy.planner_adapter, executor_adapter=policy.executor_adapter,
-                              lora_seed=ctx.seed("lora-init"),
-                              condition=condition,
-                              progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc))
+    out = render_instructions(
+        policy.planner,
+        policy.executor,
+        cfg.video,
+        cfg.reflect,
+        instruction_rows(ctx),
+        reflect=g.reflect,
+        seed=g.seed,
+        make_critic=lambda: build_critic(cfg),
+        planner_adapter=policy.planner_adapter,
+        executor_adapter=policy.executor_adapter,
+        lora_seed=ctx.seed("lora-init"),
+        condition=condition,
+        progress=lambda it, total, desc: ctx.progress(it, total=total, description=desc),
+    )
     paths = {}
     if g.write_videos:
         for v in out.videos:
@@ -70,20 +80,31 @@ def run(ctx: StageContext) -> None:
             row["video_path"] = paths.get(row["video_id"])
     ctx.output.write_table("reflections.parquet", "reflections", out.trail)
     per_video = video_summaries(out.trail)
-    ctx.output.summary.update({**out.summary, "condition": condition,
-                               "budget_hit_videos": sum(v["budget_hit"] is not None for v in per_video),
-                               "plans": {v.instruction_id: v.plan_steps for v in out.videos},
-                               "final_steps": {v.instruction_id: v.result.steps for v in out.videos},
-                               "planner_base": base_of(ctx, "planner"), "executor_base": base_of(ctx, "executor")})
+    ctx.output.summary.update(
+        {
+            **out.summary,
+            "condition": condition,
+            "budget_hit_videos": sum(v["budget_hit"] is not None for v in per_video),
+            "plans": {v.instruction_id: v.plan_steps for v in out.videos},
+            "final_steps": {v.instruction_id: v.result.steps for v in out.videos},
+            "planner_base": base_of(ctx, "planner"),
+            "executor_base": base_of(ctx, "executor"),
+        }
+    )
 
 
-register(StageSpec(
-    name=NAME,
-    summary="Render instructions with the run's policy, open loop or with reflection (critic, remedies, budget)",
-    inputs=(InputSpec("instructions", stage="instructions", fixed_step=0, optional=True),
+register(
+    StageSpec(
+        name=NAME,
+        summary="Render instructions with the run's policy, open loop or with reflection (critic, remedies, budget)",
+        inputs=(
+            InputSpec("instructions", stage="instructions", fixed_step=0, optional=True),
             InputSpec("planner_adapter", stage="update_planner", optional=True),
-            InputSpec("executor_adapter", stage="update_executor", optional=True), BOOTSTRAP_INPUT),
-    outputs=("reflections",),
-    config_sections=("generate", "reflect", "video", "executor", "planner", "rewards", "world", "data"),
-    run=run,
-))
+            InputSpec("executor_adapter", stage="update_executor", optional=True),
+            BOOTSTRAP_INPUT,
+        ),
+        outputs=("reflections",),
+        config_sections=("generate", "reflect", "video", "executor", "planner", "rewards", "world", "data"),
+        run=run,
+    )
+)

@@ -1,4 +1,5 @@
 """instructions stage: materialise the run's instructions artifact from the configured source (once per run)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,9 @@ def run(ctx: StageContext) -> None:
     source = get_source(ctx.config.data.source)
     rows = source.read(*(getattr(ctx.config, name) for name in source.sections))
     ctx.output.write_table("instructions.parquet", "instructions", rows)
-    ctx.output.summary.update({"rows": len(rows), "splits": dict(Counter(r["split"] for r in rows)),
-                               "source": ctx.config.data.source})
+    ctx.output.summary.update(
+        {"rows": len(rows), "splits": dict(Counter(r["split"] for r in rows)), "source": ctx.config.data.source}
+    )
 
 
 def source_digest(config) -> str:
@@ -25,12 +27,14 @@ def source_digest(config) -> str:
     return hashlib.sha256(Path(config.data.path).read_bytes()).hexdigest()
 
 
-register(StageSpec(
-    name="instructions",
-    summary="Materialise the instructions artifact from data.source (a prompt file or a generator)",
-    inputs=(),
-    outputs=("instructions",),
-    config_sections=("data", "world", "seed"),
-    run=run,
-    cache_extra=source_digest,
-))
+register(
+    StageSpec(
+        name="instructions",
+        summary="Materialise the instructions artifact from data.source (a prompt file or a generator)",
+        inputs=(),
+        outputs=("instructions",),
+        config_sections=("data", "world", "seed"),
+        run=run,
+        cache_extra=source_digest,
+    )
+)

@@ -6,6 +6,7 @@ forward pass of the sampling weights; with `openai` they are left null for updat
 asserts that its loaded adapter is the sampling version. With the `local` backend and `planner.num_shards` > 1
 the instructions are split over device-pinned worker processes (`plotline.planner.sharding`).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -31,8 +32,11 @@ def current_adapter(ctx: StageContext) -> str | None:
 def read_instructions(ctx: StageContext) -> list[Instruction]:
     """The train-split instructions of the instructions artifact (the pool the step's batch is drawn from)."""
     rows = ctx.inputs["instructions"].read_table("instructions.parquet").to_pylist()
-    chosen = [Instruction(r["instruction_id"], r["prompt"], r.get("split", "train")) for r in rows
-              if r.get("split", "train") == "train"]
+    chosen = [
+        Instruction(r["instruction_id"], r["prompt"], r.get("split", "train"))
+        for r in rows
+        if r.get("split", "train") == "train"
+    ]
     if not chosen:
         raise PlannerError(f"the instructions artifact has no train-split rows ({len(rows)} rows in total)")
     return chosen
@@ -50,34 +54,49 @@ def run(ctx: StageContext) -> None:
     version = adapter_version(adapter)
     if cfg.backend == "local" and cfg.num_shards > 1:
         with tempfile.TemporaryDirectory() as tmp:
-            records = sample_sharded(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"),
-                                     tmp)
+            records = sample_sharded(
+                cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"), tmp
+            )
     elif cfg.backend == "local":
         records = sample_local(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"))
     else:
         art = ctx.inputs.get("planner_adapter")
         private = art is not None and art.fs.protocol != "file"  # a remote store's adapter: a download-cache copy
         planner = open_planner(cfg, adapter, lora_seed=ctx.seed("lora-init"), adapter_private=private)
-        records = sample_plans(planner.backend, planner.tokenizer, instructions, cfg, num_steps, ctx.seed("sample"),
-                               planner.context_length)
+        records = sample_plans(
+            planner.backend, planner.tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), planner.context_length
+        )
     check_records(records)
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})
     statuses = Counter(r.parse_status for r in records)
-    ctx.output.summary.update({
-        "plans": len(records), "instructions": len(instructions), "instruction_pool": len(pool), "num_steps": num_steps,
-        "backend": cfg.backend, "adapter_version": version, "planner_base": base_of(ctx, "planner"),
-        "format_reward_mean": sum(r.format_reward for r in records) / len(records),
-        "parse_status": dict(statuses), "failed": statuses.get("failed", 0),
-        "old_logprobs": "recorded" if cfg.backend == "local" else "pending (update_planner)",
-    })
+    ctx.output.summary.update(
+        {
+            "plans": len(records),
+            "instructions": len(instructions),
+            "instruction_pool": len(pool),
+            "num_steps": num_steps,
+            "backend": cfg.backend,
+            "adapter_version": version,
+            "planner_base": base_of(ctx, "planner"),
+            "format_reward_mean": sum(r.format_reward for r in records) / len(records),
+            "parse_status": dict(statuses),
+            "failed": statuses.get("failed", 0),
+            "old_logprobs": "recorded" if cfg.backend == "local" else "pending (update_planner)",
+        }
+    )
 
 
-register(StageSpec(
-    name="plan",
-    summary="Sample M span-aware plans per instruction with the current planner",
-    inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),
-            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
-    outputs=("plans",),
-    config_sections=("video", "planner", "data", "seed"),
-    run=run,
-))
+register(
+    StageSpec(
+        name="plan",
+        summary="Sample M span-aware plans per instruction with the current planner",
+        inputs=(
+            InputSpec("instructions", stage="instructions", fixed_step=0),
+            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True),
+            BOOTSTRAP_INPUT,
+        ),
+        outputs=("plans",),
+        config_sections=("video", "planner", "data", "seed"),
+        run=run,
+    )
+)

@@ -6,6 +6,7 @@ checkpoint as an optional input (BOOTSTRAP_INPUT): when it is committed, `with_b
 of samples records the base it came from and the update stages assert (`check_same_base`) that they train on the
 base that sampled.
 """
+
 from __future__ import annotations
 
 from plotline.config import PlotlineConfig

@@ -4,6 +4,7 @@ mp4s; every row records the executor adapter version that produced it.
 
 With `executor.num_shards` > 1 the plans are split by instruction over device-pinned worker processes
 (`plotline.executor.sharding`); their outputs are written here in plan order, equal to an unsharded run."""
+
 from __future__ import annotations
 
 import tempfile
@@ -31,8 +32,9 @@ def run(ctx: StageContext) -> None:
     """Roll out every plan of the step."""
     cfg, video = with_bootstrap(ctx), ctx.config.video
     n_cont = cfg.executor.num_continuations
-    plans = condition_plans(ctx.inputs["plans"].read_table("plans.parquet").to_pylist(), cfg.planner.smooth_joiner,
-                            video.num_steps)
+    plans = condition_plans(
+        ctx.inputs["plans"].read_table("plans.parquet").to_pylist(), cfg.planner.smooth_joiner, video.num_steps
+    )
     jobs = rollout_jobs(plans, video.switch_frames, n_cont, ctx.seed)
     with tempfile.TemporaryDirectory() as tmp:
         if cfg.executor.num_shards > 1:
@@ -50,16 +52,28 @@ def run(ctx: StageContext) -> None:
                 ctx.output.write_bytes(path, data)
             rows += out.rows
     ctx.output.write_table("rollouts.parquet", "rollouts", rows, params={"N": n_cont})
-    ctx.output.summary.update({"plans": len(plans), "rollouts": len(rows), "executor_adapter_version": version,
-                               "backbone": backbone, "executor_base": base_of(ctx, "executor")})
+    ctx.output.summary.update(
+        {
+            "plans": len(plans),
+            "rollouts": len(rows),
+            "executor_adapter_version": version,
+            "backbone": backbone,
+            "executor_base": base_of(ctx, "executor"),
+        }
+    )
 
 
-register(StageSpec(
-    name="rollout",
-    summary="Render N continuations per plan from a shared, forked prefix (one batch per plan)",
-    inputs=(InputSpec("plans", stage="plan"),
-            InputSpec("executor_adapter", stage="update_executor", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
-    outputs=("rollouts",),
-    config_sections=("video", "executor", "planner.smooth_joiner", "seed"),
-    run=run,
-))
+register(
+    StageSpec(
+        name="rollout",
+        summary="Render N continuations per plan from a shared, forked prefix (one batch per plan)",
+        inputs=(
+            InputSpec("plans", stage="plan"),
+            InputSpec("executor_adapter", stage="update_executor", step_offset=-1, optional=True),
+            BOOTSTRAP_INPUT,
+        ),
+        outputs=("rollouts",),
+        config_sections=("video", "executor", "planner.smooth_joiner", "seed"),
+        run=run,
+    )
+)

@@ -12,6 +12,7 @@ its switch step on, or all) and one `critic` row per continuation records the ag
 A step where one judge's unscored share exceeds `rewards.max_unscored_fraction` fails with the reasons
 (plotline.rewards.outage) and commits nothing.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -22,8 +23,15 @@ from plotline.rewards.judges import create_backend
 from plotline.rewards.judges.scorer import JudgeScorer
 from plotline.rewards.outage import check_unscored
 from plotline.rewards.pickscore import load_pickscore
-from plotline.rewards.scoring import (RolloutFrames, outcome_row, pickscore_outcome, plan_request,
-                                      programmatic_rewards, rollout_judge_frames, video_requests)
+from plotline.rewards.scoring import (
+    RolloutFrames,
+    outcome_row,
+    pickscore_outcome,
+    plan_request,
+    programmatic_rewards,
+    rollout_judge_frames,
+    video_requests,
+)
 from stages.base import InputSpec, StageContext, StageSpec, register
 
 
@@ -40,8 +48,11 @@ def rollout_frames(ctx: StageContext, row: dict, groups: dict) -> RolloutFrames:
     if row["frames_path"] not in groups:
         groups[row["frames_path"]] = art.read_tensors(row["frames_path"])["frames"].numpy()
     video = row.get("video_path")
-    return RolloutFrames(list(row["sampled_frame_indices"]), groups[row["frames_path"]][int(row["group_index"])],
-                         (lambda: read_video(art.local_path(video))) if video else None)
+    return RolloutFrames(
+        list(row["sampled_frame_indices"]),
+        groups[row["frames_path"]][int(row["group_index"])],
+        (lambda: read_video(art.local_path(video))) if video else None,
+    )
 
 
 def ground_truth_steps(ctx: StageContext) -> dict[str, list[str]]:
@@ -78,18 +89,28 @@ def run(ctx: StageContext) -> None:
 
     outcomes = scorer.score(plan_reqs + [t for _, t, _, _ in video_items] + [s for _, _, s, _ in video_items])
     n_plans, n_roll = len(plan_reqs), len(video_items)
-    rows = [outcome_row(f"plan:{p['plan_id']}", "plan", p["instruction_id"], p["plan_id"], None, o)
-            for p, o in zip(plans, outcomes[:n_plans])]
-    values = (aesthetic.score([r["step_prompt"] for r, *_ in video_items], [w for *_, w in video_items])
-              if aesthetic is not None and video_items else [None] * n_roll)
+    rows = [
+        outcome_row(f"plan:{p['plan_id']}", "plan", p["instruction_id"], p["plan_id"], None, o)
+        for p, o in zip(plans, outcomes[:n_plans])
+    ]
+    values = (
+        aesthetic.score([r["step_prompt"] for r, *_ in video_items], [w for *_, w in video_items])
+        if aesthetic is not None and video_items
+        else [None] * n_roll
+    )
     for i, (r, _, _, _) in enumerate(video_items):
         ids = (r["instruction_id"], r["plan_id"], r["rollout_id"])
         rows.append(outcome_row(f"temporal:{r['rollout_id']}", "temporal", *ids, outcomes[n_plans + i]))
         rows.append(outcome_row(f"step:{r['rollout_id']}", "step", *ids, outcomes[n_plans + n_roll + i]))
         value = None if values[i] is None else float(values[i])
-        rows.append(outcome_row(f"pickscore:{r['rollout_id']}", "pickscore", *ids,
-                                pickscore_outcome(value, "no PickScore model and no programmatic stand-in",
-                                                  aesthetic_model or "none")))
+        rows.append(
+            outcome_row(
+                f"pickscore:{r['rollout_id']}",
+                "pickscore",
+                *ids,
+                pickscore_outcome(value, "no PickScore model and no programmatic stand-in", aesthetic_model or "none"),
+            )
+        )
     critic_reward = ctx.config.reflect.critic_reward
     if critic_reward.enabled:
         from plotline.reflect.critic import build_critic
@@ -104,20 +125,35 @@ def run(ctx: StageContext) -> None:
     for row in rows:
         statuses.setdefault(row["judge"], {}).setdefault(row["status"], 0)
         statuses[row["judge"]][row["status"]] += 1
-    means = {j: float(np.mean([r["score"] for r in rows if r["judge"] == j and r["score"] is not None]))
-             for j in statuses if any(r["score"] is not None for r in rows if r["judge"] == j)}
-    ctx.output.summary.update({"status_counts": statuses, "cache_hits": sum(r["cached"] for r in rows),
-                               "judge_backend": cfg.judge_backend, "frame_sources": dict(sources),
-                               "score_means": means, "aesthetic_model": aesthetic_model or "none"})
+    means = {
+        j: float(np.mean([r["score"] for r in rows if r["judge"] == j and r["score"] is not None]))
+        for j in statuses
+        if any(r["score"] is not None for r in rows if r["judge"] == j)
+    }
+    ctx.output.summary.update(
+        {
+            "status_counts": statuses,
+            "cache_hits": sum(r["cached"] for r in rows),
+            "judge_backend": cfg.judge_backend,
+            "frame_sources": dict(sources),
+            "score_means": means,
+            "aesthetic_model": aesthetic_model or "none",
+        }
+    )
 
 
-register(StageSpec(
-    name="score",
-    summary="Judge plans and continuations (plan / temporal / step judges, PickScore, optional critic reward); "
-            "keep every raw reply",
-    inputs=(InputSpec("plans", stage="plan"), InputSpec("rollouts", stage="rollout"),
-            InputSpec("instructions", stage="instructions", fixed_step=0)),
-    outputs=("scores",),
-    config_sections=("rewards", "video", "world", "reflect.critic_reward", "reflect.critic", "reflect.threshold"),
-    run=run,
-))
+register(
+    StageSpec(
+        name="score",
+        summary="Judge plans and continuations (plan / temporal / step judges, PickScore, optional critic reward); "
+        "keep every raw reply",
+        inputs=(
+            InputSpec("plans", stage="plan"),
+            InputSpec("rollouts", stage="rollout"),
+            InputSpec("instructions", stage="instructions", fixed_step=0),
+        ),
+        outputs=("scores",),
+        config_sections=("rewards", "video", "world", "reflect.critic_reward", "reflect.critic", "reflect.threshold"),
+        run=run,
+    )
+)

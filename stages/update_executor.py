@@ -6,6 +6,7 @@ RatioNorm + clipped loss + KL to the adapter-disabled reference on every update;
 The update itself is `plotline.rl.flow_grpo_job.run_executor_update`: in this process when
 `rl.executor.num_processes` is 1, else in `accelerate launch` workers that read local copies of the verified
 inputs and hand the adapters and metrics back through a temporary folder; this stage writes and commits."""
+
 from __future__ import annotations
 
 import tempfile
@@ -33,16 +34,24 @@ def run(ctx: StageContext) -> None:
         out = Path(tmp) / "out"
         if cfg.rl.executor.num_processes > 1:
             rows = rollouts.read_table("rollouts.parquet").to_pylist()
-            inputs = {"rollouts_table": rollouts.local_path("rollouts.parquet"),
-                      "advantages_table": advantages.local_path("advantages.parquet"),
-                      "group_files": {p: rollouts.local_path(p) for p in sorted({r["group_path"] for r in rows})},
-                      "adapter_dir": adapter_dir, "lora_seed": lora_seed, "version": version}
+            inputs = {
+                "rollouts_table": rollouts.local_path("rollouts.parquet"),
+                "advantages_table": advantages.local_path("advantages.parquet"),
+                "group_files": {p: rollouts.local_path(p) for p in sorted({r["group_path"] for r in rows})},
+                "adapter_dir": adapter_dir,
+                "lora_seed": lora_seed,
+                "version": version,
+            }
             result = launch_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, Path(tmp) / "work")
         else:
             inputs = ExecutorUpdateInputs(
                 rollouts=rollouts.read_table("rollouts.parquet").to_pylist(),
                 advantages=advantages.read_table("advantages.parquet").to_pylist(),
-                read_group=rollouts.read_tensors, adapter_dir=adapter_dir, lora_seed=lora_seed, version=version)
+                read_group=rollouts.read_tensors,
+                adapter_dir=adapter_dir,
+                lora_seed=lora_seed,
+                version=version,
+            )
             result = run_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, progress=ctx.progress)
         ctx.output.write_dir("adapter", str(out / "adapter"))
         if (out / "adapter_ema").is_dir():
@@ -51,12 +60,18 @@ def run(ctx: StageContext) -> None:
     ctx.output.summary.update({**result.summary, "executor_base": base})
 
 
-register(StageSpec(
-    name="update_executor",
-    summary="Flow-GRPO update of the executor LoRA on the transition chunk; writes the adapter and metrics",
-    inputs=(InputSpec("rollouts", stage="rollout"), InputSpec("advantages", stage="advantage"),
-            InputSpec("executor_adapter", stage="update_executor", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
-    outputs=("update_metrics",),
-    config_sections=("video", "executor", "rl.executor", "seed"),
-    run=run,
-))
+register(
+    StageSpec(
+        name="update_executor",
+        summary="Flow-GRPO update of the executor LoRA on the transition chunk; writes the adapter and metrics",
+        inputs=(
+            InputSpec("rollouts", stage="rollout"),
+            InputSpec("advantages", stage="advantage"),
+            InputSpec("executor_adapter", stage="update_executor", step_offset=-1, optional=True),
+            BOOTSTRAP_INPUT,
+        ),
+        outputs=("update_metrics",),
+        config_sections=("video", "executor", "rl.executor", "seed"),
+        run=run,
+    )
+)

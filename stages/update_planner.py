@@ -6,16 +6,22 @@ and writes the new adapter (peft format, loadable by vLLM) plus update metrics.
 The update itself is `plotline.planner.gspo_job.run_planner_update`: in this process when
 `rl.planner.num_processes` is 1, else in `accelerate launch` workers that read local copies of the verified
 inputs and hand the adapter and metrics back through a temporary folder; this stage writes and commits."""
+
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from plotline.planner.gspo_job import (PlannerUpdateInputs, PlannerVersionMismatch, launch_planner_update,
-                                       planner_advantages, run_planner_update)
+from plotline.planner.gspo_job import (
+    PlannerUpdateInputs,
+    PlannerVersionMismatch,
+    launch_planner_update,
+    planner_advantages,
+    run_planner_update,
+)
 from stages.base import InputSpec, StageContext, StageSpec, register
-from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 from stages.plan import current_adapter
+from stages.provenance import BOOTSTRAP_INPUT, check_same_base, with_bootstrap
 
 __all__ = ["PlannerVersionMismatch", "planner_advantages", "run"]
 
@@ -29,26 +35,40 @@ def run(ctx: StageContext) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         if cfg.rl.planner.num_processes > 1:
-            inputs = {"plans_table": plans.local_path("plans.parquet"),
-                      "advantages_table": advantages.local_path("advantages.parquet"),
-                      "adapter": adapter, "lora_seed": lora_seed, "gspo_seed": gspo_seed}
+            inputs = {
+                "plans_table": plans.local_path("plans.parquet"),
+                "advantages_table": advantages.local_path("advantages.parquet"),
+                "adapter": adapter,
+                "lora_seed": lora_seed,
+                "gspo_seed": gspo_seed,
+            }
             result = launch_planner_update(cfg.planner, cfg.rl.planner, inputs, out, Path(tmp) / "work")
         else:
-            inputs = PlannerUpdateInputs(plans=plans.read_table("plans.parquet").to_pylist(),
-                                         advantages=advantages.read_table("advantages.parquet").to_pylist(),
-                                         adapter=adapter, lora_seed=lora_seed, gspo_seed=gspo_seed)
+            inputs = PlannerUpdateInputs(
+                plans=plans.read_table("plans.parquet").to_pylist(),
+                advantages=advantages.read_table("advantages.parquet").to_pylist(),
+                adapter=adapter,
+                lora_seed=lora_seed,
+                gspo_seed=gspo_seed,
+            )
             result = run_planner_update(cfg.planner, cfg.rl.planner, inputs, out)
         ctx.output.write_dir("adapter", str(out / "adapter"))
     ctx.output.write_table("metrics.parquet", "update_metrics", result.metrics)
     ctx.output.summary.update({**result.summary, "planner_base": base})
 
 
-register(StageSpec(
-    name="update_planner",
-    summary="GSPO update of the planner LoRA from plans and planner advantages",
-    inputs=(InputSpec("plans", stage="plan"), InputSpec("advantages", stage="advantage"),
-            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True), BOOTSTRAP_INPUT),
-    outputs=("update_metrics",),
-    config_sections=("planner", "rl.planner", "seed"),
-    run=run,
-))
+register(
+    StageSpec(
+        name="update_planner",
+        summary="GSPO update of the planner LoRA from plans and planner advantages",
+        inputs=(
+            InputSpec("plans", stage="plan"),
+            InputSpec("advantages", stage="advantage"),
+            InputSpec("planner_adapter", stage="update_planner", step_offset=-1, optional=True),
+            BOOTSTRAP_INPUT,
+        ),
+        outputs=("update_metrics",),
+        config_sections=("planner", "rl.planner", "seed"),
+        run=run,
+    )
+)

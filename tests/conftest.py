@@ -1,4 +1,5 @@
 """Shared fixtures: a real S3 endpoint on loopback (moto's ThreadedMotoServer) and store roots for both backends."""
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,7 @@ def pytest_configure(config):
 
     torch.set_num_threads(1)
 
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -38,8 +40,11 @@ def s3_endpoint():
     """URL of a moto S3 server running on loopback for the whole session, with test credentials in the env."""
     from moto.server import ThreadedMotoServer
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ[key] = value
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -67,7 +72,9 @@ def store_root(request, tmp_path):
         return str(tmp_path / "runs"), StorageConfig(root=str(tmp_path / "runs"))
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
-    cfg = StorageConfig.model_validate({"root": f"s3://{bucket}/runs", "s3": {"endpoint_url": endpoint, "max_attempts": 2}})
+    cfg = StorageConfig.model_validate(
+        {"root": f"s3://{bucket}/runs", "s3": {"endpoint_url": endpoint, "max_attempts": 2}}
+    )
     return f"s3://{bucket}/runs", cfg
 
 

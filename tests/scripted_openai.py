@@ -6,12 +6,13 @@ bytes) to send an error or a broken body), answers any other POST (e.g. vLLM's /
 (`calls`: path, headers, body; `requests`: the chat bodies), counts requests in flight, and can hold requests
 until a condition holds, so concurrency and timeout tests wait for states instead of sleeping.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 Reply = str | tuple[int, dict | bytes]
 """A chat reply's content, or (HTTP status, JSON body or raw bytes) to answer something else."""
@@ -25,9 +26,15 @@ class ScriptedChat:
     release: an Event; when given, every request waits for it (a server that accepts and does not answer).
     """
 
-    def __init__(self, reply: Callable[[dict], Reply], *, finish_reason: str = "stop",
-                 hold_until_in_flight: int = 0, hold_timeout_s: float = 30.0,
-                 release: threading.Event | None = None):
+    def __init__(
+        self,
+        reply: Callable[[dict], Reply],
+        *,
+        finish_reason: str = "stop",
+        hold_until_in_flight: int = 0,
+        hold_timeout_s: float = 30.0,
+        release: threading.Event | None = None,
+    ):
         self.reply, self.finish_reason = reply, finish_reason
         self.hold_until_in_flight, self.hold_timeout_s, self.release = hold_until_in_flight, hold_timeout_s, release
         self.requests: list[dict] = []
@@ -59,13 +66,17 @@ class ScriptedChat:
                 self.in_flight -= 1
         if isinstance(out, tuple):
             return out
-        return 200, {"id": f"scripted-{len(self.requests)}", "object": "chat.completion",
-                     "model": body.get("model", ""),
-                     "choices": [{"index": 0, "finish_reason": self.finish_reason,
-                                  "message": {"role": "assistant", "content": out}}],
-                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+        return 200, {
+            "id": f"scripted-{len(self.requests)}",
+            "object": "chat.completion",
+            "model": body.get("model", ""),
+            "choices": [
+                {"index": 0, "finish_reason": self.finish_reason, "message": {"role": "assistant", "content": out}}
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
 
-    def __enter__(self) -> "ScriptedChat":
+    def __enter__(self) -> ScriptedChat:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,8 +87,7 @@ class ScriptedChat:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)) or 0)
                 body = json.loads(raw or b"{}")
                 owner.calls.append((self.path, dict(self.headers), body))
-                code, payload = (owner._handle(body) if self.path.endswith("/chat/completions")
-                                 else (200, {"ok": True}))
+                code, payload = owner._handle(body) if self.path.endswith("/chat/completions") else (200, {"ok": True})
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(code)

@@ -1,4 +1,5 @@
 """A loopback endpoint that accepts connections and never answers: the stalled object store of the fault tests."""
+
 from __future__ import annotations
 
 import socket
@@ -31,7 +32,7 @@ class StalledEndpoint:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.accepted += 1
             self._held.append(conn)  # read nothing, answer nothing
@@ -44,7 +45,7 @@ class StalledEndpoint:
             conn.close()
         self._sock.close()
 
-    def __enter__(self) -> "StalledEndpoint":
+    def __enter__(self) -> StalledEndpoint:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,5 @@
 """Layering and documentation rules of DESIGN §1 and the style guide, checked on the source tree."""
+
 import ast
 from pathlib import Path
 
@@ -33,27 +34,38 @@ def in_roof(path: Path) -> bool:
 
 
 def test_prefect_lives_only_in_flows_and_the_cli():
-    offenders = [str(p.relative_to(REPO)) for p in sources(*LIBRARY_DIRS)
-                 if not in_roof(p) and any(m == "prefect" or m.startswith("prefect.") for m in imported_modules(p))]
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in sources(*LIBRARY_DIRS)
+        if not in_roof(p) and any(m == "prefect" or m.startswith("prefect.") for m in imported_modules(p))
+    ]
     assert not offenders, f"Prefect imported outside flows/ and the CLI roof: {offenders}"
 
 
 def test_nothing_imports_the_cli_roof():
-    offenders = [str(p.relative_to(REPO)) for p in sources(*LIBRARY_DIRS, "flows")
-                 if not in_roof(p) and any(m == "plotline.cli" or m.startswith("plotline.cli.")
-                                           for m in imported_modules(p))]
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in sources(*LIBRARY_DIRS, "flows")
+        if not in_roof(p) and any(m == "plotline.cli" or m.startswith("plotline.cli.") for m in imported_modules(p))
+    ]
     assert not offenders, f"modules importing the CLI roof plotline.cli: {offenders}"
 
 
 def test_library_does_not_import_flows_or_stages():
-    offenders = [str(p.relative_to(REPO)) for p in sources("plotline", "data_contracts")
-                 if not in_roof(p) and any(m.split(".")[0] in ("flows", "stages") for m in imported_modules(p))]
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in sources("plotline", "data_contracts")
+        if not in_roof(p) and any(m.split(".")[0] in ("flows", "stages") for m in imported_modules(p))
+    ]
     assert not offenders, f"library modules importing flows/stages (dependency points the wrong way): {offenders}"
 
 
 def test_every_command_lives_under_the_roof():
-    stray = [str(p.relative_to(REPO)) for p in sources(*LIBRARY_DIRS)
-             if not in_roof(p) and ("typer" in imported_modules(p) or p.stem.endswith("cli"))]
+    stray = [
+        str(p.relative_to(REPO))
+        for p in sources(*LIBRARY_DIRS)
+        if not in_roof(p) and ("typer" in imported_modules(p) or p.stem.endswith("cli"))
+    ]
     assert not stray, f"command-line code outside plotline/cli/: {stray}"
 
 
@@ -72,8 +84,12 @@ def _package_graph() -> dict[str, set[str]]:
         deps = graph.setdefault(pkg, set())
         for mod in imported_modules(path):
             parts = mod.split(".")
-            if parts[0] == "plotline" and len(parts) > 1 and (REPO / "plotline" / parts[1]).is_dir() \
-                    and parts[1] not in (pkg, "cli"):
+            if (
+                parts[0] == "plotline"
+                and len(parts) > 1
+                and (REPO / "plotline" / parts[1]).is_dir()
+                and parts[1] not in (pkg, "cli")
+            ):
                 deps.add(parts[1])
     return graph
 
@@ -85,7 +101,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     def visit(node, stack):
         for nxt in sorted(graph.get(node, ())):
             if nxt in stack:
-                cycle = stack[stack.index(nxt):]
+                cycle = stack[stack.index(nxt) :]
                 key = frozenset(cycle)
                 if key not in seen:
                     seen.add(key)
@@ -114,10 +130,16 @@ def test_public_functions_have_docstrings(folder):
     for path in sources(folder):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in tree.body:
-            items = [node] + ([n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-                              if isinstance(node, ast.ClassDef) and not node.name.startswith("_") else [])
+            items = [node] + (
+                [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+                else []
+            )
             for item in items:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                        and not item.name.startswith("_") and ast.get_docstring(item) is None:
+                if (
+                    isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and not item.name.startswith("_")
+                    and ast.get_docstring(item) is None
+                ):
                     missing.append(f"{path.relative_to(REPO)}:{item.lineno} {item.name}")
     assert not missing, "public functions/classes without a docstring:\n" + "\n".join(missing)

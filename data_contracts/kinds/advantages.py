@@ -6,25 +6,28 @@ advantage (null when the sample is dropped), `keep` whether it enters the policy
 members of groups with no reward spread; `self_paced_weights` the curriculum weights of the sample's group
 (empty when the curriculum is off). Batch diagnostics are in the manifest summary.
 """
+
 import pyarrow as pa
 
 from data_contracts.kind import ArtifactKind
 
 KIND = ArtifactKind(
     name="advantages",
-    schema=pa.schema([
-        pa.field("sample_id", pa.string(), nullable=False),
-        pa.field("role", pa.string(), nullable=False),
-        pa.field("group_id", pa.string(), nullable=False),
-        pa.field("instruction_id", pa.string(), nullable=False),
-        pa.field("plan_id", pa.string(), nullable=False),
-        pa.field("reward", pa.float64(), nullable=True),
-        pa.field("advantage", pa.float64(), nullable=True),
-        pa.field("keep", pa.bool_(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("zero_variance", pa.bool_(), nullable=False),
-        pa.field("self_paced_weights", pa.list_(pa.float64()), nullable=False),
-    ]),
+    schema=pa.schema(
+        [
+            pa.field("sample_id", pa.string(), nullable=False),
+            pa.field("role", pa.string(), nullable=False),
+            pa.field("group_id", pa.string(), nullable=False),
+            pa.field("instruction_id", pa.string(), nullable=False),
+            pa.field("plan_id", pa.string(), nullable=False),
+            pa.field("reward", pa.float64(), nullable=True),
+            pa.field("advantage", pa.float64(), nullable=True),
+            pa.field("keep", pa.bool_(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("zero_variance", pa.bool_(), nullable=False),
+            pa.field("self_paced_weights", pa.list_(pa.float64()), nullable=False),
+        ]
+    ),
     version=1,
     id_column="sample_id",
     score_columns=("advantage", "reward"),

@@ -8,30 +8,33 @@ advantage stage can re-aggregate with any weights; `score` is the [0, 1] aggrega
 when scoring. An unscored item has status `unscored`, null `score` and a `reason` — never a 0. `raw` keeps the
 judge's reply verbatim (null when the call failed); `cache_key` = sha256(model, prompt, frames hash).
 """
+
 import pyarrow as pa
 
 from data_contracts.kind import ArtifactKind
 
 KIND = ArtifactKind(
     name="scores",
-    schema=pa.schema([
-        pa.field("score_id", pa.string(), nullable=False),
-        pa.field("judge", pa.string(), nullable=False),
-        pa.field("instruction_id", pa.string(), nullable=False),
-        pa.field("plan_id", pa.string(), nullable=False),
-        pa.field("rollout_id", pa.string(), nullable=True),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("score", pa.float64(), nullable=True),
-        pa.field("reason", pa.string(), nullable=True),
-        pa.field("fields_json", pa.string(), nullable=False),
-        pa.field("raw", pa.string(), nullable=True),
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("cache_key", pa.string(), nullable=False),
-        pa.field("n_frames", pa.int64(), nullable=False),
-        pa.field("latency_s", pa.float64(), nullable=False),
-        pa.field("attempts", pa.int64(), nullable=False),
-        pa.field("cached", pa.bool_(), nullable=False),
-    ]),
+    schema=pa.schema(
+        [
+            pa.field("score_id", pa.string(), nullable=False),
+            pa.field("judge", pa.string(), nullable=False),
+            pa.field("instruction_id", pa.string(), nullable=False),
+            pa.field("plan_id", pa.string(), nullable=False),
+            pa.field("rollout_id", pa.string(), nullable=True),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("score", pa.float64(), nullable=True),
+            pa.field("reason", pa.string(), nullable=True),
+            pa.field("fields_json", pa.string(), nullable=False),
+            pa.field("raw", pa.string(), nullable=True),
+            pa.field("model", pa.string(), nullable=False),
+            pa.field("cache_key", pa.string(), nullable=False),
+            pa.field("n_frames", pa.int64(), nullable=False),
+            pa.field("latency_s", pa.float64(), nullable=False),
+            pa.field("attempts", pa.int64(), nullable=False),
+            pa.field("cached", pa.bool_(), nullable=False),
+        ]
+    ),
     version=1,
     id_column="score_id",
     score_columns=("score", "latency_s"),

@@ -3,6 +3,7 @@
 Statistics are split by a table's group columns (`judge`, `role`, `metric`): judges, roles and metrics are never
 pooled into one mean. Best/worst samples are ranked only on columns whose kind declares a direction (rewards,
 scores, advantages), within each group, and a row is never listed as both best and worst."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -84,8 +85,15 @@ def audit_run(store: RunStore, step: int | None = None, stage: str | None = None
                         continue
                     table = art.read_table(entry.name)
                     kind = get_kind(entry.kind)
-                    base = dict(step=s, stage=name, version=art.manifest.version, file=entry.name, kind=entry.kind,
-                                rows=table.num_rows, validation=valid.get(entry.name, ""))
+                    base = dict(
+                        step=s,
+                        stage=name,
+                        version=art.manifest.version,
+                        file=entry.name,
+                        kind=entry.kind,
+                        rows=table.num_rows,
+                        validation=valid.get(entry.name, ""),
+                    )
                     cols = [c for c in kind.score_columns if c in table.column_names]
                     groups = table_groups(table)
                     if not cols:
@@ -94,14 +102,25 @@ def audit_run(store: RunStore, step: int | None = None, stage: str | None = None
                         values = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype=np.float64)
                         for label, picked in groups:
                             count, mean, std, lo, hi = _stats(values[picked])
-                            report.rows.append(AuditRow(**base, column=col, group=label, count=count, mean=mean,
-                                                        std=std, min=lo, max=hi))
+                            report.rows.append(
+                                AuditRow(
+                                    **base, column=col, group=label, count=count, mean=mean, std=std, min=lo, max=hi
+                                )
+                            )
                     ranked = [c for c in kind.directions if c in cols and kind.directions[c] in ("higher", "lower")]
                     if ranked and kind.id_column and table.num_rows:
                         col = ranked[0]
                         for label, picked in groups:
-                            report.extremes += _extremes(table.take(np.flatnonzero(picked)), kind.id_column, col, s,
-                                                         name, n_extremes, kind.directions[col], label)
+                            report.extremes += _extremes(
+                                table.take(np.flatnonzero(picked)),
+                                kind.id_column,
+                                col,
+                                s,
+                                name,
+                                n_extremes,
+                                kind.directions[col],
+                                label,
+                            )
                     for title, rows in detail_tables(entry.kind, table).items():
                         report.details.setdefault(title, []).extend({"step": s, "stage": name, **r} for r in rows)
     return report
@@ -117,13 +136,22 @@ def table_groups(table: pa.Table) -> list[tuple[str, np.ndarray]]:
     cols = [g for g in GROUP_COLUMNS if g in table.column_names]
     if not cols:
         return [("", np.ones(table.num_rows, dtype=bool))]
-    labels = np.array(["/".join(str(v) for v in values) for values in zip(*(table.column(g).to_pylist() for g in cols))],
-                      dtype=object)
+    labels = np.array(
+        ["/".join(str(v) for v in values) for values in zip(*(table.column(g).to_pylist() for g in cols))], dtype=object
+    )
     return [(label, labels == label) for label in sorted(set(labels.tolist()))]
 
 
-def _extremes(table: pa.Table, id_col: str, score_col: str, step: int, stage: str, n: int, direction: str = "higher",
-              group: str = "") -> list[dict]:
+def _extremes(
+    table: pa.Table,
+    id_col: str,
+    score_col: str,
+    step: int,
+    stage: str,
+    n: int,
+    direction: str = "higher",
+    group: str = "",
+) -> list[dict]:
     """The n best and n worst rows by `score_col` (better = `direction`); when the table has fewer than 2n scored
     rows, the best come first and the worst only from the rest (no row twice)."""
     ids = table.column(id_col).to_pylist()
@@ -136,6 +164,15 @@ def _extremes(table: pa.Table, id_col: str, score_col: str, step: int, stage: st
     out = []
     for label, picks in (("best", best), ("worst", worst)):
         for i in picks:
-            out.append({"step": step, "stage": stage, "group": group, "which": label, "id": ids[i],
-                        "column": score_col, "value": float(scores[i])})
+            out.append(
+                {
+                    "step": step,
+                    "stage": stage,
+                    "group": group,
+                    "which": label,
+                    "id": ids[i],
+                    "column": score_col,
+                    "value": float(scores[i]),
+                }
+            )
     return out

@@ -1,6 +1,7 @@
 """Pictures of a generated video a person can look at: a filmstrip PNG and an upscaled GIF.
 
 World videos are 32×32 px; both are enlarged with nearest-neighbour resampling (pixels stay crisp squares)."""
+
 from __future__ import annotations
 
 import io
@@ -31,7 +32,7 @@ def filmstrip(frames: np.ndarray, scale: int = 4, gap: int = 2) -> np.ndarray:
     n, h, w, _ = big.shape
     strip = np.full((h, n * w + (n - 1) * gap, 3), 255, dtype=np.uint8)
     for i in range(n):
-        strip[:, i * (w + gap): i * (w + gap) + w] = big[i]
+        strip[:, i * (w + gap) : i * (w + gap) + w] = big[i]
     return strip
 
 
@@ -51,6 +52,13 @@ def gif_bytes(frames: np.ndarray, scale: int = 8, fps: float = 4.0) -> bytes:
     big = upscale(frames, scale)
     images = [Image.fromarray(np.ascontiguousarray(f)) for f in big]
     buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, int(round(1000.0 / fps))), disposal=1)
+    images[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        loop=0,
+        duration=max(20, int(round(1000.0 / fps))),
+        disposal=1,
+    )
     return buf.getvalue()

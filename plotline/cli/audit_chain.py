@@ -1,9 +1,10 @@
 """`plotline audit --sample`: print one sample's chain (plotline.audit.chain) as rich tables or JSON, and the
 lineage table (which version each downstream stage consumed) under the plain audit."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from rich.table import Table
 
@@ -32,7 +33,7 @@ def run_config(store):
         raise ValueError(f"{store.uri}/run.json: its config does not validate: {exc}") from None
 
 
-def print_chain(run: str, step: Optional[int], sample: str, version: Optional[int], as_json: bool) -> None:
+def print_chain(run: str, step: int | None, sample: str, version: int | None, as_json: bool) -> None:
     """Load and print the chain of `sample` at `step` (default: the newest step) of `run`."""
     from plotline.audit.chain import sample_chain
     from plotline.store import RunStore
@@ -44,8 +45,9 @@ def print_chain(run: str, step: Optional[int], sample: str, version: Optional[in
         if not steps:
             fail(f"nothing committed in {run}", code=1)
         at = steps[-1] if step is None else step
-        chain = sample_chain(store, at, sample, cfg.rewards, cfg.rl.advantage, cfg.reflect.critic_reward.weight,
-                             head_version=version)
+        chain = sample_chain(
+            store, at, sample, cfg.rewards, cfg.rl.advantage, cfg.reflect.critic_reward.weight, head_version=version
+        )
     except (LookupError, ValueError) as exc:
         fail(str(exc), code=1)
     except Exception as exc:  # noqa: BLE001
@@ -66,20 +68,56 @@ def _kv(title: str, pairs: dict[str, Any]) -> None:
 
 
 def _print_human(c: dict[str, Any]) -> None:
-    console.print(f"[bold]sample {c['sample_id']}[/] ({c['role']}) · run {c['run']} · step {c['step']}", highlight=False)
+    console.print(
+        f"[bold]sample {c['sample_id']}[/] ({c['role']}) · run {c['run']} · step {c['step']}", highlight=False
+    )
     _lineage_table(c["lineage"], f"versions used (step {c['step']})")
     _kv("instruction", c["instruction"])
     plan = dict(c["plan"])
-    _kv("plan", {**{k: plan[k] for k in ("plan_id", "parse_status", "format_reward", "adapter_version", "backend",
-                                         "finish_reason", "error")},
-                 "raw_text": plan["raw_text"],
-                 **{f"step {i + 1}": s for i, s in enumerate(plan["steps"] or [])}})
+    _kv(
+        "plan",
+        {
+            **{
+                k: plan[k]
+                for k in (
+                    "plan_id",
+                    "parse_status",
+                    "format_reward",
+                    "adapter_version",
+                    "backend",
+                    "finish_reason",
+                    "error",
+                )
+            },
+            "raw_text": plan["raw_text"],
+            **{f"step {i + 1}": s for i, s in enumerate(plan["steps"] or [])},
+        },
+    )
     if c["rollout"]:
         r = c["rollout"]
-        spans = {f"span {i + 1} @ frame {start}": p for i, (p, start) in enumerate(zip(r["span_prompts"], r["span_starts"]))}
-        _kv("rollout", {**{k: r[k] for k in ("rollout_id", "switch_step", "fork_frame", "transition_start",
-                                             "transition_end", "step_prompt", "executor_adapter_version",
-                                             "planner_adapter_version", "video_path")}, **spans})
+        spans = {
+            f"span {i + 1} @ frame {start}": p for i, (p, start) in enumerate(zip(r["span_prompts"], r["span_starts"]))
+        }
+        _kv(
+            "rollout",
+            {
+                **{
+                    k: r[k]
+                    for k in (
+                        "rollout_id",
+                        "switch_step",
+                        "fork_frame",
+                        "transition_start",
+                        "transition_end",
+                        "step_prompt",
+                        "executor_adapter_version",
+                        "planner_adapter_version",
+                        "video_path",
+                    )
+                },
+                **spans,
+            },
+        )
     for j in c["judges"]:
         pairs = {"model": j["model"], "status": j["status"], "reason": j["reason"], "raw": j["raw"]}
         for key, value in j["fields"].items():
@@ -91,13 +129,23 @@ def _print_human(c: dict[str, Any]) -> None:
         _kv(f"judge {j['judge']}", pairs)
     if c["reward"]:
         rw = c["reward"]
-        _kv("reward", {"formula": rw["formula"], **{f"term {k}": v for k, v in rw["terms"].items()},
-                       **{f"weight {k}": v for k, v in rw["weights"].items()},
-                       "recomputed": rw["recomputed"], "stored": rw["stored"], "consistent": rw["consistent"]})
+        _kv(
+            "reward",
+            {
+                "formula": rw["formula"],
+                **{f"term {k}": v for k, v in rw["terms"].items()},
+                **{f"weight {k}": v for k, v in rw["weights"].items()},
+                "recomputed": rw["recomputed"],
+                "stored": rw["stored"],
+                "consistent": rw["consistent"],
+            },
+        )
     if c["group"]:
         g = c["group"]
-        table = Table(title=f"group {g['group_id']} ({g['role']}): mean {_fmt(g['mean'])}, std {_fmt(g['std'])} "
-                            f"({g['std_mode']}), {g['scored']} scored")
+        table = Table(
+            title=f"group {g['group_id']} ({g['role']}): mean {_fmt(g['mean'])}, std {_fmt(g['std'])} "
+            f"({g['std_mode']}), {g['scored']} scored"
+        )
         for col in ("sample_id", "reward", "advantage", "keep"):
             table.add_column(col)
         for m in g["members"]:
@@ -120,11 +168,11 @@ def _lineage_table(entries: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
-def print_lineage(store, step: Optional[int]) -> None:
+def print_lineage(store, step: int | None) -> None:
     """Per step: which version of each stage the newest downstream output consumed (nothing when no chain)."""
     from plotline.audit.lineage import StepLineage
 
-    for s in ([step] if step is not None else store.steps()):
+    for s in [step] if step is not None else store.steps():
         try:
             lineage = StepLineage(store, s)
         except LookupError:

@@ -1,8 +1,9 @@
 """What every command shares: the error exit and the default preset."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -17,7 +18,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def preset_paths(paths: Optional[list[str]]) -> list[str]:
+def preset_paths(paths: list[str] | None) -> list[str]:
     """The presets to merge: those given, else configs/shapes.yaml when it exists here, else none."""
     if paths:
         return list(paths)

@@ -2,21 +2,23 @@
 
 Mounted as `plotline eval` by plotline.cli.main.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from plotline.cli.common import fail as _fail
-from plotline.console import console, err
+from plotline.console import console
 
 app = typer.Typer(no_args_is_help=True, help="Temporal Order benchmark: runs, reports, human agreement.")
 
-CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present).")
+CONFIG_OPT = typer.Option(
+    None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present)."
+)
 SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set eval.batch_size=8 (repeatable).")
 
 
@@ -25,8 +27,7 @@ def _group() -> None:
     """Temporal Order benchmark: runs, reports, human agreement."""
 
 
-
-def load_cli_config(paths: Optional[list[str]], overrides: Optional[list[str]]):
+def load_cli_config(paths: list[str] | None, overrides: list[str] | None):
     """The config from presets (default configs/shapes.yaml) and overrides."""
     from plotline.config import load_config
 
@@ -68,32 +69,59 @@ def _comparison_table(rows: list[dict], title: str) -> Table:
         table.add_column(col)
     for r in rows:
         rel = "" if r["relative_change"] is None else f"{r['relative_change'] * 100:+.1f}%"
-        table.add_row(r["subset"], r["judge"], r["condition"], r["mode"], r["checkpoint"],
-                      "–" if r["mean"] is None else f"{r['mean']:.4f}", str(r["n"]), str(r["unscored"]), rel)
+        table.add_row(
+            r["subset"],
+            r["judge"],
+            r["condition"],
+            r["mode"],
+            r["checkpoint"],
+            "–" if r["mean"] is None else f"{r['mean']:.4f}",
+            str(r["n"]),
+            str(r["unscored"]),
+            rel,
+        )
     return table
 
 
 @app.command("run")
 def run_cmd(
-    run: str = typer.Option(..., "--run", help="Run URI the evaluation is written into (and `current`/`step=N` refer to)."),
-    step: Optional[int] = typer.Option(None, "--step", min=0, help="Step to write at (default: newest step with an update output, else 0)."),
-    condition: Optional[list[str]] = typer.Option(None, "--condition", help="name=mode[+reflect][@checkpoint], e.g. trained=planner_smooth@latest or closed=planner_smooth+reflect@base (repeatable; replaces eval.conditions)."),
-    benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="name=path[:J]: a prompt list (prompt, category[, steps]) as a subset (repeatable; replaces eval.subsets)."),
-    simple: Optional[Path] = typer.Option(None, "--simple", help="Paper protocol: the Simple prompt list (3 step prompts, L=12)."),
-    hard: Optional[Path] = typer.Option(None, "--hard", help="Paper protocol: the Hard prompt list (5 step prompts, L=12)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate only the first N prompts of every subset."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Condition relative changes are measured against (default: the first)."),
+    run: str = typer.Option(
+        ..., "--run", help="Run URI the evaluation is written into (and `current`/`step=N` refer to)."
+    ),
+    step: int | None = typer.Option(
+        None, "--step", min=0, help="Step to write at (default: newest step with an update output, else 0)."
+    ),
+    condition: list[str] | None = typer.Option(
+        None,
+        "--condition",
+        help="name=mode[+reflect][@checkpoint], e.g. trained=planner_smooth@latest or closed=planner_smooth+reflect@base (repeatable; replaces eval.conditions).",
+    ),
+    benchmark: list[str] | None = typer.Option(
+        None,
+        "--benchmark",
+        help="name=path[:J]: a prompt list (prompt, category[, steps]) as a subset (repeatable; replaces eval.subsets).",
+    ),
+    simple: Path | None = typer.Option(
+        None, "--simple", help="Paper protocol: the Simple prompt list (3 step prompts, L=12)."
+    ),
+    hard: Path | None = typer.Option(
+        None, "--hard", help="Paper protocol: the Hard prompt list (5 step prompts, L=12)."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N prompts of every subset."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Condition relative changes are measured against (default: the first)."
+    ),
     force: bool = typer.Option(False, "--force", help="Write a new version even if this evaluation is committed."),
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Generate one video per benchmark prompt for every condition, judge them, and commit results + report."""
     from plotline.config import ConfigError
-    from stages.pins import latest_update_step, pin_reference
     from plotline.eval.config import PAPER_STEP_FRAMES, EvalSubset, eval_section
     from plotline.eval.sections import extend
     from plotline.store import RunStore
     from stages.base import run_stage
+    from stages.pins import latest_update_step, pin_reference
 
     try:
         cfg = load_cli_config(config, set_)
@@ -104,27 +132,42 @@ def run_cmd(
         subsets = [parse_benchmark(b) for b in benchmark or []]
         for name, path, j in (("simple", simple, 3), ("hard", hard, 5)):
             if path is not None:
-                subsets.append(EvalSubset(name=name, source="file", path=str(path), num_steps=j,
-                                          latent_frames_per_step=PAPER_STEP_FRAMES))
+                subsets.append(
+                    EvalSubset(
+                        name=name, source="file", path=str(path), num_steps=j, latent_frames_per_step=PAPER_STEP_FRAMES
+                    )
+                )
         if subsets:
             update["subsets"] = subsets
         if limit:
-            update["subsets"] = [s.model_copy(update={"limit": limit}) for s in update.get("subsets", ecfg.subsets)] \
-                or [EvalSubset(name="eval", limit=limit)]
+            update["subsets"] = [
+                s.model_copy(update={"limit": limit}) for s in update.get("subsets", ecfg.subsets)
+            ] or [EvalSubset(name="eval", limit=limit)]
         if baseline:
             update["baseline"] = baseline
-        ecfg = type(ecfg).model_validate({**ecfg.model_dump(mode="json"),
-                                          **{k: [v.model_dump(mode="json") for v in vs] if isinstance(vs, list) else vs
-                                             for k, vs in update.items()}})
+        ecfg = type(ecfg).model_validate(
+            {
+                **ecfg.model_dump(mode="json"),
+                **{
+                    k: [v.model_dump(mode="json") for v in vs] if isinstance(vs, list) else vs
+                    for k, vs in update.items()
+                },
+            }
+        )
         store = RunStore(run, cfg.storage)
         at = step if step is not None else (latest_update_step(store) or 0)
-        ecfg = ecfg.model_copy(update={"conditions": [pin_reference(c, store, at, cfg.storage) for c in ecfg.conditions]})
+        ecfg = ecfg.model_copy(
+            update={"conditions": [pin_reference(c, store, at, cfg.storage) for c in ecfg.conditions]}
+        )
         cfg = extend(cfg, eval=ecfg)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    console.print(f"plotline eval: run {run}, step {at}, conditions "
-                  f"{', '.join(f'{c.name} ({c.mode} @ {c.checkpoint})' for c in ecfg.conditions)}", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"plotline eval: run {run}, step {at}, conditions "
+        f"{', '.join(f'{c.name} ({c.mode} @ {c.checkpoint})' for c in ecfg.conditions)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     try:
         outcome = run_stage("evaluate", cfg, run, at, force=force)
     except Exception as exc:  # noqa: BLE001 - every stage failure is reported, not dumped
@@ -134,8 +177,11 @@ def run_cmd(
     report = report_for_artifact(outcome.artifact)
     console.print(_comparison_table(report.rows, f"Temporal Order benchmark ({outcome.status})"))
     console.print(outcome.message, highlight=False, soft_wrap=True)
-    console.print(f"report: {outcome.artifact.uri}/{outcome.artifact.manifest.file('report.html').path}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"report: {outcome.artifact.uri}/{outcome.artifact.manifest.file('report.html').path}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _write_report(report, out: Path) -> None:
@@ -151,8 +197,10 @@ def _write_report(report, out: Path) -> None:
 @app.command("report")
 def report_cmd(
     uri: list[str] = typer.Argument(..., help="Committed evaluate version folder(s); several are combined."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write report.md/.html/.json and plots here (else print Markdown)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Baseline condition."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write report.md/.html/.json and plots here (else print Markdown)."
+    ),
+    baseline: str | None = typer.Option(None, "--baseline", help="Baseline condition."),
     tie_band: float = typer.Option(0.03, "--tie-band", min=0, help="Paired wins/ties/losses tie band."),
 ) -> None:
     """Render the report of one evaluate artifact, or a comparison of several (e.g. across runs)."""
@@ -182,8 +230,10 @@ def pairs_cmd(
     a: str = typer.Option(..., "--a", help="First condition."),
     b: str = typer.Option(..., "--b", help="Second condition."),
     out: Path = typer.Option(..., "--out", help="Annotator folder (videos, pairs.csv, index.html)."),
-    key: Path = typer.Option(..., "--key", help="Where the key (which side is which condition) is written; keep it away from annotators."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most N pairs."),
+    key: Path = typer.Option(
+        ..., "--key", help="Where the key (which side is which condition) is written; keep it away from annotators."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most N pairs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the pair order and of left/right."),
 ) -> None:
     """Export side-by-side A/B pairs for annotators (left/right randomised; the key is written separately)."""
@@ -206,9 +256,17 @@ def pairs_cmd(
 def agreement_cmd(
     uri: str = typer.Argument(..., help="Committed evaluate version folder the pairs came from."),
     key: Path = typer.Option(..., "--key", exists=True, dir_okay=False, help="Key written by `plotline eval pairs`."),
-    choices: Path = typer.Option(..., "--choices", exists=True, dir_okay=False, help="Annotators' pairs.csv (or JSONL) with pair_id, choice[, annotator]."),
-    tie_band: float = typer.Option(0.03, "--tie-band", min=0, help="Judge score differences within ± this are ties (paper: 0.03)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the agreement rows as JSON."),
+    choices: Path = typer.Option(
+        ...,
+        "--choices",
+        exists=True,
+        dir_okay=False,
+        help="Annotators' pairs.csv (or JSONL) with pair_id, choice[, annotator].",
+    ),
+    tie_band: float = typer.Option(
+        0.03, "--tie-band", min=0, help="Judge score differences within ± this are ties (paper: 0.03)."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the agreement rows as JSON."),
 ) -> None:
     """Import annotator choices and compute judge–human agreement for every judge."""
     from plotline.eval.checkpoints import open_artifact
@@ -226,9 +284,15 @@ def agreement_cmd(
     for col in ("judge", "pairs", "agreement", "decisive pairs", "decisive agreement", "kappa", "unscored"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r.judge, str(r.pairs), f"{r.agreement:.3f}", str(r.decisive_pairs),
-                      "–" if r.decisive_agreement is None else f"{r.decisive_agreement:.3f}",
-                      "–" if r.kappa is None else f"{r.kappa:.3f}", str(r.unscored))
+        table.add_row(
+            r.judge,
+            str(r.pairs),
+            f"{r.agreement:.3f}",
+            str(r.decisive_pairs),
+            "–" if r.decisive_agreement is None else f"{r.decisive_agreement:.3f}",
+            "–" if r.kappa is None else f"{r.kappa:.3f}",
+            str(r.unscored),
+        )
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([r.row() for r in rows], indent=1))

@@ -1,4 +1,5 @@
 """The root `plotline` app: train, stage, audit, ui, deploy, memory, config; the sub-apps mount at the end."""
+
 from __future__ import annotations
 
 import csv
@@ -6,32 +7,36 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 import yaml
 from rich.table import Table
 
-from plotline.config import ConfigError, config_hash, load_config
 from plotline.cli.common import fail as _fail
+from plotline.config import ConfigError, config_hash, load_config
 from plotline.console import console, err
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="plotline: planner + AR video diffusion executor trained with group-relative RL.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="plotline: planner + AR video diffusion executor trained with group-relative RL.",
+)
 
-CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present).")
+CONFIG_OPT = typer.Option(
+    None, "--config", "-c", help="YAML preset(s), merged in order (default: configs/shapes.yaml if present)."
+)
 SET_OPT = typer.Option(None, "--set", "-s", help="Override a key, e.g. --set rl.executor.clip=1e-5 (repeatable).")
 
 
-def _config(paths: Optional[list[str]], overrides: Optional[list[str]]):
+def _config(paths: list[str] | None, overrides: list[str] | None):
     if not paths:
         default = Path("configs/shapes.yaml")
         paths = [str(default)] if default.is_file() else []
     return load_config(paths, overrides or [])
 
 
-
-def _stage_config(run: str, paths: Optional[list[str]], overrides: Optional[list[str]]):
+def _stage_config(run: str, paths: list[str] | None, overrides: list[str] | None):
     """The config of a stage rerun: the run's recorded config unless --config replaces it (see cli/rerun.py);
     prints where it came from and every key that differs from the recorded one."""
     from plotline.cli.rerun import rerun_config
@@ -56,13 +61,13 @@ def _stage_config(run: str, paths: Optional[list[str]], overrides: Optional[list
 
 @app.command("stage")
 def stage_cmd(
-    name: Optional[str] = typer.Argument(None, help="Stage to run (see --list)."),
-    run: Optional[str] = typer.Option(None, "--run", help="Run URI: a local folder or s3://bucket/prefix/run-id."),
+    name: str | None = typer.Argument(None, help="Stage to run (see --list)."),
+    run: str | None = typer.Option(None, "--run", help="Run URI: a local folder or s3://bucket/prefix/run-id."),
     step: int = typer.Option(0, "--step", min=0, help="Training step."),
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
     force: bool = typer.Option(False, "--force", help="Write a new version even if this input+config is committed."),
-    input_: Optional[list[str]] = typer.Option(None, "--input", help="Pin an input: key=<version folder URI>."),
+    input_: list[str] | None = typer.Option(None, "--input", help="Pin an input: key=<version folder URI>."),
     list_: bool = typer.Option(False, "--list", help="List the stages with their inputs and outputs."),
 ) -> None:
     """Run one stage from the committed manifests of its inputs (or list the stages)."""
@@ -75,8 +80,14 @@ def stage_cmd(
         for col in ("stage", "inputs", "outputs", "cache key covers", "summary"):
             table.add_column(col)
         for spec in sorted(specs.values(), key=lambda s: s.name):
-            ins = ", ".join(f"{i.key}<-{i.stage}{'@step' + format(i.step_offset, '+d') if i.step_offset else ''}"
-                            f"{'?' if i.optional else ''}" for i in spec.inputs) or "-"
+            ins = (
+                ", ".join(
+                    f"{i.key}<-{i.stage}{'@step' + format(i.step_offset, '+d') if i.step_offset else ''}"
+                    f"{'?' if i.optional else ''}"
+                    for i in spec.inputs
+                )
+                or "-"
+            )
             table.add_row(spec.name, ins, ", ".join(spec.outputs), ", ".join(spec.config_sections), spec.summary)
         console.print(table)
         return
@@ -137,13 +148,21 @@ def validate_cmd(uri: str = typer.Argument(..., help="A committed version folder
 @app.command("audit")
 def audit_cmd(
     run: str = typer.Option(..., "--run", help="Run URI."),
-    step: Optional[int] = typer.Option(None, "--step", help="Only this step."),
-    stage: Optional[str] = typer.Option(None, "--stage", help="Only this stage."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (and best/worst rows) as CSV."),
-    sample: Optional[str] = typer.Option(None, "--sample", help="Explain one sample's reward: a plan id "
-                                         "(<instruction>#m0) or a continuation id (<plan>/c0), as the artifacts name it."),
-    version: Optional[int] = typer.Option(None, "--version", help="With --sample: the version of the step's most "
-                                          "downstream stage to follow (default: its newest); its lineage picks the rest."),
+    step: int | None = typer.Option(None, "--step", help="Only this step."),
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Also write the table (and best/worst rows) as CSV."),
+    sample: str | None = typer.Option(
+        None,
+        "--sample",
+        help="Explain one sample's reward: a plan id "
+        "(<instruction>#m0) or a continuation id (<plan>/c0), as the artifacts name it.",
+    ),
+    version: int | None = typer.Option(
+        None,
+        "--version",
+        help="With --sample: the version of the step's most "
+        "downstream stage to follow (default: its newest); its lineage picks the rest.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="With --sample: print the chain as JSON."),
 ) -> None:
     """Print what a run (or one step/stage of it) produced: counts, score statistics, best/worst samples, and which
@@ -163,11 +182,29 @@ def audit_cmd(
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
     if not report.rows:
-        _fail(f"nothing committed in {run}" + (f" at step {step}" if step is not None else "")
-              + (f" for stage {stage}" if stage else ""), code=1)
+        _fail(
+            f"nothing committed in {run}"
+            + (f" at step {step}" if step is not None else "")
+            + (f" for stage {stage}" if stage else ""),
+            code=1,
+        )
     table = Table(title=f"audit of {run}")
-    cols = ("step", "stage", "version", "file", "kind", "rows", "column", "group", "count", "mean", "std", "min", "max",
-            "validation")
+    cols = (
+        "step",
+        "stage",
+        "version",
+        "file",
+        "kind",
+        "rows",
+        "column",
+        "group",
+        "count",
+        "mean",
+        "std",
+        "min",
+        "max",
+        "validation",
+    )
     for c in cols:
         table.add_column(c)
     fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
@@ -192,8 +229,27 @@ def audit_cmd(
             for r in report.rows:
                 writer.writerow(["stats", *(fmt(getattr(r, c)) for c in cols), "", ""])
             for e in report.extremes:
-                writer.writerow(["sample", e["step"], e["stage"], "", "", "", "", e["column"], e["group"], "",
-                                 fmt(e["value"]), "", "", "", "", e["which"], e["id"]])
+                writer.writerow(
+                    [
+                        "sample",
+                        e["step"],
+                        e["stage"],
+                        "",
+                        "",
+                        "",
+                        "",
+                        e["column"],
+                        e["group"],
+                        "",
+                        fmt(e["value"]),
+                        "",
+                        "",
+                        "",
+                        "",
+                        e["which"],
+                        e["id"],
+                    ]
+                )
         console.print(f"wrote {csv_path}")
 
 
@@ -211,8 +267,10 @@ def _print_details(details: dict[str, list[dict]]) -> None:
 
 
 @app.command("gc")
-def gc_cmd(run: str = typer.Option(..., "--run", help="Run URI."),
-           delete: bool = typer.Option(False, "--delete", help="Delete (default: only list).")) -> None:
+def gc_cmd(
+    run: str = typer.Option(..., "--run", help="Run URI."),
+    delete: bool = typer.Option(False, "--delete", help="Delete (default: only list)."),
+) -> None:
     """List (or delete) attempt folders that no committed manifest references and whose writer's lease expired:
     output of killed or losing writers. Attempts of live writers (lease still renewed) are listed and spared."""
     from plotline.store import RunStore
@@ -267,12 +325,17 @@ def _prefect_env() -> None:
 
 @app.command("train")
 def train_cmd(
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
-    run: Optional[str] = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's INFO logs and library warnings on "
-                                 "the console (default: WARNING and above only; the Prefect UI keeps every log)."),
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
+    run: str | None = typer.Option(None, "--run", help="Run URI (default: {storage.root}/{run_name})."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="RL steps to run (default: config `steps`)."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Show Prefect's INFO logs and library warnings on "
+        "the console (default: WARNING and above only; the Prefect UI keeps every log).",
+    ),
 ) -> None:
     """The main job: run (or resume) the train flow. Default config: configs/shapes.yaml (the shapes world).
 
@@ -296,8 +359,10 @@ def train_cmd(
 
     total_steps = steps or cfg.steps
     total = len(stage_sequence(cfg, total_steps))
-    console.print(f"plotline train: run {run_uri}, {total_steps} step(s), {total} stage runs, mode "
-                  f"{cfg.orchestration.mode}", highlight=False)
+    console.print(
+        f"plotline train: run {run_uri}, {total_steps} step(s), {total} stage runs, mode {cfg.orchestration.mode}",
+        highlight=False,
+    )
     started = time.perf_counter()
     done: list[tuple[str | Any, ...] | None] = []
     durations: dict[tuple[str, int], float] = {}
@@ -313,16 +378,19 @@ def train_cmd(
             text = record.getMessage()
             if (m := resumed.match(text)) is not None:
                 done.extend([None] * int(m.group(1)))
-                console.print(f"[{len(done)}/{total}] resumed: {m.group(1)} stage run(s) already committed",
-                              highlight=False)
+                console.print(
+                    f"[{len(done)}/{total}] resumed: {m.group(1)} stage run(s) already committed", highlight=False
+                )
             elif (m := finished.match(text)) is not None:
                 done.append(m.groups())
                 now = time.perf_counter()
                 durations[(m.group(1), int(m.group(2)))] = now - last_t[0]
                 last_t[0] = now
-                console.print(f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
-                              f"in {durations[(m.group(1), int(m.group(2)))]:.1f}s ({now - started:.0f}s elapsed)",
-                              highlight=False)
+                console.print(
+                    f"[{len(done)}/{total}] {m.group(1)}@{m.group(2)} {m.group(3)} "
+                    f"in {durations[(m.group(1), int(m.group(2)))]:.1f}s ({now - started:.0f}s elapsed)",
+                    highlight=False,
+                )
             elif text.startswith(shown):
                 console.print(text, highlight=False, soft_wrap=True)
 
@@ -347,18 +415,26 @@ def train_cmd(
             lg.removeHandler(handler)
     if StopRequest.last_signal is not None:
         last = f"{records[-1]['stage']}@{records[-1]['step']}" if records else "none"
-        err.print(f"plotline train: stopped by {StopRequest.last_signal} after stage {last} ({len(records)}/{total} "
-                  f"stage runs committed); rerun the same command to resume", highlight=False, soft_wrap=True)
+        err.print(
+            f"plotline train: stopped by {StopRequest.last_signal} after stage {last} ({len(records)}/{total} "
+            f"stage runs committed); rerun the same command to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(exit_code(StopRequest.last_signal))
     table = Table(title=f"run {run_uri}")
     for c in ("step", "stage", "status", "version", "duration", "summary"):
         table.add_column(c)
     for r in records:
-        summ = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["summary"].items()
-                         if isinstance(v, (int, float)) and not isinstance(v, bool))
+        summ = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in r["summary"].items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
         took = durations.get((r["stage"], r["step"]))
-        table.add_row(str(r["step"]), r["stage"], r["status"], str(r["version"]),
-                      "" if took is None else f"{took:.1f}s", summ)
+        table.add_row(
+            str(r["step"]), r["stage"], r["status"], str(r["version"]), "" if took is None else f"{took:.1f}s", summ
+        )
     console.print(table)
     console.print(f"total: {time.perf_counter() - started:.1f}s", highlight=False)
 
@@ -372,27 +448,42 @@ def train_cmd(
     for row in rows:
         curves.add_row(str(int(row[0])), *("" if v is None else f"{v:.3f}" for v in row[1:]))
     console.print(curves)
-    outputs = {"reward_curves.png": plot_curves(metrics, f"reward curves of run {store.run_id}"),
-               "reward_curves.csv": curves_csv(metrics).encode()}
+    outputs = {
+        "reward_curves.png": plot_curves(metrics, f"reward curves of run {store.run_id}"),
+        "reward_curves.csv": curves_csv(metrics).encode(),
+    }
     for name, data in outputs.items():
         store.fs.write_bytes(f"{store.run_id}/{name}", data)
-    evaluated = [r for r in records if r["stage"] in cfg.orchestration.final_stages
-                 and r["stage"] == cfg.orchestration.evaluate_stage]
+    evaluated = [
+        r
+        for r in records
+        if r["stage"] in cfg.orchestration.final_stages and r["stage"] == cfg.orchestration.evaluate_stage
+    ]
     report = _print_evaluation(store, evaluated[-1]) if evaluated else None
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
     flow_run = state.state_details.flow_run_id
     api = PREFECT_API_URL.value()
-    where_prefect = (f"{api.rstrip('/').removesuffix('/api')}/runs/flow-run/{flow_run}" if api else
-                     f"the embedded API's database {PREFECT_HOME.value()}/prefect.db (browse it with `plotline ui`, "
-                     f"then http://127.0.0.1:4200/runs/flow-run/{flow_run})")
-    console.print(f"results:       {run_uri}  (stage outputs; `plotline audit --run {run_uri}`)", highlight=False,
-                  soft_wrap=True)
-    console.print(f"reward curves: {store.fs.url(store.run_id + '/reward_curves.png')} "
-                  f"(+ reward_curves.csv)", highlight=False, soft_wrap=True)
+    where_prefect = (
+        f"{api.rstrip('/').removesuffix('/api')}/runs/flow-run/{flow_run}"
+        if api
+        else f"the embedded API's database {PREFECT_HOME.value()}/prefect.db (browse it with `plotline ui`, "
+        f"then http://127.0.0.1:4200/runs/flow-run/{flow_run})"
+    )
+    console.print(
+        f"results:       {run_uri}  (stage outputs; `plotline audit --run {run_uri}`)", highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"reward curves: {store.fs.url(store.run_id + '/reward_curves.png')} (+ reward_curves.csv)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if report is not None:
-        console.print(f"evaluation:    {report.uri}/{report.manifest.file('report.md').path} (+ report.html, plots/)",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"evaluation:    {report.uri}/{report.manifest.file('report.md').path} (+ report.html, plots/)",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"Prefect runs:  flow run {flow_run} in {where_prefect}", highlight=False, soft_wrap=True)
 
 
@@ -403,18 +494,27 @@ def _print_evaluation(store, record: dict):
     if art is None or "report.json" not in art.files:
         return None
     paired = json.loads(art.read_bytes("report.json")).get("paired", [])
-    table = Table(title=f"held-out evaluation at step {record['step']}: each condition vs the baseline "
-                        "(same prompts, same noise)")
+    table = Table(
+        title=f"held-out evaluation at step {record['step']}: each condition vs the baseline (same prompts, same noise)"
+    )
     for c in ("condition", "subset", "judge", "pairs", "mean Δ", "95% CI", "wins/ties/losses"):
         table.add_column(c)
     headline = art.manifest.summary.get("headline", {})
     for r in paired:
         base = headline.get(f"{art.manifest.summary.get('baseline')}/{r['subset']}/{r['judge']}")
         mine = headline.get(f"{r['condition']}/{r['subset']}/{r['judge']}")
-        delta = f"{r['mean_delta']:+.3f}" + (f" ({base:.3f} → {mine:.3f})" if base is not None and mine is not None
-                                             else "")
-        table.add_row(r["condition"], r["subset"], r["judge"], str(r["pairs"]), delta,
-                      f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", f"{r['wins']}/{r['ties']}/{r['losses']}")
+        delta = f"{r['mean_delta']:+.3f}" + (
+            f" ({base:.3f} → {mine:.3f})" if base is not None and mine is not None else ""
+        )
+        table.add_row(
+            r["condition"],
+            r["subset"],
+            r["judge"],
+            str(r["pairs"]),
+            delta,
+            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+            f"{r['wins']}/{r['ties']}/{r['losses']}",
+        )
     console.print(table)
     return art
 
@@ -437,14 +537,22 @@ def _load_plugin_stages() -> None:
 def ui_cmd(
     port: int = typer.Option(4200, "--port", min=1, max=65535, help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Loopback address to bind (127.0.0.1, ::1 or localhost)."),
-    home: Optional[Path] = typer.Option(None, "--home", help="PREFECT_HOME for this server (its database); default: Prefect's."),
+    home: Path | None = typer.Option(
+        None, "--home", help="PREFECT_HOME for this server (its database); default: Prefect's."
+    ),
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds to wait for the server to become healthy."),
-    store: Optional[str] = typer.Option(None, "--store", help="Local store root to serve read-only over loopback HTTP "
-                                        "for artifact links (default: storage.root of the config; s3:// roots are "
-                                        "linked with presigned URLs instead)."),
-    files_port: int = typer.Option(0, "--files-port", min=0, max=65535, help="Port of the store file server (0: any free)."),
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Local store root to serve read-only over loopback HTTP "
+        "for artifact links (default: storage.root of the config; s3:// roots are "
+        "linked with presigned URLs instead).",
+    ),
+    files_port: int = typer.Option(
+        0, "--files-port", min=0, max=65535, help="Port of the store file server (0: any free)."
+    ),
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Start a local Prefect server (API + UI) on loopback, and a read-only file server over the local store root
     (artifact links point at it); print the URLs and serve until Ctrl-C."""
@@ -472,8 +580,11 @@ def ui_cmd(
             files.stop()
         _fail(str(exc), code=1)
     console.print(f"Prefect UI: {url}", highlight=False)
-    console.print(f"API:        {url}/api  (export PREFECT_API_URL={url}/api to run flows, deploy and workers against it)",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"API:        {url}/api  (export PREFECT_API_URL={url}/api to run flows, deploy and workers against it)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if files:
         console.print(f"Files:      {files.url}/  (read-only: {files.root})", highlight=False, soft_wrap=True)
     sys.stdout.flush()
@@ -497,17 +608,28 @@ def ui_cmd(
 @app.command("deploy")
 def deploy_cmd(
     file: Path = typer.Option(None, "--file", "-f", help="Prefect project file (default: infra/prefect.yaml)."),
-    pool: Optional[str] = typer.Option(None, "--pool", help="Put every deployment on this work pool (created as a process pool if missing)."),
-    gpu_pool: Optional[str] = typer.Option(None, "--gpu-pool", help="Put the GPU deployments on this pool (e.g. plotline-gpu-k8s)."),
-    name: Optional[list[str]] = typer.Option(None, "--name", "-n", help="Only these deployments (flow/deployment or flow name; repeatable)."),
-    store_credentials: bool = typer.Option(False, "--store-credentials", help="Save PLOTLINE_S3_ENDPOINT_URL and AWS_* from this environment as a Prefect variable / Secret blocks for the job templates."),
+    pool: str | None = typer.Option(
+        None, "--pool", help="Put every deployment on this work pool (created as a process pool if missing)."
+    ),
+    gpu_pool: str | None = typer.Option(
+        None, "--gpu-pool", help="Put the GPU deployments on this pool (e.g. plotline-gpu-k8s)."
+    ),
+    name: list[str] | None = typer.Option(
+        None, "--name", "-n", help="Only these deployments (flow/deployment or flow name; repeatable)."
+    ),
+    store_credentials: bool = typer.Option(
+        False,
+        "--store-credentials",
+        help="Save PLOTLINE_S3_ENDPOINT_URL and AWS_* from this environment as a Prefect variable / Secret blocks for the job templates.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be registered; change nothing."),
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Register work pools, the GPU concurrency limit and one deployment per built stage from infra/prefect.yaml."""
     _prefect_env()
-    from flows.deploy import apply_plan, plan_deployments, store_credentials as save_credentials
+    from flows.deploy import apply_plan, plan_deployments
+    from flows.deploy import store_credentials as save_credentials
 
     try:
         cfg = _config(config, set_)
@@ -517,9 +639,14 @@ def deploy_cmd(
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
     if dry_run:
-        rows = [{"what": "work pool", "name": p["name"], "status": "would ensure", "detail": p.get("type", "")} for p in plan.pools]
-        rows += [{"what": "deployment", "name": d.full_name, "status": "would register", "detail": f"pool {d.work_pool}"}
-                 for d in plan.deployments]
+        rows = [
+            {"what": "work pool", "name": p["name"], "status": "would ensure", "detail": p.get("type", "")}
+            for p in plan.pools
+        ]
+        rows += [
+            {"what": "deployment", "name": d.full_name, "status": "would register", "detail": f"pool {d.work_pool}"}
+            for d in plan.deployments
+        ]
         rows += [{"what": "deployment", "name": n, "status": "skipped", "detail": r} for n, r in plan.skipped]
     else:
         try:
@@ -527,7 +654,10 @@ def deploy_cmd(
             if store_credentials:
                 rows += [{"what": "credential", "name": s, "status": "saved", "detail": ""} for s in save_credentials()]
         except Exception as exc:  # noqa: BLE001
-            _fail(f"{type(exc).__name__}: {exc} (is PREFECT_API_URL pointing at a running server? `plotline ui` starts one)", code=1)
+            _fail(
+                f"{type(exc).__name__}: {exc} (is PREFECT_API_URL pointing at a running server? `plotline ui` starts one)",
+                code=1,
+            )
     table = Table(title="plotline deploy")
     for col in ("what", "name", "status", "detail"):
         table.add_column(col)
@@ -542,12 +672,14 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("import")
 def data_import(
-    path: Path = typer.Argument(..., help="CSV, Parquet or JSONL with a `prompt` column (optional id, category, steps)."),
+    path: Path = typer.Argument(
+        ..., help="CSV, Parquet or JSONL with a `prompt` column (optional id, category, steps)."
+    ),
     run: str = typer.Option(..., "--run", help="Run URI to import into (as its instructions artifact)."),
     split: str = typer.Option("train", "--split", help="Split label for the rows: train or eval."),
     force: bool = typer.Option(False, "--force", help="Write a new version even if this file is already imported."),
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Import a prompt list as the run's instructions artifact; unusable rows are reported with line numbers."""
     from plotline.data.pin import pin_instructions
@@ -562,9 +694,15 @@ def data_import(
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}", code=1)
-    console.print(f"{outcome.message}; {outcome.manifest.summary.get('rows')} instruction(s)", highlight=False, soft_wrap=True)
-    console.print(f"pinned {outcome.artifact.uri} as the instruction source of run {run}: `plotline train --run "
-                  f"{run}` uses it (not data.source)", highlight=False, soft_wrap=True)
+    console.print(
+        f"{outcome.message}; {outcome.manifest.summary.get('rows')} instruction(s)", highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"pinned {outcome.artifact.uri} as the instruction source of run {run}: `plotline train --run "
+        f"{run}` uses it (not data.source)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configuration.")
@@ -572,7 +710,7 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
-def config_show(config: Optional[list[str]] = CONFIG_OPT, set_: Optional[list[str]] = SET_OPT) -> None:
+def config_show(config: list[str] | None = CONFIG_OPT, set_: list[str] | None = SET_OPT) -> None:
     """Print the resolved configuration as YAML, with its hash."""
     try:
         cfg = _config(config, set_)
@@ -584,15 +722,19 @@ def config_show(config: Optional[list[str]] = CONFIG_OPT, set_: Optional[list[st
 
 @app.command("memory")
 def memory_cmd(
-    config: Optional[list[str]] = CONFIG_OPT,
-    set_: Optional[list[str]] = SET_OPT,
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
     gpu_memory: float = typer.Option(141.0, "--gpu-memory", min=1.0, help="GPU memory in GB (1e9 bytes) to fit."),
-    stage: Optional[list[str]] = typer.Option(None, "--stage", help="Estimate only this stage (repeatable): plan, "
-                                              "rollout, vae_decode, update_executor, update_planner."),
-    switch_frame: Optional[list[int]] = typer.Option(None, "--switch-frame", "-k", help="Switch frame k (repeatable; "
-                                                     "default: video.switch_frames)."),
+    stage: list[str] | None = typer.Option(
+        None,
+        "--stage",
+        help="Estimate only this stage (repeatable): plan, rollout, vae_decode, update_executor, update_planner.",
+    ),
+    switch_frame: list[int] | None = typer.Option(
+        None, "--switch-frame", "-k", help="Switch frame k (repeatable; default: video.switch_frames)."
+    ),
     prompt_tokens: int = typer.Option(512, "--prompt-tokens", min=1, help="Planner chat-prompt length assumed."),
-    json_out: Optional[str] = typer.Option(None, "--json", help="Also write the estimates to this JSON file."),
+    json_out: str | None = typer.Option(None, "--json", help="Also write the estimates to this JSON file."),
 ) -> None:
     """Estimate each heavy stage's peak GPU memory for a preset (models built on the meta device, no weights
     read) and say whether it fits --gpu-memory. Exits 1 when a stage does not fit."""
@@ -604,17 +746,22 @@ def memory_cmd(
     except (ConfigError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
     cap = gpu_memory * 1e9
-    table = Table(title=f"estimated peak GPU memory, {cfg.executor.backbone} executor ({cfg.executor.dtype}), "
-                        f"N={cfg.executor.num_continuations}, GPU {gpu_memory:g} GB")
+    table = Table(
+        title=f"estimated peak GPU memory, {cfg.executor.backbone} executor ({cfg.executor.dtype}), "
+        f"N={cfg.executor.num_continuations}, GPU {gpu_memory:g} GB"
+    )
     for col in ("stage", "peak GB", f"fits {gpu_memory:g} GB", "largest parts (GB)"):
         table.add_column(col)
     rows: list[dict[str, Any]] = []
     for e in estimates:
         parts = sorted(e.parts.items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(e.stage, f"{e.total / 1e9:.1f}", "yes" if e.fits(cap) else "NO",
-                      "; ".join(f"{k} {v / 1e9:.1f}" for k, v in parts))
-        rows.append({"stage": e.stage, "peak_bytes": e.total, "fits": e.fits(cap), "parts": e.parts,
-                     "notes": e.notes})
+        table.add_row(
+            e.stage,
+            f"{e.total / 1e9:.1f}",
+            "yes" if e.fits(cap) else "NO",
+            "; ".join(f"{k} {v / 1e9:.1f}" for k, v in parts),
+        )
+        rows.append({"stage": e.stage, "peak_bytes": e.total, "fits": e.fits(cap), "parts": e.parts, "notes": e.notes})
     console.print(table)
     for e in estimates:
         for key, value in e.notes.items():

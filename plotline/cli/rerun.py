@@ -1,9 +1,11 @@
 """Stage reruns that respect the run: the config of `plotline stage NAME --run R` defaults to the run's recorded
 config (run.json); `--set` applies on top of it, `--config` replaces it; every changed key is printed."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from plotline.config import ConfigError, PlotlineConfig, load_config, parse_override
 
@@ -22,8 +24,11 @@ def config_diff(old: dict, new: dict) -> list[str]:
     """`key: old -> new` for every leaf that differs between two config dicts (sorted by key)."""
     a, b = flatten(old), flatten(new)
     show = lambda v: "(absent)" if v is _ABSENT else json.dumps(v, default=str)  # noqa: E731
-    return [f"{k}: {show(a.get(k, _ABSENT))} -> {show(b.get(k, _ABSENT))}"
-            for k in sorted(set(a) | set(b)) if a.get(k, _ABSENT) != b.get(k, _ABSENT)]
+    return [
+        f"{k}: {show(a.get(k, _ABSENT))} -> {show(b.get(k, _ABSENT))}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k, _ABSENT) != b.get(k, _ABSENT)
+    ]
 
 
 _ABSENT = object()
@@ -40,8 +45,9 @@ def _set(data: dict, text: str) -> None:
     node[path[-1]] = value
 
 
-def rerun_config(recorded: Optional[dict], paths: Optional[Iterable[str]], overrides: Optional[Iterable[str]],
-                 default_paths: Iterable[str]) -> tuple[PlotlineConfig, list[str], str]:
+def rerun_config(
+    recorded: dict | None, paths: Iterable[str] | None, overrides: Iterable[str] | None, default_paths: Iterable[str]
+) -> tuple[PlotlineConfig, list[str], str]:
     """(config, changed keys vs the recorded config, where the config came from) for a stage rerun.
 
     With a recorded config: `--config` presets replace it (plus `--set`), otherwise `--set` applies on top of it.
@@ -59,6 +65,8 @@ def rerun_config(recorded: Optional[dict], paths: Optional[Iterable[str]], overr
         try:
             cfg = PlotlineConfig.model_validate(data)
         except Exception as exc:  # noqa: BLE001 - name the source, as load_config does
-            raise ConfigError(f"invalid configuration from run.json + {', '.join(overrides) or 'no --set'}: {exc}") from None
+            raise ConfigError(
+                f"invalid configuration from run.json + {', '.join(overrides) or 'no --set'}: {exc}"
+            ) from None
         source = "the run's recorded config (run.json)" + (f" + {len(overrides)} --set" if overrides else "")
     return cfg, config_diff(recorded, cfg.model_dump(mode="json")), source

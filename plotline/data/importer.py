@@ -1,4 +1,5 @@
 """Import prompt lists (CSV, Parquet, JSONL) into instruction rows, rejecting unusable rows with line numbers."""
+
 from __future__ import annotations
 
 import csv
@@ -81,8 +82,9 @@ def _steps(value: Any) -> list[str] | None:
     return [s.strip() for s in text.split("|") if s.strip()]
 
 
-def import_instructions(path: str | Path, split: str = "train", source: str | None = None,
-                        max_prompt_chars: int = 4000) -> list[dict]:
+def import_instructions(
+    path: str | Path, split: str = "train", source: str | None = None, max_prompt_chars: int = 4000
+) -> list[dict]:
     """Rows for the instructions contract from a prompt list with a `prompt` column (optional id, category, steps).
 
     Every unusable row (missing/empty/too long prompt, malformed steps, duplicate id) is reported with its line
@@ -115,20 +117,37 @@ def import_instructions(path: str | Path, split: str = "train", source: str | No
             problems.append(f"line {line}: 'steps' is not a list of non-empty strings: {rec.get('steps')!r}")
             continue
         given_id = rec.get("instruction_id") or rec.get("id")
-        iid = str(given_id).strip() if given_id not in (None, "") and not (isinstance(given_id, float) and pd.isna(given_id)) \
+        iid = (
+            str(given_id).strip()
+            if given_id not in (None, "") and not (isinstance(given_id, float) and pd.isna(given_id))
             else "i-" + hashlib.sha1(prompt.encode()).hexdigest()[:12]
+        )
         if iid in seen:
             problems.append(f"line {line}: duplicate instruction id {iid!r} (first on line {seen[iid]})")
             continue
         seen[iid] = line
         category = rec.get("category")
-        category = str(category).strip() if category not in (None, "") and not (isinstance(category, float) and pd.isna(category)) else "general"
-        rows.append({"instruction_id": iid, "prompt": prompt, "category": category, "split": split, "steps": steps,
-                     "source": source or f"file:{path.name}"})
+        category = (
+            str(category).strip()
+            if category not in (None, "") and not (isinstance(category, float) and pd.isna(category))
+            else "general"
+        )
+        rows.append(
+            {
+                "instruction_id": iid,
+                "prompt": prompt,
+                "category": category,
+                "split": split,
+                "steps": steps,
+                "source": source or f"file:{path.name}",
+            }
+        )
     if problems:
         shown = problems[:50]
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise ImportRejected(f"{path}: {len(problems)} unusable row(s), nothing imported:\n  " + "\n  ".join(shown) + more)
+        raise ImportRejected(
+            f"{path}: {len(problems)} unusable row(s), nothing imported:\n  " + "\n  ".join(shown) + more
+        )
     if not rows:
         raise ImportRejected(f"{path}: no rows")
     return rows

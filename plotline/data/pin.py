@@ -2,10 +2,11 @@
 in `R/instructions_pin.json`, and the train flow then uses that artifact instead of running the instructions
 stage from `data.source` (which would supersede the import with, e.g., the world generator's output).
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from plotline.store import RunStore
 from plotline.store.artifact import Artifact
@@ -22,9 +23,16 @@ def pin_instructions(store: RunStore, artifact: Artifact, source_path: str) -> d
     """Record `artifact` (a committed instructions version of this run, imported from `source_path`) as the run's
     instruction source; returns the record written."""
     m = artifact.manifest
-    pin = {"stage": m.stage, "step": m.step, "version": m.version, "manifest_id": m.manifest_id,
-           "folder": artifact.prefix[len(store.run_id) + 1:], "source_path": source_path,
-           "rows": m.summary.get("rows"), "pinned_at": datetime.now(timezone.utc).isoformat()}
+    pin = {
+        "stage": m.stage,
+        "step": m.step,
+        "version": m.version,
+        "manifest_id": m.manifest_id,
+        "folder": artifact.prefix[len(store.run_id) + 1 :],
+        "source_path": source_path,
+        "rows": m.summary.get("rows"),
+        "pinned_at": datetime.now(UTC).isoformat(),
+    }
     store.fs.write_bytes(f"{store.run_id}/{PIN_FILE}", json.dumps(pin, indent=1).encode())
     return pin
 
@@ -42,8 +50,10 @@ def pinned_instructions(store: RunStore) -> tuple[Artifact, dict] | None:
         pin = json.loads(store.fs.read_bytes(rel).decode("utf-8"))
         folder, manifest_id = pin["folder"], pin["manifest_id"]
     except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise PinError(f"{url}: not a readable instruction pin ({type(exc).__name__}: {exc}); delete it or "
-                       f"re-run `plotline data import --run {store.uri}`") from None
+        raise PinError(
+            f"{url}: not a readable instruction pin ({type(exc).__name__}: {exc}); delete it or "
+            f"re-run `plotline data import --run {store.uri}`"
+        ) from None
     art = store.artifact_at(f"{store.run_id}/{folder}")
     if art.manifest.manifest_id != manifest_id:
         raise PinError(f"{url}: pins manifest {manifest_id} but {art.uri} holds {art.manifest.manifest_id}")

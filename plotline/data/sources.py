@@ -4,11 +4,12 @@
 (`plotline.world.source`, imported on first use so `plotline.data` stays light). A plugin adds its own with
 `register_source`.
 """
+
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from plotline.data_config import DataConfig
 from plotline.store.config import StorageConfig
@@ -62,8 +63,10 @@ def _from_artifact(data: DataConfig, storage: StorageConfig) -> list[dict]:
     from plotline.store import RunStore
 
     if not data.path:
-        raise ValueError("data.source is 'artifact' but data.path is not set (a committed version folder URI, "
-                         "e.g. runs/synth/step=000000/synthesize/v0000)")
+        raise ValueError(
+            "data.source is 'artifact' but data.path is not set (a committed version folder URI, "
+            "e.g. runs/synth/step=000000/synthesize/v0000)"
+        )
     text = data.path.rstrip("/")
     parts = text.split("/")
     idx = next((i for i in range(len(parts) - 1, 0, -1) if parts[i].startswith("step=")), None)

@@ -5,10 +5,12 @@ t-th run of `per_step` consecutive entries of the concatenated epochs. Every ins
 epoch, no two steps of an epoch repeat one, and the choice depends only on (seed, step), so a rerun of a step
 plans for the same instructions.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ is parsed, checked and deduplicated in request order until the target is met. Re
 `ReplyJournal`; a rerun replays journaled replies instead of asking again, so a killed run continues where it
 stopped and, given the same replies, selects exactly the same instructions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,9 @@ import posixpath
 import random
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
+from typing import TypeVar
 
 from plotline.data.synth_config import SynthConfig
 from plotline.data.synth_validate import Candidate, ReplyError, check_candidate, parse_reply
@@ -25,7 +27,7 @@ from plotline.rewards.config import JudgeModelsConfig, RewardsConfig
 from plotline.rewards.judges.base import JudgeBackend, JudgeRequest, JudgeResponse
 
 T = TypeVar("T")
-Progress = Callable[[Iterable[T], Optional[int], str], Iterator[T]]
+Progress = Callable[[Iterable[T], int | None, str], Iterator[T]]
 
 SYNTH_KIND = "synth"
 """JudgeRequest.kind of synthesis requests (a programmatic backend registers its function under it)."""
@@ -39,29 +41,37 @@ class SynthesisShortfall(RuntimeError):
 
 
 # --- requests ------------------------------------------------------------------------------------------------
-SYSTEM_PROMPT = ("You write prompts for testing whether text-to-video models show events in the order a prompt "
-                 "gives. Every prompt describes one continuous shot with concrete, visible subjects, objects, "
-                 "setting and motion, in the present tense, without dialogue, on-screen text or scene cuts.")
+SYSTEM_PROMPT = (
+    "You write prompts for testing whether text-to-video models show events in the order a prompt "
+    "gives. Every prompt describes one continuous shot with concrete, visible subjects, objects, "
+    "setting and motion, in the present tense, without dialogue, on-screen text or scene cuts."
+)
 
 
-def request_text(category: str, description: str, num_steps: int, count: int, cfg: SynthConfig, theme: str,
-                 avoid: Sequence[str]) -> str:
+def request_text(
+    category: str, description: str, num_steps: int, count: int, cfg: SynthConfig, theme: str, avoid: Sequence[str]
+) -> str:
     """The user message of one synthesis request."""
     v = cfg.validation
-    events = "exactly one visible event" if num_steps == 1 else \
-        f"exactly {num_steps} visible events that happen one after another, in the order they are written"
+    events = (
+        "exactly one visible event"
+        if num_steps == 1
+        else f"exactly {num_steps} visible events that happen one after another, in the order they are written"
+    )
     lines = [
-        f"Write {count} different video prompts in the category \"{category}\""
+        f'Write {count} different video prompts in the category "{category}"'
         + (f" ({description})." if description else "."),
         f"Each prompt has {v.min_words} to {v.max_words} words and shows {events}.",
     ]
     if num_steps >= 2:
         lines.append("Make the order explicit with words such as first, then, after that, next or finally.")
-    lines.append(f"For each prompt also list its {num_steps} event(s) as short steps, in order, reusing the "
-                 "prompt's own words.")
+    lines.append(
+        f"For each prompt also list its {num_steps} event(s) as short steps, in order, reusing the prompt's own words."
+    )
     if theme:
-        lines.append(f"Suggested setting for at least one prompt: {theme}. Use a different subject and setting "
-                     "in each prompt.")
+        lines.append(
+            f"Suggested setting for at least one prompt: {theme}. Use a different subject and setting in each prompt."
+        )
     if avoid:
         lines.append("Do not begin a prompt with: " + "; ".join(f'"{a}"' for a in avoid) + ".")
     lines.append('Answer with JSON only: {"instructions": [{"prompt": "...", "steps": ["...", ...]}, ...]}')
@@ -81,9 +91,13 @@ class PlannedRequest:
 
 def synth_rewards_config(cfg: SynthConfig) -> RewardsConfig:
     """A RewardsConfig that makes a judge backend sample synthesis replies (model, temperature, endpoint)."""
-    return RewardsConfig(judge_backend=cfg.backend, openai=cfg.openai,
-                         models=JudgeModelsConfig(text=cfg.model, vision=cfg.model, temperature=cfg.temperature,
-                                                  max_tokens=cfg.max_tokens))
+    return RewardsConfig(
+        judge_backend=cfg.backend,
+        openai=cfg.openai,
+        models=JudgeModelsConfig(
+            text=cfg.model, vision=cfg.model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
+        ),
+    )
 
 
 def make_backend(cfg: SynthConfig) -> JudgeBackend:
@@ -222,13 +236,30 @@ class Selection:
         """The most frequent openings of accepted prompts (seen at least twice)."""
         return [o for o, n in self.openings.most_common(limit) if n >= 2]
 
-    def _row(self, planned: PlannedRequest, k: int, cand: Optional[Candidate], status: str,
-             reason: Optional[str], duplicate_of: Optional[str] = None, iid: Optional[str] = None) -> dict:
-        return {"candidate_id": f"r{planned.index:06d}-c{k:02d}", "request_index": planned.index,
-                "category": planned.category, "requested_steps": planned.num_steps,
-                "prompt": cand.prompt if cand else None, "steps": list(cand.steps or []) if cand else [],
-                "status": status, "reason": reason, "duplicate_of": duplicate_of, "instruction_id": iid,
-                "split": None, "model": planned.request.model}
+    def _row(
+        self,
+        planned: PlannedRequest,
+        k: int,
+        cand: Candidate | None,
+        status: str,
+        reason: str | None,
+        duplicate_of: str | None = None,
+        iid: str | None = None,
+    ) -> dict:
+        return {
+            "candidate_id": f"r{planned.index:06d}-c{k:02d}",
+            "request_index": planned.index,
+            "category": planned.category,
+            "requested_steps": planned.num_steps,
+            "prompt": cand.prompt if cand else None,
+            "steps": list(cand.steps or []) if cand else [],
+            "status": status,
+            "reason": reason,
+            "duplicate_of": duplicate_of,
+            "instruction_id": iid,
+            "split": None,
+            "model": planned.request.model,
+        }
 
     def consume(self, planned: PlannedRequest, response: JudgeResponse) -> None:
         """Read one reply and accept or reject each of its candidates in order (stops once done)."""
@@ -244,20 +275,27 @@ class Selection:
         for k, cand in enumerate(candidates):
             if self.done:
                 break
-            problems = check_candidate(cand, planned.num_steps, cfg.validation, cfg.min_steps, cfg.max_steps,
-                                       cfg.diversity.banned_phrases)
+            problems = check_candidate(
+                cand, planned.num_steps, cfg.validation, cfg.min_steps, cfg.max_steps, cfg.diversity.banned_phrases
+            )
             match = self.index.find(cand.prompt) if cand.prompt else None
             if match is not None:
-                what = "exact duplicate" if match.kind == "exact" else f"near-duplicate (jaccard {match.similarity:.2f})"
+                what = (
+                    "exact duplicate" if match.kind == "exact" else f"near-duplicate (jaccard {match.similarity:.2f})"
+                )
                 problems.append(f"{what} of {match.key}")
             if problems or not cand.prompt:  # check_candidate reports a missing prompt, so this is `if problems`
-                self.rows.append(self._row(planned, k, cand, "rejected", "; ".join(problems),
-                                           match.key if match else None))
+                self.rows.append(
+                    self._row(planned, k, cand, "rejected", "; ".join(problems), match.key if match else None)
+                )
                 continue
             opening = self.opening(cand.prompt)
             if self.openings[opening] >= self.opening_cap:
-                self.rows.append(self._row(planned, k, cand, "rejected",
-                                           f"opening {opening!r} already used {self.opening_cap} time(s)"))
+                self.rows.append(
+                    self._row(
+                        planned, k, cand, "rejected", f"opening {opening!r} already used {self.opening_cap} time(s)"
+                    )
+                )
                 continue
             if self.per_category[planned.category] >= self.quotas[planned.category]:
                 self.rows.append(self._row(planned, k, cand, "rejected", f"category {planned.category!r} is full"))
@@ -266,8 +304,15 @@ class Selection:
             self.index.add(iid, cand.prompt)
             self.openings[opening] += 1
             self.per_category[planned.category] += 1
-            self.accepted.append({"instruction_id": iid, "prompt": cand.prompt, "category": planned.category,
-                                  "steps": list(cand.steps or []), "request_index": planned.index})
+            self.accepted.append(
+                {
+                    "instruction_id": iid,
+                    "prompt": cand.prompt,
+                    "category": planned.category,
+                    "steps": list(cand.steps or []),
+                    "request_index": planned.index,
+                }
+            )
             self.rows.append(self._row(planned, k, cand, "accepted", None, iid=iid))
 
 
@@ -296,8 +341,7 @@ class SynthesisResult:
     summary: dict
 
 
-def plan_request(index: int, selection: Selection, cfg: SynthConfig,
-                 pending: Optional[Counter] = None) -> PlannedRequest:
+def plan_request(index: int, selection: Selection, cfg: SynthConfig, pending: Counter | None = None) -> PlannedRequest:
     """Request `index`: the category with the largest unmet quota share after the candidates already asked for
     in this batch (`pending` requests per category; seeded choice among the largest), a seeded step count in
     [min_steps, max_steps] and theme, and the currently common openings to avoid."""
@@ -313,17 +357,23 @@ def plan_request(index: int, selection: Selection, cfg: SynthConfig,
     theme = rng.choice(cfg.diversity.themes) if cfg.diversity.themes else ""
     avoid = selection.common_openings(cfg.diversity.avoid_openings_in_prompt)
     user = request_text(category, description, num_steps, cfg.per_request, cfg, theme, avoid)
-    request = JudgeRequest(SYNTH_KIND, cfg.model, SYSTEM_PROMPT, user,
-                           meta={"index": index, "category": category, "num_steps": num_steps, "theme": theme})
+    request = JudgeRequest(
+        SYNTH_KIND,
+        cfg.model,
+        SYSTEM_PROMPT,
+        user,
+        meta={"index": index, "category": category, "num_steps": num_steps, "theme": theme},
+    )
     return PlannedRequest(index, category, num_steps, theme, request)
 
 
-def _plain(iterable: Iterable[T], total: Optional[int] = None, description: str = "") -> Iterator[T]:
+def _plain(iterable: Iterable[T], total: int | None = None, description: str = "") -> Iterator[T]:
     yield from iterable
 
 
-def synthesize(cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: Optional[Progress] = None,
-               source: Optional[str] = None) -> SynthesisResult:
+def synthesize(
+    cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: Progress | None = None, source: str | None = None
+) -> SynthesisResult:
     """Run a synthesis to its target (or budget): plan, send (skipping journaled requests), journal, select,
     split. Raises SynthesisShortfall when the budget ends short of the target and partial output is not allowed."""
     journal = journal if journal is not None else MemoryJournal()
@@ -343,12 +393,23 @@ def synthesize(cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: 
         for i in range(start, stop):
             planned.append(plan_request(i, selection, cfg, pending))
             pending[planned[-1].category] += 1
-        todo = [p for p in planned if not (p.index in replayed
-                                           and replayed[p.index]["cache_key"] == p.request.cache_key)]
+        todo = [
+            p for p in planned if not (p.index in replayed and replayed[p.index]["cache_key"] == p.request.cache_key)
+        ]
         fresh = dict(zip((p.index for p in todo), backend.complete([p.request for p in todo]))) if todo else {}
-        journal.append([{"index": p.index, "cache_key": p.request.cache_key, "raw": fresh[p.index].raw,
-                         "model": p.request.model, "latency_s": fresh[p.index].latency_s}
-                        for p in todo if fresh[p.index].ok])
+        journal.append(
+            [
+                {
+                    "index": p.index,
+                    "cache_key": p.request.cache_key,
+                    "raw": fresh[p.index].raw,
+                    "model": p.request.model,
+                    "latency_s": fresh[p.index].latency_s,
+                }
+                for p in todo
+                if fresh[p.index].ok
+            ]
+        )
         for p in planned:
             if p.index in fresh:
                 response = fresh[p.index]
@@ -364,23 +425,40 @@ def synthesize(cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: 
         # requests planned after the target was met in this batch are not consumed (their replies stay journaled)
     splits = assign_splits(selection.accepted, cfg.eval_fraction, cfg.seed)
     label = source or f"{cfg.source_label}:{cfg.model}"
-    instructions = [{"instruction_id": r["instruction_id"], "prompt": r["prompt"], "category": r["category"],
-                     "split": splits[r["instruction_id"]], "steps": r["steps"], "source": label}
-                    for r in selection.accepted]
+    instructions = [
+        {
+            "instruction_id": r["instruction_id"],
+            "prompt": r["prompt"],
+            "category": r["category"],
+            "split": splits[r["instruction_id"]],
+            "steps": r["steps"],
+            "source": label,
+        }
+        for r in selection.accepted
+    ]
     for row in selection.rows:
         if row["instruction_id"]:
             row["split"] = splits[row["instruction_id"]]
     statuses = Counter(r["status"] for r in selection.rows)
-    reasons = Counter(reason_class(part) for r in selection.rows if r["status"] != "accepted"
-                      for part in r["reason"].split("; "))
+    reasons = Counter(
+        reason_class(part) for r in selection.rows if r["status"] != "accepted" for part in r["reason"].split("; ")
+    )
     summary = {
-        "target": cfg.num_instructions, "accepted": len(instructions), "requests": next_index,
-        "requests_sent": sent, "requests_replayed": reused, "requests_failed": failed,
+        "target": cfg.num_instructions,
+        "accepted": len(instructions),
+        "requests": next_index,
+        "requests_sent": sent,
+        "requests_replayed": reused,
+        "requests_failed": failed,
         "candidates": sum(1 for r in selection.rows if r["prompt"] is not None),
-        "status_counts": dict(statuses), "top_rejections": dict(reasons.most_common(8)),
-        "per_category": dict(selection.per_category), "quotas": selection.quotas,
+        "status_counts": dict(statuses),
+        "top_rejections": dict(reasons.most_common(8)),
+        "per_category": dict(selection.per_category),
+        "quotas": selection.quotas,
         "splits": dict(Counter(r["split"] for r in instructions)),
-        "journal_files_skipped": len(journal.skipped_files), "model": cfg.model, "backend": cfg.backend,
+        "journal_files_skipped": len(journal.skipped_files),
+        "model": cfg.model,
+        "backend": cfg.backend,
     }
     if len(instructions) < cfg.num_instructions and not (cfg.allow_partial and instructions):
         why = ", ".join(f"{k} ×{v}" for k, v in reasons.most_common(5)) or "no rejections recorded"
@@ -388,7 +466,8 @@ def synthesize(cfg: SynthConfig, backend: JudgeBackend, journal=None, progress: 
             f"synthesis accepted {len(instructions)} of {cfg.num_instructions} instructions after {next_index} "
             f"request(s) ({sent} sent now, {reused} replayed from the journal, {failed} failed); most common "
             f"rejections: {why}. Raise synth.max_requests (journaled replies are reused) or set "
-            "synth.allow_partial=true.")
+            "synth.allow_partial=true."
+        )
     return SynthesisResult(instructions, selection.rows, summary)
 
 
@@ -402,17 +481,24 @@ def check_prompt_list(rows: Sequence[dict], cfg: SynthConfig) -> list[dict]:
         steps = row.get("steps")
         cand = Candidate(row.get("prompt"), list(steps) if steps else None)
         n = len(cand.steps) if cand.steps else 0
-        problems = check_candidate(cand, n, cfg.validation, cfg.min_steps, cfg.max_steps,
-                                   cfg.diversity.banned_phrases)
+        problems = check_candidate(cand, n, cfg.validation, cfg.min_steps, cfg.max_steps, cfg.diversity.banned_phrases)
         dup = None
         if not problems and cand.prompt:  # check_candidate reports a missing prompt: this is `if not problems`
             match = index.find(cand.prompt)
             if match is not None:
                 dup = match.key
-                problems.append(("exact duplicate" if match.kind == "exact"
-                                 else f"near-duplicate (jaccard {match.similarity:.2f})") + f" of {match.key}")
+                problems.append(
+                    ("exact duplicate" if match.kind == "exact" else f"near-duplicate (jaccard {match.similarity:.2f})")
+                    + f" of {match.key}"
+                )
             else:
                 index.add(str(row.get("id", i)), cand.prompt)
-        out.append({"id": row.get("id", i), "status": "rejected" if problems else "accepted",
-                    "reason": "; ".join(problems) or None, "duplicate_of": dup})
+        out.append(
+            {
+                "id": row.get("id", i),
+                "status": "rejected" if problems else "accepted",
+                "reason": "; ".join(problems) or None,
+                "duplicate_of": dup,
+            }
+        )
     return out

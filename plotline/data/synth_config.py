@@ -2,9 +2,8 @@
 
 Mounted as `PlotlineConfig.synth`.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from pydantic import Field, model_validator
 
@@ -12,9 +11,28 @@ from plotline._base import Section
 from plotline.rewards.config import OpenAIJudgeConfig
 
 DEFAULT_MARKERS = [
-    "then", "after", "afterwards", "afterward", "next", "finally", "first", "before", "once", "until",
-    "later", "eventually", "followed by", "subsequently", "as soon as", "when", "while", "meanwhile",
-    "at last", "begins", "starts", "soon",
+    "then",
+    "after",
+    "afterwards",
+    "afterward",
+    "next",
+    "finally",
+    "first",
+    "before",
+    "once",
+    "until",
+    "later",
+    "eventually",
+    "followed by",
+    "subsequently",
+    "as soon as",
+    "when",
+    "while",
+    "meanwhile",
+    "at last",
+    "begins",
+    "starts",
+    "soon",
 ]
 
 
@@ -34,8 +52,9 @@ def _default_categories() -> list[SynthCategory]:
         SynthCategory(name="person", description="one or two people doing an everyday activity with objects"),
         SynthCategory(name="object", description="objects that move, change state or interact without people"),
         SynthCategory(name="action", description="a clear physical action such as sport, cooking or crafting"),
-        SynthCategory(name="creative", description="an imaginative or surreal scene that still has concrete, "
-                                                   "visible events"),
+        SynthCategory(
+            name="creative", description="an imaginative or surreal scene that still has concrete, visible events"
+        ),
     ]
 
 
@@ -52,10 +71,30 @@ class SynthDiversity(Section):
     """How many leading words make up a prompt's opening."""
     banned_phrases: list[str] = Field(default_factory=list)
     """Case-insensitive phrases that reject a candidate (e.g. names of real people)."""
-    themes: list[str] = Field(default_factory=lambda: [
-        "a kitchen", "a garden", "a city street", "a beach", "a workshop", "a classroom", "a forest", "a park",
-        "a living room", "a lake", "a snowy field", "a market", "a laboratory", "a desert", "a harbour",
-        "a playground", "an office", "a farm", "a stage", "a mountain trail"])
+    themes: list[str] = Field(
+        default_factory=lambda: [
+            "a kitchen",
+            "a garden",
+            "a city street",
+            "a beach",
+            "a workshop",
+            "a classroom",
+            "a forest",
+            "a park",
+            "a living room",
+            "a lake",
+            "a snowy field",
+            "a market",
+            "a laboratory",
+            "a desert",
+            "a harbour",
+            "a playground",
+            "an office",
+            "a farm",
+            "a stage",
+            "a mountain trail",
+        ]
+    )
     """Setting hints; each request suggests one (drawn by the seed) so requests ask for different scenes."""
     avoid_openings_in_prompt: int = Field(5, ge=0)
     """The request lists up to this many openings that are already common, asking the model to avoid them."""
@@ -86,7 +125,7 @@ class SynthValidation(Section):
     """Most words in one step."""
 
     @model_validator(mode="after")
-    def _check(self) -> "SynthValidation":
+    def _check(self) -> SynthValidation:
         if self.min_words > self.max_words:
             raise ValueError(f"min_words={self.min_words} exceeds max_words={self.max_words}")
         return self
@@ -109,7 +148,7 @@ class SynthConfig(Section):
     """Candidates asked for in one request."""
     batch_size: int = Field(8, ge=1)
     """Requests sent per batch (the unit of progress and of the resume journal)."""
-    max_requests: Optional[int] = Field(None, ge=1)
+    max_requests: int | None = Field(None, ge=1)
     """Stop after this many requests; None = 4 × the requests the target needs without rejections."""
     allow_partial: bool = False
     """Commit fewer than `num_instructions` when `max_requests` runs out (otherwise the stage fails)."""
@@ -136,7 +175,7 @@ class SynthConfig(Section):
     """Prefix of the `source` column (`<label>:<model>`)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "SynthConfig":
+    def _check(self) -> SynthConfig:
         if self.min_steps > self.max_steps:
             raise ValueError(f"min_steps={self.min_steps} exceeds max_steps={self.max_steps}")
         names = [c.name for c in self.categories]

@@ -5,26 +5,61 @@
 runs in CI and demos; `register_template_synthesizer()` does the same through the `programmatic` backend. The prompts are plain but valid: concrete subjects, explicit order words, and
 steps that reuse the prompt's words.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import re
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from plotline.rewards.judges.base import JudgeRequest, JudgeResponse
 from plotline.rewards.judges.registry import register_backend
 
-SUBJECTS = ["a young woman", "an old fisherman", "a small brown dog", "a tall chef", "a curious boy",
-            "a grey cat", "a silver robot", "a gardener", "a street painter", "a ballet dancer", "a farmer",
-            "a teenage skater", "a librarian", "a potter", "a mechanic", "a waiter", "a violinist", "a baker"]
+SUBJECTS = [
+    "a young woman",
+    "an old fisherman",
+    "a small brown dog",
+    "a tall chef",
+    "a curious boy",
+    "a grey cat",
+    "a silver robot",
+    "a gardener",
+    "a street painter",
+    "a ballet dancer",
+    "a farmer",
+    "a teenage skater",
+    "a librarian",
+    "a potter",
+    "a mechanic",
+    "a waiter",
+    "a violinist",
+    "a baker",
+]
 """Subjects the templates draw from."""
-EVENTS = ["opens a wooden crate", "lifts a blue bucket", "waves at the camera", "kicks a red ball",
-          "pours water into a glass", "climbs onto a low bench", "spins around twice", "drops a paper bag",
-          "picks up a yellow umbrella", "rings a small bell", "sits down on the grass", "throws a frisbee",
-          "writes on a chalkboard", "waters a potted fern", "folds a striped towel", "ties a green scarf",
-          "cracks an egg into a bowl", "turns on a desk lamp", "closes a heavy book", "jumps over a puddle"]
+EVENTS = [
+    "opens a wooden crate",
+    "lifts a blue bucket",
+    "waves at the camera",
+    "kicks a red ball",
+    "pours water into a glass",
+    "climbs onto a low bench",
+    "spins around twice",
+    "drops a paper bag",
+    "picks up a yellow umbrella",
+    "rings a small bell",
+    "sits down on the grass",
+    "throws a frisbee",
+    "writes on a chalkboard",
+    "waters a potted fern",
+    "folds a striped towel",
+    "ties a green scarf",
+    "cracks an egg into a bowl",
+    "turns on a desk lamp",
+    "closes a heavy book",
+    "jumps over a puddle",
+]
 """Events the templates draw from (distinct words, so steps align with the prompt)."""
 ORDER_WORDS = ["First", "Then", "After that", "Next"]
 """Sequence words opening each event sentence (the last event always opens with `Finally`)."""
@@ -39,7 +74,7 @@ def template_candidate(index: int, k: int, num_steps: int, theme: str) -> dict:
     if num_steps == 1:
         body = f"Slowly, the figure {events[0]}."
     else:
-        words = ORDER_WORDS[:num_steps - 1] + ["Finally"]
+        words = ORDER_WORDS[: num_steps - 1] + ["Finally"]
         body = " ".join(f"{w}, the figure {e}." for w, e in zip(words, events))
     return {"prompt": f"{intro} {body}", "steps": [f"the figure {e}" for e in events]}
 
@@ -59,8 +94,9 @@ def requested_count(user_text: str) -> int:
 def answer(request) -> str:
     """Programmatic `synth` judge: a template reply to one synthesis request."""
     meta = request.meta
-    return template_reply(int(meta["index"]), int(meta["num_steps"]), str(meta.get("theme", "")),
-                          requested_count(request.user))
+    return template_reply(
+        int(meta["index"]), int(meta["num_steps"]), str(meta.get("theme", "")), requested_count(request.user)
+    )
 
 
 def register_template_synthesizer() -> None:

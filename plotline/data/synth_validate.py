@@ -4,13 +4,15 @@ A reply should hold `{"instructions": [{"prompt": "...", "steps": ["...", ...]},
 code fences, thinking blocks and prose around the JSON are tolerated. Checks that need the accepted set
 (duplicates, diversity, quotas) live in `plotline.data.synth.Selection`.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from plotline.data.synth_config import SynthValidation
 from plotline.data.textsim import content_stems, stem, words
@@ -30,13 +32,13 @@ class ReplyError(ValueError):
 class Candidate:
     """One proposed instruction as read from a reply (values may be missing or malformed)."""
 
-    prompt: Optional[str]
-    steps: Optional[list[str]]
+    prompt: str | None
+    steps: list[str] | None
     problems: list[str] = field(default_factory=list)
     """Problems found while reading the item (e.g. `steps` not a list of strings)."""
 
 
-def _array_in(text: str) -> Optional[list]:
+def _array_in(text: str) -> list | None:
     """The first JSON array that decodes in `text` (outermost first), or None."""
     for start in [m.start() for m in re.finditer(r"\[", text)]:
         depth, in_str, esc = 0, False, False
@@ -58,7 +60,7 @@ def _array_in(text: str) -> Optional[list]:
                 depth -= 1
                 if depth == 0:
                     try:
-                        value = json.loads(re.sub(r",\s*([\]}])", r"\1", text[start:i + 1]))
+                        value = json.loads(re.sub(r",\s*([\]}])", r"\1", text[start : i + 1]))
                     except ValueError:
                         break
                     if isinstance(value, list):
@@ -67,7 +69,7 @@ def _array_in(text: str) -> Optional[list]:
     return None
 
 
-def _items_of(value: Any) -> Optional[list]:
+def _items_of(value: Any) -> list | None:
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
@@ -79,7 +81,7 @@ def _items_of(value: Any) -> Optional[list]:
     return None
 
 
-def parse_reply(raw: Optional[str]) -> list[Candidate]:
+def parse_reply(raw: str | None) -> list[Candidate]:
     """Candidates of one reply; raises ReplyError when no list of instructions can be recovered."""
     if not isinstance(raw, str) or not raw.strip():
         raise ReplyError("empty reply")
@@ -118,13 +120,15 @@ def read_item(item: Any) -> Candidate:
     prompt = " ".join(prompt.split()) if prompt else None
     raw_steps = next((item[k] for k in _STEP_KEYS if k in item), None)
     problems: list[str] = []
-    steps: Optional[list[str]] = None
+    steps: list[str] | None = None
     if raw_steps is not None:
         if isinstance(raw_steps, list) and all(isinstance(s, str) and s.strip() for s in raw_steps):
             steps = [" ".join(s.split()) for s in raw_steps]
         elif isinstance(raw_steps, list) and all(isinstance(s, dict) for s in raw_steps):
-            texts = [next((s[k] for k in ("step", "text", "event", "caption") if isinstance(s.get(k), str)), None)
-                     for s in raw_steps]
+            texts = [
+                next((s[k] for k in ("step", "text", "event", "caption") if isinstance(s.get(k), str)), None)
+                for s in raw_steps
+            ]
             if all(t and t.strip() for t in texts):
                 steps = [" ".join(t.split()) for t in texts if t]
             else:
@@ -141,7 +145,7 @@ def _first_positions(tokens: Sequence[str]) -> dict[str, list[int]]:
     return pos
 
 
-def step_alignment(prompt: str, steps: Sequence[str]) -> tuple[list[float], list[Optional[float]]]:
+def step_alignment(prompt: str, steps: Sequence[str]) -> tuple[list[float], list[float | None]]:
     """(coverage, position) per step: the share of the step's content stems found in the prompt, and the
     median prompt position of its distinctive stems (those no other step uses), None when none is found.
     Occurrences are matched left to right, each step searching from the previous step's anchor on."""
@@ -149,7 +153,7 @@ def step_alignment(prompt: str, steps: Sequence[str]) -> tuple[list[float], list
     where = _first_positions(tokens)
     stem_sets = [set(content_stems(s)) for s in steps]
     coverage: list[float] = []
-    positions: list[Optional[float]] = []
+    positions: list[float | None] = []
     floor = -1
     for j, own in enumerate(stem_sets):
         others = set().union(*(s for i, s in enumerate(stem_sets) if i != j)) if len(stem_sets) > 1 else set()
@@ -174,8 +178,14 @@ def _has_marker(prompt: str, markers: Sequence[str]) -> bool:
     return any(f" {' '.join(words(m))} " in text for m in markers if words(m))
 
 
-def check_candidate(cand: Candidate, requested_steps: int, rules: SynthValidation, min_steps: int,
-                    max_steps: int, banned: Sequence[str] = ()) -> list[str]:
+def check_candidate(
+    cand: Candidate,
+    requested_steps: int,
+    rules: SynthValidation,
+    min_steps: int,
+    max_steps: int,
+    banned: Sequence[str] = (),
+) -> list[str]:
     """Every reason `cand` is unusable on its own (empty list: it passes). Checks: a prompt of the allowed
     length, steps listed (count in range, equal to the request when so configured, each short), every step
     described in the prompt, in order, a temporal marker when there are several steps, no banned phrase."""
@@ -212,8 +222,10 @@ def check_candidate(cand: Candidate, requested_steps: int, rules: SynthValidatio
         if rules.min_step_overlap > 0:
             missing = [f"{j + 1} ({c:.2f})" for j, c in enumerate(coverage) if c < rules.min_step_overlap]
             if missing:
-                problems.append(f"step(s) {', '.join(missing)} not described in the prompt "
-                                f"(overlap below {rules.min_step_overlap:g})")
+                problems.append(
+                    f"step(s) {', '.join(missing)} not described in the prompt "
+                    f"(overlap below {rules.min_step_overlap:g})"
+                )
         if rules.check_order and n >= 2:
             known = [p for p in positions if p is not None]
             if any(b < a for a, b in zip(known, known[1:])):

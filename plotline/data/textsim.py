@@ -8,25 +8,27 @@
   query: MinHash signatures bucketed by LSH bands propose candidates, and the exact Jaccard decides.
 Every hash is derived from blake2b, so results do not depend on Python's per-process hash seed.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _PRIME = np.uint64((1 << 31) - 1)
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but of to in on at by for with from into onto over under up down out off as is are was were be
 been being it its it's this that these those there their them they he she his her him we you i my your our
 then after before next finally first once until while when so very slowly quickly gently carefully just still
 again also back away its itself themselves himself herself who which what where how some any all each every one
 two three four five few more most other another such no not only own same than too can will would could should
-""".split())
+""".split()
+)
 """Words ignored when matching steps to a prompt (articles, pronouns, sequence words, common adverbs)."""
 
 
@@ -68,7 +70,7 @@ def shingles(text: str, n: int = 3) -> frozenset[int]:
     toks = normalise(text).split()
     if not toks:
         return frozenset()
-    grams = [" ".join(toks[i:i + n]) for i in range(max(1, len(toks) - n + 1))]
+    grams = [" ".join(toks[i : i + n]) for i in range(max(1, len(toks) - n + 1))]
     return frozenset(_hash64(g) & 0xFFFFFFFF for g in grams)
 
 
@@ -94,8 +96,9 @@ class DuplicateIndex:
     `bands` × `rows` must equal `num_perm`; with 32 bands of 2 rows, pairs from Jaccard ≈ 0.3 upwards are
     proposed with high probability, so thresholds of 0.4 and above lose (almost) nothing."""
 
-    def __init__(self, threshold: float = 0.6, shingle_words: int = 3, num_perm: int = 64, bands: int = 32,
-                 seed: int = 0):
+    def __init__(
+        self, threshold: float = 0.6, shingle_words: int = 3, num_perm: int = 64, bands: int = 32, seed: int = 0
+    ):
         if num_perm % bands:
             raise ValueError(f"num_perm={num_perm} is not a multiple of bands={bands}")
         self.threshold, self.n, self.bands, self.rows = threshold, shingle_words, bands, num_perm // bands
@@ -118,15 +121,15 @@ class DuplicateIndex:
         return ((np.outer(self._a, x) + self._b[:, None]) % _PRIME).min(axis=1)
 
     def _band_keys(self, sig: np.ndarray) -> list[bytes]:
-        return [sig[i * self.rows:(i + 1) * self.rows].tobytes() for i in range(self.bands)]
+        return [sig[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
-    def find(self, text: str) -> Optional[Match]:
+    def find(self, text: str) -> Match | None:
         """The accepted entry that `text` duplicates (exact first, else the most similar near-duplicate)."""
         norm = normalise(text)
         if norm in self._exact:
             return Match(self._exact[norm], "exact", 1.0)
         sh = shingles(text, self.n)
-        best: Optional[Match] = None
+        best: Match | None = None
         seen: set[str] = set()
         for band, key in enumerate(self._band_keys(self.signature(sh))):
             for other in self._buckets[band].get(key, ()):

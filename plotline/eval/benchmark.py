@@ -1,11 +1,12 @@
 """Benchmark prompts: the subsets of an evaluation, each with its video geometry (J step prompts of L latent
 frames, K frames in all)."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from plotline.eval.config import EvalConfig, EvalSubset
 from plotline.video import VideoConfig
@@ -48,11 +49,13 @@ def subset_geometry(subset: EvalSubset, video: VideoConfig) -> Geometry:
         J = -(-K // L)
     chunk = video.frames_per_chunk
     if L % chunk or K % chunk:
-        raise BenchmarkError(f"eval subset {subset.name!r}: L={L} and K={K} must be multiples of the chunk size "
-                             f"{chunk}")
+        raise BenchmarkError(
+            f"eval subset {subset.name!r}: L={L} and K={K} must be multiples of the chunk size {chunk}"
+        )
     if -(-K // L) != J:
-        raise BenchmarkError(f"eval subset {subset.name!r}: K={K} latent frames with L={L} give "
-                             f"{-(-K // L)} spans, not J={J}")
+        raise BenchmarkError(
+            f"eval subset {subset.name!r}: K={K} latent frames with L={L} give {-(-K // L)} spans, not J={J}"
+        )
     return Geometry(J, L, K)
 
 
@@ -79,8 +82,10 @@ def load_subset(subset: EvalSubset, video: VideoConfig, rows_for: RowSource) -> 
     if subset.limit is not None:
         rows = rows[: subset.limit]
     if not rows:
-        raise BenchmarkError(f"eval subset {subset.name!r} ({subset.source}"
-                             f"{' ' + subset.path if subset.path else ''}, split {subset.split}) has no prompts")
+        raise BenchmarkError(
+            f"eval subset {subset.name!r} ({subset.source}"
+            f"{' ' + subset.path if subset.path else ''}, split {subset.split}) has no prompts"
+        )
     out = []
     seen: set[str] = set()
     for r in rows:
@@ -88,8 +93,16 @@ def load_subset(subset: EvalSubset, video: VideoConfig, rows_for: RowSource) -> 
         if pid in seen:
             raise BenchmarkError(f"eval subset {subset.name!r}: prompt id {pid!r} occurs twice")
         seen.add(pid)
-        out.append(BenchmarkPrompt(pid, str(r["prompt"]), str(r.get("category") or "general"), subset.name,
-                                   tuple(r.get("steps") or ()), geometry))
+        out.append(
+            BenchmarkPrompt(
+                pid,
+                str(r["prompt"]),
+                str(r.get("category") or "general"),
+                subset.name,
+                tuple(r.get("steps") or ()),
+                geometry,
+            )
+        )
     return out
 
 
@@ -131,4 +144,3 @@ def prompt_file_name(sample_id: str) -> str:
     """A safe, unique file stem for a sample id (ids may contain any character)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id)[-60:]
     return f"{safe}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}"
-

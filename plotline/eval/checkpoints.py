@@ -14,12 +14,13 @@ The library never opens a store to decide what a reference means: the evaluate s
 `step=N`, other-run and version-folder reference into its inputs (stages/pins.py, keys `checkpoint_key`), and
 `resolve_checkpoint` reads only those pinned inputs and the stage's own `current` inputs.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
 from plotline.eval.config import EvalCondition
 from plotline.store import Artifact, RunStore
@@ -39,8 +40,8 @@ class ResolvedCheckpoint:
     """Local adapter folders of one condition and where they came from (for lineage and the report)."""
 
     label: str
-    planner_adapter: Optional[str]
-    executor_adapter: Optional[str]
+    planner_adapter: str | None
+    executor_adapter: str | None
     planner_source: str
     executor_source: str
     manifests: dict[str, str] = field(default_factory=dict)
@@ -61,13 +62,13 @@ def split_version_uri(uri: str) -> tuple[str, str]:
     return "/".join(parts[:idx]), text
 
 
-def open_artifact(uri: str, storage: Optional[StorageConfig] = None) -> Artifact:
+def open_artifact(uri: str, storage: StorageConfig | None = None) -> Artifact:
     """The committed artifact at a version-folder URI (uncommitted folders are refused)."""
     run_uri, folder = split_version_uri(uri)
     return RunStore(run_uri, storage).artifact_at(folder)
 
 
-def parse_reference(ref: str) -> tuple[Optional[str], str]:
+def parse_reference(ref: str) -> tuple[str | None, str]:
     """(run URI or None for this run, `base` | `current` | `latest` | `step=N`) of a checkpoint reference."""
     ref = ref.strip()
     run, _, which = ref.rpartition("@") if "@" in ref else (None, "", ref)
@@ -98,18 +99,25 @@ def _adapter_folder(art: Artifact, prefix: str) -> str:
     return art.local_dir(prefix)
 
 
-def _pinned(condition: EvalCondition, component: str, inputs: Mapping[str, Optional[Artifact]]) -> Optional[Artifact]:
+def _pinned(condition: EvalCondition, component: str, inputs: Mapping[str, Artifact | None]) -> Artifact | None:
     key = checkpoint_key(condition, component)
     if key not in inputs:
-        raise CheckpointError(f"condition {condition.name!r}: the {component} of checkpoint {condition.checkpoint!r} "
-                              f"was not pinned into the stage's inputs (expected input {key!r}; the evaluate stage "
-                              "pins it, see stages/pins.py)")
+        raise CheckpointError(
+            f"condition {condition.name!r}: the {component} of checkpoint {condition.checkpoint!r} "
+            f"was not pinned into the stage's inputs (expected input {key!r}; the evaluate stage "
+            "pins it, see stages/pins.py)"
+        )
     return inputs[key]
 
 
-def _override(condition: EvalCondition, component: str, value: str, prefix: str,
-              inputs: Mapping[str, Optional[Artifact]],
-              base: Optional[str]) -> tuple[Optional[str], str, Optional[Artifact]]:
+def _override(
+    condition: EvalCondition,
+    component: str,
+    value: str,
+    prefix: str,
+    inputs: Mapping[str, Artifact | None],
+    base: str | None,
+) -> tuple[str | None, str, Artifact | None]:
     if value.lower() == "none":
         return None, "none", None
     if value.lower() == "base":
@@ -122,36 +130,43 @@ def _override(condition: EvalCondition, component: str, value: str, prefix: str,
     return _adapter_folder(art, prefix), art.uri, art
 
 
-def resolve_checkpoint(condition: EvalCondition, inputs: Mapping[str, Optional[Artifact]],
-                       cold_start: Optional[str]) -> ResolvedCheckpoint:
+def resolve_checkpoint(
+    condition: EvalCondition, inputs: Mapping[str, Artifact | None], cold_start: str | None
+) -> ResolvedCheckpoint:
     """The adapters of `condition` (see module docstring) from the stage's resolved inputs: `current` reads the
     stage's `planner_adapter` / `executor_adapter` inputs, `latest` / `step=N` / other-run references and
     version-folder overrides read the artifacts pinned under `checkpoint_key` (a missing pin is an error);
     no store is opened."""
     _, which = parse_reference(condition.checkpoint)
     exec_prefix = condition.executor_weights
-    arts: dict[str, Optional[Artifact]] = {"planner": None, "executor": None}
+    arts: dict[str, Artifact | None] = {"planner": None, "executor": None}
     overridden = condition.planner_adapter is not None and condition.executor_adapter is not None
     if not overridden and which == "current":
         arts = {"planner": inputs.get("planner_adapter"), "executor": inputs.get("executor_adapter")}
     elif not overridden and which != "base":
-        arts = {comp: (_pinned(condition, comp, inputs) if override is None else None)
-                for comp, override in (("planner", condition.planner_adapter),
-                                       ("executor", condition.executor_adapter))}
+        arts = {
+            comp: (_pinned(condition, comp, inputs) if override is None else None)
+            for comp, override in (("planner", condition.planner_adapter), ("executor", condition.executor_adapter))
+        }
     planner_dir = _adapter_folder(arts["planner"], "adapter") if arts["planner"] else cold_start
     planner_src = arts["planner"].uri if arts["planner"] else (f"cold start {cold_start}" if cold_start else "none")
     executor_dir = executor_src = None
     if arts["executor"] is not None:
         if not any(f.startswith(exec_prefix + "/") for f in arts["executor"].files):
-            raise CheckpointError(f"condition {condition.name!r}: {arts['executor'].uri} has no {exec_prefix}/ "
-                                  f"(files: {', '.join(sorted({f.split('/')[0] for f in arts['executor'].files}))})")
+            raise CheckpointError(
+                f"condition {condition.name!r}: {arts['executor'].uri} has no {exec_prefix}/ "
+                f"(files: {', '.join(sorted({f.split('/')[0] for f in arts['executor'].files}))})"
+            )
         executor_dir, executor_src = _adapter_folder(arts["executor"], exec_prefix), arts["executor"].uri
     if condition.planner_adapter is not None:
-        planner_dir, planner_src, arts["planner"] = _override(condition, "planner", condition.planner_adapter,
-                                                              "adapter", inputs, cold_start)
+        planner_dir, planner_src, arts["planner"] = _override(
+            condition, "planner", condition.planner_adapter, "adapter", inputs, cold_start
+        )
     if condition.executor_adapter is not None:
-        executor_dir, executor_src, arts["executor"] = _override(condition, "executor", condition.executor_adapter,
-                                                                 exec_prefix, inputs, None)
+        executor_dir, executor_src, arts["executor"] = _override(
+            condition, "executor", condition.executor_adapter, exec_prefix, inputs, None
+        )
     manifests = {k: a.manifest.manifest_id for k, a in arts.items() if a is not None}
-    return ResolvedCheckpoint(condition.checkpoint, planner_dir, executor_dir, planner_src, executor_src or "none",
-                              manifests)
+    return ResolvedCheckpoint(
+        condition.checkpoint, planner_dir, executor_dir, planner_src, executor_src or "none", manifests
+    )

@@ -5,9 +5,10 @@ that section. The paper's protocol (Simple set: 3 step prompts, Hard set: 5, L =
 one fixed seed) is `paper_subsets(simple_csv, hard_csv)`; without subsets the benchmark is the eval split of the
 run's instructions at the run's own video geometry (the shapes world's default).
 """
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -31,23 +32,23 @@ class EvalSubset(Section):
     """`instructions`: the run's instructions artifact; `file`: a prompt list at `path` (CSV/JSONL/Parquet with
     a `prompt` column, optional `category`, `steps`); `artifact`: a committed instructions artifact at `path`
     (e.g. a synthesize output); `world`: generated from the `world` config."""
-    path: Optional[str] = None
+    path: str | None = None
     """File or artifact URI for the `file` and `artifact` sources."""
     split: Literal["train", "eval", "all"] = "eval"
     """Rows of this split (ignored for `file`)."""
     categories: list[str] = Field(default_factory=list)
     """Keep only these categories (empty: all)."""
-    limit: Optional[int] = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1)
     """Evaluate only the first `limit` prompts."""
-    num_steps: Optional[int] = Field(None, ge=1)
+    num_steps: int | None = Field(None, ge=1)
     """J: step prompts per video (paper: Simple 3, Hard 5); None = the run's `video.num_steps`."""
-    latent_frames_per_step: Optional[int] = Field(None, ge=1)
+    latent_frames_per_step: int | None = Field(None, ge=1)
     """L (paper: 12); None = the run's `video.latent_frames_per_step`."""
-    target_latent_frames: Optional[int] = Field(None, ge=1)
+    target_latent_frames: int | None = Field(None, ge=1)
     """K; None = J·L when `num_steps` is set, else the run's `video.target_latent_frames`."""
 
     @model_validator(mode="after")
-    def _check(self) -> "EvalSubset":
+    def _check(self) -> EvalSubset:
         if self.source in ("file", "artifact") and not self.path:
             raise ValueError(f"eval subset {self.name!r}: source {self.source!r} needs `path`")
         return self
@@ -55,10 +56,12 @@ class EvalSubset(Section):
 
 def paper_subsets(simple_path: str, hard_path: str) -> list[EvalSubset]:
     """The paper's protocol: Simple prompts with 3 step prompts and Hard prompts with 5, L = 12 each."""
-    return [EvalSubset(name="simple", source="file", path=simple_path, num_steps=3,
-                       latent_frames_per_step=PAPER_STEP_FRAMES),
-            EvalSubset(name="hard", source="file", path=hard_path, num_steps=5,
-                       latent_frames_per_step=PAPER_STEP_FRAMES)]
+    return [
+        EvalSubset(
+            name="simple", source="file", path=simple_path, num_steps=3, latent_frames_per_step=PAPER_STEP_FRAMES
+        ),
+        EvalSubset(name="hard", source="file", path=hard_path, num_steps=5, latent_frames_per_step=PAPER_STEP_FRAMES),
+    ]
 
 
 class EvalCondition(Section):
@@ -72,10 +75,10 @@ class EvalCondition(Section):
     """`base` (the starting policy: planner cold-start adapter, executor checkpoint without RL adapter),
     `current` (the update outputs at the evaluate stage's own step), `latest` (newest step with an update
     output), `step=N`, or `<run URI>@step=N` / `<run URI>@latest` for another run."""
-    planner_adapter: Optional[str] = None
+    planner_adapter: str | None = None
     """Override the planner adapter: an update_planner version folder URI, a local adapter folder, `base` (the
     cold-start adapter) or `none` (the planner base model alone)."""
-    executor_adapter: Optional[str] = None
+    executor_adapter: str | None = None
     """Override the executor adapter: an update_executor version folder URI, a local adapter folder, or `base` /
     `none` (the executor checkpoint without an RL adapter)."""
     executor_weights: Literal["adapter", "adapter_ema"] = "adapter"
@@ -93,11 +96,11 @@ class EvalJudge(Section):
     """Label of the judge in the results."""
     backend: str = "programmatic"
     """Judge backend (`programmatic` = the shapes world's detector, `openai`, `local`)."""
-    model: Optional[str] = None
+    model: str | None = None
     """Vision model the backend asks (None: `rewards.models.vision`)."""
-    openai: Optional[OpenAIJudgeConfig] = None
+    openai: OpenAIJudgeConfig | None = None
     """Endpoint of an `openai` judge (None: `rewards.openai`)."""
-    num_frames: Optional[int] = Field(None, ge=2)
+    num_frames: int | None = Field(None, ge=2)
     """Frames sampled over the whole video (None: `rewards.frames.temporal_num_frames`)."""
     role: Literal["in_domain", "out_of_domain"] = "in_domain"
     """In-domain (the training judge) or out-of-domain (a different model family); a report label."""
@@ -118,11 +121,15 @@ class EvalConfig(Section):
     subsets: list[EvalSubset] = Field(default_factory=list)
     """Benchmark subsets; empty = one subset `eval` from the run's instructions (eval split), or generated from
     the world when the run has none."""
-    conditions: list[EvalCondition] = Field(default_factory=lambda: [
-        EvalCondition(name="base", checkpoint="base"), EvalCondition(name="current", checkpoint="current")])
+    conditions: list[EvalCondition] = Field(
+        default_factory=lambda: [
+            EvalCondition(name="base", checkpoint="base"),
+            EvalCondition(name="current", checkpoint="current"),
+        ]
+    )
     """Modes and checkpoints to compare; default: the starting (bootstrap) policy vs the policy after the evaluated
     step's updates, both with smoothed planner steps."""
-    baseline: Optional[str] = None
+    baseline: str | None = None
     """Condition that relative changes are measured against (None: the first condition)."""
     judges: list[EvalJudge] = Field(default_factory=lambda: [EvalJudge(name="programmatic")])
     """Temporal-following judges (the Temporal-Following score is each judge's mean aggregated video score)."""
@@ -135,9 +142,9 @@ class EvalConfig(Section):
     """Noise seed; the same for every condition, so conditions differ only in conditioning and weights."""
     batch_size: int = Field(4, ge=1)
     """Videos generated together in one batch."""
-    planner_temperature: Optional[float] = Field(None, gt=0)
+    planner_temperature: float | None = Field(None, gt=0)
     """Planner sampling temperature for evaluation (None: `planner.temperature`)."""
-    planner_top_p: Optional[float] = Field(None, gt=0, le=1)
+    planner_top_p: float | None = Field(None, gt=0, le=1)
     """Planner top-p for evaluation (None: `planner.top_p`)."""
     write_videos: bool = True
     """Write every generated video as an mp4 into the artifact (linked from the report)."""
@@ -149,9 +156,12 @@ class EvalConfig(Section):
     """A/B export and judge–human agreement."""
 
     @model_validator(mode="after")
-    def _check(self) -> "EvalConfig":
-        for what, names in (("conditions", [c.name for c in self.conditions]),
-                            ("judges", [j.name for j in self.judges]), ("subsets", [s.name for s in self.subsets])):
+    def _check(self) -> EvalConfig:
+        for what, names in (
+            ("conditions", [c.name for c in self.conditions]),
+            ("judges", [j.name for j in self.judges]),
+            ("subsets", [s.name for s in self.subsets]),
+        ):
             if len(set(names)) != len(names):
                 raise ValueError(f"eval.{what} has duplicate names: {names}")
         if not self.conditions:

@@ -8,6 +8,7 @@
 - `agreement` compares each judge's preference — A when score(A) − score(B) > tie band, B when < −band, else a
   tie (paper: ±0.03) — with the annotators' majority preference.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,18 +16,41 @@ import html
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import pandas as pd
 
-CHOICES = {"left": "left", "l": "left", "a": "left", "1": "left", "right": "right", "r": "right", "b": "right",
-           "2": "right", "tie": "tie", "t": "tie", "=": "tie", "same": "tie", "equal": "tie", "0": "tie",
-           "both": "tie", "neither": "tie"}
+CHOICES = {
+    "left": "left",
+    "l": "left",
+    "a": "left",
+    "1": "left",
+    "right": "right",
+    "r": "right",
+    "b": "right",
+    "2": "right",
+    "tie": "tie",
+    "t": "tie",
+    "=": "tie",
+    "same": "tie",
+    "equal": "tie",
+    "0": "tie",
+    "both": "tie",
+    "neither": "tie",
+}
 """Accepted spellings of a choice (case-insensitive) → left / right / tie."""
-KEY_COLUMNS = ["pair_id", "subset", "prompt_id", "left_condition", "right_condition", "left_sample_id",
-               "right_sample_id", "source"]
+KEY_COLUMNS = [
+    "pair_id",
+    "subset",
+    "prompt_id",
+    "left_condition",
+    "right_condition",
+    "left_sample_id",
+    "right_sample_id",
+    "source",
+]
 SHEET_COLUMNS = ["pair_id", "prompt", "left_video", "right_video", "choice", "annotator"]
 
 
@@ -34,9 +58,17 @@ class HumanDataError(ValueError):
     """An annotation file or key is unusable; the message lists every bad line."""
 
 
-def export_pairs(videos: pd.DataFrame, cond_a: str, cond_b: str, out_dir: str | Path, key_path: str | Path,
-                 fetch_video: Callable[[str], bytes], seed: int = 0, limit: Optional[int] = None,
-                 source: str = "") -> list[dict]:
+def export_pairs(
+    videos: pd.DataFrame,
+    cond_a: str,
+    cond_b: str,
+    out_dir: str | Path,
+    key_path: str | Path,
+    fetch_video: Callable[[str], bytes],
+    seed: int = 0,
+    limit: int | None = None,
+    source: str = "",
+) -> list[dict]:
     """Write the annotator folder and the key for every prompt both conditions have a video of; returns the key
     rows. The key must not be inside `out_dir` (annotators must not see it)."""
     out_dir, key_path = Path(out_dir), Path(key_path)
@@ -60,11 +92,28 @@ def export_pairs(videos: pd.DataFrame, cond_a: str, cond_b: str, out_dir: str | 
         lrow, rrow = left.loc[(subset, pid)], right.loc[(subset, pid)]
         for side, row in (("L", lrow), ("R", rrow)):
             (out_dir / "videos" / f"{pair_id}-{side}.mp4").write_bytes(fetch_video(row["video_path"]))
-        key.append({"pair_id": pair_id, "subset": subset, "prompt_id": pid, "left_condition": lrow["condition"],
-                    "right_condition": rrow["condition"], "left_sample_id": lrow["sample_id"],
-                    "right_sample_id": rrow["sample_id"], "source": source})
-        sheet.append({"pair_id": pair_id, "prompt": lrow["prompt"], "left_video": f"videos/{pair_id}-L.mp4",
-                      "right_video": f"videos/{pair_id}-R.mp4", "choice": "", "annotator": ""})
+        key.append(
+            {
+                "pair_id": pair_id,
+                "subset": subset,
+                "prompt_id": pid,
+                "left_condition": lrow["condition"],
+                "right_condition": rrow["condition"],
+                "left_sample_id": lrow["sample_id"],
+                "right_sample_id": rrow["sample_id"],
+                "source": source,
+            }
+        )
+        sheet.append(
+            {
+                "pair_id": pair_id,
+                "prompt": lrow["prompt"],
+                "left_video": f"videos/{pair_id}-L.mp4",
+                "right_video": f"videos/{pair_id}-R.mp4",
+                "choice": "",
+                "annotator": "",
+            }
+        )
     _write_csv(out_dir / "pairs.csv", SHEET_COLUMNS, sheet)
     (out_dir / "index.html").write_text(_viewer(sheet))
     key_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,13 +135,16 @@ def _viewer(sheet: Sequence[dict]) -> str:
             f"<section><h3>{html.escape(r['pair_id'])}</h3><p>{html.escape(r['prompt'])}</p><div class='pair'>"
             f"<figure><video src='{r['left_video']}' controls loop muted></video><figcaption>left</figcaption></figure>"
             f"<figure><video src='{r['right_video']}' controls loop muted></video><figcaption>right</figcaption>"
-            "</figure></div></section>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>Which video follows the order?</title><style>"
-            "body{font-family:sans-serif;max-width:1000px;margin:2em auto}.pair{display:flex;gap:1em}"
-            "video{width:420px;image-rendering:pixelated}</style></head><body>"
-            "<h1>Which video shows the events in the order the prompt gives?</h1>"
-            "<p>For each pair write <b>left</b>, <b>right</b> or <b>tie</b> in the <code>choice</code> column of "
-            "pairs.csv (and your name in <code>annotator</code>).</p>" + "".join(blocks) + "</body></html>")
+            "</figure></div></section>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Which video follows the order?</title><style>"
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto}.pair{display:flex;gap:1em}"
+        "video{width:420px;image-rendering:pixelated}</style></head><body>"
+        "<h1>Which video shows the events in the order the prompt gives?</h1>"
+        "<p>For each pair write <b>left</b>, <b>right</b> or <b>tie</b> in the <code>choice</code> column of "
+        "pairs.csv (and your name in <code>annotator</code>).</p>" + "".join(blocks) + "</body></html>"
+    )
 
 
 def read_key(path: str | Path) -> list[dict]:
@@ -150,7 +202,9 @@ def read_choices(path: str | Path, key: Sequence[dict]) -> list[dict]:
             seen[(pair, annotator)] = lineno
             out.append({"pair_id": pair, "annotator": annotator, "choice": choice})
     if problems:
-        raise HumanDataError(f"{path}: {len(problems)} unusable row(s), nothing imported:\n  " + "\n  ".join(problems[:50]))
+        raise HumanDataError(
+            f"{path}: {len(problems)} unusable row(s), nothing imported:\n  " + "\n  ".join(problems[:50])
+        )
     if not out:
         raise HumanDataError(f"{path}: no choices yet")
     return out
@@ -162,7 +216,9 @@ def human_preferences(choices: Sequence[dict], key: Sequence[dict]) -> dict[str,
     votes: dict[str, Counter] = defaultdict(Counter)
     for c in choices:
         k = by_pair[c["pair_id"]]
-        votes[c["pair_id"]][{"left": k["left_condition"], "right": k["right_condition"], "tie": "tie"}[c["choice"]]] += 1
+        votes[c["pair_id"]][
+            {"left": k["left_condition"], "right": k["right_condition"], "tie": "tie"}[c["choice"]]
+        ] += 1
     out = {}
     for pair, counter in votes.items():
         top = counter.most_common()
@@ -170,8 +226,9 @@ def human_preferences(choices: Sequence[dict], key: Sequence[dict]) -> dict[str,
     return out
 
 
-def judge_preference(score_a: Optional[float], score_b: Optional[float], cond_a: str, cond_b: str,
-                     tie_band: float) -> Optional[str]:
+def judge_preference(
+    score_a: float | None, score_b: float | None, cond_a: str, cond_b: str, tie_band: float
+) -> str | None:
     """cond_a when score_a − score_b > tie_band, cond_b when < −tie_band, `tie` otherwise; None if unscored."""
     if score_a is None or score_b is None or pd.isna(score_a) or pd.isna(score_b):
         return None
@@ -188,8 +245,8 @@ class Agreement:
     pairs: int
     agreement: float
     decisive_pairs: int
-    decisive_agreement: Optional[float]
-    kappa: Optional[float]
+    decisive_agreement: float | None
+    kappa: float | None
     unscored: int
     confusion: dict[str, dict[str, int]]
 
@@ -200,7 +257,7 @@ class Agreement:
         return d
 
 
-def _kappa(pairs: Sequence[tuple[str, str]]) -> Optional[float]:
+def _kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
     if not pairs:
         return None
     labels = sorted({x for p in pairs for x in p})
@@ -211,8 +268,13 @@ def _kappa(pairs: Sequence[tuple[str, str]]) -> Optional[float]:
     return None if pe >= 1 else (po - pe) / (1 - pe)
 
 
-def agreement(results: pd.DataFrame, key: Sequence[dict], choices: Sequence[dict], tie_band: float = 0.03,
-              judges: Optional[Sequence[str]] = None) -> list[Agreement]:
+def agreement(
+    results: pd.DataFrame,
+    key: Sequence[dict],
+    choices: Sequence[dict],
+    tie_band: float = 0.03,
+    judges: Sequence[str] | None = None,
+) -> list[Agreement]:
     """Agreement of every judge (its aggregated `score`; the aesthetic judge's own metric) with the annotators'
     majority preference, over the pairs that have both. Exact agreement counts a tie only when both say tie;
     decisive agreement is measured over pairs where neither says tie; kappa is Cohen's over the three labels."""
@@ -232,14 +294,24 @@ def agreement(results: pd.DataFrame, key: Sequence[dict], choices: Sequence[dict
                 continue
             sides = {k["left_condition"]: "left", k["right_condition"]: "right", "tie": "tie"}
             labels.append((sides[pref], sides[human[k["pair_id"]]]))
-        confusion: dict[str, dict[str, int]] = {j: {h: 0 for h in ("left", "right", "tie")}
-                                                for j in ("left", "right", "tie")}
+        confusion: dict[str, dict[str, int]] = {
+            j: {h: 0 for h in ("left", "right", "tie")} for j in ("left", "right", "tie")
+        }
         for j, h in labels:
             confusion[j][h] += 1
         decisive = [(j, h) for j, h in labels if j != "tie" and h != "tie"]
         metric = "score" if judge not in set(main[main["judge"] == main["metric"]]["judge"]) else judge
-        out.append(Agreement(judge, metric, len(labels),
-                             sum(j == h for j, h in labels) / len(labels) if labels else 0.0, len(decisive),
-                             sum(j == h for j, h in decisive) / len(decisive) if decisive else None,
-                             _kappa(labels), unscored, confusion))
+        out.append(
+            Agreement(
+                judge,
+                metric,
+                len(labels),
+                sum(j == h for j, h in labels) / len(labels) if labels else 0.0,
+                len(decisive),
+                sum(j == h for j, h in decisive) / len(decisive) if decisive else None,
+                _kappa(labels),
+                unscored,
+                confusion,
+            )
+        )
     return out

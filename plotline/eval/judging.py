@@ -5,12 +5,14 @@ Each judged video yields one `eval_results` row per metric: `score` (the aggrega
 mean is the Temporal-Following score) and every sub-score normalised to [0, 1]; an unscored reply yields the
 same rows with a null value, status `unscored` and the reason. Raw replies are kept as `scores` rows.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +23,13 @@ from plotline.rewards.judges.base import JudgeRequest
 from plotline.rewards.judges.scorer import JudgeOutcome, JudgeScorer
 from plotline.rewards.prompts import temporal_judge_prompt
 
-SUB_METRICS = ("temporal_order_score", "physical_plausibility_score", "visual_consistency_score",
-               "prompt_alignment_score", "final_score")
+SUB_METRICS = (
+    "temporal_order_score",
+    "physical_plausibility_score",
+    "visual_consistency_score",
+    "prompt_alignment_score",
+    "final_score",
+)
 """Temporal-judge sub-scores reported besides the aggregate (plus `frame_mean`, the mean per-frame score)."""
 JUDGE_METRICS = ("score", "frame_mean") + SUB_METRICS
 """Every metric a temporal judge contributes per video."""
@@ -42,8 +49,14 @@ def judge_rewards_config(judge: EvalJudge, rewards: RewardsConfig) -> RewardsCon
     """The rewards config a judge runs under: its backend, model, endpoint and frame count on top of `rewards`."""
     models = rewards.models.model_copy(update={"vision": judge.model} if judge.model else {})
     frames = rewards.frames.model_copy(update={"temporal_num_frames": judge.num_frames} if judge.num_frames else {})
-    return rewards.model_copy(update={"judge_backend": judge.backend, "models": models, "frames": frames,
-                                      "openai": judge.openai or rewards.openai})
+    return rewards.model_copy(
+        update={
+            "judge_backend": judge.backend,
+            "models": models,
+            "frames": frames,
+            "openai": judge.openai or rewards.openai,
+        }
+    )
 
 
 def temporal_request(video: JudgedVideo, rcfg: RewardsConfig) -> JudgeRequest:
@@ -52,9 +65,15 @@ def temporal_request(video: JudgedVideo, rcfg: RewardsConfig) -> JudgeRequest:
     idx = whole_video_indices(len(video.frames), rcfg.frames.temporal_num_frames)
     system, user = temporal_judge_prompt(video.instruction, len(idx))
     images = tuple(encode_png(video.frames[i], rcfg.frames.image_size) for i in idx)
-    return JudgeRequest("temporal", rcfg.models.vision, system, user, images=images, n_frames=len(idx),
-                        meta={"instruction": video.instruction, "steps": list(video.steps) or None,
-                              "sample_id": video.sample_id})
+    return JudgeRequest(
+        "temporal",
+        rcfg.models.vision,
+        system,
+        user,
+        images=images,
+        n_frames=len(idx),
+        meta={"instruction": video.instruction, "steps": list(video.steps) or None, "sample_id": video.sample_id},
+    )
 
 
 def make_scorer(judge: EvalJudge, rewards: RewardsConfig, world_config=None) -> JudgeScorer:
@@ -69,13 +88,13 @@ def make_scorer(judge: EvalJudge, rewards: RewardsConfig, world_config=None) -> 
     return JudgeScorer(create_backend(rcfg, judge.backend), rcfg)
 
 
-def metric_values(outcome: JudgeOutcome) -> dict[str, Optional[float]]:
+def metric_values(outcome: JudgeOutcome) -> dict[str, float | None]:
     """metric → value in [0, 1] (None when unscored) for one temporal-judge outcome."""
     res = outcome.result
     if not res.usable:
         return {m: None for m in JUDGE_METRICS}
     fields = res.fields
-    out: dict[str, Optional[float]] = {"score": float(res.score)}
+    out: dict[str, float | None] = {"score": float(res.score)}
     frames = fields.get("frame_scores") or []
     out["frame_mean"] = float(np.mean(frames)) / 10.0 if frames else None
     for m in SUB_METRICS:
@@ -83,8 +102,9 @@ def metric_values(outcome: JudgeOutcome) -> dict[str, Optional[float]]:
     return out
 
 
-def judge_videos(judge: EvalJudge, scorer: JudgeScorer, videos: Sequence[JudgedVideo]
-                 ) -> tuple[list[JudgeOutcome], float]:
+def judge_videos(
+    judge: EvalJudge, scorer: JudgeScorer, videos: Sequence[JudgedVideo]
+) -> tuple[list[JudgeOutcome], float]:
     """Judge every video in one batch (the backend's concurrency applies); returns outcomes and seconds."""
     start = time.perf_counter()
     requests = [temporal_request(v, scorer.config) for v in videos]
@@ -95,19 +115,31 @@ def reply_row(judge: EvalJudge, sample_id: str, prompt_id: str, condition: str, 
     """A `scores` row keeping one raw judge reply: judge kind `temporal`, score_id `<judge name>:<sample id>`,
     plan_id `<condition>/<prompt id>`, rollout_id the sample id."""
     req, resp, res = outcome.request, outcome.response, outcome.result
-    return {"score_id": f"{judge.name}:{sample_id}", "judge": "temporal", "instruction_id": prompt_id,
-            "plan_id": f"{condition}/{prompt_id}", "rollout_id": sample_id, "status": res.status,
-            "score": res.score, "reason": res.reason, "fields_json": json.dumps(res.fields, default=str),
-            "raw": resp.raw, "model": req.model, "cache_key": req.cache_key, "n_frames": len(req.images),
-            "latency_s": float(resp.latency_s), "attempts": int(resp.attempts), "cached": bool(resp.cached)}
+    return {
+        "score_id": f"{judge.name}:{sample_id}",
+        "judge": "temporal",
+        "instruction_id": prompt_id,
+        "plan_id": f"{condition}/{prompt_id}",
+        "rollout_id": sample_id,
+        "status": res.status,
+        "score": res.score,
+        "reason": res.reason,
+        "fields_json": json.dumps(res.fields, default=str),
+        "raw": resp.raw,
+        "model": req.model,
+        "cache_key": req.cache_key,
+        "n_frames": len(req.images),
+        "latency_s": float(resp.latency_s),
+        "attempts": int(resp.attempts),
+        "cached": bool(resp.cached),
+    }
 
 
 # --- aesthetic ---------------------------------------------------------------------------------------------------
 AestheticFn = Callable[[Sequence[str], Sequence[Sequence[np.ndarray]]], tuple[np.ndarray, np.ndarray]]
 
 
-def aesthetic_scorer(config: EvalConfig, rewards: RewardsConfig, world_config=None
-                     ) -> Optional[tuple[str, AestheticFn]]:
+def aesthetic_scorer(config: EvalConfig, rewards: RewardsConfig, world_config=None) -> tuple[str, AestheticFn] | None:
     """(name, fn) of the configured visual-quality score, or None. fn(prompts, frame lists) returns (value in
     [0, 1], native value): PickScore's value is (cos + 1) / 2 and its native value the configured normalisation
     (`rewards.pickscore.normalisation`); the image-statistics score is in [0, 1] natively."""
@@ -148,8 +180,22 @@ def aesthetic_frames(frames: np.ndarray, count: int) -> list[np.ndarray]:
     return [frames[i] for i in whole_video_indices(len(frames), count)]
 
 
-def result_row(video_meta: dict[str, Any], judge: str, metric: str, value: Optional[float],
-               raw_value: Optional[float], status: str, reason: Optional[str]) -> dict:
+def result_row(
+    video_meta: dict[str, Any],
+    judge: str,
+    metric: str,
+    value: float | None,
+    raw_value: float | None,
+    status: str,
+    reason: str | None,
+) -> dict:
     """One `eval_results` row."""
-    return {**video_meta, "judge": judge, "metric": metric, "value": value, "raw_value": raw_value,
-            "status": status, "reason": reason}
+    return {
+        **video_meta,
+        "judge": judge,
+        "metric": metric,
+        "value": value,
+        "raw_value": raw_value,
+        "status": status,
+        "reason": reason,
+    }

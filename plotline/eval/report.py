@@ -5,13 +5,14 @@ layout), paired wins/ties/losses against the baseline, a per-category breakdown,
 `build_report(...)` works on the tables of one or more evaluate artifacts; `report_for_artifact(art)` reads a
 committed one. Both return an `EvalReport` whose `markdown` and `rows` are what a Prefect artifact publishes.
 """
+
 from __future__ import annotations
 
 import html
 import io
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,15 @@ from plotline.eval.judging import JUDGE_METRICS
 AESTHETIC_JUDGES = ("pickscore", "image_stats")
 ALL = "all"
 """Subset label of the pooled results when a run has several subsets."""
-METRIC_LABELS = {"score": "TF score", "frame_mean": "frames", "temporal_order_score": "order",
-                 "physical_plausibility_score": "physics", "visual_consistency_score": "consistency",
-                 "prompt_alignment_score": "alignment", "final_score": "final"}
+METRIC_LABELS = {
+    "score": "TF score",
+    "frame_mean": "frames",
+    "temporal_order_score": "order",
+    "physical_plausibility_score": "physics",
+    "visual_consistency_score": "consistency",
+    "prompt_alignment_score": "alignment",
+    "final_score": "final",
+}
 
 
 @dataclass
@@ -64,15 +71,16 @@ def metric_means(results: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def relative_change(value: Optional[float], base: Optional[float]) -> Optional[float]:
+def relative_change(value: float | None, base: float | None) -> float | None:
     """(value − base) / |base|, None when undefined."""
     if value is None or base is None or not np.isfinite(value) or not np.isfinite(base) or base == 0:
         return None
     return (value - base) / abs(base)
 
 
-def comparison_rows(results: pd.DataFrame, baseline: str, conditions: Sequence[str],
-                    meta: dict[str, tuple[str, str]]) -> list[dict]:
+def comparison_rows(
+    results: pd.DataFrame, baseline: str, conditions: Sequence[str], meta: dict[str, tuple[str, str]]
+) -> list[dict]:
     """Flat comparison rows: every condition's Temporal-Following score per judge and subset and its aesthetic
     score, with the baseline's value, the difference and the relative change."""
     means = metric_means(results)
@@ -86,14 +94,32 @@ def comparison_rows(results: pd.DataFrame, baseline: str, conditions: Sequence[s
         if len(base) and base.iloc[0]["n"]:
             base_v = float(base.iloc[0]["native_mean"] if aesthetic else base.iloc[0]["mean"])
         mode, ckpt = meta.get(r["condition"], ("", ""))
-        rows.append({"condition": r["condition"], "mode": mode, "checkpoint": ckpt, "subset": r["subset"],
-                     "judge": r["judge"], "metric": r["metric"], "mean": value, "n": int(r["n"]),
-                     "unscored": int(r["unscored"]), "baseline": base_v,
-                     "delta": None if value is None or base_v is None else value - base_v,
-                     "relative_change": None if r["condition"] == baseline else relative_change(value, base_v)})
+        rows.append(
+            {
+                "condition": r["condition"],
+                "mode": mode,
+                "checkpoint": ckpt,
+                "subset": r["subset"],
+                "judge": r["judge"],
+                "metric": r["metric"],
+                "mean": value,
+                "n": int(r["n"]),
+                "unscored": int(r["unscored"]),
+                "baseline": base_v,
+                "delta": None if value is None or base_v is None else value - base_v,
+                "relative_change": None if r["condition"] == baseline else relative_change(value, base_v),
+            }
+        )
     order = {c: i for i, c in enumerate(conditions)}
-    rows.sort(key=lambda x: (x["subset"] == ALL, x["subset"], x["judge"] in AESTHETIC_JUDGES, x["judge"],
-                             order.get(x["condition"], 99)))
+    rows.sort(
+        key=lambda x: (
+            x["subset"] == ALL,
+            x["subset"],
+            x["judge"] in AESTHETIC_JUDGES,
+            x["judge"],
+            order.get(x["condition"], 99),
+        )
+    )
     return rows
 
 
@@ -114,15 +140,26 @@ def paired_rows(results: pd.DataFrame, baseline: str, conditions: Sequence[str],
                 continue
             d = (other.loc[common] - base.loc[common]).to_numpy()
             boots = rng.choice(d, size=(1000, len(d)), replace=True).mean(axis=1) if len(d) > 1 else d
-            rows.append({"condition": cond, "subset": subset, "judge": judge, "pairs": int(len(d)),
-                         "mean_delta": float(d.mean()), "ci_low": float(np.percentile(boots, 2.5)),
-                         "ci_high": float(np.percentile(boots, 97.5)), "wins": int((d > tie_band).sum()),
-                         "ties": int((np.abs(d) <= tie_band).sum()), "losses": int((d < -tie_band).sum())})
+            rows.append(
+                {
+                    "condition": cond,
+                    "subset": subset,
+                    "judge": judge,
+                    "pairs": int(len(d)),
+                    "mean_delta": float(d.mean()),
+                    "ci_low": float(np.percentile(boots, 2.5)),
+                    "ci_high": float(np.percentile(boots, 97.5)),
+                    "wins": int((d > tie_band).sum()),
+                    "ties": int((np.abs(d) <= tie_band).sum()),
+                    "losses": int((d < -tie_band).sum()),
+                }
+            )
     return rows
 
 
-def reflection_rows(comparison: list[dict], throughput: list[dict], reflections: pd.DataFrame,
-                    baseline: str) -> list[dict]:
+def reflection_rows(
+    comparison: list[dict], throughput: list[dict], reflections: pd.DataFrame, baseline: str
+) -> list[dict]:
     """Score against compute per condition (from the reflection trail): the Temporal-Following score of the
     first temporal judge on the pooled subset and its change vs the baseline, critic calls, regenerations,
     replans, chunk generations and their ratio to one open-loop pass, generation seconds and their ratio to
@@ -144,9 +181,17 @@ def reflection_rows(comparison: list[dict], throughput: list[dict], reflections:
     for c in condition_costs(records):
         sc = score.get(c["condition"], {})
         secs = seconds.get(c["condition"])
-        rows.append({**c, "judge": judge, "subset": pooled, "tf_score": sc.get("mean"), "tf_delta": sc.get("delta"),
-                     "generation_s": secs,
-                     "time_ratio": secs / base_s if secs is not None and base_s else None})
+        rows.append(
+            {
+                **c,
+                "judge": judge,
+                "subset": pooled,
+                "tf_score": sc.get("mean"),
+                "tf_delta": sc.get("delta"),
+                "generation_s": secs,
+                "time_ratio": secs / base_s if secs is not None and base_s else None,
+            }
+        )
     return rows
 
 
@@ -172,9 +217,16 @@ def category_rows(results: pd.DataFrame, baseline: str) -> list[dict]:
     for _, r in g.iterrows():
         base = g[(g["judge"] == r["judge"]) & (g["category"] == r["category"]) & (g["condition"] == baseline)]
         base_v = float(base.iloc[0]["mean"]) if len(base) else None
-        rows.append({"judge": r["judge"], "category": r["category"], "condition": r["condition"],
-                     "mean": float(r["mean"]), "n": int(r["size"]),
-                     "relative_change": None if r["condition"] == baseline else relative_change(float(r["mean"]), base_v)})
+        rows.append(
+            {
+                "judge": r["judge"],
+                "category": r["category"],
+                "condition": r["condition"],
+                "mean": float(r["mean"]),
+                "n": int(r["size"]),
+                "relative_change": None if r["condition"] == baseline else relative_change(float(r["mean"]), base_v),
+            }
+        )
     return rows
 
 
@@ -185,9 +237,16 @@ def failure_rows(results: pd.DataFrame) -> list[dict]:
     for (judge, cond), part in main.groupby(["judge", "condition"]):
         bad = part[part["status"] == "unscored"]
         reasons = bad["reason"].fillna("?").str.slice(0, 80).value_counts().head(3)
-        rows.append({"judge": judge, "condition": cond, "videos": int(len(part)), "unscored": int(len(bad)),
-                     "repaired": int((part["status"] == "repaired").sum()),
-                     "top_reasons": "; ".join(f"{k} ×{v}" for k, v in reasons.items())})
+        rows.append(
+            {
+                "judge": judge,
+                "condition": cond,
+                "videos": int(len(part)),
+                "unscored": int(len(bad)),
+                "repaired": int((part["status"] == "repaired").sum()),
+                "top_reasons": "; ".join(f"{k} ×{v}" for k, v in reasons.items()),
+            }
+        )
     return rows
 
 
@@ -231,11 +290,28 @@ class _Doc:
         self.md += [text, ""]
         self.html.append(f"<p>{html.escape(text)}</p>")
 
-    def table(self, header, body, links: Optional[list[list[Optional[str]]]] = None) -> None:
-        self.md += [_md_table(header, [[c if not (links and links[i][j]) else f"[{c}]({links[i][j]})"
-                                        for j, c in enumerate(row)] for i, row in enumerate(body)]), ""]
-        cells = [[(f'<a href="{html.escape(links[i][j])}">{html.escape(str(c))}</a>' if links and links[i][j]
-                   else html.escape(str(c))) for j, c in enumerate(row)] for i, row in enumerate(body)]
+    def table(self, header, body, links: list[list[str | None]] | None = None) -> None:
+        self.md += [
+            _md_table(
+                header,
+                [
+                    [c if not (links and links[i][j]) else f"[{c}]({links[i][j]})" for j, c in enumerate(row)]
+                    for i, row in enumerate(body)
+                ],
+            ),
+            "",
+        ]
+        cells = [
+            [
+                (
+                    f'<a href="{html.escape(links[i][j])}">{html.escape(str(c))}</a>'
+                    if links and links[i][j]
+                    else html.escape(str(c))
+                )
+                for j, c in enumerate(row)
+            ]
+            for i, row in enumerate(body)
+        ]
         self.html.append(_html_table(header, cells))
 
     def image(self, name: str, alt: str) -> None:
@@ -243,10 +319,14 @@ class _Doc:
         self.html.append(f'<p><img src="{html.escape(name)}" alt="{html.escape(alt)}"></p>')
 
     def render(self) -> tuple[str, str]:
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
-                 "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}")
-        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>plotline evaluation</title>"
-                f"<style>{style}</style></head><body>{''.join(self.html)}</body></html>")
+        style = (
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
+            "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}"
+        )
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>plotline evaluation</title>"
+            f"<style>{style}</style></head><body>{''.join(self.html)}</body></html>"
+        )
         return "\n".join(self.md).rstrip() + "\n", page
 
 
@@ -260,8 +340,13 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def make_plots(comparison: list[dict], subscores: list[dict], categories: list[dict], throughput: list[dict],
-               conditions: Sequence[str]) -> dict[str, bytes]:
+def make_plots(
+    comparison: list[dict],
+    subscores: list[dict],
+    categories: list[dict],
+    throughput: list[dict],
+    conditions: Sequence[str],
+) -> dict[str, bytes]:
     """PNG plots: TF score per condition and subset (one panel per judge), sub-scores, categories, throughput."""
     import matplotlib
 
@@ -278,8 +363,10 @@ def make_plots(comparison: list[dict], subscores: list[dict], categories: list[d
             subsets = list(dict.fromkeys(part["subset"]))
             width = 0.8 / max(1, len(conditions))
             for i, cond in enumerate(conditions):
-                vals = [part[(part["subset"] == s) & (part["condition"] == cond)]["mean"].astype(float).mean()
-                        for s in subsets]
+                vals = [
+                    part[(part["subset"] == s) & (part["condition"] == cond)]["mean"].astype(float).mean()
+                    for s in subsets
+                ]
                 ax.bar(np.arange(len(subsets)) + i * width, vals, width, label=cond)
             ax.set_xticks(np.arange(len(subsets)) + width * (len(conditions) - 1) / 2, subsets)
             ax.set_ylim(0, 1)
@@ -294,8 +381,12 @@ def make_plots(comparison: list[dict], subscores: list[dict], categories: list[d
         metrics = [m for m in JUDGE_METRICS if m != "score"]
         width = 0.8 / max(1, len(pooled))
         for i, (_, r) in enumerate(pooled.iterrows()):
-            ax.bar(np.arange(len(metrics)) + i * width, [r[m] if r[m] is not None else np.nan for m in metrics],
-                   width, label=r["condition"])
+            ax.bar(
+                np.arange(len(metrics)) + i * width,
+                [r[m] if r[m] is not None else np.nan for m in metrics],
+                width,
+                label=r["condition"],
+            )
         ax.set_xticks(np.arange(len(metrics)) + width * (len(pooled) - 1) / 2, [METRIC_LABELS[m] for m in metrics])
         ax.set_ylim(0, 1)
         ax.set_title(f"Sub-scores ({first['judge'].iloc[0]}, subset {pooled['subset'].iloc[0]})")
@@ -328,13 +419,20 @@ def make_plots(comparison: list[dict], subscores: list[dict], categories: list[d
 
 
 # --- the report ----------------------------------------------------------------------------------------------------
-def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
-                 throughput: Optional[pd.DataFrame] = None, baseline: Optional[str] = None,
-                 title: str = "Temporal Order benchmark", tie_band: float = 0.03, plots: bool = True,
-                 categories: bool = True, sample_videos: int = 4,
-                 video_link: Optional[Callable[[str], Optional[str]]] = None,
-                 judge_roles: Optional[dict[str, str]] = None,
-                 reflections: Optional[pd.DataFrame] = None) -> EvalReport:
+def build_report(
+    results: pd.DataFrame,
+    videos: pd.DataFrame | None = None,
+    throughput: pd.DataFrame | None = None,
+    baseline: str | None = None,
+    title: str = "Temporal Order benchmark",
+    tie_band: float = 0.03,
+    plots: bool = True,
+    categories: bool = True,
+    sample_videos: int = 4,
+    video_link: Callable[[str], str | None] | None = None,
+    judge_roles: dict[str, str] | None = None,
+    reflections: pd.DataFrame | None = None,
+) -> EvalReport:
     """Render the report of eval_results rows (plus eval_videos, eval_throughput and reflections rows when given).
     `baseline` defaults to the first condition; `video_link(video_path)` maps a stored path to a link."""
     if results.empty:
@@ -359,14 +457,18 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
     temporal = [j for j in judges if j not in AESTHETIC_JUDGES]
     aesthetic = [j for j in judges if j in AESTHETIC_JUDGES]
     subsets = list(dict.fromkeys(r["subset"] for r in comparison))
-    doc.para(f"Conditions: {', '.join(f'{c} ({meta[c][0]}, checkpoint {meta[c][1]})' for c in conditions)}. "
-             f"Baseline: {baseline}. Temporal-Following (TF) score = mean aggregated video score of a judge "
-             f"(R_video in [0, 1]); relative changes are against the baseline.")
+    doc.para(
+        f"Conditions: {', '.join(f'{c} ({meta[c][0]}, checkpoint {meta[c][1]})' for c in conditions)}. "
+        f"Baseline: {baseline}. Temporal-Following (TF) score = mean aggregated video score of a judge "
+        f"(R_video in [0, 1]); relative changes are against the baseline."
+    )
 
     doc.heading("Comparison")
     header = ["condition", "mode", "checkpoint"] + [
-        f"{s} · {j}{' (' + roles[j].replace('_', '-') + ')' if j in roles else ''}" for s in subsets
-        for j in temporal + aesthetic]
+        f"{s} · {j}{' (' + roles[j].replace('_', '-') + ')' if j in roles else ''}"
+        for s in subsets
+        for j in temporal + aesthetic
+    ]
     body = []
     for cond in conditions:
         row = [cond, meta[cond][0], meta[cond][1]]
@@ -376,44 +478,99 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
                 row.append(_fmt(hit[0]["mean"]) + _pct(hit[0]["relative_change"]) if hit else "–")
         body.append(row)
     doc.table(header, body)
-    best = [r for r in comparison if r["judge"] in temporal and r["subset"] == subsets[-1]
-            and r["relative_change"] is not None]
+    best = [
+        r
+        for r in comparison
+        if r["judge"] in temporal and r["subset"] == subsets[-1] and r["relative_change"] is not None
+    ]
     if best:
         top = max(best, key=lambda r: r["relative_change"])
-        doc.para(f"Largest TF gain on subset {top['subset']} ({top['judge']}): {top['condition']} "
-                 f"{_fmt(top['mean'])} vs {baseline} {_fmt(top['baseline'])} ({top['relative_change'] * 100:+.1f}%).")
+        doc.para(
+            f"Largest TF gain on subset {top['subset']} ({top['judge']}): {top['condition']} "
+            f"{_fmt(top['mean'])} vs {baseline} {_fmt(top['baseline'])} ({top['relative_change'] * 100:+.1f}%)."
+        )
     if plots and temporal:
         doc.image("plots/tf_score.png", "TF score per condition")
 
     if paired:
         doc.heading(f"Paired comparison with {baseline}")
-        doc.para(f"Same prompts, same noise: per-prompt score differences (95% bootstrap interval); a difference "
-                 f"within ±{tie_band:g} is a tie.")
-        doc.table(["condition", "subset", "judge", "pairs", "mean Δ", "95% CI", "wins", "ties", "losses"],
-                  [[r["condition"], r["subset"], r["judge"], r["pairs"], f"{r['mean_delta']:+.3f}",
-                    f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]", r["wins"], r["ties"], r["losses"]] for r in paired])
+        doc.para(
+            f"Same prompts, same noise: per-prompt score differences (95% bootstrap interval); a difference "
+            f"within ±{tie_band:g} is a tie."
+        )
+        doc.table(
+            ["condition", "subset", "judge", "pairs", "mean Δ", "95% CI", "wins", "ties", "losses"],
+            [
+                [
+                    r["condition"],
+                    r["subset"],
+                    r["judge"],
+                    r["pairs"],
+                    f"{r['mean_delta']:+.3f}",
+                    f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                    r["wins"],
+                    r["ties"],
+                    r["losses"],
+                ]
+                for r in paired
+            ],
+        )
 
-    reflect_rows = (reflection_rows(comparison, tp_rows, reflections, baseline)
-                    if reflections is not None and len(reflections) else [])
+    reflect_rows = (
+        reflection_rows(comparison, tp_rows, reflections, baseline)
+        if reflections is not None and len(reflections)
+        else []
+    )
     if reflect_rows:
         doc.heading("Reflection: score and compute")
-        doc.para(f"Closed-loop conditions generate span by span with a critic (plan – act – reflect); TF score of "
-                 f"{reflect_rows[0]['judge']} on subset {reflect_rows[0]['subset']}, Δ against {baseline}. Chunk "
-                 "generations count every denoised chunk (rejected candidates included); one open-loop pass of "
-                 "the same videos takes the open-loop chunks. Time ratio: generation seconds (critic calls "
-                 f"included) over {baseline}'s.")
-        doc.table(["condition", "videos", "TF score", "Δ TF", "critic calls", "regenerations", "replans",
-                   "chunk generations", "open-loop chunks", "chunk ratio", "generation s", "time ratio",
-                   "budget-hit videos"],
-                  [[r["condition"], r["videos"], _fmt(r["tf_score"]),
-                    "–" if r["tf_delta"] is None else f"{r['tf_delta']:+.4f}", r["critic_calls"], r["regenerations"],
-                    r["replans"], r["chunk_generations"], r["open_loop_chunks"], _fmt(r["chunk_ratio"], 2),
-                    _fmt(r["generation_s"], 2), _fmt(r["time_ratio"], 2), r["budget_hit_videos"]]
-                   for r in reflect_rows])
+        doc.para(
+            f"Closed-loop conditions generate span by span with a critic (plan – act – reflect); TF score of "
+            f"{reflect_rows[0]['judge']} on subset {reflect_rows[0]['subset']}, Δ against {baseline}. Chunk "
+            "generations count every denoised chunk (rejected candidates included); one open-loop pass of "
+            "the same videos takes the open-loop chunks. Time ratio: generation seconds (critic calls "
+            f"included) over {baseline}'s."
+        )
+        doc.table(
+            [
+                "condition",
+                "videos",
+                "TF score",
+                "Δ TF",
+                "critic calls",
+                "regenerations",
+                "replans",
+                "chunk generations",
+                "open-loop chunks",
+                "chunk ratio",
+                "generation s",
+                "time ratio",
+                "budget-hit videos",
+            ],
+            [
+                [
+                    r["condition"],
+                    r["videos"],
+                    _fmt(r["tf_score"]),
+                    "–" if r["tf_delta"] is None else f"{r['tf_delta']:+.4f}",
+                    r["critic_calls"],
+                    r["regenerations"],
+                    r["replans"],
+                    r["chunk_generations"],
+                    r["open_loop_chunks"],
+                    _fmt(r["chunk_ratio"], 2),
+                    _fmt(r["generation_s"], 2),
+                    _fmt(r["time_ratio"], 2),
+                    r["budget_hit_videos"],
+                ]
+                for r in reflect_rows
+            ],
+        )
 
     doc.heading("Sub-scores")
-    doc.table(["condition", "subset", "judge"] + [METRIC_LABELS[m] for m in JUDGE_METRICS],
-              [[r["condition"], r["subset"], r["judge"]] + [_fmt(r[m]) for m in JUDGE_METRICS] for r in subs])
+    doc.table(
+        ["condition", "subset", "judge"] + [METRIC_LABELS[m] for m in JUDGE_METRICS],
+        [[r["condition"], r["subset"], r["judge"]] + [_fmt(r[m]) for m in JUDGE_METRICS] for r in subs],
+    )
     if plots and subs:
         doc.image("plots/subscores.png", "sub-scores")
 
@@ -426,8 +583,9 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
                 row = [j, c]
                 for cond in conditions:
                     hit = [r for r in cats if r["judge"] == j and r["category"] == c and r["condition"] == cond]
-                    row.append(_fmt(hit[0]["mean"]) + _pct(hit[0]["relative_change"]) + f" n={hit[0]['n']}"
-                               if hit else "–")
+                    row.append(
+                        _fmt(hit[0]["mean"]) + _pct(hit[0]["relative_change"]) + f" n={hit[0]['n']}" if hit else "–"
+                    )
                 body.append(row)
         doc.table(["judge", "category"] + conditions, body)
         if plots:
@@ -435,18 +593,44 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
 
     if tp_rows:
         doc.heading("Throughput")
-        doc.table(["condition", "subset", "videos", "latent frames", "generation s", "videos/s", "latent frames/s",
-                   "planning s", "device"],
-                  [[r["condition"], r["subset"], r["videos"], r["latent_frames"], _fmt(float(r["generation_s"]), 2),
-                    _fmt(float(r["videos_per_s"]), 2), _fmt(float(r["latent_frames_per_s"]), 1),
-                    _fmt(float(r["planning_s"]), 2), r["device"]] for r in tp_rows])
+        doc.table(
+            [
+                "condition",
+                "subset",
+                "videos",
+                "latent frames",
+                "generation s",
+                "videos/s",
+                "latent frames/s",
+                "planning s",
+                "device",
+            ],
+            [
+                [
+                    r["condition"],
+                    r["subset"],
+                    r["videos"],
+                    r["latent_frames"],
+                    _fmt(float(r["generation_s"]), 2),
+                    _fmt(float(r["videos_per_s"]), 2),
+                    _fmt(float(r["latent_frames_per_s"]), 1),
+                    _fmt(float(r["planning_s"]), 2),
+                    r["device"],
+                ]
+                for r in tp_rows
+            ],
+        )
         if plots:
             doc.image("plots/throughput.png", "throughput")
 
     doc.heading("Judge failures")
-    doc.table(["judge", "condition", "videos", "unscored", "repaired", "most common reasons"],
-              [[r["judge"], r["condition"], r["videos"], r["unscored"], r["repaired"], r["top_reasons"] or "–"]
-               for r in fails])
+    doc.table(
+        ["judge", "condition", "videos", "unscored", "repaired", "most common reasons"],
+        [
+            [r["judge"], r["condition"], r["videos"], r["unscored"], r["repaired"], r["top_reasons"] or "–"]
+            for r in fails
+        ],
+    )
 
     if videos is not None and len(videos) and "video_path" in videos and videos["video_path"].notna().any():
         doc.heading("Sample videos")
@@ -455,8 +639,11 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
         for _, p in picks.iterrows():
             row, link = [p["subset"], p["prompt"][:100]], [None, None]
             for cond in conditions:
-                hit = videos[(videos["condition"] == cond) & (videos["subset"] == p["subset"])
-                             & (videos["prompt_id"] == p["prompt_id"])]
+                hit = videos[
+                    (videos["condition"] == cond)
+                    & (videos["subset"] == p["subset"])
+                    & (videos["prompt_id"] == p["prompt_id"])
+                ]
                 path = hit.iloc[0]["video_path"] if len(hit) else None
                 row.append(cond if path else "–")
                 link.append((video_link(path) if video_link else path) if path else None)
@@ -466,18 +653,25 @@ def build_report(results: pd.DataFrame, videos: Optional[pd.DataFrame] = None,
 
     plot_bytes = make_plots(comparison, subs, cats, tp_rows, conditions) if plots else {}
     markdown, page = doc.render()
-    tables = {"comparison": comparison, "paired": paired, "subscores": subs, "categories": cats,
-              "throughput": tp_rows, "failures": fails, "reflection": reflect_rows}
+    tables = {
+        "comparison": comparison,
+        "paired": paired,
+        "subscores": subs,
+        "categories": cats,
+        "throughput": tp_rows,
+        "failures": fails,
+        "reflection": reflect_rows,
+    }
     return EvalReport(markdown, page, comparison, tables, plot_bytes)
 
 
-def read_reflections(art) -> Optional[pd.DataFrame]:
+def read_reflections(art) -> pd.DataFrame | None:
     """The reflection trail of a committed evaluate artifact (None when no condition reflected)."""
     names = [f.name for f in art.manifest.files if f.kind == "reflections"]
     return art.read_table(names[0]).to_pandas() if names else None
 
 
-def read_tables(art) -> tuple[pd.DataFrame, Optional[pd.DataFrame], Optional[pd.DataFrame]]:
+def read_tables(art) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """(results, videos, throughput) frames of a committed evaluate artifact."""
     kinds = {f.kind: f.name for f in art.manifest.files if f.kind}
     if "eval_results" not in kinds:
@@ -488,19 +682,28 @@ def read_tables(art) -> tuple[pd.DataFrame, Optional[pd.DataFrame], Optional[pd.
     return results, videos, throughput
 
 
-def report_for_artifact(art, baseline: Optional[str] = None, tie_band: float = 0.03, plots: bool = False,
-                        absolute_links: bool = True) -> EvalReport:
+def report_for_artifact(
+    art, baseline: str | None = None, tie_band: float = 0.03, plots: bool = False, absolute_links: bool = True
+) -> EvalReport:
     """The report of a committed evaluate artifact: Markdown + table rows for publication (e.g. as Prefect
     artifacts), with video links pointing into the artifact."""
     results, videos, throughput = read_tables(art)
     summary = art.manifest.summary
     link = (lambda p: f"{art.uri}/{art.manifest.file(p).path}") if absolute_links else None
-    return build_report(results, videos, throughput, baseline or summary.get("baseline"), tie_band=tie_band,
-                        plots=plots, video_link=link, judge_roles=summary.get("judge_roles"),
-                        reflections=read_reflections(art))
+    return build_report(
+        results,
+        videos,
+        throughput,
+        baseline or summary.get("baseline"),
+        tie_band=tie_band,
+        plots=plots,
+        video_link=link,
+        judge_roles=summary.get("judge_roles"),
+        reflections=read_reflections(art),
+    )
 
 
-def combine_artifacts(arts: Sequence) -> tuple[pd.DataFrame, Optional[pd.DataFrame], Optional[pd.DataFrame]]:
+def combine_artifacts(arts: Sequence) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """Concatenate the tables of several evaluate artifacts (e.g. two runs); condition names are prefixed with
     the run id when they collide."""
     parts = [read_tables(a) for a in arts]
@@ -517,8 +720,9 @@ def combine_artifacts(arts: Sequence) -> tuple[pd.DataFrame, Optional[pd.DataFra
                 if "sample_id" in df:
                     df["sample_id"] = art.manifest.run_id + ":" + df["sample_id"]
             if i == 1 and "video_path" in df:
-                df["video_path"] = [None if p is None else f"{art.uri}/{art.manifest.file(p).path}"
-                                    for p in df["video_path"]]
+                df["video_path"] = [
+                    None if p is None else f"{art.uri}/{art.manifest.file(p).path}" for p in df["video_path"]
+                ]
             frames[i].append(df)
     out = [pd.concat(f, ignore_index=True) if f else None for f in frames]
     return out[0], out[1], out[2]

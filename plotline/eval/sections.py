@@ -2,6 +2,7 @@
 
 Both sections are part of PlotlineConfig, so `plotline.config.load_config` loads them.
 """
+
 from __future__ import annotations
 
 from plotline.config import PlotlineConfig

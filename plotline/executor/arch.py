@@ -1,4 +1,5 @@
 """Architecture of the causal Wan2.1-style DiT: dimensions only (no weights, no runtime settings)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -46,6 +47,7 @@ class DiTArch:
 WAN_1_3B = DiTArch()
 """Wan2.1-T2V-1.3B: dim 1536, 30 layers, 12 heads, ffn 8960, UMT5-XXL text (4096)."""
 
-TINY = DiTArch(in_dim=4, out_dim=4, dim=48, ffn_dim=96, freq_dim=32, text_dim=32, text_len=16,
-               num_heads=2, num_layers=2)
+TINY = DiTArch(
+    in_dim=4, out_dim=4, dim=48, ffn_dim=96, freq_dim=32, text_dim=32, text_len=16, num_heads=2, num_layers=2
+)
 """A CPU-sized DiT of the same code: 2 layers, dim 48, 2 heads (head dim 24)."""

@@ -1,5 +1,6 @@
 """Backbone registry: each name fixes the DiT shape, its KV-cache window, prompt-switch behaviour, and which
 text encoder / VAE / checkpoint format it uses."""
+
 from __future__ import annotations
 
 import importlib
@@ -56,23 +57,48 @@ def backbone_names() -> list[str]:
     return sorted(set(BACKBONES) | set(PROVIDED))
 
 
-register_backbone(Backbone(
-    name="tiny", arch=TINY, window=AttentionWindow(local_attn_size=12, sink_size=3), recache_on_switch=True,
-    checkpoint_format="wan", text_encoder="tiny_umt5", vae="identity", latent_size=(8, 8),
-    notes="CPU-sized DiT of the same code; LongLive-style sink + window (12 frames incl. a 3-frame sink, the frames "
-          "the former sink 3 + window 9 saw) and re-cache so tests cover both paths. Keeps the chunk-by-chunk "
-          "re-cache its tests and existing runs were made with.",
-    recache_mode="chunked"))
-register_backbone(Backbone(
-    name="self_forcing", arch=WAN_1_3B, window=AttentionWindow(local_attn_size=-1, sink_size=0),
-    recache_on_switch=False, checkpoint_format="self_forcing", text_encoder="umt5", vae="wan",
-    latent_size=(60, 104),
-    notes="Self-Forcing (Wan2.1-T2V-1.3B, chunks of 3): global attention (its default local_attn_size = -1, "
-          "sink_size = 0)."))
-register_backbone(Backbone(
-    name="longlive", arch=WAN_1_3B, window=AttentionWindow(local_attn_size=12, sink_size=3),
-    recache_on_switch=True, checkpoint_format="longlive", text_encoder="umt5", vae="wan", latent_size=(60, 104),
-    notes="LongLive (commit 2462895, 1.3B): local_attn_size 12 counting a 3-frame sink, one-pass KV re-cache of "
-          "the recent frames at a prompt switch (global_sink: the sink keeps its K/V).",
-    recache_mode="one_pass"))
-
+register_backbone(
+    Backbone(
+        name="tiny",
+        arch=TINY,
+        window=AttentionWindow(local_attn_size=12, sink_size=3),
+        recache_on_switch=True,
+        checkpoint_format="wan",
+        text_encoder="tiny_umt5",
+        vae="identity",
+        latent_size=(8, 8),
+        notes="CPU-sized DiT of the same code; LongLive-style sink + window (12 frames incl. a 3-frame sink, the frames "
+        "the former sink 3 + window 9 saw) and re-cache so tests cover both paths. Keeps the chunk-by-chunk "
+        "re-cache its tests and existing runs were made with.",
+        recache_mode="chunked",
+    )
+)
+register_backbone(
+    Backbone(
+        name="self_forcing",
+        arch=WAN_1_3B,
+        window=AttentionWindow(local_attn_size=-1, sink_size=0),
+        recache_on_switch=False,
+        checkpoint_format="self_forcing",
+        text_encoder="umt5",
+        vae="wan",
+        latent_size=(60, 104),
+        notes="Self-Forcing (Wan2.1-T2V-1.3B, chunks of 3): global attention (its default local_attn_size = -1, "
+        "sink_size = 0).",
+    )
+)
+register_backbone(
+    Backbone(
+        name="longlive",
+        arch=WAN_1_3B,
+        window=AttentionWindow(local_attn_size=12, sink_size=3),
+        recache_on_switch=True,
+        checkpoint_format="longlive",
+        text_encoder="umt5",
+        vae="wan",
+        latent_size=(60, 104),
+        notes="LongLive (commit 2462895, 1.3B): local_attn_size 12 counting a 3-frame sink, one-pass KV re-cache of "
+        "the recent frames at a prompt switch (global_sink: the sink keeps its K/V).",
+        recache_mode="one_pass",
+    )
+)

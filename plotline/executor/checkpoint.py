@@ -1,16 +1,23 @@
 """Loading released DiT checkpoints (Wan, Self-Forcing `generator_ema`, LongLive base + LoRA) into CausalWanDiT
 with strict key matching; a mismatch names the missing, unexpected and mis-shaped keys."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.",
-                    "base_model.model.")
+WRAPPER_PREFIXES = (
+    "module.",
+    "_orig_mod.",
+    "model.",
+    "_fsdp_wrapped_module.",
+    "_checkpoint_wrapped_module.",
+    "base_model.model.",
+)
 _LORA_A = re.compile(r"^(?P<base>.+)\.lora_A(?:\.[^.]+)?\.weight$")
 
 
@@ -23,8 +30,10 @@ class CheckpointMismatch(ValueError):
         if missing:
             parts.append(f"missing keys ({len(missing)}): {', '.join(missing[:20])}{' …' if len(missing) > 20 else ''}")
         if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}"
-                         f"{' …' if len(unexpected) > 20 else ''}")
+            parts.append(
+                f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}"
+                f"{' …' if len(unexpected) > 20 else ''}"
+            )
         if mismatched:
             parts.append(f"shape mismatches ({len(mismatched)}): {', '.join(mismatched[:20])}")
         super().__init__("; ".join(parts))
@@ -38,7 +47,7 @@ def strip_wrappers(key: str) -> str:
         changed = False
         for p in WRAPPER_PREFIXES:
             if key.startswith(p):
-                key, changed = key[len(p):], True
+                key, changed = key[len(p) :], True
     return key
 
 
@@ -49,6 +58,7 @@ def read_state_file(path: str | Path) -> dict:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
         return load_file(str(path))
     return torch.load(str(path), map_location="cpu", weights_only=True)
 
@@ -67,8 +77,9 @@ def normalise(state: dict) -> dict[str, torch.Tensor]:
     return {strip_wrappers(k): v for k, v in state.items()}
 
 
-def merge_lora(base: dict[str, torch.Tensor], lora: dict[str, torch.Tensor], alpha: float | None = None
-               ) -> dict[str, torch.Tensor]:
+def merge_lora(
+    base: dict[str, torch.Tensor], lora: dict[str, torch.Tensor], alpha: float | None = None
+) -> dict[str, torch.Tensor]:
     """W ← W + (α/r)·B·A for every PEFT `*.lora_A[.name].weight` / `*.lora_B[.name].weight` pair (r from A's rows).
 
     α defaults to r (scale 1, LongLive's r 256 / α 256). Raises naming LoRA targets absent from the base.
@@ -107,8 +118,9 @@ def self_forcing_state(path: str | Path, **_) -> dict[str, torch.Tensor]:
     return normalise(_pick(raw, ("generator_ema", "generator"), str(path)))
 
 
-def longlive_state(path: str | Path, lora_path: str | Path | None = None, lora_alpha: float | None = None,
-                   **_) -> dict[str, torch.Tensor]:
+def longlive_state(
+    path: str | Path, lora_path: str | Path | None = None, lora_alpha: float | None = None, **_
+) -> dict[str, torch.Tensor]:
     """LongLive: base `generator` weights plus the `generator_lora` PEFT LoRA merged in (W + α/r·BA)."""
     base = normalise(_pick(read_state_file(path), ("generator", "generator_ema"), str(path)))
     if lora_path is None:
@@ -129,8 +141,11 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = 
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-                        for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    mismatched = sorted(
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in set(own) & set(state)
+        if tuple(own[k].shape) != tuple(state[k].shape)
+    )
     if missing or unexpected or mismatched:
         raise CheckpointMismatch(missing, unexpected, mismatched, source)
     model.load_state_dict(state, strict=True)

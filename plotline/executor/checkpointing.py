@@ -1,5 +1,6 @@
 """Activation checkpointing of one DiT block (torch.utils.checkpoint, non-reentrant) that stays correct when the
 block reads and writes the KV cache."""
+
 from __future__ import annotations
 
 from torch import nn

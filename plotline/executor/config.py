@@ -1,5 +1,6 @@
 """Executor configuration (causal AR video diffusion). Video geometry (K, L, chunk, switch points) lives in
 plotline.video.VideoConfig and is not repeated here."""
+
 from __future__ import annotations
 
 from typing import Literal

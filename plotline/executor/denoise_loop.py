@@ -1,5 +1,6 @@
 """Chunk-by-chunk generation with the KV cache: few-step stochastic denoising of each chunk, a clean pass that
 writes its K/V, and prompt switches (cross-attention reset, optional LongLive re-cache)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,14 +33,24 @@ class ChunkTrajectory:
 class ChunkGenerator:
     """Runs the DiT chunk by chunk over a KV cache."""
 
-    def __init__(self, model: CausalWanDiT, sigmas: torch.Tensor, window: AttentionWindow, chunk_frames: int,
-                 recache_on_switch: bool, context_timestep: float = 0.0, recache_mode: str = "chunked"):
+    def __init__(
+        self,
+        model: CausalWanDiT,
+        sigmas: torch.Tensor,
+        window: AttentionWindow,
+        chunk_frames: int,
+        recache_on_switch: bool,
+        context_timestep: float = 0.0,
+        recache_mode: str = "chunked",
+    ):
         if recache_mode not in RECACHE_MODES:
             raise ValueError(f"unknown recache_mode {recache_mode!r}; known: {', '.join(sorted(RECACHE_MODES))}")
         if not window.is_global and window.local_attn_size - window.sink_size < chunk_frames:
-            raise ValueError(f"local_attn_size={window.local_attn_size} leaves {window.local_attn_size - window.sink_size}"
-                             f" frames beside the sink (sink_size={window.sink_size}), fewer than one chunk "
-                             f"({chunk_frames} frames)")
+            raise ValueError(
+                f"local_attn_size={window.local_attn_size} leaves {window.local_attn_size - window.sink_size}"
+                f" frames beside the sink (sink_size={window.sink_size}), fewer than one chunk "
+                f"({chunk_frames} frames)"
+            )
         self.model, self.sigmas, self.window = model, sigmas, window
         self.chunk_frames, self.recache_on_switch = chunk_frames, recache_on_switch
         self.context_timestep = context_timestep
@@ -59,8 +70,9 @@ class ChunkGenerator:
         return model_timestep(float(value)).to(device=self.device, dtype=torch.float32).expand(batch, frames)
 
     @torch.no_grad()
-    def denoise_chunk(self, cache: KVCache, context: torch.Tensor, start_frame: int, noise: torch.Tensor,
-                      record: bool = False) -> tuple[torch.Tensor, ChunkTrajectory | None]:
+    def denoise_chunk(
+        self, cache: KVCache, context: torch.Tensor, start_frame: int, noise: torch.Tensor, record: bool = False
+    ) -> tuple[torch.Tensor, ChunkTrajectory | None]:
         """Denoise one chunk from noise[0] with fresh ε = noise[i] per transition (Eq. x_{t'} = (1−σ')x̂0 + σ'ε).
 
         noise: [S, B, C, f, h, w]. Returns the clean chunk x̂0 of the last step and, when record, its trajectory.
@@ -85,20 +97,28 @@ class ChunkGenerator:
             x = x_next
         traj = None
         if record:
-            traj = ChunkTrajectory(torch.stack(states, 1), torch.stack(vels, 1), torch.stack(logps, 1),
-                                   self.sigmas.clone(), start_frame)
+            traj = ChunkTrajectory(
+                torch.stack(states, 1), torch.stack(vels, 1), torch.stack(logps, 1), self.sigmas.clone(), start_frame
+            )
         return x, traj
 
     @torch.no_grad()
     def commit_chunk(self, cache: KVCache, clean: torch.Tensor, context: torch.Tensor, start_frame: int) -> None:
         """Clean pass: run the finished chunk at the context timestep and write its K/V into the cache."""
         b, _, f = clean.shape[:3]
-        self.model(clean, self._t(b, f, self.context_timestep / 1000.0), context, cache=cache,
-                   start_frame=start_frame, write_cache=True)
+        self.model(
+            clean,
+            self._t(b, f, self.context_timestep / 1000.0),
+            context,
+            cache=cache,
+            start_frame=start_frame,
+            write_cache=True,
+        )
 
     @torch.no_grad()
-    def enter_span(self, cache: KVCache, index: int, context: torch.Tensor, history: torch.Tensor | None,
-                   at_frame: int) -> None:
+    def enter_span(
+        self, cache: KVCache, index: int, context: torch.Tensor, history: torch.Tensor | None, at_frame: int
+    ) -> None:
         """Make the cache condition on span `index`: at a switch reset the text K/V and, when re-caching,
         re-run the recent clean frames history[:, :, r0:at_frame] under the new prompt (LongLive)."""
         previous = cache.prompt_index
@@ -111,9 +131,18 @@ class ChunkGenerator:
         RECACHE_MODES[self.recache_mode](self, cache, context, history, at_frame)
 
     @torch.no_grad()
-    def run(self, cache: KVCache, contexts: list[torch.Tensor], starts: list[int], first_frame: int,
-            end_frame: int, noise_for_chunk, history: torch.Tensor | None = None, record_first: bool = False,
-            commit_last: bool = False) -> tuple[torch.Tensor, ChunkTrajectory | None]:
+    def run(
+        self,
+        cache: KVCache,
+        contexts: list[torch.Tensor],
+        starts: list[int],
+        first_frame: int,
+        end_frame: int,
+        noise_for_chunk,
+        history: torch.Tensor | None = None,
+        record_first: bool = False,
+        commit_last: bool = False,
+    ) -> tuple[torch.Tensor, ChunkTrajectory | None]:
         """Generate frames [first_frame, end_frame) chunk by chunk; span j uses contexts[j] (starts = span starts).
 
         noise_for_chunk(chunk_index) → [S, B, C, f, h, w]; history holds the clean frames before first_frame
@@ -140,8 +169,9 @@ class ChunkGenerator:
         return torch.cat(out, 2), traj
 
 
-def recache_chunked(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor,
-                    at_frame: int) -> None:
+def recache_chunked(
+    gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor, at_frame: int
+) -> None:
     """Chunk-by-chunk re-cache: re-commit the chunks covering the most recent local_attn_size − sink_size frames
     (all frames under global attention) under the new prompt, each chunk block-causal over the re-committed
     ones before it; the sink keeps its K/V when it lies before them."""
@@ -154,8 +184,9 @@ def recache_chunked(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, 
         gen.commit_chunk(cache, history[:, :, s:e], context, s)
 
 
-def recache_one_pass(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor,
-                     at_frame: int) -> None:
+def recache_one_pass(
+    gen: ChunkGenerator, cache: KVCache, context: torch.Tensor, history: torch.Tensor, at_frame: int
+) -> None:
     """LongLive's re-cache (`_recache_after_switch`, global_sink): re-encode the most recent
     n = min(local_attn_size, k) frames [k − n, k) (n = k under global attention) under the new prompt in one clean
     forward at their absolute RoPE positions. The re-encoded frames attend densely to each other (LongLive's
@@ -170,8 +201,15 @@ def recache_one_pass(gen: ChunkGenerator, cache: KVCache, context: torch.Tensor,
     cache.reset_self(keep_sink=keep_sink)
     frames = history[:, :, first:at_frame]
     b, _, f = frames.shape[:3]
-    gen.model(frames, gen._t(b, f, gen.context_timestep / 1000.0), context, cache=cache, start_frame=first,
-              write_cache=True, next_chunk_frames=gen.chunk_frames)
+    gen.model(
+        frames,
+        gen._t(b, f, gen.context_timestep / 1000.0),
+        context,
+        cache=cache,
+        start_frame=first,
+        write_cache=True,
+        next_chunk_frames=gen.chunk_frames,
+    )
 
 
 RECACHE_MODES = {"chunked": recache_chunked, "one_pass": recache_one_pass}
@@ -179,8 +217,9 @@ RECACHE_MODES = {"chunked": recache_chunked, "one_pass": recache_one_pass}
 
 
 @torch.no_grad()
-def cache_from_latents(gen: ChunkGenerator, latents: torch.Tensor, contexts: list[torch.Tensor], starts: list[int]
-                       ) -> KVCache:
+def cache_from_latents(
+    gen: ChunkGenerator, latents: torch.Tensor, contexts: list[torch.Tensor], starts: list[int]
+) -> KVCache:
     """Rebuild the cache of clean frames latents [B, C, k, h, w] with the current weights (clean passes chunk by
     chunk under each chunk's span prompt), then enter the span of frame k as the rollout did before forking."""
     k = latents.shape[2]
@@ -188,7 +227,7 @@ def cache_from_latents(gen: ChunkGenerator, latents: torch.Tensor, contexts: lis
     for s in range(0, k, gen.chunk_frames):
         idx = frame_prompt_index(starts, s)
         gen.enter_span(cache, idx, contexts[idx], latents[:, :, :s], s)
-        gen.commit_chunk(cache, latents[:, :, s:s + gen.chunk_frames], contexts[idx], s)
+        gen.commit_chunk(cache, latents[:, :, s : s + gen.chunk_frames], contexts[idx], s)
     idx = frame_prompt_index(starts, k)
     gen.enter_span(cache, idx, contexts[idx], latents, k)
     return cache

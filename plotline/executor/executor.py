@@ -1,9 +1,10 @@
 """Assemble an executor from config: backbone DiT (+ checkpoint), text encoder, decoder, sampler schedule."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -28,8 +29,9 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def _text_umt5(backbone: Backbone, cfg: ExecutorConfig, dtype) -> TextEncoder:
-    require_path(cfg.text_encoder_path, "executor.text_encoder_path",
-                 f"a local UMT5 folder (backbone {backbone.name!r})", "dir")
+    require_path(
+        cfg.text_encoder_path, "executor.text_encoder_path", f"a local UMT5 folder (backbone {backbone.name!r})", "dir"
+    )
     return umt5_from_path(cfg.text_encoder_path, backbone.arch.text_len, dtype)
 
 
@@ -41,8 +43,9 @@ TEXT_ENCODERS: dict[str, Callable[..., nn.Module]] = {
 
 
 def _vae_wan(backbone: Backbone, cfg: ExecutorConfig, dtype) -> nn.Module:
-    require_path(cfg.vae_path, "executor.vae_path", f"a local AutoencoderKLWan folder (backbone {backbone.name!r})",
-                 "dir")
+    require_path(
+        cfg.vae_path, "executor.vae_path", f"a local AutoencoderKLWan folder (backbone {backbone.name!r})", "dir"
+    )
     return wan_vae_from_path(cfg.vae_path, dtype)
 
 
@@ -113,19 +116,23 @@ def build_model(backbone: Backbone, cfg: ExecutorConfig) -> CausalWanDiT:
         torch.manual_seed(cfg.init_seed)
         model = CausalWanDiT(backbone.arch)
     if cfg.checkpoint:
-        load_checkpoint(model, backbone.checkpoint_format, cfg.checkpoint, lora_path=cfg.lora_checkpoint,
-                        lora_alpha=cfg.lora_alpha)
+        load_checkpoint(
+            model, backbone.checkpoint_format, cfg.checkpoint, lora_path=cfg.lora_checkpoint, lora_alpha=cfg.lora_alpha
+        )
     elif backbone.name != "tiny":
-        raise ValueError(f"backbone {backbone.name!r} needs executor.checkpoint (local path); only `tiny` may "
-                         "start from random weights")
+        raise ValueError(
+            f"backbone {backbone.name!r} needs executor.checkpoint (local path); only `tiny` may "
+            "start from random weights"
+        )
     return model
 
 
 def build_executor(cfg: ExecutorConfig, video: VideoConfig, device: str | None = None) -> Executor:
     """Build the executor named by cfg.backbone for the video geometry."""
     backbone = get_backbone(cfg.backbone)
-    dev = torch.device(device or cfg.device if (device or cfg.device) != "auto"
-                       else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(
+        device or cfg.device if (device or cfg.device) != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     dtype = resolve_dtype(cfg.dtype, dev)
     model = build_model(backbone, cfg).to(dev, dtype).eval().requires_grad_(False)
     apply_compile_switch(model, cfg.compile, dev)
@@ -148,5 +155,12 @@ def build_generator(model: CausalWanDiT, backbone: Backbone, cfg: ExecutorConfig
     config's overrides applied."""
     recache = backbone.recache_on_switch if cfg.recache_on_switch is None else cfg.recache_on_switch
     mode = backbone.recache_mode if cfg.recache_mode is None else cfg.recache_mode
-    return ChunkGenerator(model, warped_sigmas(cfg.denoising_steps, cfg.shift), resolve_window(backbone, cfg),
-                          video.frames_per_chunk, recache, cfg.context_timestep, recache_mode=mode)
+    return ChunkGenerator(
+        model,
+        warped_sigmas(cfg.denoising_steps, cfg.shift),
+        resolve_window(backbone, cfg),
+        video.frames_per_chunk,
+        recache,
+        cfg.context_timestep,
+        recache_mode=mode,
+    )

@@ -6,6 +6,7 @@ p·v, 4·Lq·Lk·d per head), self-attention projections (q, k, v, o), cross-att
 and other (patch/time/text embeddings, head). Backward FLOPs are reported as a total only: the counter attributes
 backward ops to modules unreliably.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,9 +38,11 @@ def dit_breakdown(counts: dict[str, dict], total: int) -> dict[str, int]:
 
     Module counts are inclusive, so an attention core is its module's count minus its q/k/v/o children's;
     `other` is the total minus every block part."""
-    out = {"self_attn_proj": _sum(counts, _PATTERNS["self_attn_proj"]),
-           "cross_attn_proj": _sum(counts, _PATTERNS["cross_attn_proj"]),
-           "ffn": _sum(counts, _PATTERNS["ffn"])}
+    out = {
+        "self_attn_proj": _sum(counts, _PATTERNS["self_attn_proj"]),
+        "cross_attn_proj": _sum(counts, _PATTERNS["cross_attn_proj"]),
+        "ffn": _sum(counts, _PATTERNS["ffn"]),
+    }
     out["self_attn_core"] = _sum(counts, _PATTERNS["self_attn"]) - out["self_attn_proj"]
     out["cross_attn_core"] = _sum(counts, _PATTERNS["cross_attn"]) - out["cross_attn_proj"]
     out["other"] = total - sum(out.values())

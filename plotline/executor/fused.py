@@ -5,11 +5,12 @@ Only tensor-in/tensor-out glue is compiled: the projections, attention (with its
 FFN stay eager modules, so LoRA layers and the cache work unchanged. The eager functions are exactly the ops the
 block always ran, so with the switch off outputs are bitwise unchanged; compiled, they agree to fp32 rounding.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,9 @@ import torch.nn.functional as F
 log = logging.getLogger(__name__)
 
 
-def norm_modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, num_frames: int,
-                  eps: float) -> torch.Tensor:
+def norm_modulate(
+    x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, num_frames: int, eps: float
+) -> torch.Tensor:
     """AdaLN of Wan's blocks: LN(x)·(1 + scale) + shift per frame, LN affine-free in fp32 and cast back.
 
     x [B, F·T, D]; shift, scale [B, F, D] (one modulation vector per frame)."""
@@ -61,8 +63,10 @@ def compiled_glue() -> Glue:
             nm(x, torch.zeros(1, 1, 4), torch.zeros(1, 1, 4), 1, 1e-6)  # compile now: fail here, not mid-rollout
             gr(x, x, torch.zeros(1, 1, 4), 1)
         except Exception as err:  # inductor raises many types (missing compiler, unsupported platform)
-            raise RuntimeError(f"executor.compile: torch.compile of the DiT glue failed here "
-                               f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+            raise RuntimeError(
+                f"executor.compile: torch.compile of the DiT glue failed here "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            ) from err
         _compiled = Glue(nm, gr, compiled=True)
     return _compiled
 

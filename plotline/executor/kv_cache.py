@@ -12,6 +12,7 @@ it a buffer starts at two chunks (a window plus one chunk) and grows by doubling
 Reads that are not one contiguous run (never in the generator's own paths) and forwards that need gradients through
 the chunk's K/V fall back to concatenation, with the same values in the same order, so outputs are bitwise those of
 a concatenating cache."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ class AttentionWindow:
         if self.sink_size < 0:
             raise ValueError(f"AttentionWindow.sink_size must be ≥ 0, got {self.sink_size}")
         if self.local_attn_size != -1 and self.local_attn_size <= self.sink_size:
-            raise ValueError(f"AttentionWindow.local_attn_size must be -1 (global) or exceed sink_size="
-                             f"{self.sink_size}, got {self.local_attn_size}")
+            raise ValueError(
+                f"AttentionWindow.local_attn_size must be -1 (global) or exceed sink_size="
+                f"{self.sink_size}, got {self.local_attn_size}"
+            )
 
     @property
     def is_global(self) -> bool:
@@ -57,8 +60,14 @@ class AttentionWindow:
         return key_frame < self.sink_size or key_frame >= chunk_end - (self.local_attn_size - self.sink_size)
 
 
-def block_causal_mask(num_frames: int, frame_tokens: int, chunk_frames: int, window: AttentionWindow,
-                      start_frame: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
+def block_causal_mask(
+    num_frames: int,
+    frame_tokens: int,
+    chunk_frames: int,
+    window: AttentionWindow,
+    start_frame: int = 0,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Boolean [L, L] mask (True = attend) of full block-causal attention over chunks of chunk_frames frames.
 
     Frames carry absolute indices start_frame.. ; chunks are aligned to multiples of chunk_frames. Built on
@@ -104,7 +113,7 @@ class _LayerKV:
     def slot_view(self, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """K/V views of slots [a, b)."""
         t = self.tokens
-        return self.k[:, a * t:b * t], self.v[:, a * t:b * t]
+        return self.k[:, a * t : b * t], self.v[:, a * t : b * t]
 
     def reallocate(self, capacity: int, like: torch.Tensor | None = None) -> int:
         """Move the held slots into a new private buffer of `capacity` frame slots (copy of the used part only);
@@ -174,8 +183,8 @@ class KVCache:
         if first < len(keep):
             idx = torch.cat([torch.arange(i * t, (i + 1) * t, device=st.k.device) for i in keep[first:]])
             moved_k, moved_v = st.k.index_select(1, idx), st.v.index_select(1, idx)
-            st.k[:, first * t:len(keep) * t].copy_(moved_k)
-            st.v[:, first * t:len(keep) * t].copy_(moved_v)
+            st.k[:, first * t : len(keep) * t].copy_(moved_k)
+            st.v[:, first * t : len(keep) * t].copy_(moved_v)
             self.bytes_copied += 2 * moved_k.numel() * moved_k.element_size()
         st.frames = [st.frames[i] for i in keep]
         return st
@@ -201,8 +210,8 @@ class KVCache:
         elif commit and st.box.shared:
             self.bytes_copied += st.reallocate(st.capacity)
         t = st.tokens
-        st.k[:, n * t:(n + num_frames) * t].copy_(k)
-        st.v[:, n * t:(n + num_frames) * t].copy_(v)
+        st.k[:, n * t : (n + num_frames) * t].copy_(k)
+        st.v[:, n * t : (n + num_frames) * t].copy_(v)
         self.bytes_copied += 2 * k.numel() * k.element_size()
         return n
 
@@ -212,8 +221,13 @@ class KVCache:
             return False
         if st.k is None:
             return not st.frames
-        return (st.k.shape[0] == k.shape[0] and st.k.dtype == k.dtype and st.k.device == k.device
-                and st.k.shape[2:] == k.shape[2:] and st.tokens == k.shape[1] // num_frames)
+        return (
+            st.k.shape[0] == k.shape[0]
+            and st.k.dtype == k.dtype
+            and st.k.device == k.device
+            and st.k.shape[2:] == k.shape[2:]
+            and st.tokens == k.shape[1] // num_frames
+        )
 
     # ----- self-attention -------------------------------------------------------------------------
     @property
@@ -233,7 +247,9 @@ class KVCache:
         return out
 
     def _visible_slots(self, st: _LayerKV, chunk_start: int, chunk_end: int) -> list[int]:
-        return [j for j, f in enumerate(st.frames) if f < chunk_start and self.window.visible(f, chunk_start, chunk_end)]
+        return [
+            j for j, f in enumerate(st.frames) if f < chunk_start and self.window.visible(f, chunk_start, chunk_end)
+        ]
 
     def _gather(self, st: _LayerKV, slots: list[int]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """K/V of the given slots in order: one view when they are a contiguous run, else a concatenation."""
@@ -251,8 +267,15 @@ class KVCache:
         st = self._settle(layer)
         return self._gather(st, self._visible_slots(st, chunk_start, chunk_end))
 
-    def write(self, layer: int, start_frame: int, k: torch.Tensor, v: torch.Tensor, num_frames: int,
-              next_chunk_frames: int | None = None) -> None:
+    def write(
+        self,
+        layer: int,
+        start_frame: int,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        num_frames: int,
+        next_chunk_frames: int | None = None,
+    ) -> None:
         """Store K/V [B, num_frames·T, H, d] of frames start_frame.. (overwriting), then drop the frames the next
         chunk (next_chunk_frames long, default num_frames) can no longer see."""
         st = self._settle(layer)
@@ -264,7 +287,7 @@ class KVCache:
             per = k.shape[1] // num_frames
             store = {f: st.slot_view(j, j + 1) for j, f in enumerate(st.frames)} if st.k is not None else {}
             for i, f in enumerate(new):
-                store[f] = (k[:, i * per:(i + 1) * per], v[:, i * per:(i + 1) * per])
+                store[f] = (k[:, i * per : (i + 1) * per], v[:, i * per : (i + 1) * per])
             order = sorted(store)
             ks = torch.cat([store[f][0] for f in order], 1)
             vs = torch.cat([store[f][1] for f in order], 1)
@@ -274,8 +297,16 @@ class KVCache:
             self.layers[layer] = st = fresh
         st.pending = (start_frame + num_frames, num_frames if next_chunk_frames is None else next_chunk_frames)
 
-    def attend(self, layer: int, start_frame: int, num_frames: int, k: torch.Tensor, v: torch.Tensor,
-               write_cache: bool, next_chunk_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def attend(
+        self,
+        layer: int,
+        start_frame: int,
+        num_frames: int,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        write_cache: bool,
+        next_chunk_frames: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values [B, n_visible·T + L, H, d] for a chunk's self-attention: the visible cached frames in
         frame order followed by the chunk's own k, v [B, L, H, d]; with write_cache the chunk's K/V are committed.
 
@@ -287,8 +318,12 @@ class KVCache:
         slots = self._visible_slots(st, start_frame, chunk_end)
         n = len(st.frames)
         tracked = torch.is_grad_enabled() and (k.requires_grad or v.requires_grad)
-        in_place = (not tracked and self._fits(st, k, num_frames) and all(f < start_frame for f in st.frames)
-                    and (not slots or slots == list(range(slots[0], n))))
+        in_place = (
+            not tracked
+            and self._fits(st, k, num_frames)
+            and all(f < start_frame for f in st.frames)
+            and (not slots or slots == list(range(slots[0], n)))
+        )
         if in_place:
             first = self._append(st, k, v, num_frames, commit=write_cache)
             lo = slots[0] if slots else first
@@ -333,22 +368,24 @@ class KVCache:
                 return kv[0].shape[0]
         return None
 
-    def _derived(self, max_frames: int | None = None) -> "KVCache":
+    def _derived(self, max_frames: int | None = None) -> KVCache:
         out = KVCache(self.num_layers, self.window, self.max_frames if max_frames is None else max_frames)
         out.prompt_index = self.prompt_index
         return out
 
-    def fork(self, n: int, max_frames: int | None = None) -> "KVCache":
+    def fork(self, n: int, max_frames: int | None = None) -> KVCache:
         """A cache whose batch holds n copies of each sample (sample-major); the source is left unchanged.
 
         The fork gets its own buffers: the held prefix is copied once into them (n rows per sample), and the
         continuations' slots follow it; the source's buffers are only read. Text K/V are shared as views.
         max_frames: frames of the whole video the continuations extend the prefix to (default: this cache's); it
         sizes the fork's buffers once (see the module docstring)."""
+
         def rep(t: torch.Tensor) -> torch.Tensor:
             if t.shape[0] == 1:
                 return t.expand(n, *t.shape[1:])
             return t.repeat_interleave(n, dim=0)
+
         out = self._derived(max_frames)
         slots = out.slots_needed()
         for i in range(self.num_layers):
@@ -368,7 +405,7 @@ class KVCache:
         out.cross = [None if kv is None else (rep(kv[0]), rep(kv[1])) for kv in self.cross]
         return out
 
-    def _share(self, pick) -> "KVCache":
+    def _share(self, pick) -> KVCache:
         out = self._derived()
         for i in range(self.num_layers):
             st, dst = self._settle(i), out.layers[i]
@@ -379,11 +416,11 @@ class KVCache:
         out.cross = [None if kv is None else (pick(kv[0]), pick(kv[1])) for kv in self.cross]
         return out
 
-    def select(self, index: int) -> "KVCache":
+    def select(self, index: int) -> KVCache:
         """A batch-1 cache holding only sample `index` of this one (e.g. the chosen candidate of a fork); it shares
         the buffers until either side commits (copy on write)."""
-        return self._share(lambda t: t[index:index + 1] if t.shape[0] > 1 else t)
+        return self._share(lambda t: t[index : index + 1] if t.shape[0] > 1 else t)
 
-    def clone(self) -> "KVCache":
+    def clone(self) -> KVCache:
         """An independent cache sharing the buffers until either side commits or evicts (copy on write)."""
         return self._share(lambda t: t)

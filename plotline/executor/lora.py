@@ -1,4 +1,5 @@
 """The RL LoRA adapter on the DiT (peft): attach, save with the backbone's identity, load refusing a foreign one."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def check_adapter(adapter_dir: str | Path, backbone: Backbone) -> dict:
     want = adapter_identity(backbone)
     if meta.get("backbone") != want["backbone"] or meta.get("arch") != want["arch"]:
         diff = [k for k in want["arch"] if (meta.get("arch") or {}).get(k) != want["arch"][k]]
-        raise AdapterMismatch(f"adapter {adapter_dir} was built for backbone {meta.get('backbone')!r}, not "
-                              f"{backbone.name!r}" + (f" (architecture differs in {', '.join(diff)})" if diff else ""))
+        raise AdapterMismatch(
+            f"adapter {adapter_dir} was built for backbone {meta.get('backbone')!r}, not "
+            f"{backbone.name!r}" + (f" (architecture differs in {', '.join(diff)})" if diff else "")
+        )
     return meta
 
 

@@ -4,6 +4,7 @@ Parameter names follow the original Wan layout (patch_embedding, text_embedding.
 time_projection.1, blocks.N.{self_attn,cross_attn}.{q,k,v,o,norm_q,norm_k}, blocks.N.norm3, blocks.N.ffn.0/.2,
 blocks.N.modulation, head.head, head.modulation) so released state dicts load with strict=True.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,19 @@ class SelfAttention(nn.Module):
         self.norm_q = RMSNorm(arch.dim, arch.eps)
         self.norm_k = RMSNorm(arch.dim, arch.eps)
 
-    def forward(self, x, angles, *, layer: int, cache: KVCache | None, start_frame: int, num_frames: int,
-                write_cache: bool, mask: torch.Tensor | None, next_chunk_frames: int | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x,
+        angles,
+        *,
+        layer: int,
+        cache: KVCache | None,
+        start_frame: int,
+        num_frames: int,
+        write_cache: bool,
+        mask: torch.Tensor | None,
+        next_chunk_frames: int | None = None,
+    ) -> torch.Tensor:
         """Attention of the chunk's tokens to (visible cached frames ∪ the chunk itself), or masked full attention.
         angles: the RoPE (cos, sin) fp32 tables [L, d/2] of the chunk's tokens."""
         b, n, _ = x.shape
@@ -130,22 +142,33 @@ class Block(nn.Module):
         super().__init__()
         self.norm1 = LayerNorm(arch.dim, eps=arch.eps, elementwise_affine=False)
         self.self_attn = SelfAttention(arch)
-        self.norm3 = (LayerNorm(arch.dim, eps=arch.eps, elementwise_affine=True) if arch.cross_attn_norm
-                      else nn.Identity())
+        self.norm3 = (
+            LayerNorm(arch.dim, eps=arch.eps, elementwise_affine=True) if arch.cross_attn_norm else nn.Identity()
+        )
         self.cross_attn = CrossAttention(arch)
         self.norm2 = LayerNorm(arch.dim, eps=arch.eps, elementwise_affine=False)
-        self.ffn = nn.Sequential(nn.Linear(arch.dim, arch.ffn_dim), nn.GELU(approximate="tanh"),
-                                 nn.Linear(arch.ffn_dim, arch.dim))
-        self.modulation = nn.Parameter(torch.randn(1, 6, arch.dim) / arch.dim ** 0.5)
+        self.ffn = nn.Sequential(
+            nn.Linear(arch.dim, arch.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(arch.ffn_dim, arch.dim)
+        )
+        self.modulation = nn.Parameter(torch.randn(1, 6, arch.dim) / arch.dim**0.5)
 
-    def forward(self, x, e, context, angles, *, layer, cache, start_frame, num_frames, write_cache, mask,
-                next_chunk_frames=None):
+    def forward(
+        self, x, e, context, angles, *, layer, cache, start_frame, num_frames, write_cache, mask, next_chunk_frames=None
+    ):
         """x [B, F·T, dim]; e [B, F, 6, dim] time modulation per frame."""
         mod = (self.modulation.unsqueeze(1) + e).unbind(2)  # 6 × [B, F, dim]
         g, nf, eps = self.glue, num_frames, self.norm1.eps
-        y = self.self_attn(g.norm_modulate(x, mod[0], mod[1], nf, eps), angles, layer=layer, cache=cache,
-                           start_frame=start_frame, num_frames=num_frames, write_cache=write_cache, mask=mask,
-                           next_chunk_frames=next_chunk_frames)
+        y = self.self_attn(
+            g.norm_modulate(x, mod[0], mod[1], nf, eps),
+            angles,
+            layer=layer,
+            cache=cache,
+            start_frame=start_frame,
+            num_frames=num_frames,
+            write_cache=write_cache,
+            mask=mask,
+            next_chunk_frames=next_chunk_frames,
+        )
         x = g.gated_residual(x, y, mod[2], nf)
         x = x + self.cross_attn(self.norm3(x), context, layer=layer, cache=cache, frame_tokens=x.shape[1] // nf)
         y = self.ffn(g.norm_modulate(x, mod[3], mod[4], nf, eps))
@@ -159,7 +182,7 @@ class Head(nn.Module):
         super().__init__()
         self.norm = LayerNorm(arch.dim, eps=arch.eps, elementwise_affine=False)
         self.head = nn.Linear(arch.dim, arch.out_dim * math.prod(arch.patch_size))
-        self.modulation = nn.Parameter(torch.randn(1, 2, arch.dim) / arch.dim ** 0.5)
+        self.modulation = nn.Parameter(torch.randn(1, 2, arch.dim) / arch.dim**0.5)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor, num_frames: int) -> torch.Tensor:
         """x [B, F·T, dim], e [B, F, dim] → patch outputs [B, F·T, out·prod(patch)]."""
@@ -183,10 +206,12 @@ class CausalWanDiT(nn.Module):
         super().__init__()
         self.arch = arch
         self.patch_embedding = nn.Conv3d(arch.in_dim, arch.dim, kernel_size=arch.patch_size, stride=arch.patch_size)
-        self.text_embedding = nn.Sequential(nn.Linear(arch.text_dim, arch.dim), nn.GELU(approximate="tanh"),
-                                            nn.Linear(arch.dim, arch.dim))
-        self.time_embedding = nn.Sequential(nn.Linear(arch.freq_dim, arch.dim), nn.SiLU(),
-                                            nn.Linear(arch.dim, arch.dim))
+        self.text_embedding = nn.Sequential(
+            nn.Linear(arch.text_dim, arch.dim), nn.GELU(approximate="tanh"), nn.Linear(arch.dim, arch.dim)
+        )
+        self.time_embedding = nn.Sequential(
+            nn.Linear(arch.freq_dim, arch.dim), nn.SiLU(), nn.Linear(arch.dim, arch.dim)
+        )
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(arch.dim, arch.dim * 6))
         self.blocks = nn.ModuleList(Block(arch) for _ in range(arch.num_layers))
         self.head = Head(arch)
@@ -197,20 +222,23 @@ class CausalWanDiT(nn.Module):
         """float64 RoPE angle tables on `device` (built once per device, never cast with the weights)."""
         device = torch.device(device)
         if device not in self._rope:
-            self._rope[device] = rope_angles(self.arch.head_dim, self.arch.rope_max_positions, self.arch.rope_theta,
-                                             device=device)
+            self._rope[device] = rope_angles(
+                self.arch.head_dim, self.arch.rope_max_positions, self.arch.rope_theta, device=device
+            )
         return self._rope[device]
 
-    def rope_grid(self, device: torch.device, frames: int, height: int, width: int, start_frame: int
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    def rope_grid(
+        self, device: torch.device, frames: int, height: int, width: int, start_frame: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """fp32 (cos, sin) [frames·height·width, d/2] of the token grid starting at frame start_frame, cached on
         `device` per (start, length, grid): the denoising loop reuses them instead of rebuilding them per call."""
         key = (torch.device(device), frames, height, width, start_frame)
         if key not in self._rope_grid:
             if len(self._rope_grid) >= ROPE_GRID_CACHE:
                 self._rope_grid.pop(next(iter(self._rope_grid)))
-            self._rope_grid[key] = rope_cos_sin(grid_angles(self.rope_tables(device), frames, height, width,
-                                                            start_frame))
+            self._rope_grid[key] = rope_cos_sin(
+                grid_angles(self.rope_tables(device), frames, height, width, start_frame)
+            )
         return self._rope_grid[key]
 
     def embed_text(self, context: torch.Tensor) -> torch.Tensor:
@@ -221,10 +249,20 @@ class CausalWanDiT(nn.Module):
             context = torch.cat([context, pad], -2)
         return self.text_embedding(context[..., : self.arch.text_len, :])
 
-    def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor, *,
-                cache: KVCache | None = None, start_frame: int = 0, write_cache: bool = False,
-                chunk_frames: int | None = None, window: AttentionWindow | None = None,
-                next_chunk_frames: int | None = None, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        timesteps: torch.Tensor,
+        context: torch.Tensor,
+        *,
+        cache: KVCache | None = None,
+        start_frame: int = 0,
+        write_cache: bool = False,
+        chunk_frames: int | None = None,
+        window: AttentionWindow | None = None,
+        next_chunk_frames: int | None = None,
+        frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Velocity (fp32) for latents x [B, C, F, H, W] at per-frame timesteps [B, F] (scale 0..1000).
 
         With a cache: x is one chunk starting at absolute frame start_frame; it attends to the visible cached
@@ -257,16 +295,29 @@ class CausalWanDiT(nn.Module):
                 fm = frame_mask.to(device=x.device, dtype=torch.bool)
                 mask = fm.repeat_interleave(gh * gw, 0).repeat_interleave(gh * gw, 1)
             else:
-                mask = block_causal_mask(nf, gh * gw, chunk_frames or nf, window or AttentionWindow(),
-                                         start_frame, device=x.device)
+                mask = block_causal_mask(
+                    nf, gh * gw, chunk_frames or nf, window or AttentionWindow(), start_frame, device=x.device
+                )
         elif frame_mask is not None:
             raise ValueError("frame_mask is only supported for full recomputation (cache=None)")
         elif context.dim() == 4:
             raise ValueError("per-frame context is only supported for full recomputation (cache=None)")
         for i, block in enumerate(self.blocks):
             run = checkpointed_block if self.gradient_checkpointing and torch.is_grad_enabled() else call_block
-            tokens = run(block, tokens, e6, ctx, angles, layer=i, cache=cache, start_frame=start_frame,
-                         num_frames=nf, write_cache=write_cache, mask=mask, next_chunk_frames=next_chunk_frames)
+            tokens = run(
+                block,
+                tokens,
+                e6,
+                ctx,
+                angles,
+                layer=i,
+                cache=cache,
+                start_frame=start_frame,
+                num_frames=nf,
+                write_cache=write_cache,
+                mask=mask,
+                next_chunk_frames=next_chunk_frames,
+            )
         out = self.head(tokens, e, nf)  # [B, F·gh·gw, C·pt·ph·pw]
         out = out.view(b, nf, gh, gw, pt, ph, pw, arch.out_dim)
         return out.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(b, arch.out_dim, nf * pt, gh * ph, gw * pw).float()

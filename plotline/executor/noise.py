@@ -1,5 +1,6 @@
 """Deterministic per-(sample, chunk) noise, so a continuation sees the same noise whether it is generated alone,
 in a batch, or after a fork."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Step prompts over spans of L latent frames: smoothing, span boundaries with a switch point, frame→prompt map."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,10 @@ def span_starts(num_frames: int, frames_per_step: int, switch_frame: int | None 
     if not 0 < switch_frame < num_frames:
         raise ValueError(f"fork/switch frame {switch_frame} is outside the video (0 < k < K={num_frames})")
     if len(starts) < 2:
-        raise ValueError(f"a video of K={num_frames} frames with L={frames_per_step} has a single span; "
-                         "there is no prompt switch to fork at")
+        raise ValueError(
+            f"a video of K={num_frames} frames with L={frames_per_step} has a single span; "
+            "there is no prompt switch to fork at"
+        )
     j = min(range(1, len(starts)), key=lambda i: (abs(starts[i] - switch_frame), i))
     starts[j] = switch_frame
     if starts != sorted(set(starts)):
@@ -51,5 +54,6 @@ def check_plan_steps(plan_id: str, steps: list[str], num_frames: int, frames_per
     """Raise PlanTooShort naming the plan when it has fewer than J = ceil(K/L) step prompts."""
     need = required_steps(num_frames, frames_per_step)
     if len(steps) < need:
-        raise PlanTooShort(f"plan {plan_id} has {len(steps)} step prompts; K={num_frames}, L={frames_per_step} "
-                           f"needs J={need}")
+        raise PlanTooShort(
+            f"plan {plan_id} has {len(steps)} step prompts; K={num_frames}, L={frames_per_step} needs J={need}"
+        )

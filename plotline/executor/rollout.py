@@ -1,5 +1,6 @@
 """Rollouts from a shared context: the prefix x_{1:k} is generated once, its KV cache forked, and the N
 continuations y_{k+1:K} generated as one batch. Also the slower baselines the benchmark compares against."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,28 +48,56 @@ def _expand(t: torch.Tensor, n: int) -> torch.Tensor:
     return t.expand(n, *t.shape[1:])
 
 
-def generate_prefix(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list[int], k: int, noise: ChunkNoise,
-                    key: object):
+def generate_prefix(
+    gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list[int], k: int, noise: ChunkNoise, key: object
+):
     """Generate x_{1:k} (batch 1) and return (prefix latents, cache positioned to continue at frame k); the cache's
     buffers are sized to the k prefix frames (a fork resizes them to the video)."""
     cache = gen.new_cache(max_frames=k)
-    prefix, _ = gen.run(cache, contexts, starts, 0, k, lambda c: noise.batch([(key, "prefix")], c, device=gen.device), commit_last=True)
+    prefix, _ = gen.run(
+        cache, contexts, starts, 0, k, lambda c: noise.batch([(key, "prefix")], c, device=gen.device), commit_last=True
+    )
     idx = frame_prompt_index(starts, k)
     gen.enter_span(cache, idx, contexts[idx], prefix, k)  # switch (and re-cache) once, before forking
     return prefix, cache
 
 
-def continue_from(gen: ChunkGenerator, cache, prefix: torch.Tensor, contexts: list[torch.Tensor], starts: list[int],
-                  num_frames: int, noise: ChunkNoise, key: object, ids: list) -> tuple[torch.Tensor, ChunkTrajectory]:
+def continue_from(
+    gen: ChunkGenerator,
+    cache,
+    prefix: torch.Tensor,
+    contexts: list[torch.Tensor],
+    starts: list[int],
+    num_frames: int,
+    noise: ChunkNoise,
+    key: object,
+    ids: list,
+) -> tuple[torch.Tensor, ChunkTrajectory]:
     """Generate continuations [k, K) for the given ids as one batch from a (forked) cache."""
     n, k = len(ids), prefix.shape[2]
     ctx = [_expand(c, n) for c in contexts]
-    return gen.run(cache, ctx, starts, k, num_frames, lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device),
-                   history=_expand(prefix, n), record_first=True)
+    return gen.run(
+        cache,
+        ctx,
+        starts,
+        k,
+        num_frames,
+        lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device),
+        history=_expand(prefix, n),
+        record_first=True,
+    )
 
 
-def fork_rollout(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list[int], num_frames: int, k: int,
-                 noise: ChunkNoise, key: object, ids: list) -> Rollout:
+def fork_rollout(
+    gen: ChunkGenerator,
+    contexts: list[torch.Tensor],
+    starts: list[int],
+    num_frames: int,
+    k: int,
+    noise: ChunkNoise,
+    key: object,
+    ids: list,
+) -> Rollout:
     """Prefix once, fork the cache to len(ids), all continuations in one batch (the rollout stage's path)."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
@@ -78,17 +107,22 @@ def fork_rollout(gen: ChunkGenerator, contexts: list[torch.Tensor], starts: list
     return Rollout(prefix, cont, traj, k, list(ids))
 
 
-def sequential_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key,
-                       ids: list) -> Rollout:
+def sequential_rollout(
+    gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key, ids: list
+) -> Rollout:
     """Baseline: prefix once, then the continuations one after another (the reference release's way)."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, cache = generate_prefix(gen, contexts, starts, k, noise, key)
-    parts = [continue_from(gen, cache.fork(1, max_frames=num_frames), prefix, contexts, starts, num_frames, noise, key, [i]) for i in ids]
+    parts = [
+        continue_from(gen, cache.fork(1, max_frames=num_frames), prefix, contexts, starts, num_frames, noise, key, [i])
+        for i in ids
+    ]
     return _merge(prefix, parts, k, ids)
 
 
-def regenerate_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key,
-                       ids: list) -> Rollout:
+def regenerate_rollout(
+    gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key, ids: list
+) -> Rollout:
     """Baseline: regenerate the prefix for every continuation, continuations one by one."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     prefix, parts = None, []
@@ -98,26 +132,40 @@ def regenerate_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k
     return _merge(prefix, parts, k, ids)
 
 
-def batched_rollout(gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key,
-                    ids: list) -> Rollout:
+def batched_rollout(
+    gen: ChunkGenerator, contexts, starts, num_frames: int, k: int, noise: ChunkNoise, key, ids: list
+) -> Rollout:
     """Baseline: the N whole videos in one batch without a fork (the prefix generated N times, as one batch, from
     the same prefix noise), so it equals the fork up to batched float rounding."""
     check_fork_frame(k, num_frames, gen.chunk_frames)
     n = len(ids)
     ctx = [_expand(c, n) for c in contexts]
     cache = gen.new_cache(max_frames=num_frames)
-    prefix, _ = gen.run(cache, ctx, starts, 0, k,
-                        lambda c: noise.batch([(key, "prefix")] * n, c, device=gen.device), commit_last=True)
+    prefix, _ = gen.run(
+        cache, ctx, starts, 0, k, lambda c: noise.batch([(key, "prefix")] * n, c, device=gen.device), commit_last=True
+    )
     idx = frame_prompt_index(starts, k)
     gen.enter_span(cache, idx, ctx[idx], prefix, k)
-    cont, traj = gen.run(cache, ctx, starts, k, num_frames,
-                         lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device), history=prefix,
-                         record_first=True)
+    cont, traj = gen.run(
+        cache,
+        ctx,
+        starts,
+        k,
+        num_frames,
+        lambda c: noise.batch([(key, i) for i in ids], c, device=gen.device),
+        history=prefix,
+        record_first=True,
+    )
     return Rollout(prefix[:1], cont, traj, k, list(ids))
 
 
 def _merge(prefix, parts, k, ids) -> Rollout:
     trajs = [t for _, t in parts]
-    traj = ChunkTrajectory(torch.cat([t.states for t in trajs]), torch.cat([t.velocities for t in trajs]),
-                           torch.cat([t.logprobs for t in trajs]), trajs[0].sigmas, trajs[0].start_frame)
+    traj = ChunkTrajectory(
+        torch.cat([t.states for t in trajs]),
+        torch.cat([t.velocities for t in trajs]),
+        torch.cat([t.logprobs for t in trajs]),
+        trajs[0].sigmas,
+        trajs[0].start_frame,
+    )
     return Rollout(prefix, torch.cat([c for c, _ in parts]), traj, k, list(ids))

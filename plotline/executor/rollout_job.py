@@ -1,5 +1,6 @@
 """What the rollout stage does per plan, without any store code: pick the fork frame, condition spans, roll out
 N continuations from a shared prefix, decode, and produce rows + tensors."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ def conditioning_prompts(plan: dict, ex: Executor) -> list[str]:
     need = v.num_steps
     smoothed = list(plan.get("smoothed_steps") or [])
     if len(smoothed) < need:
-        raise PlanTooShort(f"plan {plan['plan_id']} carries {len(smoothed)} smoothed span prompts; J={need} are "
-                           "needed (condition the plans with plotline.policy.spans.condition_plans first)")
+        raise PlanTooShort(
+            f"plan {plan['plan_id']} carries {len(smoothed)} smoothed span prompts; J={need} are "
+            "needed (condition the plans with plotline.policy.spans.condition_plans first)"
+        )
     return smoothed[:need]
 
 
@@ -48,8 +51,11 @@ def check_finite(r: Rollout, ids: list[str]) -> None:
     """Raise NonFiniteRollout naming the first continuation with non-finite latents or log-probs."""
     vids = r.videos()
     for n, rid in enumerate(ids):
-        for name, t in (("latents", vids[n]), ("states", r.trajectory.states[n]),
-                        ("log-probs", r.trajectory.logprobs[n])):
+        for name, t in (
+            ("latents", vids[n]),
+            ("states", r.trajectory.states[n]),
+            ("log-probs", r.trajectory.logprobs[n]),
+        ):
             if not torch.isfinite(t).all():
                 raise NonFiniteRollout(f"rollout {rid}: non-finite {name}")
 
@@ -60,21 +66,39 @@ def roll_plan(ex: Executor, plan: dict, fork_frame: int, seed: int, ids: list[st
     prompts = conditioning_prompts(plan, ex)
     starts = span_starts(v.target_latent_frames, v.latent_frames_per_step, fork_frame)
     contexts = ex.encode(prompts)
-    r = fork_rollout(ex.generator, contexts, starts, v.target_latent_frames, fork_frame, ex.noise(seed),
-                     plan["plan_id"], list(range(len(ids))))
+    r = fork_rollout(
+        ex.generator,
+        contexts,
+        starts,
+        v.target_latent_frames,
+        fork_frame,
+        ex.noise(seed),
+        plan["plan_id"],
+        list(range(len(ids))),
+    )
     check_finite(r, ids)
     frames = decode_rollout(ex.decoder, r.prefix, r.continuations)  # [N, T, H, W, 3], the prefix decoded once
-    return PlanRollout(r, prompts, starts, frame_prompt_index(starts, fork_frame), frames,
-                       sample_indices(frames.shape[1], ex.config.sampled_frames))
+    return PlanRollout(
+        r,
+        prompts,
+        starts,
+        frame_prompt_index(starts, fork_frame),
+        frames,
+        sample_indices(frames.shape[1], ex.config.sampled_frames),
+    )
 
 
 def group_tensors(pr: PlanRollout) -> dict[str, torch.Tensor]:
     """Tensors of the plan's group file (prefix, transition trajectory, sampled frames)."""
     t = pr.rollout.trajectory
-    return {"prefix": pr.rollout.prefix.float().contiguous(), "states": t.states.float().contiguous(),
-            "velocities": t.velocities.float().contiguous(), "logprobs": t.logprobs.float().contiguous(),
-            "sigmas": t.sigmas.double().contiguous(),
-            "frames": torch.from_numpy(to_uint8(pr.frames[:, pr.sampled])).contiguous()}
+    return {
+        "prefix": pr.rollout.prefix.float().contiguous(),
+        "states": t.states.float().contiguous(),
+        "velocities": t.velocities.float().contiguous(),
+        "logprobs": t.logprobs.float().contiguous(),
+        "sigmas": t.sigmas.double().contiguous(),
+        "frames": torch.from_numpy(to_uint8(pr.frames[:, pr.sampled])).contiguous(),
+    }
 
 
 def mp4s(pr: PlanRollout, fps: int, pool: EncoderPool | None = None) -> list[bytes]:

@@ -1,4 +1,5 @@
 """Frame-offset 3D rotary position embedding (Wan layout: the head dim split into frame, height, width parts)."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,9 @@ def rope_split(head_dim: int) -> tuple[int, int, int]:
     return c - 2 * (c // 3), c // 3, c // 3
 
 
-def rope_angles(head_dim: int, max_positions: int, theta: float = 10000.0,
-                device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+def rope_angles(
+    head_dim: int, max_positions: int, theta: float = 10000.0, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, ...]:
     """Angle tables pos·θ^(−2i/d_axis) for each axis, d_axis = 2·pairs (float64 on `device`, [max_positions, pairs])."""
     tables = []
     for pairs in rope_split(head_dim):
@@ -21,8 +23,9 @@ def rope_angles(head_dim: int, max_positions: int, theta: float = 10000.0,
     return tuple(tables)
 
 
-def grid_angles(tables: tuple[torch.Tensor, ...], frames: int, height: int, width: int,
-                start_frame: int = 0) -> torch.Tensor:
+def grid_angles(
+    tables: tuple[torch.Tensor, ...], frames: int, height: int, width: int, start_frame: int = 0
+) -> torch.Tensor:
     """Angles for a (frames, height, width) token grid whose first frame sits at absolute index start_frame.
 
     Returns [frames*height*width, d/2]; frame positions are start_frame..start_frame+frames−1.
@@ -30,7 +33,7 @@ def grid_angles(tables: tuple[torch.Tensor, ...], frames: int, height: int, widt
     tf, th, tw = tables
     if start_frame + frames > tf.shape[0]:
         raise ValueError(f"frame positions up to {start_frame + frames} exceed the RoPE table ({tf.shape[0]})")
-    f = tf[start_frame:start_frame + frames][:, None, None, :].expand(frames, height, width, -1)
+    f = tf[start_frame : start_frame + frames][:, None, None, :].expand(frames, height, width, -1)
     h = th[:height][None, :, None, :].expand(frames, height, width, -1)
     w = tw[:width][None, None, :, :].expand(frames, height, width, -1)
     return torch.cat([f, h, w], dim=-1).reshape(frames * height * width, -1)

@@ -1,4 +1,5 @@
 """The stochastic few-step sampler (the executor's policy) and its Gaussian log-probability (DESIGN §3)."""
+
 from __future__ import annotations
 
 import math
@@ -26,11 +27,12 @@ def gaussian_logprob(x_next: torch.Tensor, mean: torch.Tensor, std) -> torch.Ten
     x = x_next.float()
     mu = mean.float()
     std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device)
-    elem = -((x - mu) ** 2) / (2 * std_t ** 2) - torch.log(std_t) - 0.5 * math.log(2 * math.pi)
+    elem = -((x - mu) ** 2) / (2 * std_t**2) - torch.log(std_t) - 0.5 * math.log(2 * math.pi)
     return elem.flatten(1).mean(1)
 
 
 def step_logprob(x_t, v, x_next, sigma, sigma_next) -> torch.Tensor:
     """log π(x_{t'} | x_t) averaged over the chunk: Gaussian with μ = (1−σ')(x_t − σv) and std σ' (fp32, [B])."""
-    return gaussian_logprob(x_next, step_mean(x_t.float(), v.float(), float(sigma), float(sigma_next)),
-                            float(sigma_next))
+    return gaussian_logprob(
+        x_next, step_mean(x_t.float(), v.float(), float(sigma), float(sigma_next)), float(sigma_next)
+    )

@@ -1,4 +1,5 @@
 """Denoising schedule: a list of training timesteps warped by the flow-matching shift (Self-Forcing's recipe)."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,9 @@ def shift_sigma(s: float, shift: float) -> float:
     return shift * s / (1.0 + (shift - 1.0) * s)
 
 
-def warped_sigmas(step_list: list[int] | tuple[int, ...], shift: float = 5.0,
-                  num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> torch.Tensor:
+def warped_sigmas(
+    step_list: list[int] | tuple[int, ...], shift: float = 5.0, num_train_timesteps: int = NUM_TRAIN_TIMESTEPS
+) -> torch.Tensor:
     """σ for each timestep t of step_list: s = t/T on the T-point grid, then shifted (float64, [len]).
 
     [1000, 750, 500, 250] with shift 5 → [1.0, 0.9375, 0.8333, 0.625].

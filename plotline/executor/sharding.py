@@ -6,11 +6,12 @@ processes (the `rollout_shard` job of `plotline.parallel.worker`), each pinned t
 yields the outputs back in plan order. Every job carries its seeds and its global index, so a plan's output does
 not depend on which shard rolled it out: the merged artifact equals the unsharded one.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -54,14 +55,22 @@ class PlanOutput:
     rows: list[dict]
 
 
-def rollout_jobs(plans: Sequence[dict], switch_frames: Sequence[int], num_continuations: int,
-                 seed: Callable[..., int]) -> list[RolloutJob]:
+def rollout_jobs(
+    plans: Sequence[dict], switch_frames: Sequence[int], num_continuations: int, seed: Callable[..., int]
+) -> list[RolloutJob]:
     """One job per plan in table order; the fork frame and noise seed come from `seed("fork"|"noise", plan_id)`."""
     jobs = []
     for gi, plan in enumerate(plans):
         pid = plan["plan_id"]
-        jobs.append(RolloutJob(gi, plan, switch_frames[seed("fork", pid) % len(switch_frames)], seed("noise", pid),
-                               [f"{pid}/c{n}" for n in range(num_continuations)]))
+        jobs.append(
+            RolloutJob(
+                gi,
+                plan,
+                switch_frames[seed("fork", pid) % len(switch_frames)],
+                seed("noise", pid),
+                [f"{pid}/c{n}" for n in range(num_continuations)],
+            )
+        )
     return jobs
 
 
@@ -93,18 +102,35 @@ def roll_job(ex: Executor, job: RolloutJob, version: str) -> PlanOutput:
         if videos[n] is not None:
             vpath = f"videos/g{gi:05d}_c{n}.mp4"
             files[vpath] = videos[n]
-        rows.append({
-            "rollout_id": rid, "plan_id": pid, "instruction_id": plan["instruction_id"], "continuation_index": n,
-            "prompt": plan["prompt"], "switch_step": pr.switch_step, "fork_frame": k,
-            "num_latent_frames": video.target_latent_frames, "transition_start": k,
-            "transition_end": min(k + video.frames_per_chunk, video.target_latent_frames),
-            "step_prompt": list(plan["steps"])[pr.switch_step], "span_prompts": pr.span_prompts,
-            "span_starts": pr.starts, "video_path": vpath, "num_video_frames": int(pr.frames.shape[1]),
-            "frames_path": gpath, "sampled_frame_indices": pr.sampled, "group_path": gpath, "group_index": n,
-            "logprobs_old": [float(x) for x in t.logprobs[n]], "sigmas": [float(s) for s in t.sigmas],
-            "backbone": ex.backbone.name, "executor_adapter_version": version,
-            "planner_adapter_version": str(plan.get("adapter_version") or ""), "seed": job.seed,
-        })
+        rows.append(
+            {
+                "rollout_id": rid,
+                "plan_id": pid,
+                "instruction_id": plan["instruction_id"],
+                "continuation_index": n,
+                "prompt": plan["prompt"],
+                "switch_step": pr.switch_step,
+                "fork_frame": k,
+                "num_latent_frames": video.target_latent_frames,
+                "transition_start": k,
+                "transition_end": min(k + video.frames_per_chunk, video.target_latent_frames),
+                "step_prompt": list(plan["steps"])[pr.switch_step],
+                "span_prompts": pr.span_prompts,
+                "span_starts": pr.starts,
+                "video_path": vpath,
+                "num_video_frames": int(pr.frames.shape[1]),
+                "frames_path": gpath,
+                "sampled_frame_indices": pr.sampled,
+                "group_path": gpath,
+                "group_index": n,
+                "logprobs_old": [float(x) for x in t.logprobs[n]],
+                "sigmas": [float(s) for s in t.sigmas],
+                "backbone": ex.backbone.name,
+                "executor_adapter_version": version,
+                "planner_adapter_version": str(plan.get("adapter_version") or ""),
+                "seed": job.seed,
+            }
+        )
     return PlanOutput(gpath, group_tensors(pr), {"plan_id": pid, "adapter_version": version}, files, rows)
 
 
@@ -139,8 +165,10 @@ def save_output(out: PlanOutput, folder: str | Path, index: int) -> None:
         dest = folder / "files" / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
-    write_json(folder / f"{index:05d}.json", {"group_path": out.group_path, "metadata": out.metadata,
-                                              "videos": list(out.videos), "rows": out.rows})
+    write_json(
+        folder / f"{index:05d}.json",
+        {"group_path": out.group_path, "metadata": out.metadata, "videos": list(out.videos), "rows": out.rows},
+    )
 
 
 def load_output(folder: str | Path, index: int) -> PlanOutput:
@@ -149,22 +177,39 @@ def load_output(folder: str | Path, index: int) -> PlanOutput:
 
     folder = Path(folder)
     meta = read_json(folder / f"{index:05d}.json")
-    return PlanOutput(meta["group_path"], load_file(str(folder / f"{index:05d}.safetensors")), meta["metadata"],
-                      {v: (folder / "files" / v).read_bytes() for v in meta["videos"]}, meta["rows"])
+    return PlanOutput(
+        meta["group_path"],
+        load_file(str(folder / f"{index:05d}.safetensors")),
+        meta["metadata"],
+        {v: (folder / "files" / v).read_bytes() for v in meta["videos"]},
+        meta["rows"],
+    )
 
 
-def run_rollout_shards(executor: ExecutorConfig, video: VideoConfig, jobs: Sequence[RolloutJob],
-                       adapter_dir: str | None, version: str, workdir: str | Path,
-                       timeout_s: float | None = None) -> Iterator[PlanOutput]:
+def run_rollout_shards(
+    executor: ExecutorConfig,
+    video: VideoConfig,
+    jobs: Sequence[RolloutJob],
+    adapter_dir: str | None,
+    version: str,
+    workdir: str | Path,
+    timeout_s: float | None = None,
+) -> Iterator[PlanOutput]:
     """Roll the jobs out in `executor.num_shards` concurrent worker processes (split by instruction, pinned to
     GPUs per `shard_devices`, or to the CPU); then yield every plan's output in table order. A failed shard stops
     the others and raises its error (see `plotline.parallel.launch`)."""
     workdir = Path(workdir)
     shards = shard_by_instruction(jobs, executor.num_shards)
     devices = shard_devices(len(shards), executor.device, executor.shard_devices)
-    specs = [job_spec(ROLLOUT_SHARD, sections={"executor": executor, "video": video}, out_dir=str(workdir / "out"),
-                      inputs={"jobs": [j.to_json() for j in shard], "adapter_dir": adapter_dir, "version": version})
-             for shard in shards]
+    specs = [
+        job_spec(
+            ROLLOUT_SHARD,
+            sections={"executor": executor, "video": video},
+            out_dir=str(workdir / "out"),
+            inputs={"jobs": [j.to_json() for j in shard], "adapter_dir": adapter_dir, "version": version},
+        )
+        for shard in shards
+    ]
     run_shards(specs, devices, workdir, what="rollout", timeout_s=timeout_s)
     for job in sorted(jobs, key=lambda j: j.index):
         yield load_output(workdir / "out", job.index)
@@ -174,13 +219,14 @@ def run_rollout_shards(executor: ExecutorConfig, video: VideoConfig, jobs: Seque
 def rollout_shard(ctx: WorkerContext) -> None:
     """One rollout shard: build the executor on this worker's device, attach the adapter (asserting the version the
     stage recorded), roll out the spec's jobs and write each plan's output into the shared result folder."""
-    ex = build_executor(ctx.section("executor", ExecutorConfig), ctx.section("video", VideoConfig),
-                        device=ctx.device)
+    ex = build_executor(ctx.section("executor", ExecutorConfig), ctx.section("video", VideoConfig), device=ctx.device)
     adapter_dir, expected = ctx.input("adapter_dir"), ctx.input("version")
     version = attach_policy(ex, adapter_dir)
     if version != expected:
-        raise RuntimeError(f"shard {ctx.spec.shard}: the adapter at {adapter_dir} is version {version!r}, "
-                           f"but the rollout stage expected {expected!r}")
+        raise RuntimeError(
+            f"shard {ctx.spec.shard}: the adapter at {adapter_dir} is version {version!r}, "
+            f"but the rollout stage expected {expected!r}"
+        )
     for item in ctx.input("jobs"):
         job = RolloutJob(**item)
         save_output(roll_job(ex, job, version), ctx.spec.out_dir, job.index)

@@ -1,7 +1,8 @@
 """Text encoders: UMT5 (transformers UMT5EncoderModel) from a local path, or a tiny seeded UMT5 for CPU tests."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,8 +27,9 @@ class ByteTokenizer:
 class TextEncoder(nn.Module):
     """Encodes prompts to UMT5 hidden states [B, max_length, text_dim], zeroed past each prompt's length (Wan)."""
 
-    def __init__(self, model: nn.Module, tokenize: Callable[[list[str], int], tuple[torch.Tensor, torch.Tensor]],
-                 max_length: int):
+    def __init__(
+        self, model: nn.Module, tokenize: Callable[[list[str], int], tuple[torch.Tensor, torch.Tensor]], max_length: int
+    ):
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.tokenize = tokenize
@@ -46,8 +48,15 @@ def tiny_umt5(text_dim: int, max_length: int, seed: int = 0) -> TextEncoder:
     """A randomly initialised 1-layer UMT5 encoder (d_model=text_dim) with the byte tokenizer."""
     from transformers import UMT5Config, UMT5EncoderModel
 
-    cfg = UMT5Config(vocab_size=ByteTokenizer.vocab_size, d_model=text_dim, d_kv=8, d_ff=2 * text_dim,
-                     num_layers=1, num_heads=2, dropout_rate=0.0)
+    cfg = UMT5Config(
+        vocab_size=ByteTokenizer.vocab_size,
+        d_model=text_dim,
+        d_kv=8,
+        d_ff=2 * text_dim,
+        num_layers=1,
+        num_heads=2,
+        dropout_rate=0.0,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = UMT5EncoderModel(cfg)
@@ -68,7 +77,9 @@ def umt5_from_path(path: str, max_length: int = 512, dtype: torch.dtype = torch.
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
 
     def tokenize(texts: list[str], n: int):
-        out = tokenizer(texts, padding="max_length", max_length=n, truncation=True, add_special_tokens=True,
-                        return_tensors="pt")
+        out = tokenizer(
+            texts, padding="max_length", max_length=n, truncation=True, add_special_tokens=True, return_tensors="pt"
+        )
         return out.input_ids, out.attention_mask
+
     return TextEncoder(model, tokenize, max_length)

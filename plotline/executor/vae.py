@@ -4,6 +4,7 @@ A fork's N videos share their first k latent frames. `decode_rollout` decodes th
 video from the prefix's decoder state: the Wan VAE decodes causally, one latent frame at a time over a per-conv
 cache of the previous frames' features, so the prefix's cache forked N ways is what a full decode of each video
 holds at frame k. Decoders without a causal state decode the whole videos."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ class DecodeState:
     feat: list
     frames: int
 
-    def fork(self, n: int) -> "DecodeState":
+    def fork(self, n: int) -> DecodeState:
         """The state with each sample repeated n times (sample-major), as KVCache.fork orders a batch."""
+
         def rep(t):
             if not isinstance(t, torch.Tensor):
                 return t
             return t.expand(n, *t.shape[1:]).contiguous() if t.shape[0] == 1 else t.repeat_interleave(n, 0)
+
         return DecodeState([rep(t) for t in self.feat], self.frames)
 
 
@@ -98,8 +101,9 @@ class WanDecoder(nn.Module):
         return not getattr(self.vae, "use_tiling", False)
 
     @torch.no_grad()
-    def decode_stream(self, latents: torch.Tensor, state: DecodeState | None = None
-                      ) -> tuple[torch.Tensor, DecodeState]:
+    def decode_stream(
+        self, latents: torch.Tensor, state: DecodeState | None = None
+    ) -> tuple[torch.Tensor, DecodeState]:
         """Decode latents [B, C, F, h, w] that follow `state` (None: the start of a video) → (frames in [0, 1]
         [B, T, H, W, 3], the state after them). The same per-frame causal loop as AutoencoderKLWan._decode (the
         first latent frame gives 1 frame, each later one 4), so decoding a video in pieces gives its full decode."""
@@ -112,10 +116,11 @@ class WanDecoder(nn.Module):
         outs = []
         for i in range(x.shape[2]):
             first = state.frames == 0 and i == 0
-            outs.append(vae.decoder(x[:, :, i:i + 1], feat_cache=feat, feat_idx=[0], first_chunk=first))
+            outs.append(vae.decoder(x[:, :, i : i + 1], feat_cache=feat, feat_idx=[0], first_chunk=first))
         out = torch.cat(outs, 2)
         if vae.config.patch_size is not None:
             from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
+
             out = unpatchify(out, patch_size=vae.config.patch_size)
         return self._frames(out), DecodeState(feat, state.frames + x.shape[2])
 
@@ -135,8 +140,15 @@ def tiny_wan_vae(z_dim: int, seed: int = 0) -> WanDecoder:
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        vae = AutoencoderKLWan(base_dim=8, z_dim=z_dim, dim_mult=[1, 2], num_res_blocks=1,
-                               temperal_downsample=[True], latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim)
+        vae = AutoencoderKLWan(
+            base_dim=8,
+            z_dim=z_dim,
+            dim_mult=[1, 2],
+            num_res_blocks=1,
+            temperal_downsample=[True],
+            latents_mean=[0.0] * z_dim,
+            latents_std=[1.0] * z_dim,
+        )
     return WanDecoder(vae)
 
 

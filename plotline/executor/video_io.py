@@ -1,4 +1,5 @@
 """Decoded frames → mp4 bytes (imageio + imageio-ffmpeg) and uniformly sampled frames over the whole video."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,9 @@ def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
     fd, path = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:
-        with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=16,
-                                ffmpeg_log_level="error") as writer:
+        with imageio.get_writer(
+            path, fps=fps, codec="libx264", macro_block_size=16, ffmpeg_log_level="error"
+        ) as writer:
             for frame in frames:
                 writer.append_data(frame)
         with open(path, "rb") as fh:
@@ -61,7 +63,7 @@ class EncoderPool:
         """Wait for running encodes and stop the threads."""
         self._pool.shutdown(wait=True)
 
-    def __enter__(self) -> "EncoderPool":
+    def __enter__(self) -> EncoderPool:
         return self
 
     def __exit__(self, *exc) -> None:

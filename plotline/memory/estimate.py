@@ -17,6 +17,7 @@ code runs its largest step on meta tensors, with attention modelled as a fused k
   backward with the fp32 log-softmax of the logits.
 A fixed `CUDA_OVERHEAD` (CUDA context, allocator slack) is added to every stage.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from plotline.memory.saved import SavedBytesMeter
 
 if TYPE_CHECKING:
     from plotline.executor.backbones import Backbone
-    from plotline.executor.generate import ChunkGenerator
+    from plotline.executor.denoise_loop import ChunkGenerator
 
 CUDA_OVERHEAD = 2_000_000_000
 """Bytes added to every stage for the CUDA context, cuBLAS workspaces and allocator fragmentation."""
@@ -127,8 +128,11 @@ def _executor_on_meta(config: PlotlineConfig) -> _ExecutorParts:
     dtype = resolve_dtype(cfg.dtype, torch.device("cuda"))  # the estimate is for a GPU: `auto` means bf16
     with on_meta():
         model = CausalWanDiT(bb.arch).to(dtype).requires_grad_(False)
-    text = (META_TEXT_ENCODERS[bb.text_encoder](dtype) if bb.text_encoder in META_TEXT_ENCODERS
-            else TEXT_ENCODERS[bb.text_encoder](bb, cfg, dtype))
+    text = (
+        META_TEXT_ENCODERS[bb.text_encoder](dtype)
+        if bb.text_encoder in META_TEXT_ENCODERS
+        else TEXT_ENCODERS[bb.text_encoder](bb, cfg, dtype)
+    )
     if bb.vae in META_DECODERS:
         decoder = META_DECODERS[bb.vae](dtype)
     else:
@@ -136,8 +140,11 @@ def _executor_on_meta(config: PlotlineConfig) -> _ExecutorParts:
     gen = build_generator(model, bb, cfg, config.video)
     h = cfg.latent_height or bb.latent_size[0]
     w = cfg.latent_width or bb.latent_size[1]
-    weights = {"DiT weights": param_bytes(model), "text encoder weights": param_bytes(text),
-               "VAE weights": param_bytes(decoder)}
+    weights = {
+        "DiT weights": param_bytes(model),
+        "text encoder weights": param_bytes(text),
+        "VAE weights": param_bytes(decoder),
+    }
     return _ExecutorParts(bb, model, gen, weights, (bb.arch.in_dim, config.video.frames_per_chunk, h, w), dtype)
 
 
@@ -156,8 +163,8 @@ def _starts(config: PlotlineConfig, k: int) -> list[int]:
 def estimate_rollout(config: PlotlineConfig, k: int) -> StageMemory:
     """Rollout of one plan at switch frame k: weights + KV cache + the last chunk's batch-N forward."""
     from plotline.executor.kv_cache import KVCache
-    from plotline.executor.rollout import _expand
     from plotline.executor.prompts import frame_prompt_index
+    from plotline.executor.rollout import _expand
 
     ex = _executor_on_meta(config)
     n, v = config.executor.num_continuations, config.video
@@ -184,8 +191,10 @@ def estimate_rollout(config: PlotlineConfig, k: int) -> StageMemory:
         t = torch.zeros(n, x.shape[2])
         model(x, t, ctx, cache=cache, start_frame=last)
         del traj
-    return StageMemory(f"rollout (k={k})", {**ex.weights, "KV cache + activations (measured)": meter.peak,
-                                            "CUDA context + slack": CUDA_OVERHEAD})
+    return StageMemory(
+        f"rollout (k={k})",
+        {**ex.weights, "KV cache + activations (measured)": meter.peak, "CUDA context + slack": CUDA_OVERHEAD},
+    )
 
 
 def estimate_vae_decode(config: PlotlineConfig) -> StageMemory:
@@ -198,8 +207,9 @@ def estimate_vae_decode(config: PlotlineConfig) -> StageMemory:
         with torch.no_grad(), on_meta(), LiveBytesMeter() as meter:
             decoder(torch.empty(n, c, config.video.target_latent_frames, h, w, dtype=ex.dtype))
         measured = meter.peak
-    return StageMemory("vae_decode", {**ex.weights, "decode activations (measured)": measured,
-                                      "CUDA context + slack": CUDA_OVERHEAD})
+    return StageMemory(
+        "vae_decode", {**ex.weights, "decode activations (measured)": measured, "CUDA context + slack": CUDA_OVERHEAD}
+    )
 
 
 def estimate_update_executor(config: PlotlineConfig, k: int) -> StageMemory:
@@ -224,22 +234,39 @@ def estimate_update_executor(config: PlotlineConfig, k: int) -> StageMemory:
     steps = len(ex.generator.sigmas)
     starts = _starts(config, k)
     with on_meta():
-        g = TransitionGroup([f"s{i}" for i in range(n)], torch.empty(1, c, k, h, w, dtype=ex.dtype),
-                            _contexts(ex, len(starts)), starts, torch.empty(n, steps, c, f, h, w, dtype=ex.dtype),
-                            torch.empty(n, steps, c, f, h, w, dtype=ex.dtype), torch.empty(n, steps - 1),
-                            ex.generator.sigmas.clone(), torch.empty(n))
+        g = TransitionGroup(
+            [f"s{i}" for i in range(n)],
+            torch.empty(1, c, k, h, w, dtype=ex.dtype),
+            _contexts(ex, len(starts)),
+            starts,
+            torch.empty(n, steps, c, f, h, w, dtype=ex.dtype),
+            torch.empty(n, steps, c, f, h, w, dtype=ex.dtype),
+            torch.empty(n, steps - 1),
+            ex.generator.sigmas.clone(),
+            torch.empty(n),
+        )
     with on_meta(), LiveBytesMeter() as meter:
         cache, ref = trainer._caches(g)
         with SavedBytesMeter(exclude=peft.parameters()) as saved:
             terms = trainer.transition_terms(g, 0, slice(0, b), cache, ref)
             loss = clipped_policy_loss(terms["ratio"], g.advantages[:b], rl.clip).mean() + rl.beta * terms["kl"].mean()
         loss.backward()
-    return StageMemory(f"update_executor (k={k}, micro-batch {b})", {
-        **ex.weights, "LoRA params": lora, "AdamW moments": 2 * lora, "EMA copy": lora if rl.use_ema else 0,
-        "optimizer step transient": lora,
-        "prefix caches + activations + grads (measured)": meter.peak, "CUDA context + slack": CUDA_OVERHEAD},
-        notes={"saved activations (saved_tensors_hooks)": saved.peak,
-               "gradient checkpointing": float(rl.gradient_checkpointing)})
+    return StageMemory(
+        f"update_executor (k={k}, micro-batch {b})",
+        {
+            **ex.weights,
+            "LoRA params": lora,
+            "AdamW moments": 2 * lora,
+            "EMA copy": lora if rl.use_ema else 0,
+            "optimizer step transient": lora,
+            "prefix caches + activations + grads (measured)": meter.peak,
+            "CUDA context + slack": CUDA_OVERHEAD,
+        },
+        notes={
+            "saved activations (saved_tensors_hooks)": saved.peak,
+            "gradient checkpointing": float(rl.gradient_checkpointing),
+        },
+    )
 
 
 # ----- planner ------------------------------------------------------------------------------------------------
@@ -261,9 +288,14 @@ def estimate_plan(config: PlotlineConfig, prompt_tokens: int = PLANNER_PROMPT_TO
         ids = torch.zeros(p.batch_size, seq, dtype=torch.long)
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         del out
-    return StageMemory("plan (planner sampling)", {"planner weights": param_bytes(model),
-                                                   "KV cache + activations (measured)": meter.peak,
-                                                   "CUDA context + slack": CUDA_OVERHEAD})
+    return StageMemory(
+        "plan (planner sampling)",
+        {
+            "planner weights": param_bytes(model),
+            "KV cache + activations (measured)": meter.peak,
+            "CUDA context + slack": CUDA_OVERHEAD,
+        },
+    )
 
 
 def estimate_update_planner(config: PlotlineConfig, prompt_tokens: int = PLANNER_PROMPT_TOKENS) -> StageMemory:
@@ -285,10 +317,17 @@ def estimate_update_planner(config: PlotlineConfig, prompt_tokens: int = PLANNER
         logp = torch.log_softmax(logits.float(), -1).gather(-1, ids[..., None]).squeeze(-1)
         del logits
         logp.mean().backward()
-    return StageMemory(f"update_planner (micro-batch {mb})", {
-        "planner weights": weights, "LoRA params": lora, "AdamW moments": 2 * lora,
-        "optimizer step transient": lora, "activations + grads (measured)": meter.peak,
-        "CUDA context + slack": CUDA_OVERHEAD})
+    return StageMemory(
+        f"update_planner (micro-batch {mb})",
+        {
+            "planner weights": weights,
+            "LoRA params": lora,
+            "AdamW moments": 2 * lora,
+            "optimizer step transient": lora,
+            "activations + grads (measured)": meter.peak,
+            "CUDA context + slack": CUDA_OVERHEAD,
+        },
+    )
 
 
 STAGES = {
@@ -303,8 +342,12 @@ PER_SWITCH = {"rollout", "update_executor"}
 """Stages estimated once per switch frame k."""
 
 
-def estimate_all(config: PlotlineConfig, switch_frames: list[int] | None = None,
-                 prompt_tokens: int = PLANNER_PROMPT_TOKENS, stages: list[str] | None = None) -> list[StageMemory]:
+def estimate_all(
+    config: PlotlineConfig,
+    switch_frames: list[int] | None = None,
+    prompt_tokens: int = PLANNER_PROMPT_TOKENS,
+    stages: list[str] | None = None,
+) -> list[StageMemory]:
     """The estimates of `stages` (default: all heavy stages, in pipeline order); the rollout and executor update
     once per switch frame k (default: the config's `video.switch_frames`)."""
     names = list(stages or STAGES)
@@ -314,6 +357,6 @@ def estimate_all(config: PlotlineConfig, switch_frames: list[int] | None = None,
     ks = list(switch_frames or config.video.switch_frames)
     out = []
     for name in [n for n in STAGES if n in names]:
-        for k in (ks if name in PER_SWITCH else ks[:1]):
+        for k in ks if name in PER_SWITCH else ks[:1]:
             out.append(STAGES[name](config, k, prompt_tokens))
     return out

@@ -1,5 +1,6 @@
 """Peak bytes of tensors allocated inside a region and alive at once, from every op's outputs (a
 TorchDispatchMode), so it works on the meta device where no allocator runs."""
+
 from __future__ import annotations
 
 import weakref

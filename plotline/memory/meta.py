@@ -1,5 +1,6 @@
 """Running models on the meta device as a GPU would: fused (flash) attention that never materialises the
 [Lq, Lk] score matrix, and published model configs written out as code (no downloads)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ def _fused_attention(original):
             rep = q.shape[-3] // k.shape[-3]
             k, v = k.repeat_interleave(rep, -3), v.repeat_interleave(rep, -3)
         return _FlashAttention.apply(q, k, v)
+
     return sdpa
 
 
@@ -53,10 +55,20 @@ def umt5_xxl_config():
     """The UMT5-XXL encoder of Wan2.1 (google/umt5-xxl published config values)."""
     from transformers import UMT5Config
 
-    return UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-                      relative_attention_num_buckets=32, relative_attention_max_distance=128,
-                      # tie_word_embeddings is taken through **kwargs by PretrainedConfig
-                      feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False)  # type: ignore[call-arg]
+    return UMT5Config(
+        vocab_size=256384,
+        d_model=4096,
+        d_kv=64,
+        d_ff=10240,
+        num_layers=24,
+        num_heads=64,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=128,
+        # tie_word_embeddings is taken through **kwargs by PretrainedConfig
+        feed_forward_proj="gated-gelu",
+        dropout_rate=0.0,
+        tie_word_embeddings=False,
+    )  # type: ignore[call-arg]
 
 
 def qwen3_config(name: str):
@@ -72,10 +84,20 @@ def qwen3_config(name: str):
     if name not in sizes:
         raise KeyError(f"no published Qwen3 config for {name!r}; known: {', '.join(sizes)}")
     h, i, n, heads, kv, tied = sizes[name]
-    return Qwen3Config(vocab_size=151936, hidden_size=h, intermediate_size=i, num_hidden_layers=n,
-                       num_attention_heads=heads, num_key_value_heads=kv, head_dim=128, max_position_embeddings=40960,
-                       # rope_theta is taken through **kwargs (transformers 5 folds it into rope_parameters)
-                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=tied)  # type: ignore[call-arg]
+    return Qwen3Config(
+        vocab_size=151936,
+        hidden_size=h,
+        intermediate_size=i,
+        num_hidden_layers=n,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=128,
+        max_position_embeddings=40960,
+        # rope_theta is taken through **kwargs (transformers 5 folds it into rope_parameters)
+        rope_theta=1000000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=tied,
+    )  # type: ignore[call-arg]
 
 
 def planner_config(path: str | None, default: str = "Qwen3-1.7B"):
@@ -96,5 +118,10 @@ def planner_config(path: str | None, default: str = "Qwen3-1.7B"):
 
 def wan_vae_config() -> dict:
     """AutoencoderKLWan arguments of the Wan2.1 VAE (diffusers' defaults are its published values)."""
-    return {"base_dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2,
-            "temperal_downsample": [False, True, True]}
+    return {
+        "base_dim": 96,
+        "z_dim": 16,
+        "dim_mult": [1, 2, 4, 4],
+        "num_res_blocks": 2,
+        "temperal_downsample": [False, True, True],
+    }

@@ -1,7 +1,8 @@
 """Bytes of tensors saved for backward that are alive at once (torch.autograd.graph.saved_tensors_hooks)."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -60,7 +61,7 @@ class TalliedMeter:
 class _Packed:
     __slots__ = ("tensor", "key", "meter")
 
-    def __init__(self, tensor: torch.Tensor, key: int | None, meter: "SavedBytesMeter"):
+    def __init__(self, tensor: torch.Tensor, key: int | None, meter: SavedBytesMeter):
         self.tensor, self.key, self.meter = tensor, key, meter
 
     def __del__(self):
@@ -92,7 +93,7 @@ class SavedBytesMeter(TalliedMeter):
     def _unpack(p: _Packed) -> torch.Tensor:
         return p.tensor
 
-    def __enter__(self) -> "SavedBytesMeter":
+    def __enter__(self) -> SavedBytesMeter:
         self._hooks.__enter__()
         return self
 

@@ -3,10 +3,12 @@
 `Collective()` is the single-process identity (rank 0 of 1); `AccelerateCollective` implements the same
 methods over an `accelerate.Accelerator` (gloo on CPU, NCCL on GPUs).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import torch
 
@@ -26,7 +28,7 @@ class Collective:
 
     def share(self, items: Sequence[T]) -> list[T]:
         """This rank's round-robin share of `items` (all of them in a single process)."""
-        return list(items)[self.rank::self.world_size]
+        return list(items)[self.rank :: self.world_size]
 
     def sum_grads(self, params: Sequence[torch.nn.Parameter]) -> None:
         """Replace every parameter's gradient by its sum over ranks (a missing gradient counts as zero)."""
@@ -68,14 +70,15 @@ class AccelerateCollective(Collective):
             by_dtype.setdefault((p.dtype, p.device), []).append(p)
         for (dtype, device), group in by_dtype.items():
             flags = torch.tensor([0.0 if p.grad is None else 1.0 for p in group], dtype=torch.float32, device=device)
-            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
-                              for p in group] + [flags])  # summed in fp32 even for half-precision LoRA weights
+            flat = torch.cat(
+                [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in group] + [flags]
+            )  # summed in fp32 even for half-precision LoRA weights
             flat = self.accelerator.reduce(flat.contiguous(), reduction="sum").to(dtype)
-            present = flat[-len(group):].tolist()
+            present = flat[-len(group) :].tolist()
             offset = 0
             for i, p in enumerate(group):
                 n = p.numel()
-                p.grad = flat[offset:offset + n].view_as(p).clone() if present[i] > 0 else None
+                p.grad = flat[offset : offset + n].view_as(p).clone() if present[i] > 0 else None
                 offset += n
 
     def sum_floats(self, values: Sequence[float]) -> list[float]:

@@ -6,10 +6,12 @@ calls the function with a `WorkerContext`. A job returns a JSON value (or None),
 the parent (see `plotline.parallel.launch`). This package imports no job module itself: the dependency points from
 the job packages (executor, planner, rl) to `plotline.parallel`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,8 +35,10 @@ class WorkerContext:
         """Config section `name` of the spec validated as `model` (with `overrides` applied to its fields); a
         missing or invalid section raises ValueError naming the job kind and the section."""
         if name not in self.spec.sections:
-            raise ValueError(f"worker job {self.spec.kind!r}: the spec has no config section {name!r} "
-                             f"(it has {sorted(self.spec.sections)})")
+            raise ValueError(
+                f"worker job {self.spec.kind!r}: the spec has no config section {name!r} "
+                f"(it has {sorted(self.spec.sections)})"
+            )
         try:
             return model.model_validate({**self.spec.sections[name], **overrides})
         except ValidationError as exc:
@@ -43,8 +47,9 @@ class WorkerContext:
     def input(self, name: str) -> Any:
         """Input `name` of the spec; a missing one raises KeyError naming the job kind and the inputs it has."""
         if name not in self.spec.inputs:
-            raise KeyError(f"worker job {self.spec.kind!r}: the spec has no input {name!r} "
-                           f"(it has {sorted(self.spec.inputs)})")
+            raise KeyError(
+                f"worker job {self.spec.kind!r}: the spec has no input {name!r} (it has {sorted(self.spec.inputs)})"
+            )
         return self.spec.inputs[name]
 
 
@@ -84,11 +89,23 @@ def get_job(name: str) -> JobKind:
     return JOBS[name]
 
 
-def job_spec(kind: str, *, sections: dict[str, BaseModel], inputs: dict[str, Any], out_dir: str,
-             device: Literal["cpu", "cuda"] = "cpu") -> WorkerSpec:
+def job_spec(
+    kind: str,
+    *,
+    sections: dict[str, BaseModel],
+    inputs: dict[str, Any],
+    out_dir: str,
+    device: Literal["cpu", "cuda"] = "cpu",
+) -> WorkerSpec:
     """The spec of job `kind` (which must be registered in this process) with the given config sections (dumped to
     JSON), inputs, output folder and device (`cpu`/`cuda`; `run_shards` sets each shard's own); the launcher fills
     in the work folder, shard and launcher."""
     job = get_job(kind)
-    return WorkerSpec(kind=kind, module=job.module, out_dir=str(out_dir), inputs=dict(inputs), device=device,
-                      sections={k: v.model_dump(mode="json") for k, v in sections.items()})
+    return WorkerSpec(
+        kind=kind,
+        module=job.module,
+        out_dir=str(out_dir),
+        inputs=dict(inputs),
+        device=device,
+        sections={k: v.model_dump(mode="json") for k, v in sections.items()},
+    )

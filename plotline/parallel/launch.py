@@ -17,6 +17,7 @@ is one of ours (so callers can catch `AdapterVersionMismatch` etc. as in a singl
 `WorkerError` that carries the traceback. Workers never touch the store and never commit; the parent reads what
 they wrote.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -28,8 +29,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from plotline.parallel.spec import WorkerSpec
 
@@ -96,8 +98,15 @@ def read_json(path: str | Path) -> Any:
 
 def _worker_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), THREADS_ENV: str(threads),
-                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            THREADS_ENV: str(threads),
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env["PYTHONPATH"] = os.pathsep.join([_REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update(extra or {})
     return env
@@ -105,10 +114,29 @@ def _worker_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, 
 
 def accelerate_command(spec_path: str | Path, num_processes: int, port: int, threads: int) -> list[str]:
     """`accelerate launch` of the worker entry point on `spec_path` with `num_processes` ranks on this machine."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
-            "--num_machines", "1", "--machine_rank", "0", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(port), "--num_cpu_threads_per_process", str(threads),
-            "-m", WORKER_MODULE, str(spec_path)]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--machine_rank",
+        "0",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "--num_cpu_threads_per_process",
+        str(threads),
+        "-m",
+        WORKER_MODULE,
+        str(spec_path),
+    ]
 
 
 def result_path(workdir: str | Path, shard: int) -> Path:
@@ -116,8 +144,9 @@ def result_path(workdir: str | Path, shard: int) -> Path:
     return Path(workdir) / "results" / f"shard{shard}.json"
 
 
-def launch_accelerate(spec: WorkerSpec, workdir: str | Path, num_processes: int, *, what: str,
-                      timeout_s: float | None = None) -> Any:
+def launch_accelerate(
+    spec: WorkerSpec, workdir: str | Path, num_processes: int, *, what: str, timeout_s: float | None = None
+) -> Any:
     """Run the spec's job under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when the spec's
     device is `cpu`) and wait; return rank 0's result, or raise the first rank's error (see module docstring) when
     any rank fails. The spec is written to `workdir/spec.json` with the work folder and launcher filled in."""
@@ -132,26 +161,36 @@ def launch_accelerate(spec: WorkerSpec, workdir: str | Path, num_processes: int,
 
         visible = torch.cuda.device_count()
         if visible < num_processes:
-            raise RuntimeError(f"{what}: {num_processes} processes need {num_processes} GPUs, {visible} visible "
-                               "(set the role's device to `cpu` for CPU processes)")
-    spec = spec.model_copy(update={"workdir": str(workdir), "shard": 0, "num_shards": num_processes,
-                                   "launcher": "accelerate"})
+            raise RuntimeError(
+                f"{what}: {num_processes} processes need {num_processes} GPUs, {visible} visible "
+                "(set the role's device to `cpu` for CPU processes)"
+            )
+    spec = spec.model_copy(
+        update={"workdir": str(workdir), "shard": 0, "num_shards": num_processes, "launcher": "accelerate"}
+    )
     spec_path = write_json(workdir / "spec.json", spec.model_dump(mode="json"))
     threads = worker_threads(num_processes)
     extra = {"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""} if cpu else {}
     cmd = accelerate_command(spec_path, num_processes, free_port(), threads)
     log = workdir / "launch.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads, extra),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads, extra), start_new_session=True
+        )
         rc = _wait(proc, timeout_s, what)
     if rc != 0:
         raise_failure(workdir, what, rc, [log])
     return read_json(result_path(workdir, 0))
 
 
-def run_shards(specs: Sequence[WorkerSpec], devices: Sequence[str | None], workdir: str | Path, *,
-               what: str, timeout_s: float | None = None) -> list[Any]:
+def run_shards(
+    specs: Sequence[WorkerSpec],
+    devices: Sequence[str | None],
+    workdir: str | Path,
+    *,
+    what: str,
+    timeout_s: float | None = None,
+) -> list[Any]:
     """Run one worker process per spec concurrently, shard i pinned to GPU `devices[i]` (None: CPU, with CUDA
     hidden); wait for all and return their results in shard order; on the first failure stop the others and raise
     that shard's error."""
@@ -160,15 +199,29 @@ def run_shards(specs: Sequence[WorkerSpec], devices: Sequence[str | None], workd
     procs, logs = [], []
     try:
         for i, (spec, dev) in enumerate(zip(specs, devices, strict=True)):
-            spec = spec.model_copy(update={"workdir": str(workdir), "shard": i, "num_shards": len(specs),
-                                           "device": "cpu" if dev is None else "cuda", "launcher": "process"})
+            spec = spec.model_copy(
+                update={
+                    "workdir": str(workdir),
+                    "shard": i,
+                    "num_shards": len(specs),
+                    "device": "cpu" if dev is None else "cuda",
+                    "launcher": "process",
+                }
+            )
             spec_path = write_json(workdir / f"spec{i}.json", spec.model_dump(mode="json"))
             log = workdir / f"shard{i}.log"
             logs.append(log)
             env = _worker_env(threads, {"CUDA_VISIBLE_DEVICES": "" if dev is None else dev, RANK_ENV: str(i)})
             with open(log, "wb") as out:
-                procs.append(subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(spec_path)], stdout=out,
-                                              stderr=subprocess.STDOUT, env=env, start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", WORKER_MODULE, str(spec_path)],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
+                )
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         pending = list(procs)
         while pending:
@@ -259,8 +312,9 @@ def raise_failure(workdir: str | Path, what: str, rc: int, logs: Sequence[Path] 
     first = min(records, key=lambda r: r.get("time", 0.0))
     where = f"{what} rank {first['rank']}"
     others = sorted(r["rank"] for r in records if r is not first)
-    detail = (f"{where} failed: {first['type']}: {first['message']}\n{first['traceback']}"
-              + (f"(ranks {others} failed after it)" if others else ""))
+    detail = f"{where} failed: {first['type']}: {first['message']}\n{first['traceback']}" + (
+        f"(ranks {others} failed after it)" if others else ""
+    )
     cause = WorkerError(detail)
     cls = _exception_class(first["type"])
     exc: BaseException | None = None
@@ -284,6 +338,13 @@ def report_error(workdir: str | Path, exc: BaseException) -> None:
     """Write this rank's error record into `workdir/errors/rank<r>.json`."""
     rank = worker_rank()
     cls = type(exc)
-    write_json(Path(workdir) / "errors" / f"rank{rank}.json", {
-        "rank": rank, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)), "time": time.time()})
+    write_json(
+        Path(workdir) / "errors" / f"rank{rank}.json",
+        {
+            "rank": rank,
+            "type": f"{cls.__module__}.{cls.__qualname__}",
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc)),
+            "time": time.time(),
+        },
+    )

@@ -1,5 +1,6 @@
 """The one description of a worker process's work: `WorkerSpec`, written as JSON by the parent and read by
 `python -m plotline.parallel.worker SPEC.json`."""
+
 from __future__ import annotations
 
 from pathlib import Path

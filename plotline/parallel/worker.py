@@ -7,6 +7,7 @@ runs the job and, on the main rank, writes its return value to `<workdir>/result
 it writes `<workdir>/errors/rank<r>.json` (see `plotline.parallel.launch.report_error`) and exits with status 1.
 Workers never touch the store and never commit.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,8 +15,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from plotline.parallel.collective import AccelerateCollective, Collective
 from plotline.parallel.jobs import WorkerContext, get_job

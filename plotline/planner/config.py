@@ -1,4 +1,5 @@
 """Planner configuration (Qwen3 + LoRA step planner)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -1,4 +1,5 @@
 """Planner errors: every message names the offending value."""
+
 from __future__ import annotations
 
 

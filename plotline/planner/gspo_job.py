@@ -6,6 +6,7 @@ backend left them null, computes the KL reference (the starting planner by defau
 N ranks the reference passes and each mini-batch's micro-batches are shared out and the gradients summed before
 every step (see `plotline.rl.gspo.gspo_update`), so N ranks take the same steps as one process.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,10 +20,10 @@ from plotline.planner.config import PlannerConfig
 from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs
+from plotline.planner.trainable import require_trainable_plans
 from plotline.planner.training import gspo_step, trainable_records
 from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
-from plotline.planner.trainable import require_trainable_plans
 from plotline.rl.update_result import UpdateResult
 
 PLANNER_UPDATE = "planner_update"
@@ -36,12 +37,17 @@ class PlannerVersionMismatch(RuntimeError):
 def planner_advantages(rows: list[dict]) -> dict[str, float]:
     """plan_id -> advantage of the kept planner rows of the advantages artifact; a non-finite advantage raises
     NonFiniteError naming the plan (it is never dropped silently)."""
-    out = {r["plan_id"]: float(r["advantage"]) for r in rows
-           if r["role"] == "planner" and r["keep"] and r["advantage"] is not None}
+    out = {
+        r["plan_id"]: float(r["advantage"])
+        for r in rows
+        if r["role"] == "planner" and r["keep"] and r["advantage"] is not None
+    }
     bad = [pid for pid, a in out.items() if not math.isfinite(a)]
     if bad:
-        raise NonFiniteError(f"planner update: non-finite advantage for plan(s) {', '.join(bad[:5])}"
-                             f"{' ...' if len(bad) > 5 else ''}; refusing to update")
+        raise NonFiniteError(
+            f"planner update: non-finite advantage for plan(s) {', '.join(bad[:5])}"
+            f"{' ...' if len(bad) > 5 else ''}; refusing to update"
+        )
     return out
 
 
@@ -61,8 +67,15 @@ class PlannerUpdateInputs:
     """Seed of the mini-batch permutation."""
 
 
-def run_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpdateInputs, out_dir: str | Path, *,
-                       collective: Collective | None = None, device: str | None = None) -> UpdateResult:
+def run_planner_update(
+    cfg: PlannerConfig,
+    gspo: GSPOConfig,
+    inputs: PlannerUpdateInputs,
+    out_dir: str | Path,
+    *,
+    collective: Collective | None = None,
+    device: str | None = None,
+) -> UpdateResult:
     """GSPO-update the planner adapter (config sections `planner`, `rl.planner`); rank 0 writes
     `out_dir/adapter`. Every rank returns the same result."""
     coll = collective or Collective()
@@ -74,39 +87,66 @@ def run_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: PlannerUpda
     if sampled - {planner.adapter_version}:
         raise PlannerVersionMismatch(
             f"plans were sampled with planner adapter(s) {sorted(sampled)}, but this update starts from "
-            f"{planner.adapter_version!r} ({inputs.adapter or 'fresh LoRA'})")
+            f"{planner.adapter_version!r} ({inputs.adapter or 'fresh LoRA'})"
+        )
     if any(r.old_logprobs is None for r in records if r.error is None):
         record_old_logprobs(planner, records, cfg.logprob_batch_size)
     advantages = planner_advantages(inputs.advantages)
     chosen = [r for r in trainable_records(records) if r.plan_id in advantages]
     require_trainable_plans(records, advantages, chosen)
-    metrics = gspo_step(planner, chosen, advantages, gspo, start_adapter=cfg.cold_start_adapter,
-                        seed=inputs.gspo_seed, logprob_batch_size=cfg.logprob_batch_size, collective=coll)
+    metrics = gspo_step(
+        planner,
+        chosen,
+        advantages,
+        gspo,
+        start_adapter=cfg.cold_start_adapter,
+        seed=inputs.gspo_seed,
+        logprob_batch_size=cfg.logprob_batch_size,
+        collective=coll,
+    )
     version = save_adapter(planner, Path(out_dir) / "adapter") if coll.is_main else None
     version = coll.gather([version])[0]
-    rows = [{"role": "planner", "iteration": i, "metric": k, "value": float(v)}
-            for i, m in enumerate(metrics) for k, v in m.items()]
+    rows = [
+        {"role": "planner", "iteration": i, "metric": k, "value": float(v)}
+        for i, m in enumerate(metrics)
+        for k, v in m.items()
+    ]
     if not rows:
         rows = [{"role": "planner", "iteration": 0, "metric": "trained_plans", "value": 0.0}]
     summary = {
-        "start_adapter_version": planner.adapter_version, "adapter_version": version,
-        "trained_plans": len(chosen), "plans": len(records), "optimizer_steps": len(metrics),
+        "start_adapter_version": planner.adapter_version,
+        "adapter_version": version,
+        "trained_plans": len(chosen),
+        "plans": len(records),
+        "optimizer_steps": len(metrics),
         "loss_mean": sum(m["loss"] for m in metrics) / len(metrics) if metrics else 0.0,
-        "kl_reference": gspo.reference, "num_processes": coll.world_size,
+        "kl_reference": gspo.reference,
+        "num_processes": coll.world_size,
     }
     return UpdateResult(rows, summary)
 
 
-def launch_planner_update(cfg: PlannerConfig, gspo: GSPOConfig, inputs: dict, out_dir: str | Path,
-                          workdir: str | Path, timeout_s: float | None = None) -> UpdateResult:
+def launch_planner_update(
+    cfg: PlannerConfig,
+    gspo: GSPOConfig,
+    inputs: dict,
+    out_dir: str | Path,
+    workdir: str | Path,
+    timeout_s: float | None = None,
+) -> UpdateResult:
     """Run the update with `gspo.num_processes` ranks under `accelerate launch` and return rank 0's result.
 
     `inputs`: `plans_table`, `advantages_table` (local Parquet paths), `adapter` (local folder or None),
     `lora_seed`, `gspo_seed`. GPUs are used unless `planner.device` is `cpu` or none is visible (then CPU ranks
     with gloo).
     """
-    spec = job_spec(PLANNER_UPDATE, sections={"planner": cfg, "rl.planner": gspo}, inputs=inputs,
-                    out_dir=str(out_dir), device="cuda" if uses_cuda(cfg.device) else "cpu")
+    spec = job_spec(
+        PLANNER_UPDATE,
+        sections={"planner": cfg, "rl.planner": gspo},
+        inputs=inputs,
+        out_dir=str(out_dir),
+        device="cuda" if uses_cuda(cfg.device) else "cpu",
+    )
     result = launch_accelerate(spec, workdir, gspo.num_processes, what="update_planner", timeout_s=timeout_s)
     return UpdateResult.from_json(result)
 
@@ -116,10 +156,19 @@ def planner_update(ctx: WorkerContext) -> dict:
     """One rank: read the inputs from local files, train with the launch's collective; the result as JSON."""
     import pyarrow.parquet as pq
 
-    inputs = PlannerUpdateInputs(plans=pq.read_table(ctx.input("plans_table")).to_pylist(),
-                                 advantages=pq.read_table(ctx.input("advantages_table")).to_pylist(),
-                                 adapter=ctx.input("adapter"), lora_seed=int(ctx.input("lora_seed")),
-                                 gspo_seed=int(ctx.input("gspo_seed")))
-    result = run_planner_update(ctx.section("planner", PlannerConfig), ctx.section("rl.planner", GSPOConfig),
-                                inputs, ctx.spec.out_dir, collective=ctx.collective, device=ctx.device)
+    inputs = PlannerUpdateInputs(
+        plans=pq.read_table(ctx.input("plans_table")).to_pylist(),
+        advantages=pq.read_table(ctx.input("advantages_table")).to_pylist(),
+        adapter=ctx.input("adapter"),
+        lora_seed=int(ctx.input("lora_seed")),
+        gspo_seed=int(ctx.input("gspo_seed")),
+    )
+    result = run_planner_update(
+        ctx.section("planner", PlannerConfig),
+        ctx.section("rl.planner", GSPOConfig),
+        inputs,
+        ctx.spec.out_dir,
+        collective=ctx.collective,
+        device=ctx.device,
+    )
     return result.to_json()

@@ -5,10 +5,10 @@ Every caller (the plan stage, `sharding.sample_local`, the evaluation's planner 
 reviser, the generate stage) goes through `open_planner`; `plotline.policy.planners` re-exports it as the policy's
 planner loader. It lives in the planner package so that `sample_local` (below the policy layer) can call it too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from plotline.planner.config import PlannerConfig
 
@@ -21,19 +21,20 @@ class OpenedPlanner:
     backend: object
     tokenizer: object
     adapter_version: str
-    context_length: Optional[int]
+    context_length: int | None
     model: object = None
 
 
-def served_context_length(base_model: str) -> Optional[int]:
+def served_context_length(base_model: str) -> int | None:
     """`max_position_embeddings` of the base model's transformers config (None when it has none)."""
     from transformers import AutoConfig
 
     return getattr(AutoConfig.from_pretrained(base_model), "max_position_embeddings", None)
 
 
-def open_planner(config: PlannerConfig, adapter: Optional[str], *, lora_seed: int = 0,
-                 adapter_private: bool = False) -> OpenedPlanner:
+def open_planner(
+    config: PlannerConfig, adapter: str | None, *, lora_seed: int = 0, adapter_private: bool = False
+) -> OpenedPlanner:
     """Open the planner of `config` with `adapter` (a local adapter folder; None: a fresh LoRA seeded by
     `lora_seed` for the `local` backend, the base model for a served one) behind `config.backend`.
 
@@ -49,6 +50,10 @@ def open_planner(config: PlannerConfig, adapter: Optional[str], *, lora_seed: in
     else:
         model, tokenizer, version = None, load_tokenizer(config.base_model), adapter_version(adapter)
         context = served_context_length(config.base_model)
-    backend = make_backend(config.backend, BackendContext(config, tokenizer, version, planner=model,
-                                                          adapter_path=adapter, adapter_private=adapter_private))
+    backend = make_backend(
+        config.backend,
+        BackendContext(
+            config, tokenizer, version, planner=model, adapter_path=adapter, adapter_private=adapter_private
+        ),
+    )
     return OpenedPlanner(backend, tokenizer, version, context, model)

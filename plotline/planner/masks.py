@@ -7,10 +7,11 @@ An unclosed `<think>` (a truncated thought) masks everything from the tag on; a 
 opening tag in the completion (the template pre-filled it) masks everything up to it. Tokens after the first eos are
 padding and are masked out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class ThinkTokens:
     eos_ids: frozenset[int]
 
     @classmethod
-    def from_tokenizer(cls, tokenizer, extra_eos: Sequence[int] = ()) -> "ThinkTokens":
+    def from_tokenizer(cls, tokenizer, extra_eos: Sequence[int] = ()) -> ThinkTokens:
         """Look up `<think>`, `</think>` and the eos ids of `tokenizer` (None when the vocabulary lacks a tag)."""
+
         def single(tok: str) -> int | None:
             ids = tokenizer.convert_tokens_to_ids(tok)
             unk = getattr(tokenizer, "unk_token_id", None)

@@ -1,4 +1,5 @@
 """Loading the planner: a Qwen3 base from a local path plus a PEFT LoRA adapter (fresh or cold-start)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,17 @@ BASE_MODEL_VERSION = "base"
 """Adapter version recorded for samples drawn from the base model without any adapter."""
 PLOTLINE_ADAPTER_FILE = "plotline_adapter.json"
 """Written next to every adapter we save: the fingerprint of the base model it was trained on."""
-_FINGERPRINT_KEYS = ("model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                     "num_attention_heads", "num_key_value_heads", "head_dim", "tie_word_embeddings")
+_FINGERPRINT_KEYS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "tie_word_embeddings",
+)
 
 
 def base_fingerprint(config) -> str:
@@ -117,7 +127,7 @@ class Planner:
     @property
     def context_length(self) -> int:
         """Maximum sequence length (prompt + completion) of the base model."""
-        return int(getattr(self.model.config, "max_position_embeddings", 0) or 2 ** 31)
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 2**31)
 
 
 def load_tokenizer(base_path: str | Path):
@@ -134,9 +144,16 @@ def load_tokenizer(base_path: str | Path):
     return tokenizer
 
 
-def load_planner(base_path: str | Path, adapter_path: str | Path | None = None, *, trainable: bool = False,
-                 lora: PlannerLoraConfig | None = None, dtype: str = "float32", device: str = "auto",
-                 seed: int = 0) -> Planner:
+def load_planner(
+    base_path: str | Path,
+    adapter_path: str | Path | None = None,
+    *,
+    trainable: bool = False,
+    lora: PlannerLoraConfig | None = None,
+    dtype: str = "float32",
+    device: str = "auto",
+    seed: int = 0,
+) -> Planner:
     """Load the Qwen3 base from `base_path` and wrap it with the adapter at `adapter_path` (checked against the
     base) or a fresh LoRA adapter (`lora`, seeded init; B = 0 so it starts equal to the base). Only LoRA
     weights are trainable when `trainable`."""
@@ -167,13 +184,19 @@ def load_planner(base_path: str | Path, adapter_path: str | Path | None = None, 
                 p.requires_grad_(False)
     model.to(device)
     model.train(trainable)
-    return Planner(model=model, tokenizer=tokenizer, base_path=str(base_path),
-                   adapter_path=str(adapter_path) if adapter_path else None,
-                   adapter_version=adapter_version(adapter_path), device=device)
+    return Planner(
+        model=model,
+        tokenizer=tokenizer,
+        base_path=str(base_path),
+        adapter_path=str(adapter_path) if adapter_path else None,
+        adapter_version=adapter_version(adapter_path),
+        device=device,
+    )
 
 
-def load_planner_from_config(config: PlannerConfig, adapter_path: str | Path | None = None, *,
-                             trainable: bool = False, seed: int = 0) -> Planner:
+def load_planner_from_config(
+    config: PlannerConfig, adapter_path: str | Path | None = None, *, trainable: bool = False, seed: int = 0
+) -> Planner:
     """`load_planner` with paths and LoRA shape from a PlannerConfig; `adapter_path` defaults to the cold-start one."""
     if not config.base_model:
         raise PlannerError("planner.base_model is not set: it must name a local Qwen3 directory")
@@ -181,8 +204,15 @@ def load_planner_from_config(config: PlannerConfig, adapter_path: str | Path | N
     if adapter_path is None and config.cold_start_adapter:
         require_path(config.cold_start_adapter, "planner.cold_start_adapter", "a local PEFT adapter directory", "dir")
     adapter = adapter_path if adapter_path is not None else config.cold_start_adapter
-    return load_planner(config.base_model, adapter, trainable=trainable, lora=config.lora, dtype=config.dtype,
-                        device=config.device, seed=seed)
+    return load_planner(
+        config.base_model,
+        adapter,
+        trainable=trainable,
+        lora=config.lora,
+        dtype=config.dtype,
+        device=config.device,
+        seed=seed,
+    )
 
 
 def save_adapter(planner: Planner, out_dir: str | Path) -> str:
@@ -192,6 +222,7 @@ def save_adapter(planner: Planner, out_dir: str | Path) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     planner.model.save_pretrained(str(out_dir), safe_serialization=True, selected_adapters=["default"])
     base_config = planner.model.get_base_model().config
-    (out_dir / PLOTLINE_ADAPTER_FILE).write_text(json.dumps(
-        {"base_model": planner.base_path, "base_fingerprint": base_fingerprint(base_config)}, indent=2))
+    (out_dir / PLOTLINE_ADAPTER_FILE).write_text(
+        json.dumps({"base_model": planner.base_path, "base_fingerprint": base_fingerprint(base_config)}, indent=2)
+    )
     return adapter_version(out_dir)

@@ -3,6 +3,7 @@
 Format reward: 1 when at least J steps were found (extra steps are dropped), 0.5 when fewer were found (padded
 with the last step), 0 when nothing usable was found (every span falls back to the global prompt).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The planner instruction (our own wording) and rendering it through the model's chat template."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,14 +53,16 @@ class RenderedPrompt:
     token_ids: list[int]
 
 
-def render_prompt(tokenizer, instruction: str, num_steps: int, enable_thinking: bool,
-                  max_prompt_tokens: int | None = None) -> RenderedPrompt:
+def render_prompt(
+    tokenizer, instruction: str, num_steps: int, enable_thinking: bool, max_prompt_tokens: int | None = None
+) -> RenderedPrompt:
     """Render the planner prompt for `instruction` with the chat template (generation prompt appended,
     thinking on/off) and tokenise it; raises PlannerInputError when it exceeds `max_prompt_tokens`."""
     require_chat_template(tokenizer)
     messages = planner_messages(instruction, num_steps)
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                         enable_thinking=enable_thinking)
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=enable_thinking
+    )
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
         short = instruction if len(instruction) <= 80 else instruction[:77] + "..."

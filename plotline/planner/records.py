@@ -1,4 +1,5 @@
 """Plan records: one sampled, parsed and masked plan — the rows of the plans artifact."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -43,7 +44,7 @@ class PlanRecord:
         return row
 
     @classmethod
-    def from_row(cls, row: dict) -> "PlanRecord":
+    def from_row(cls, row: dict) -> PlanRecord:
         """Inverse of `to_row` (unknown columns are kept in `extra`)."""
         names = {f.name for f in fields(cls)} - {"extra"}
         known = {k: v for k, v in row.items() if k in names}
@@ -61,8 +62,14 @@ def check_records(records: list[PlanRecord]) -> None:
     """Row-level invariants the table suite cannot see (list lengths); raises ValueError naming the plan."""
     for r in records:
         if len(r.steps) != r.num_steps or len(r.smoothed_steps) != r.num_steps:
-            raise ValueError(f"plan {r.plan_id}: {len(r.steps)} steps / {len(r.smoothed_steps)} smoothed, expected {r.num_steps}")
+            raise ValueError(
+                f"plan {r.plan_id}: {len(r.steps)} steps / {len(r.smoothed_steps)} smoothed, expected {r.num_steps}"
+            )
         if len(r.completion_mask) != len(r.completion_token_ids):
-            raise ValueError(f"plan {r.plan_id}: mask length {len(r.completion_mask)} != {len(r.completion_token_ids)} tokens")
+            raise ValueError(
+                f"plan {r.plan_id}: mask length {len(r.completion_mask)} != {len(r.completion_token_ids)} tokens"
+            )
         if r.old_logprobs is not None and r.error is None and len(r.old_logprobs) != len(r.completion_token_ids):
-            raise ValueError(f"plan {r.plan_id}: {len(r.old_logprobs)} old log-probs for {len(r.completion_token_ids)} tokens")
+            raise ValueError(
+                f"plan {r.plan_id}: {len(r.old_logprobs)} old log-probs for {len(r.completion_token_ids)} tokens"
+            )

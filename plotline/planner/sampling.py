@@ -1,9 +1,10 @@
 """Sampling M plans per instruction through a backend, then parsing, masking and recording log-probs."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from plotline.planner.backends import PlanRequest, PlanSampler, SampledPlan
 from plotline.planner.config import PlannerConfig
@@ -39,8 +40,14 @@ def prompt_limit(config: PlannerConfig, context_length: int | None) -> int | Non
     return None
 
 
-def build_requests(tokenizer, instructions: Sequence[Instruction], config: PlannerConfig, num_steps: int,
-                   seed: int, context_length: int | None = None) -> list[PlanRequest]:
+def build_requests(
+    tokenizer,
+    instructions: Sequence[Instruction],
+    config: PlannerConfig,
+    num_steps: int,
+    seed: int,
+    context_length: int | None = None,
+) -> list[PlanRequest]:
     """M = `config.num_plans` requests per instruction (prompts rendered once per instruction); raises
     PlannerInputError naming the instruction id for an empty or over-long instruction."""
     limit = prompt_limit(config, context_length)
@@ -51,13 +58,22 @@ def build_requests(tokenizer, instructions: Sequence[Instruction], config: Plann
         except PlannerInputError as exc:
             raise PlannerInputError(f"instruction {ins.instruction_id!r}: {exc}") from None
         for m in range(config.num_plans):
-            requests.append(PlanRequest(ins.instruction_id, ins.prompt, m, plan_seed(seed, ins.instruction_id, m),
-                                        tuple(rendered.token_ids), tuple(rendered.messages)))
+            requests.append(
+                PlanRequest(
+                    ins.instruction_id,
+                    ins.prompt,
+                    m,
+                    plan_seed(seed, ins.instruction_id, m),
+                    tuple(rendered.token_ids),
+                    tuple(rendered.messages),
+                )
+            )
     return requests
 
 
-def to_record(sample: SampledPlan, num_steps: int, joiner: str, think: ThinkTokens, backend: str,
-              split: str = "train") -> PlanRecord:
+def to_record(
+    sample: SampledPlan, num_steps: int, joiner: str, think: ThinkTokens, backend: str, split: str = "train"
+) -> PlanRecord:
     """Parse and mask one sampled plan into a PlanRecord (a failed sample gets the global-prompt fallback)."""
     r = sample.request
     if sample.error is not None:
@@ -66,18 +82,38 @@ def to_record(sample: SampledPlan, num_steps: int, joiner: str, think: ThinkToke
         parsed = parse_plan(sample.raw_text, num_steps, r.instruction, joiner)
         ids, mask = list(sample.completion_ids), completion_mask(sample.completion_ids, think)
     return PlanRecord(
-        plan_id=make_plan_id(r.instruction_id, r.plan_index), instruction_id=r.instruction_id,
-        plan_index=r.plan_index, prompt=r.instruction, num_steps=num_steps, steps=parsed.steps,
-        smoothed_steps=parsed.smoothed_steps, format_reward=parsed.format_reward,
-        parse_status=parsed.status if sample.error is None else STATUS_FAILED, raw_text=sample.raw_text,
-        prompt_token_ids=list(r.prompt_ids), completion_token_ids=ids, completion_mask=mask, old_logprobs=None,
-        adapter_version=sample.adapter_version, backend=backend, seed=r.seed, finish_reason=sample.finish_reason,
-        error=sample.error, split=split,
+        plan_id=make_plan_id(r.instruction_id, r.plan_index),
+        instruction_id=r.instruction_id,
+        plan_index=r.plan_index,
+        prompt=r.instruction,
+        num_steps=num_steps,
+        steps=parsed.steps,
+        smoothed_steps=parsed.smoothed_steps,
+        format_reward=parsed.format_reward,
+        parse_status=parsed.status if sample.error is None else STATUS_FAILED,
+        raw_text=sample.raw_text,
+        prompt_token_ids=list(r.prompt_ids),
+        completion_token_ids=ids,
+        completion_mask=mask,
+        old_logprobs=None,
+        adapter_version=sample.adapter_version,
+        backend=backend,
+        seed=r.seed,
+        finish_reason=sample.finish_reason,
+        error=sample.error,
+        split=split,
     )
 
 
-def sample_plans(sampler: PlanSampler, tokenizer, instructions: Sequence[Instruction], config: PlannerConfig,
-                 num_steps: int, seed: int, context_length: int | None = None) -> list[PlanRecord]:
+def sample_plans(
+    sampler: PlanSampler,
+    tokenizer,
+    instructions: Sequence[Instruction],
+    config: PlannerConfig,
+    num_steps: int,
+    seed: int,
+    context_length: int | None = None,
+) -> list[PlanRecord]:
     """Sample M plans per instruction with `sampler` and return parsed, masked records (old log-probs unset)."""
     requests = build_requests(tokenizer, instructions, config, num_steps, seed, context_length)
     samples = sampler.sample(requests)
@@ -85,8 +121,10 @@ def sample_plans(sampler: PlanSampler, tokenizer, instructions: Sequence[Instruc
         raise RuntimeError(f"backend {sampler.name!r} returned {len(samples)} plans for {len(requests)} requests")
     think = ThinkTokens.from_tokenizer(tokenizer)
     splits = {i.instruction_id: i.split for i in instructions}
-    return [to_record(s, num_steps, config.smooth_joiner, think, sampler.name, splits[s.request.instruction_id])
-            for s in samples]
+    return [
+        to_record(s, num_steps, config.smooth_joiner, think, sampler.name, splits[s.request.instruction_id])
+        for s in samples
+    ]
 
 
 def record_old_logprobs(planner, records: list[PlanRecord], batch_size: int = 8) -> None:
@@ -95,12 +133,19 @@ def record_old_logprobs(planner, records: list[PlanRecord], batch_size: int = 8)
     todo = [r for r in records if r.error is None]
     for r in todo:
         if r.adapter_version != planner.adapter_version:
-            raise RuntimeError(f"plan {r.plan_id} was sampled with adapter {r.adapter_version}, but the loaded "
-                               f"planner is {planner.adapter_version}; old log-probs must come from the sampling weights")
+            raise RuntimeError(
+                f"plan {r.plan_id} was sampled with adapter {r.adapter_version}, but the loaded "
+                f"planner is {planner.adapter_version}; old log-probs must come from the sampling weights"
+            )
     # sort by length so micro-batches pad little; results are written back by object
     order = sorted(todo, key=lambda r: len(r.prompt_token_ids) + len(r.completion_token_ids))
-    lps = sequence_logprobs(planner.model, [r.prompt_token_ids for r in order], [r.completion_token_ids for r in order],
-                            planner.tokenizer.pad_token_id, batch_size)
+    lps = sequence_logprobs(
+        planner.model,
+        [r.prompt_token_ids for r in order],
+        [r.completion_token_ids for r in order],
+        planner.tokenizer.pad_token_id,
+        batch_size,
+    )
     for r, lp in zip(order, lps):
         r.old_logprobs = [float(x) for x in lp]
     for r in records:

@@ -4,9 +4,10 @@ Committing such an update would write an adapter equal to its start with `traine
 zero advantages, e.g. of tied groups under `zero_variance_policy: keep`, are trained on: the KL term still acts.) A role that is meant to stay untrained is left out of
 `orchestration.step_stages` instead (then its update stage never runs).
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from plotline.planner.records import PlanRecord
 
@@ -15,11 +16,12 @@ class NothingToTrain(RuntimeError):
     """A policy update found no sample with a usable sample and a kept advantage; nothing was stepped or committed."""
 
 
-def require_trainable_plans(records: Sequence[PlanRecord], advantages: Mapping[str, float],
-                            chosen: Sequence[PlanRecord]) -> None:
+def require_trainable_plans(
+    records: Sequence[PlanRecord], advantages: Mapping[str, float], chosen: Sequence[PlanRecord]
+) -> None:
     """Raise NothingToTrain, with the count of each reason plans were left out, when `chosen` (the plans the GSPO
     step would use) is empty; return None otherwise."""
-    untrained = ("remove update_planner from orchestration.step_stages to state that the planner is not trained")
+    untrained = "remove update_planner from orchestration.step_stages to state that the planner is not trained"
     if chosen:
         return
     errored = sum(r.error is not None for r in records)
@@ -30,4 +32,5 @@ def require_trainable_plans(records: Sequence[PlanRecord], advantages: Mapping[s
         f"planner update: no plan to train on ({len(records)} plan(s): {errored} failed to sample, {no_tokens} "
         f"without a masked-in completion token, {no_advantage} without a kept advantage (dropped by the advantage "
         f"stage: zero-variance or unscored groups); {len(advantages)} kept planner advantage(s)); refusing to "
-        f"commit trained_plans=0 ({untrained})")
+        f"commit trained_plans=0 ({untrained})"
+    )

@@ -1,9 +1,10 @@
 """One GSPO update of the planner from plan records and their advantages (DESIGN §2 update_planner)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ def trainable_records(records: Sequence[PlanRecord]) -> list[PlanRecord]:
 def _padded(rows: Sequence[Sequence[float]], T: int, dtype=torch.float32) -> torch.Tensor:
     out = torch.zeros(len(rows), T, dtype=dtype)
     for i, row in enumerate(rows):
-        out[i, :len(row)] = torch.tensor(list(row), dtype=dtype)
+        out[i, : len(row)] = torch.tensor(list(row), dtype=dtype)
     return out
 
 
@@ -44,9 +45,14 @@ def _active_adapter(model, name: str):
             p.requires_grad_(flags[n])
 
 
-def shared_sequence_logprobs(model, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
-                             pad_id: int, batch_size: int = 8, collective: Collective | None = None
-                             ) -> list[list[float]]:
+def shared_sequence_logprobs(
+    model,
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int = 8,
+    collective: Collective | None = None,
+) -> list[list[float]]:
     """`sequence_logprobs` with its micro-batches dealt round-robin over the collective's ranks and the results
     all-gathered: every rank gets every sequence's log-probs, each computed in the same micro-batch (hence
     bitwise the same) as in one process."""
@@ -56,15 +62,20 @@ def shared_sequence_logprobs(model, prompts: Sequence[Sequence[int]], completion
     starts = list(range(0, len(prompts), batch_size))
     mine = []
     for s in coll.share(starts):
-        lps = sequence_logprobs(model, prompts[s:s + batch_size], completions[s:s + batch_size], pad_id, batch_size)
+        lps = sequence_logprobs(model, prompts[s : s + batch_size], completions[s : s + batch_size], pad_id, batch_size)
         mine += list(enumerate(lps, start=s))
     found = dict(coll.gather(mine))
     return [found[i] for i in range(len(prompts))]
 
 
-def reference_logprobs(planner: Planner, records: Sequence[PlanRecord], reference: str,
-                       start_adapter: str | Path | None, batch_size: int = 8,
-                       collective: Collective | None = None) -> list[list[float]]:
+def reference_logprobs(
+    planner: Planner,
+    records: Sequence[PlanRecord],
+    reference: str,
+    start_adapter: str | Path | None,
+    batch_size: int = 8,
+    collective: Collective | None = None,
+) -> list[list[float]]:
     """Log-probs of each completion under the frozen KL reference: `base` = adapter disabled; `start` = the
     starting planner (`start_adapter`, the cold-start adapter; a fresh start is the base model itself).
     With a multi-rank `collective` the forward passes are shared out (`shared_sequence_logprobs`)."""
@@ -91,13 +102,16 @@ def reference_logprobs(planner: Planner, records: Sequence[PlanRecord], referenc
         model.delete_adapter(REFERENCE_ADAPTER)
 
 
-def build_batch(records: Sequence[PlanRecord], advantages: Mapping[str, float],
-                ref_logprobs: Sequence[Sequence[float]] | None) -> GSPOBatch:
+def build_batch(
+    records: Sequence[PlanRecord], advantages: Mapping[str, float], ref_logprobs: Sequence[Sequence[float]] | None
+) -> GSPOBatch:
     """Pad masks and log-probs of `records` to a common T and attach each plan's advantage (by plan_id)."""
     missing = [r.plan_id for r in records if r.plan_id not in advantages]
     if missing:
         raise KeyError(f"no advantage for plans {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    absent = [r.plan_id for r in records if r.old_logprobs is None or len(r.old_logprobs) != len(r.completion_token_ids)]
+    absent = [
+        r.plan_id for r in records if r.old_logprobs is None or len(r.old_logprobs) != len(r.completion_token_ids)
+    ]
     if absent:
         raise ValueError(f"plans without old log-probs matching their completion: {absent[:5]}")
     T = max(len(r.completion_token_ids) for r in records)
@@ -116,8 +130,9 @@ def policy_logprobs_fn(planner: Planner, records: Sequence[PlanRecord], T: int):
 
     def fn(idx: torch.Tensor) -> torch.Tensor:
         chosen = [records[int(i)] for i in idx]
-        lp = completion_logprobs(planner.model, pack([r.prompt_token_ids for r in chosen],
-                                                     [r.completion_token_ids for r in chosen], pad))
+        lp = completion_logprobs(
+            planner.model, pack([r.prompt_token_ids for r in chosen], [r.completion_token_ids for r in chosen], pad)
+        )
         return F.pad(lp, (0, T - lp.shape[1]))
 
     return fn
@@ -131,9 +146,17 @@ def make_optimizer(planner: Planner, config: GSPOConfig) -> torch.optim.Optimize
     return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
-def gspo_step(planner: Planner, records: Sequence[PlanRecord], advantages: Mapping[str, float], config: GSPOConfig,
-              start_adapter: str | Path | None = None, optimizer: torch.optim.Optimizer | None = None,
-              seed: int = 0, logprob_batch_size: int = 8, collective: Collective | None = None) -> list[dict]:
+def gspo_step(
+    planner: Planner,
+    records: Sequence[PlanRecord],
+    advantages: Mapping[str, float],
+    config: GSPOConfig,
+    start_adapter: str | Path | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    seed: int = 0,
+    logprob_batch_size: int = 8,
+    collective: Collective | None = None,
+) -> list[dict]:
     """One GSPO update: reference log-probs (if β > 0), then `gspo_update` on the trainable records.
     Returns the per-optimiser-step metrics (empty when no record is trainable). A multi-rank `collective`
     shares the reference passes and the micro-batches across ranks (same update as one process)."""
@@ -147,5 +170,12 @@ def gspo_step(planner: Planner, records: Sequence[PlanRecord], advantages: Mappi
     optimizer = optimizer or make_optimizer(planner, config)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     planner.model.train()
-    return gspo_update(params, optimizer, batch, policy_logprobs_fn(planner, records, batch.mask.shape[1]),
-                       config, seed=seed, collective=collective)
+    return gspo_update(
+        params,
+        optimizer,
+        batch,
+        policy_logprobs_fn(planner, records, batch.mask.shape[1]),
+        config,
+        seed=seed,
+        collective=collective,
+    )

@@ -1,15 +1,15 @@
 """The policy's executor: the base DiT of `executor` (its `checkpoint`) with an executor adapter attached."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import Executor, build_executor
 from plotline.video import VideoConfig
 
 
-def open_executor(executor: ExecutorConfig, video: VideoConfig, adapter: Optional[str] = None, *,
-                  merge: bool = False) -> Executor:
+def open_executor(
+    executor: ExecutorConfig, video: VideoConfig, adapter: str | None = None, *, merge: bool = False
+) -> Executor:
     """Build the executor of `executor` for the `video` geometry and attach the frozen LoRA adapter at the local
     folder `adapter` (None: the base DiT). `merge=True` folds B·A into the DiT's own weights in place (the same
     outputs without the LoRA overhead per forward; evaluation does this)."""

@@ -1,11 +1,12 @@
 """The policy's planner: the one loader (`open_planner`, defined in plotline.planner.loading so that the plan
 workers below this layer share it), one plan per prompt for evaluation and generation, and the plan reviser the
 reflection loop receives."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from plotline.planner.config import PlannerConfig
 from plotline.planner.loading import OpenedPlanner, open_planner
@@ -33,8 +34,9 @@ class PlannedPrompt:
     adapter_version: str
 
 
-def plan_prompts(config: PlannerConfig, adapter: Optional[str], prompts: Sequence[PlanPrompt], seed: int,
-                 lora_seed: int = 0) -> tuple[dict[str, PlannedPrompt], float]:
+def plan_prompts(
+    config: PlannerConfig, adapter: str | None, prompts: Sequence[PlanPrompt], seed: int, lora_seed: int = 0
+) -> tuple[dict[str, PlannedPrompt], float]:
     """One plan per prompt (`config.num_plans` should be 1) with the configured backend, prompts of equal J
     sampled together in order of J; returns key → PlannedPrompt and the seconds spent, loading included."""
     from plotline.planner.sampling import Instruction, sample_plans
@@ -47,18 +49,27 @@ def plan_prompts(config: PlannerConfig, adapter: Optional[str], prompts: Sequenc
     out: dict[str, PlannedPrompt] = {}
     for num_steps, group in sorted(by_steps.items()):
         instructions = [Instruction(p.key, p.prompt, "eval") for p in group]
-        records = sample_plans(planner.backend, planner.tokenizer, instructions, config, num_steps, seed,
-                               planner.context_length)
+        records = sample_plans(
+            planner.backend, planner.tokenizer, instructions, config, num_steps, seed, planner.context_length
+        )
         for p, rec in zip(group, records):
             out[p.key] = PlannedPrompt(list(rec.steps), rec.parse_status, rec.adapter_version)
     return out, time.perf_counter() - start
 
 
-def open_reviser(reflect: ReflectConfig, planner: PlannerConfig, adapter: Optional[str], seed: int,
-                 lora_seed: int = 0) -> PlanReviser:
+def open_reviser(
+    reflect: ReflectConfig, planner: PlannerConfig, adapter: str | None, seed: int, lora_seed: int = 0
+) -> PlanReviser:
     """The plan reviser `reflect.reviser` over the planner of `planner` (+ `adapter`), opened with the one loader
     (one plan per request), prompting with `reflect.revision_prompt`."""
     cfg = planner.model_copy(update={"num_plans": 1})
     opened = open_planner(cfg, adapter, lora_seed=lora_seed)
-    return make_reviser(reflect.reviser, sampler=opened.backend, tokenizer=opened.tokenizer, config=cfg, seed=seed,
-                        prompt=reflect.revision_prompt, context_length=opened.context_length)
+    return make_reviser(
+        reflect.reviser,
+        sampler=opened.backend,
+        tokenizer=opened.tokenizer,
+        config=cfg,
+        seed=seed,
+        prompt=reflect.revision_prompt,
+        context_length=opened.context_length,
+    )

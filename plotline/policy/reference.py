@@ -5,10 +5,11 @@ A run's bootstrap checkpoint (when committed) replaces the configured bases: `pl
 `executor/dit.safetensors` the executor checkpoint. Update outputs hold their adapter under `adapter/` (the
 executor's EMA weights, when kept, under `adapter_ema/`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 from plotline.executor.config import ExecutorConfig
 from plotline.planner.config import PlannerConfig
@@ -26,8 +27,8 @@ class PolicyRef:
 
     planner: PlannerConfig
     executor: ExecutorConfig
-    planner_adapter: Optional[str] = None
-    executor_adapter: Optional[str] = None
+    planner_adapter: str | None = None
+    executor_adapter: str | None = None
 
 
 def on_base(planner: PlannerConfig, executor: ExecutorConfig, bootstrap) -> tuple[PlannerConfig, ExecutorConfig]:
@@ -35,14 +36,23 @@ def on_base(planner: PlannerConfig, executor: ExecutorConfig, bootstrap) -> tupl
     artifact `bootstrap` (unchanged when None). Only local paths change."""
     if bootstrap is None:
         return planner, executor
-    return (planner.model_copy(update={"base_model": bootstrap.local_dir(BOOTSTRAP_PLANNER_DIR)}),
-            executor.model_copy(update={"checkpoint": bootstrap.local_path(BOOTSTRAP_EXECUTOR_FILE)}))
+    return (
+        planner.model_copy(update={"base_model": bootstrap.local_dir(BOOTSTRAP_PLANNER_DIR)}),
+        executor.model_copy(update={"checkpoint": bootstrap.local_path(BOOTSTRAP_EXECUTOR_FILE)}),
+    )
 
 
-def policy_from_inputs(planner: PlannerConfig, executor: ExecutorConfig, inputs: Mapping[str, object], *,
-                       bootstrap: str = "bootstrap", planner_adapter: str = "planner_adapter",
-                       executor_adapter: str = "executor_adapter", executor_weights: str = "adapter",
-                       cold_start: bool = False) -> PolicyRef:
+def policy_from_inputs(
+    planner: PlannerConfig,
+    executor: ExecutorConfig,
+    inputs: Mapping[str, object],
+    *,
+    bootstrap: str = "bootstrap",
+    planner_adapter: str = "planner_adapter",
+    executor_adapter: str = "executor_adapter",
+    executor_weights: str = "adapter",
+    cold_start: bool = False,
+) -> PolicyRef:
     """The policy of a stage's resolved inputs: bases from the input `bootstrap` (else the configured ones), the
     planner adapter from the update artifact under `planner_adapter` (else, with `cold_start`, the configured
     `planner.cold_start_adapter`, else none) and the executor's `executor_weights` folder of the artifact under

@@ -4,11 +4,12 @@ by one open loop or with reflection (the generate stage). Nothing here writes: f
 Noise is keyed per video (`noise_key`), never by batch position, so a video is the same in any batch and every
 condition starts a prompt from the same noise (a paired comparison).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -54,16 +55,17 @@ def batches_of(requests: Sequence[RenderRequest], batch_size: int) -> list[list[
         groups.setdefault(r.group, []).append(r)
     out = []
     for group in groups.values():
-        out += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+        out += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
     return out
 
 
-def _plain(iterable: Iterable, total: Optional[int] = None, description: str = "") -> Iterator:
+def _plain(iterable: Iterable, total: int | None = None, description: str = "") -> Iterator:
     yield from iterable
 
 
-def render_batches(ex, requests: Sequence[RenderRequest], batch_size: int, seed: int,
-                   progress: Optional[Callable] = None) -> Iterator[RenderedBatch]:
+def render_batches(
+    ex, requests: Sequence[RenderRequest], batch_size: int, seed: int, progress: Callable | None = None
+) -> Iterator[RenderedBatch]:
     """Generate the requests open loop in batches (all K frames chunk by chunk, spans of L frames, no fork) and
     decode them; one RenderedBatch per batch. The noise of a video depends on (seed, its noise key) only."""
     import torch
@@ -84,8 +86,14 @@ def render_batches(ex, requests: Sequence[RenderRequest], batch_size: int, seed:
         starts = span_starts(first.num_frames, first.frames_per_step)
         keys = [r.noise_key for r in batch]
         cache = ex.generator.new_cache()
-        latents, _ = ex.generator.run(cache, contexts, starts, 0, first.num_frames,
-                                      lambda c: noise.batch(keys, c, device=ex.device).to(contexts[0].dtype))
+        latents, _ = ex.generator.run(
+            cache,
+            contexts,
+            starts,
+            0,
+            first.num_frames,
+            lambda c, keys=keys, dtype=contexts[0].dtype: noise.batch(keys, c, device=ex.device).to(dtype),
+        )
         if not torch.isfinite(latents).all():
             bad = [r.sample_id for b, r in enumerate(batch) if not torch.isfinite(latents[b]).all()]
             raise FloatingPointError(f"non-finite latents for {', '.join(bad)}")
@@ -115,11 +123,22 @@ class GenerationOutput:
     summary: dict = field(default_factory=dict)
 
 
-def render_instructions(planner: PlannerConfig, executor: ExecutorConfig, video: VideoConfig,
-                        reflect_config: ReflectConfig, rows: Sequence[dict], *, reflect: bool, seed: int,
-                        make_critic: Optional[Callable[[], object]] = None, planner_adapter: Optional[str] = None,
-                        executor_adapter: Optional[str] = None, lora_seed: int = 0, condition: str = "generate",
-                        progress=None) -> GenerationOutput:
+def render_instructions(
+    planner: PlannerConfig,
+    executor: ExecutorConfig,
+    video: VideoConfig,
+    reflect_config: ReflectConfig,
+    rows: Sequence[dict],
+    *,
+    reflect: bool,
+    seed: int,
+    make_critic: Callable[[], object] | None = None,
+    planner_adapter: str | None = None,
+    executor_adapter: str | None = None,
+    lora_seed: int = 0,
+    condition: str = "generate",
+    progress=None,
+) -> GenerationOutput:
     """Plan (one plan each, `planner`'s sampling settings) and render every instruction row (`instruction_id`,
     `prompt`) with the policy (planner base + `planner_adapter`, executor checkpoint + `executor_adapter`), open
     loop or, with `reflect`, span by span with the critic `make_critic()` builds (e.g. the run config's
@@ -133,18 +152,30 @@ def render_instructions(planner: PlannerConfig, executor: ExecutorConfig, video:
     if reflect:
         if make_critic is None:
             raise ValueError("reflective rendering needs a critic factory (make_critic)")
-        reviser = (open_reviser(reflect_config, pcfg, planner_adapter, seed, lora_seed)
-                   if "replan" in reflect_config.remedies else None)
+        reviser = (
+            open_reviser(reflect_config, pcfg, planner_adapter, seed, lora_seed)
+            if "replan" in reflect_config.remedies
+            else None
+        )
         generator = ReflectiveGenerator(ex, make_critic(), reflect_config, reviser)
     else:
         generator = OpenLoopGenerator(ex)
     noise = ex.noise(seed)
     out = GenerationOutput()
     items = list(zip(ids, prompts))
-    for iid, p in (progress(items, len(items), "generate") if progress else items):
+    for iid, p in progress(items, len(items), "generate") if progress else items:
         plan = plans[p.key]
-        spec = VideoSpec(f"{condition}/{iid}", iid, p.prompt, list(plan.steps), smoothed(pcfg.smooth_joiner),
-                         ("generate", iid), video.target_latent_frames, video.latent_frames_per_step, condition)
+        spec = VideoSpec(
+            f"{condition}/{iid}",
+            iid,
+            p.prompt,
+            list(plan.steps),
+            smoothed(pcfg.smooth_joiner),
+            ("generate", iid),
+            video.target_latent_frames,
+            video.latent_frames_per_step,
+            condition,
+        )
         result = generator.generate(spec, noise)
         out.videos.append(GeneratedVideo(iid, p.prompt, list(plan.steps), plan.status, result))
         out.trail += result.trail

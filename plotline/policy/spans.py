@@ -4,9 +4,10 @@ There is one smoother (`plotline.executor.prompts.smooth_steps`, Smooth(s_j, s_{
 and one joiner, `planner.smooth_joiner`: the one plans are parsed with, the executor is warm-started with, and
 rollouts, evaluation and generation condition spans with.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from plotline.executor.prompts import smooth_steps
 

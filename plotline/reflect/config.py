@@ -1,8 +1,9 @@
 """Configuration of closed-loop generation with reflection (DESIGN §7), of the critic reward, and of the
 `generate` stage (`plotline generate`)."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -12,11 +13,11 @@ from plotline._base import Section
 class CriticConfig(Section):
     """The critic: the step-following judge asked about one generated span against its step prompt."""
 
-    backend: Optional[str] = None
+    backend: str | None = None
     """Judge backend of the critic (`programmatic`, `openai`, `local`, ...); None: `rewards.judge_backend`."""
-    model: Optional[str] = None
+    model: str | None = None
     """Vision model the critic asks; None: `rewards.models.vision`."""
-    num_frames: Optional[int] = Field(None, ge=1)
+    num_frames: int | None = Field(None, ge=1)
     """Frames sampled evenly over the span (first and last included); None: `rewards.frames.step_num_frames`."""
     context: Literal["step", "instruction"] = "instruction"
     """What the segment is judged against: `step`, its step prompt only (the plain step-following judge);
@@ -85,8 +86,7 @@ class ReflectConfig(Section):
 
         unknown = [v for v in value if v not in available_remedies()]
         if unknown:
-            raise ValueError(f"reflect.remedies {value}: unknown entries {unknown}; choose from "
-                             f"{available_remedies()}")
+            raise ValueError(f"reflect.remedies {value}: unknown entries {unknown}; choose from {available_remedies()}")
         return value
 
 
@@ -98,7 +98,7 @@ class GenerateConfig(Section):
     committed)."""
     split: Literal["train", "eval", "all"] = "eval"
     """Split of the run's instructions used when `prompts` is empty."""
-    limit: Optional[int] = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1)
     """Generate only the first `limit` instructions."""
     reflect: bool = False
     """Close the loop with the `reflect` section (else open-loop: one pass, no critic)."""

@@ -1,11 +1,13 @@
 """The critic of reflective generation: the step-following judge (any judge backend) asked whether one
 generated span shows its step prompt. Every call returns a Critique with the parsed verdict, the raw reply and
 a short feedback text built from the reply's weakest sub-scores and its `think` notes."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +16,7 @@ from plotline.rewards.judges.base import JudgeRequest
 from plotline.rewards.judges.scorer import JudgeOutcome, JudgeScorer
 from plotline.rewards.prompts import step_judge_prompt
 
-SUB_SCORES = ("action_score", "subject_score", "scene_score", "object_appearance_reasonability_score",
-              "final_score")
+SUB_SCORES = ("action_score", "subject_score", "scene_score", "object_appearance_reasonability_score", "final_score")
 """Step-judge keys a feedback text may cite (0–10 scale)."""
 
 
@@ -27,12 +28,12 @@ class Critique:
     span: int
     candidate: int
     step: str
-    score: Optional[float]
+    score: float | None
     status: str
-    reason: Optional[str] = None
+    reason: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     feedback: str = ""
-    raw: Optional[str] = None
+    raw: str | None = None
     latency_s: float = 0.0
     cached: bool = False
 
@@ -56,7 +57,7 @@ class SpanContext:
     num_spans: int
 
 
-def _short(value: Any, limit: int = 60) -> Optional[str]:
+def _short(value: Any, limit: int = 60) -> str | None:
     text = value if isinstance(value, str) else json.dumps(value, default=str, separators=(",", ":"))
     return text if len(text) <= limit else None
 
@@ -78,33 +79,63 @@ class Critic:
     """Builds the critic's requests (frames of a span vs its step prompt, previous step and memory as context),
     sends a batch through a JudgeScorer, and turns the outcomes into Critiques."""
 
-    def __init__(self, scorer: JudgeScorer, model: str, num_frames: int, image_size: int, show_memory: bool = True,
-                 context: str = "instruction"):
+    def __init__(
+        self,
+        scorer: JudgeScorer,
+        model: str,
+        num_frames: int,
+        image_size: int,
+        show_memory: bool = True,
+        context: str = "instruction",
+    ):
         self.scorer, self.model, self.num_frames = scorer, model, num_frames
         self.image_size, self.show_memory, self.context = image_size, show_memory, context
 
-    def request(self, step: str, previous_step: Optional[str], frames: Sequence[np.ndarray],
-                memory: Sequence[str] = (), where: Optional[SpanContext] = None) -> JudgeRequest:
+    def request(
+        self,
+        step: str,
+        previous_step: str | None,
+        frames: Sequence[np.ndarray],
+        memory: Sequence[str] = (),
+        where: SpanContext | None = None,
+    ) -> JudgeRequest:
         """The step-judge request for one span's frames (time order). In `instruction` context (and with `where`)
         the prompt also gives the instruction and the span's position; memory notes are appended."""
         system, user = step_judge_prompt(step, previous_step, len(frames))
         meta = {"step": step, "previous_step": previous_step, "memory": list(memory)}
         if self.context == "instruction" and where is not None:
-            user += (f"\n\nThis segment is span {where.span + 1} of {where.num_spans} of a video made for the "
-                     f"instruction: {where.instruction}\nThe spans show the instruction's events in order. Give low "
-                     "action_score and final_score when the segment does not show the part of the instruction that "
-                     "belongs at this point, even if it matches the caption.")
+            user += (
+                f"\n\nThis segment is span {where.span + 1} of {where.num_spans} of a video made for the "
+                f"instruction: {where.instruction}\nThe spans show the instruction's events in order. Give low "
+                "action_score and final_score when the segment does not show the part of the instruction that "
+                "belongs at this point, even if it matches the caption."
+            )
             meta.update(instruction=where.instruction, span=where.span, num_spans=where.num_spans)
         if self.show_memory and memory:
-            user += ("\n\nNotes from earlier segments of the same video (for context; judge only this "
-                     "segment):\n" + "\n".join(f"- {m}" for m in memory))
-        return JudgeRequest("step", self.model, system, user,
-                            images=tuple(encode_png(f, self.image_size) for f in frames), n_frames=len(frames),
-                            meta=meta)
+            user += (
+                "\n\nNotes from earlier segments of the same video (for context; judge only this "
+                "segment):\n" + "\n".join(f"- {m}" for m in memory)
+            )
+        return JudgeRequest(
+            "step",
+            self.model,
+            system,
+            user,
+            images=tuple(encode_png(f, self.image_size) for f in frames),
+            n_frames=len(frames),
+            meta=meta,
+        )
 
-    def judge(self, span: int, first_candidate: int, steps: Sequence[str], previous: Sequence[Optional[str]],
-              frame_lists: Sequence[Sequence[np.ndarray]], memory: Sequence[str] = (),
-              where: Optional[SpanContext] = None) -> list[Critique]:
+    def judge(
+        self,
+        span: int,
+        first_candidate: int,
+        steps: Sequence[str],
+        previous: Sequence[str | None],
+        frame_lists: Sequence[Sequence[np.ndarray]],
+        memory: Sequence[str] = (),
+        where: SpanContext | None = None,
+    ) -> list[Critique]:
         """One Critique per candidate (numbered first_candidate, first_candidate + 1, ...): its frames against its
         own step prompt and previous step, all sent as one batch (the backend's concurrency applies)."""
         requests = [self.request(s, p, f, memory, where) for s, p, f in zip(steps, previous, frame_lists)]
@@ -116,9 +147,19 @@ def critique_of(outcome: JudgeOutcome, span: int, candidate: int, step: str) -> 
     """A Critique from one judge outcome (an unscored reply keeps its reason and a None score)."""
     res, resp = outcome.result, outcome.response
     fields = dict(res.fields)
-    return Critique(span, candidate, step, float(res.score) if res.usable and res.score is not None else None,
-                    res.status, res.reason, fields, feedback_text(fields) if res.usable else (res.reason or ""),
-                    resp.raw, float(resp.latency_s), bool(resp.cached))
+    return Critique(
+        span,
+        candidate,
+        step,
+        float(res.score) if res.usable and res.score is not None else None,
+        res.status,
+        res.reason,
+        fields,
+        feedback_text(fields) if res.usable else (res.reason or ""),
+        resp.raw,
+        float(resp.latency_s),
+        bool(resp.cached),
+    )
 
 
 def build_critic(config) -> Critic:
@@ -128,10 +169,19 @@ def build_critic(config) -> Critic:
     from plotline.rewards.scoring import programmatic_rewards
 
     rc, cc = config.rewards, config.reflect.critic
-    rewards = rc.model_copy(update={
-        "judge_backend": cc.backend or rc.judge_backend,
-        "models": rc.models.model_copy(update={"vision": cc.model} if cc.model else {})})
+    rewards = rc.model_copy(
+        update={
+            "judge_backend": cc.backend or rc.judge_backend,
+            "models": rc.models.model_copy(update={"vision": cc.model} if cc.model else {}),
+        }
+    )
     programmatic_rewards(config).install()
     scorer = JudgeScorer(create_backend(rewards), rewards)
-    return Critic(scorer, rewards.models.vision, cc.num_frames or rc.frames.step_num_frames, rc.frames.image_size,
-                  cc.show_memory, cc.context)
+    return Critic(
+        scorer,
+        rewards.models.vision,
+        cc.num_frames or rc.frames.step_num_frames,
+        rc.frames.image_size,
+        cc.show_memory,
+        cc.context,
+    )

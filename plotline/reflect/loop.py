@@ -11,11 +11,12 @@ regenerations, replans per video; each remedy of the ladder once per span) are c
 every hit is recorded.
 Everything — each critic call, decision, revision, choice and the finished video — goes to the trail.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class Candidate:
     latents: torch.Tensor
     cache: KVCache
     steps: list[str]
-    critique: Optional[Critique]
+    critique: Critique | None
 
     @property
     def score(self) -> float:
@@ -75,7 +76,7 @@ class ReflectedVideo:
     frames: np.ndarray
     steps: list[str]
     span_prompts: list[str]
-    span_scores: list[Optional[float]]
+    span_scores: list[float | None]
     cost: dict
     budget_hits: list[str]
     seconds: float
@@ -89,7 +90,7 @@ def _limits(reason: str) -> list[str]:
 class SpanState:
     """The state of one span while it is reflected on (what the remedies read and call)."""
 
-    def __init__(self, run: "_VideoRun", span: int):
+    def __init__(self, run: _VideoRun, span: int):
         self.run, self.span, self.round, self.ladder = run, span, 0, 0
         self.candidates: list[Candidate] = []
         self.steps = list(run.steps)
@@ -106,7 +107,7 @@ class SpanState:
         return self.run.loop.config
 
     @property
-    def reviser(self) -> Optional[PlanReviser]:
+    def reviser(self) -> PlanReviser | None:
         """The plan reviser (None: the condition has no planner)."""
         return self.run.loop.reviser
 
@@ -129,7 +130,7 @@ class SpanState:
 
 
 class _VideoRun:
-    def __init__(self, loop: "ReflectiveGenerator", spec: VideoSpec, noise: ChunkNoise):
+    def __init__(self, loop: ReflectiveGenerator, spec: VideoSpec, noise: ChunkNoise):
         self.loop, self.spec, self.noise = loop, spec, noise
         ex = loop.ex
         self.starts = span_starts(spec.num_frames, spec.frames_per_step)
@@ -140,7 +141,7 @@ class _VideoRun:
         self.trail = TrailRecorder(spec.video_id, spec.instruction_id, spec.condition, self.budget, base_chunks)
         self.steps = list(spec.steps)
         self.cache = ex.generator.new_cache()
-        self.history: Optional[torch.Tensor] = None
+        self.history: torch.Tensor | None = None
         self.next_candidate = 0
         self._texts: dict[str, torch.Tensor] = {}
 
@@ -155,15 +156,18 @@ class _VideoRun:
         ex, j = self.loop.ex, state.span
         span = self.bounds[j]
         per_plan = [self.contexts(p)[0] for p in plans]
-        contexts = [torch.cat([c[i] for c in per_plan]) if len(set(map(tuple, plans))) > 1 else per_plan[0][i]
-                    for i in range(len(self.bounds))]
-        batch = generate_span(ex, self.cache, self.history, contexts, self.starts, span, self.noise, keys,
-                              self.spec.num_frames)
+        contexts = [
+            torch.cat([c[i] for c in per_plan]) if len(set(map(tuple, plans))) > 1 else per_plan[0][i]
+            for i in range(len(self.bounds))
+        ]
+        batch = generate_span(
+            ex, self.cache, self.history, contexts, self.starts, span, self.noise, keys, self.spec.num_frames
+        )
         self.budget.chunk_generations += len(keys) * chunks_in(span, ex.generator.chunk_frames)
         first = self.next_candidate
         self.next_candidate += len(keys)
         judged = min(len(keys), self.budget.left("max_critic_calls"))
-        critiques: list[Optional[Critique]] = [None] * len(keys)
+        critiques: list[Critique | None] = [None] * len(keys)
         if judged:
             memory = self.memory.notes()
             frames = span_frames(ex, self.history, batch, span, self.loop.critic.num_frames)[:judged]
@@ -184,21 +188,36 @@ class _VideoRun:
         best = state.best()
         self.budget.replans += 1
         critique = best.critique.note() if best.critique is not None else "no verdict"
-        request = RevisionRequest(self.spec.video_id, self.spec.instruction, list(best.steps), state.span,
-                                  critique, self.memory.notes(), attempt=self.budget.replans)
+        request = RevisionRequest(
+            self.spec.video_id,
+            self.spec.instruction,
+            list(best.steps),
+            state.span,
+            critique,
+            self.memory.notes(),
+            attempt=self.budget.replans,
+        )
         start = time.perf_counter()
         revisions = self.loop.reviser.revise(request, n)
         seconds = (time.perf_counter() - start) / max(1, len(revisions))
         plans: list[list[str]] = []
         for rev in revisions:
-            self.trail.add("revision", state.span, state.round, steps=rev.steps or best.steps, status=rev.status,
-                           reason=rev.reason, raw=rev.raw, latency_s=seconds,
-                           step_prompt=(rev.steps or best.steps)[state.span])
+            self.trail.add(
+                "revision",
+                state.span,
+                state.round,
+                steps=rev.steps or best.steps,
+                status=rev.status,
+                reason=rev.reason,
+                raw=rev.raw,
+                latency_s=seconds,
+                step_prompt=(rev.steps or best.steps)[state.span],
+            )
             if rev.steps is not None and rev.steps not in plans:
                 plans.append(list(rev.steps))
         return plans
 
-    def decide(self, state: SpanState) -> Optional[str]:
+    def decide(self, state: SpanState) -> str | None:
         """The remedy to run for the span, or None to accept its best candidate (recording the decision).
         `reflect.remedies` is a ladder: each entry is used at most once per span, in order; an entry that is
         blocked (budget, no planner) is skipped with its reason."""
@@ -218,17 +237,33 @@ class _VideoRun:
                 state.ladder += 1
                 refused = get_remedy(name).blocked(state)
                 if refused is None:
-                    self.trail.add("decision", state.span, state.round, decision=name, candidate=best.index,
-                                   score=best.critique.score, steps=best.steps, budget=blocked,
-                                   reason=f"score {best.critique.score:.3f} < threshold {cfg.threshold:g}"
-                                   + (f"; skipped {'; '.join(why)}" if why else ""))
+                    self.trail.add(
+                        "decision",
+                        state.span,
+                        state.round,
+                        decision=name,
+                        candidate=best.index,
+                        score=best.critique.score,
+                        steps=best.steps,
+                        budget=blocked,
+                        reason=f"score {best.critique.score:.3f} < threshold {cfg.threshold:g}"
+                        + (f"; skipped {'; '.join(why)}" if why else ""),
+                    )
                     return name
                 why.append(f"{name}: {refused}")
                 blocked += _limits(refused)
             reason = "below threshold; " + ("; ".join(why) if why else "no remedy left for this span")
-        self.trail.add("decision", state.span, state.round, decision="accept", candidate=best.index,
-                       score=best.critique.score if best.critique else None, reason=reason, budget=blocked,
-                       steps=best.steps)
+        self.trail.add(
+            "decision",
+            state.span,
+            state.round,
+            decision="accept",
+            candidate=best.index,
+            score=best.critique.score if best.critique else None,
+            reason=reason,
+            budget=blocked,
+            steps=best.steps,
+        )
         return None
 
     def span(self, j: int) -> Candidate:
@@ -239,12 +274,25 @@ class _VideoRun:
             state.candidates += get_remedy(remedy).apply(state)
         best = state.best()
         c = best.critique
-        self.trail.add("choice", j, state.round, candidate=best.index, step_prompt=best.steps[j],
-                       score=c.score if c else None, status=c.status if c else None, steps=best.steps,
-                       reason=f"best of {len(state.candidates)} candidate(s)")
+        self.trail.add(
+            "choice",
+            j,
+            state.round,
+            candidate=best.index,
+            step_prompt=best.steps[j],
+            score=c.score if c else None,
+            status=c.status if c else None,
+            steps=best.steps,
+            reason=f"best of {len(state.candidates)} candidate(s)",
+        )
         if c is not None:
-            outcome = ("accepted" if c.passes(self.loop.config.threshold)
-                       else f"kept after {state.round} remedy round(s)" if state.round else "kept")
+            outcome = (
+                "accepted"
+                if c.passes(self.loop.config.threshold)
+                else f"kept after {state.round} remedy round(s)"
+                if state.round
+                else "kept"
+            )
             self.memory.add(c.note(outcome))
         return best
 
@@ -261,24 +309,42 @@ class _VideoRun:
         frames = decode(self.loop.ex, self.history)[0]
         seconds = time.perf_counter() - start
         judged = [s for s in scores if s is not None]
-        self.trail.add("final", -1, 0, steps=self.steps, score=float(np.mean(judged)) if judged else None,
-                       budget=self.budget.hits, latency_s=seconds,
-                       reason="budget limits hit: " + ", ".join(self.budget.hits) if self.budget.hits else None)
-        return ReflectedVideo(self.history, frames, self.steps, texts_used, scores, self.budget.counters(),
-                              list(self.budget.hits), seconds, self.trail.rows)
+        self.trail.add(
+            "final",
+            -1,
+            0,
+            steps=self.steps,
+            score=float(np.mean(judged)) if judged else None,
+            budget=self.budget.hits,
+            latency_s=seconds,
+            reason="budget limits hit: " + ", ".join(self.budget.hits) if self.budget.hits else None,
+        )
+        return ReflectedVideo(
+            self.history,
+            frames,
+            self.steps,
+            texts_used,
+            scores,
+            self.budget.counters(),
+            list(self.budget.hits),
+            seconds,
+            self.trail.rows,
+        )
 
 
 class ReflectiveGenerator:
     """Generates videos with reflection: an executor, a critic, the `reflect` config and an optional plan
     reviser (None: `replan` is blocked, e.g. for conditions without a planner)."""
 
-    def __init__(self, ex, critic: Critic, config, reviser: Optional[PlanReviser] = None):
+    def __init__(self, ex, critic: Critic, config, reviser: PlanReviser | None = None):
         self.ex, self.critic, self.config, self.reviser = ex, critic, config, reviser
 
     @torch.no_grad()
     def generate(self, spec: VideoSpec, noise: ChunkNoise) -> ReflectedVideo:
         """Generate one video span by span with critique, remedies and memory (see the module docstring)."""
         if len(spec.steps) != len(span_starts(spec.num_frames, spec.frames_per_step)):
-            raise ValueError(f"video {spec.video_id}: {len(spec.steps)} steps for "
-                             f"{len(span_starts(spec.num_frames, spec.frames_per_step))} spans")
+            raise ValueError(
+                f"video {spec.video_id}: {len(spec.steps)} steps for "
+                f"{len(span_starts(spec.num_frames, spec.frames_per_step))} spans"
+            )
         return _VideoRun(self, spec, noise).run()

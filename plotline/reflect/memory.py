@@ -1,4 +1,5 @@
 """The memory of critiques carried from span to span of one video (shown to the critic and to the planner)."""
+
 from __future__ import annotations
 
 from collections import deque

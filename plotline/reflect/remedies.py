@@ -8,9 +8,11 @@ runs and returns the new critiqued candidates of the span.
   and the memory (up to K revisions, sampled as one batch); the span is then generated once under each distinct
   revised plan (one forked batch) and critiqued; a candidate carries its plan, so choosing it adopts that plan.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class Remedy(Protocol):
@@ -18,7 +20,7 @@ class Remedy(Protocol):
 
     name: str
 
-    def blocked(self, state) -> Optional[str]:
+    def blocked(self, state) -> str | None:
         """None when the remedy can run for this span state; else the reason it cannot."""
         ...
 
@@ -58,7 +60,7 @@ class Regenerate:
 
     name = "regenerate"
 
-    def blocked(self, state) -> Optional[str]:
+    def blocked(self, state) -> str | None:
         """Blocked by the regeneration or critic-call budget."""
         b = state.budget
         return b.refuse("max_regenerations") or b.refuse("max_critic_calls")
@@ -79,7 +81,7 @@ class Replan:
 
     name = "replan"
 
-    def blocked(self, state) -> Optional[str]:
+    def blocked(self, state) -> str | None:
         """Blocked without a reviser (no planner in this condition), or by the replan or critic-call budget."""
         if state.reviser is None:
             return "no planner to revise the plan with"

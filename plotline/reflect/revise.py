@@ -5,10 +5,12 @@ that was rejected, the critique and the memory, return revised steps (the steps 
 prompt of plotline.reflect.prompts (or its own plan prompt, `reflect.revision_prompt: plain`), parses the reply
 like a plan, and keeps the spans already generated.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Protocol
 
 from plotline.planner.parsing import STATUS_FAILED, STATUS_UNPARSED, parse_plan
 from plotline.planner.prompts import planner_messages
@@ -34,10 +36,10 @@ class Revision:
     """A reviser's answer: the revised J steps (None when it produced nothing usable), parse status, raw text
     and, when it failed or fell back, why."""
 
-    steps: Optional[list[str]]
+    steps: list[str] | None
     status: str
     raw: str = ""
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
 class PlanReviser(Protocol):
@@ -76,27 +78,30 @@ class PlannerReviser:
 
     name = "planner"
 
-    def __init__(self, sampler, tokenizer, config, seed: int = 0, prompt: str = "feedback",
-                 context_length: Optional[int] = None):
+    def __init__(
+        self, sampler, tokenizer, config, seed: int = 0, prompt: str = "feedback", context_length: int | None = None
+    ):
         self.sampler, self.tokenizer, self.config = sampler, tokenizer, config
         self.seed, self.prompt, self.context_length = seed, prompt, context_length
 
-    def messages(self, request: RevisionRequest) -> tuple[list[dict], Optional[str]]:
+    def messages(self, request: RevisionRequest) -> tuple[list[dict], str | None]:
         """(chat messages, note): the revision prompt, or the plain plan prompt when so configured or when the
         revision prompt would not fit the planner's context (the note says so)."""
         J = len(request.steps)
         plain = planner_messages(request.instruction, J)
         if self.prompt == "plain":
             return plain, None
-        msgs = revision_messages(request.instruction, J, request.steps[:request.span], request.critique,
-                                 request.memory)
+        msgs = revision_messages(
+            request.instruction, J, request.steps[: request.span], request.critique, request.memory
+        )
         if self.context_length and len(self._ids(msgs)) + self.config.max_new_tokens > self.context_length:
             return plain, "revision prompt longer than the planner's context; plain plan prompt used"
         return msgs, None
 
     def _ids(self, messages: Sequence[dict]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True,
-                                                  enable_thinking=self.config.enable_thinking)
+        text = self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True, enable_thinking=self.config.enable_thinking
+        )
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _sample(self, request: RevisionRequest, msgs: list[dict], n: int, salt: int) -> list:
@@ -106,17 +111,25 @@ class PlannerReviser:
         reqs = []
         for i in range(n):
             index = 1000 + 100 * request.attempt + 10 * salt + i
-            reqs.append(PlanRequest(request.video_id, request.instruction, index,
-                                    plan_seed(self.seed, request.video_id, index), ids, tuple(msgs)))
+            reqs.append(
+                PlanRequest(
+                    request.video_id,
+                    request.instruction,
+                    index,
+                    plan_seed(self.seed, request.video_id, index),
+                    ids,
+                    tuple(msgs),
+                )
+            )
         return self.sampler.sample(reqs)
 
-    def _parse(self, request: RevisionRequest, sample, note: Optional[str]) -> Revision:
+    def _parse(self, request: RevisionRequest, sample, note: str | None) -> Revision:
         if sample.error is not None:
             return Revision(None, STATUS_FAILED, "", f"planner call failed: {sample.error}")
         parsed = parse_plan(sample.raw_text, len(request.steps), request.instruction, self.config.smooth_joiner)
         if parsed.status in (STATUS_UNPARSED, STATUS_FAILED):
             return Revision(None, parsed.status, sample.raw_text, "the planner's reply holds no usable steps")
-        steps = list(request.steps[:request.span]) + list(parsed.steps[request.span:])
+        steps = list(request.steps[: request.span]) + list(parsed.steps[request.span :])
         return Revision(steps, parsed.status, sample.raw_text, note)
 
     def revise(self, request: RevisionRequest, n: int = 1) -> list[Revision]:
@@ -133,6 +146,14 @@ class PlannerReviser:
 
 
 @register_reviser("planner")
-def _planner_reviser(*, sampler, tokenizer, config, seed: int = 0, prompt: str = "feedback",
-                     context_length: Optional[int] = None, **_ignored) -> PlannerReviser:
+def _planner_reviser(
+    *,
+    sampler,
+    tokenizer,
+    config,
+    seed: int = 0,
+    prompt: str = "feedback",
+    context_length: int | None = None,
+    **_ignored,
+) -> PlannerReviser:
     return PlannerReviser(sampler, tokenizer, config, seed, prompt, context_length)

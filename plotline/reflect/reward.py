@@ -7,11 +7,13 @@ w_c·R_critic to R_exec.
 Aggregations are a registry: `mean` (mean span score), `min` (worst span), `accept_rate` (share of spans at or
 above `reflect.threshold`). A continuation with any unscored span is unscored (never a silent 0).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +76,9 @@ def span_window(row: Mapping[str, Any], span: int) -> tuple[int, int]:
     return latent_to_pixel_window(starts[span], end, total, temporal_compression(total, total_latent))
 
 
-def span_requests(critic: Critic, row: Mapping[str, Any], plan: Mapping[str, Any], frames: RolloutFrames,
-                  spans: str) -> list[tuple[int, JudgeRequest]]:
+def span_requests(
+    critic: Critic, row: Mapping[str, Any], plan: Mapping[str, Any], frames: RolloutFrames, spans: str
+) -> list[tuple[int, JudgeRequest]]:
     """(span, critic request) for every judged span of one continuation: that span's frames against the plan's
     unsmoothed step of the span (previous step as context; instruction and position in `instruction` context)."""
     steps = list(plan["steps"])
@@ -88,31 +91,46 @@ def span_requests(critic: Critic, row: Mapping[str, Any], plan: Mapping[str, Any
     return out
 
 
-def critic_row(row: Mapping[str, Any], spans: Sequence[int], outcomes: Sequence[JudgeOutcome], agg: str,
-               threshold: float) -> dict[str, Any]:
+def critic_row(
+    row: Mapping[str, Any], spans: Sequence[int], outcomes: Sequence[JudgeOutcome], agg: str, threshold: float
+) -> dict[str, Any]:
     """The `scores` row of one continuation's critic reward (judge `critic`)."""
     scores = [o.result.score if o.result.usable else None for o in outcomes]
     unscored = [f"span {j}: {o.result.reason}" for j, o in zip(spans, outcomes) if not o.result.usable]
-    fields = {"spans": list(spans), "span_scores": scores, "aggregate": agg, "threshold": threshold,
-              "verdicts": [None if s is None else ("accept" if s >= threshold else "reject") for s in scores]}
+    fields = {
+        "spans": list(spans),
+        "span_scores": scores,
+        "aggregate": agg,
+        "threshold": threshold,
+        "verdicts": [None if s is None else ("accept" if s >= threshold else "reject") for s in scores],
+    }
     value = None if unscored or not scores else aggregate(agg)([s for s in scores if s is not None], threshold)
     keys = "".join(o.request.cache_key for o in outcomes)
-    return {"score_id": f"{CRITIC_JUDGE}:{row['rollout_id']}", "judge": CRITIC_JUDGE,
-            "instruction_id": row["instruction_id"], "plan_id": row["plan_id"], "rollout_id": row["rollout_id"],
-            "status": "unscored" if value is None else ("repaired" if any(o.result.status == "repaired"
-                                                                         for o in outcomes) else "ok"),
-            "score": value, "reason": "; ".join(unscored) or None, "fields_json": json.dumps(fields),
-            "raw": json.dumps([o.response.raw for o in outcomes]),
-            "model": outcomes[0].request.model if outcomes else "none",
-            "cache_key": hashlib.sha256(keys.encode()).hexdigest(),
-            "n_frames": sum(len(o.request.images) for o in outcomes),
-            "latency_s": float(sum(o.response.latency_s for o in outcomes)),
-            "attempts": int(max((o.response.attempts for o in outcomes), default=0)),
-            "cached": bool(outcomes) and all(o.response.cached for o in outcomes)}
+    return {
+        "score_id": f"{CRITIC_JUDGE}:{row['rollout_id']}",
+        "judge": CRITIC_JUDGE,
+        "instruction_id": row["instruction_id"],
+        "plan_id": row["plan_id"],
+        "rollout_id": row["rollout_id"],
+        "status": "unscored"
+        if value is None
+        else ("repaired" if any(o.result.status == "repaired" for o in outcomes) else "ok"),
+        "score": value,
+        "reason": "; ".join(unscored) or None,
+        "fields_json": json.dumps(fields),
+        "raw": json.dumps([o.response.raw for o in outcomes]),
+        "model": outcomes[0].request.model if outcomes else "none",
+        "cache_key": hashlib.sha256(keys.encode()).hexdigest(),
+        "n_frames": sum(len(o.request.images) for o in outcomes),
+        "latency_s": float(sum(o.response.latency_s for o in outcomes)),
+        "attempts": int(max((o.response.attempts for o in outcomes), default=0)),
+        "cached": bool(outcomes) and all(o.response.cached for o in outcomes),
+    }
 
 
-def critic_reward_rows(critic: Critic, items: Sequence[tuple[Mapping, Mapping, RolloutFrames]], config
-                       ) -> list[dict[str, Any]]:
+def critic_reward_rows(
+    critic: Critic, items: Sequence[tuple[Mapping, Mapping, RolloutFrames]], config
+) -> list[dict[str, Any]]:
     """Critic-reward rows for (rollout row, plan row, frames) items, every span request sent as one batch;
     `config` is the ReflectConfig (critic_reward settings, threshold)."""
     cr = config.critic_reward
@@ -121,6 +139,6 @@ def critic_reward_rows(critic: Critic, items: Sequence[tuple[Mapping, Mapping, R
     outcomes = critic.scorer.score([req for reqs in per_item for _, req in reqs])
     rows, k = [], 0
     for (r, _, _), reqs in zip(items, per_item):
-        rows.append(critic_row(r, [j for j, _ in reqs], outcomes[k:k + len(reqs)], cr.aggregate, config.threshold))
+        rows.append(critic_row(r, [j for j, _ in reqs], outcomes[k : k + len(reqs)], cr.aggregate, config.threshold))
         k += len(reqs)
     return rows

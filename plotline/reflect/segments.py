@@ -5,10 +5,11 @@ The cache positioned before a span is forked to the batch of candidates (a copy 
 candidate is denoised chunk by chunk from its own noise, its chunks' K/V written into its slot of the forked cache,
 and the chosen candidate's slot is selected as the context of the next span.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,12 +32,20 @@ class SpanBatch:
 
     def take(self, index: int) -> tuple[torch.Tensor, KVCache]:
         """(latents [1, C, b − a, h, w], batch-1 cache) of candidate `index`."""
-        return self.latents[index:index + 1], self.cache.select(index)
+        return self.latents[index : index + 1], self.cache.select(index)
 
 
-def generate_span(ex, base: KVCache, history: Optional[torch.Tensor], contexts: Sequence[torch.Tensor],
-                  starts: Sequence[int], span: tuple[int, int], noise: ChunkNoise, keys: list,
-                  num_frames: int) -> SpanBatch:
+def generate_span(
+    ex,
+    base: KVCache,
+    history: torch.Tensor | None,
+    contexts: Sequence[torch.Tensor],
+    starts: Sequence[int],
+    span: tuple[int, int],
+    noise: ChunkNoise,
+    keys: list,
+    num_frames: int,
+) -> SpanBatch:
     """Generate frames [a, b) for len(keys) candidates as one batch from a fork of `base` (the cache after frame
     a; left unchanged). contexts: one text context per span, [1, Lt, D] (shared) or [B, Lt, D] (one per
     candidate); history: clean frames [1, C, a, h, w] before the span (None at a = 0). Noise of candidate i at
@@ -48,9 +57,16 @@ def generate_span(ex, base: KVCache, history: Optional[torch.Tensor], contexts: 
     ctx = [c.expand(n, *c.shape[1:]) if c.shape[0] == 1 else c for c in contexts]
     hist = history.expand(n, *history.shape[1:]) if history is not None else None
     dtype = ctx[0].dtype
-    latents, _ = gen.run(cache, ctx, list(starts), a, b,
-                         lambda c: noise.batch(keys, c, device=gen.device).to(dtype), history=hist,
-                         commit_last=b < num_frames)
+    latents, _ = gen.run(
+        cache,
+        ctx,
+        list(starts),
+        a,
+        b,
+        lambda c: noise.batch(keys, c, device=gen.device).to(dtype),
+        history=hist,
+        commit_last=b < num_frames,
+    )
     if not torch.isfinite(latents).all():
         raise FloatingPointError(f"non-finite latents in span [{a}, {b}) for noise keys {keys}")
     return SpanBatch(latents, cache, list(keys))
@@ -67,8 +83,9 @@ def decode(ex, latents: torch.Tensor) -> np.ndarray:
         return to_uint8(ex.decoder(latents))
 
 
-def span_frames(ex, history: Optional[torch.Tensor], batch: SpanBatch, span: tuple[int, int],
-                count: int) -> list[list[np.ndarray]]:
+def span_frames(
+    ex, history: torch.Tensor | None, batch: SpanBatch, span: tuple[int, int], count: int
+) -> list[list[np.ndarray]]:
     """Per candidate, `count` decoded frames spread over the span (first and last included), decoded together
     with the frames before it (a causal video VAE needs the history; the world decoder maps frame to frame)."""
     a, b = span

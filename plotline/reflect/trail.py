@@ -4,10 +4,12 @@ candidate of a span (`choice`) and finished video (`final`), each with the video
 
 Also the views `plotline audit` and the evaluation report show: per-video summaries and per-condition cost.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EVENTS = ("critique", "decision", "revision", "choice", "final")
 """Trail event types, in the order they occur within a span."""
@@ -23,32 +25,76 @@ class TrailRecorder:
         self.budget, self.base_chunks = budget, base_chunks
         self.rows: list[dict[str, Any]] = []
 
-    def add(self, event: str, span: int, round_: int, *, candidate: Optional[int] = None,
-            step_prompt: Optional[str] = None, score: Optional[float] = None, status: Optional[str] = None,
-            decision: Optional[str] = None, reason: Optional[str] = None, feedback: Optional[str] = None,
-            memory: Sequence[str] = (), steps: Sequence[str] = (), raw: Optional[str] = None,
-            budget: Sequence[str] = (), latency_s: float = 0.0, video_path: Optional[str] = None) -> dict:
+    def add(
+        self,
+        event: str,
+        span: int,
+        round_: int,
+        *,
+        candidate: int | None = None,
+        step_prompt: str | None = None,
+        score: float | None = None,
+        status: str | None = None,
+        decision: str | None = None,
+        reason: str | None = None,
+        feedback: str | None = None,
+        memory: Sequence[str] = (),
+        steps: Sequence[str] = (),
+        raw: str | None = None,
+        budget: Sequence[str] = (),
+        latency_s: float = 0.0,
+        video_path: str | None = None,
+    ) -> dict:
         """Append one row (see data_contracts/kinds/reflections.py for the columns)."""
         if event not in EVENTS:
             raise ValueError(f"unknown trail event {event!r}; expected one of {EVENTS}")
         if decision is not None and decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}; expected one of {DECISIONS}")
         seq = len(self.rows)
-        row = {"event_id": f"{self.video_id}#{seq:04d}", "video_id": self.video_id,
-               "instruction_id": self.instruction_id, "condition": self.condition, "seq": seq, "span": span,
-               "round": round_, "event": event, "candidate": candidate, "step_prompt": step_prompt,
-               "score": None if score is None else float(score), "status": status, "decision": decision,
-               "reason": reason, "feedback": feedback or None, "memory": list(memory), "steps": list(steps),
-               "raw": raw, "budget": ",".join(budget) or None, "latency_s": float(latency_s),
-               "video_path": video_path, "base_chunks": self.base_chunks, **self.budget.counters()}
+        row = {
+            "event_id": f"{self.video_id}#{seq:04d}",
+            "video_id": self.video_id,
+            "instruction_id": self.instruction_id,
+            "condition": self.condition,
+            "seq": seq,
+            "span": span,
+            "round": round_,
+            "event": event,
+            "candidate": candidate,
+            "step_prompt": step_prompt,
+            "score": None if score is None else float(score),
+            "status": status,
+            "decision": decision,
+            "reason": reason,
+            "feedback": feedback or None,
+            "memory": list(memory),
+            "steps": list(steps),
+            "raw": raw,
+            "budget": ",".join(budget) or None,
+            "latency_s": float(latency_s),
+            "video_path": video_path,
+            "base_chunks": self.base_chunks,
+            **self.budget.counters(),
+        }
         self.rows.append(row)
         return row
 
     def critique(self, c, round_: int, memory: Sequence[str]) -> dict:
         """Row of one critic call (a Critique)."""
-        return self.add("critique", c.span, round_, candidate=c.candidate, step_prompt=c.step, score=c.score,
-                        status=c.status, reason=c.reason, feedback=c.feedback, memory=memory, raw=c.raw,
-                        latency_s=c.latency_s)
+        return self.add(
+            "critique",
+            c.span,
+            round_,
+            candidate=c.candidate,
+            step_prompt=c.step,
+            score=c.score,
+            status=c.status,
+            reason=c.reason,
+            feedback=c.feedback,
+            memory=memory,
+            raw=c.raw,
+            latency_s=c.latency_s,
+        )
 
 
 def video_summaries(rows: Sequence[dict]) -> list[dict]:
@@ -64,13 +110,21 @@ def video_summaries(rows: Sequence[dict]) -> list[dict]:
         choices = [r["score"] for r in part if r["event"] == "choice" and r["score"] is not None]
         decisions = Counter(r["decision"] for r in part if r["event"] == "decision")
         hits = sorted({h for r in part if isinstance(r["budget"], str) and r["budget"] for h in r["budget"].split(",")})
-        out.append({"video_id": vid, "condition": last["condition"], "spans": sum(r["event"] == "choice" for r in part),
-                    "critic_calls": last["critic_calls"], "regenerations": last["regenerations"],
-                    "replans": last["replans"], "chunk_generations": last["chunk_generations"],
-                    "base_chunks": last["base_chunks"],
-                    "decisions": ", ".join(f"{k}×{v}" for k, v in sorted(decisions.items())),
-                    "mean_chosen_score": sum(choices) / len(choices) if choices else None,
-                    "budget_hit": ",".join(hits) or None})
+        out.append(
+            {
+                "video_id": vid,
+                "condition": last["condition"],
+                "spans": sum(r["event"] == "choice" for r in part),
+                "critic_calls": last["critic_calls"],
+                "regenerations": last["regenerations"],
+                "replans": last["replans"],
+                "chunk_generations": last["chunk_generations"],
+                "base_chunks": last["base_chunks"],
+                "decisions": ", ".join(f"{k}×{v}" for k, v in sorted(decisions.items())),
+                "mean_chosen_score": sum(choices) / len(choices) if choices else None,
+                "budget_hit": ",".join(hits) or None,
+            }
+        )
     return out
 
 
@@ -83,15 +137,23 @@ def condition_costs(rows: Sequence[dict]) -> list[dict]:
     out = []
     for cond, vids in groups.items():
         chunks, base = sum(v["chunk_generations"] for v in vids), sum(v["base_chunks"] for v in vids)
-        out.append({"condition": cond, "videos": len(vids), "critic_calls": sum(v["critic_calls"] for v in vids),
-                    "regenerations": sum(v["regenerations"] for v in vids),
-                    "replans": sum(v["replans"] for v in vids), "chunk_generations": chunks,
-                    "open_loop_chunks": base, "chunk_ratio": chunks / base if base else None,
-                    "budget_hit_videos": sum(v["budget_hit"] is not None for v in vids)})
+        out.append(
+            {
+                "condition": cond,
+                "videos": len(vids),
+                "critic_calls": sum(v["critic_calls"] for v in vids),
+                "regenerations": sum(v["regenerations"] for v in vids),
+                "replans": sum(v["replans"] for v in vids),
+                "chunk_generations": chunks,
+                "open_loop_chunks": base,
+                "chunk_ratio": chunks / base if base else None,
+                "budget_hit_videos": sum(v["budget_hit"] is not None for v in vids),
+            }
+        )
     return out
 
 
-def _clip(text: Optional[str], n: int = 90) -> Optional[str]:
+def _clip(text: str | None, n: int = 90) -> str | None:
     return text if text is None or len(text) <= n else text[: n - 1] + "…"
 
 
@@ -100,9 +162,20 @@ def audit_detail(table) -> dict[str, list[dict]]:
     hits) and every event of every span (critic calls with candidate scores, decisions with their reasons,
     revisions with the revised step, the chosen candidate)."""
     rows = table.to_pylist()
-    events = [{"video_id": r["video_id"], "span": r["span"], "round": r["round"], "event": r["event"],
-               "candidate": r["candidate"], "score": r["score"],
-               "decision": r["decision"] or r["status"], "step_prompt": _clip(r["step_prompt"], 50),
-               "reason": _clip(r["reason"] or r["feedback"]), "budget": r["budget"]}
-              for r in rows if r["event"] != "final"]
+    events = [
+        {
+            "video_id": r["video_id"],
+            "span": r["span"],
+            "round": r["round"],
+            "event": r["event"],
+            "candidate": r["candidate"],
+            "score": r["score"],
+            "decision": r["decision"] or r["status"],
+            "step_prompt": _clip(r["step_prompt"], 50),
+            "reason": _clip(r["reason"] or r["feedback"]),
+            "budget": r["budget"],
+        }
+        for r in rows
+        if r["event"] != "final"
+    ]
     return {"reflection videos": video_summaries(rows), "reflection events": events}

@@ -2,9 +2,10 @@
 
 Every judge score is first normalised to [0, 1] by its kind's scale (plan 0–1, video judges 0–10).
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from plotline.rewards.schemas import JudgeKind, get_kind
 _KIND_WEIGHTS = {"plan": "plan_judge", "temporal": "video", "step": "step"}
 
 
-def kind_weights(kind: str, weights: Optional[RewardWeights] = None) -> dict[str, float]:
+def kind_weights(kind: str, weights: RewardWeights | None = None) -> dict[str, float]:
     """The weight per reply key of one judge kind (defaults: DESIGN §5)."""
     weights = weights or RewardWeights()
     return getattr(weights, _KIND_WEIGHTS[get_kind(kind).name]).model_dump()

@@ -1,7 +1,8 @@
 """Reward configuration (judges, PickScore, aggregation weights). Extended by the rewards package."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field
 
@@ -143,9 +144,9 @@ class FramesConfig(Section):
 class PickScoreConfig(Section):
     """PickScore aesthetic reward (CLIP-H processor + PickScore_v1 weights from local paths)."""
 
-    model_path: Optional[str] = None
+    model_path: str | None = None
     """Local directory of the PickScore CLIPModel (None: aesthetic reward disabled, R_aes unscored)."""
-    processor_path: Optional[str] = None
+    processor_path: str | None = None
     """Local directory of the CLIP processor (defaults to model_path)."""
     normalisation: Literal["logit", "scaled", "cosine"] = "scaled"
     """`logit`: logit_scale·cos; `scaled`: logit / scale; `cosine`: (cos + 1) / 2."""
@@ -160,7 +161,7 @@ class RewardsConfig(Section):
 
     judge_backend: str = "programmatic"
     """Judge backend name from the judge registry (`local`, `openai`, `programmatic`)."""
-    programmatic_provider: Optional[str] = "world"
+    programmatic_provider: str | None = "world"
     """Provider of programmatic rewards (registry in plotline.rewards.scoring; `world` = the shapes world): its
     judge functions answer the `programmatic` backend, and its image-statistics stand-in scores the aesthetic term
     when `pickscore.model_path` is unset. None: no programmatic judges (the aesthetic term is then unscored)."""
@@ -183,5 +184,5 @@ class RewardsConfig(Section):
     """Largest share of one judge's replies in a step that may be unscored (checked per judge: plan, temporal,
     step, and PickScore when a model scores it). Above it the score stage fails, listing the reasons, and
     commits nothing: an outage must not become a step trained on a handful of survivors. 1.0 disables the check."""
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
     """Directory of the on-disk judge-call cache (None: in-memory for one stage run)."""

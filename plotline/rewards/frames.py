@@ -1,4 +1,5 @@
 """Which frames the video judges see, and how frames are encoded for them."""
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,12 @@ def window_indices(start: int, end: int, count: int) -> list[int]:
     return [start + i for i in whole_video_indices(end - start, count)]
 
 
-def latent_to_pixel_window(start_latent: int, end_latent: int, total_pixels: int, compression: int = 4) -> tuple[int, int]:
+def latent_to_pixel_window(
+    start_latent: int, end_latent: int, total_pixels: int, compression: int = 4
+) -> tuple[int, int]:
     """Pixel-frame window [a, b) decoded from latent frames [start, end) by a causal video VAE with temporal
     `compression` (Wan: latent 0 → pixel 0, latent i ≥ 1 → pixels 4i−3 … 4i), clipped to the video."""
+
     def first(i: int) -> int:
         return 0 if i == 0 else compression * i - compression + 1
 
@@ -46,7 +50,9 @@ def encode_png(frame: np.ndarray, max_side: int | None = None) -> bytes:
     img = Image.fromarray(arr).convert("RGB")
     if max_side and max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BICUBIC)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BICUBIC
+        )
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()

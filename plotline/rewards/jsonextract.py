@@ -4,6 +4,7 @@ Real judge replies wrap their JSON in thinking blocks, Markdown fences and prose
 quotes, trailing commas, Python literals or bare keys. `extract_json` strips the wrapping, rewrites the
 object to strict JSON and reports every fix it made, so a caller can tell a clean reply from a repaired one.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ def strip_thinking(text: str) -> str:
     text = _THINK_BLOCK.sub("", text)
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:
-        text = text[closes[-1].end():]
+        text = text[closes[-1].end() :]
     opened = _THINK_OPEN.search(text)
     if opened:
         text = text[: opened.start()]
@@ -66,7 +67,7 @@ def _balanced_objects(text: str) -> list[str]:
         elif ch == "}" and depth > 0:
             depth -= 1
             if depth == 0:
-                spans.append(text[start: i + 1])
+                spans.append(text[start : i + 1])
     if depth > 0:
         spans.append(text[start:])  # truncated tail; decoding will report it
     return spans
@@ -85,7 +86,7 @@ def to_strict_json(text: str) -> tuple[str, list[str]]:
             while j < n and text[j] != quote:
                 if text[j] == "\\" and j + 1 < n:
                     nxt = text[j + 1]
-                    buf.append(nxt if (quote == "'" and nxt == "'") else text[j: j + 2])
+                    buf.append(nxt if (quote == "'" and nxt == "'") else text[j : j + 2])
                     j += 2
                     continue
                 buf.append('\\"' if (quote == "'" and text[j] == '"') else text[j])

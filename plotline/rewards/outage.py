@@ -1,8 +1,9 @@
 """Refusing a step whose judges mostly failed: the unscored share per judge against `max_unscored_fraction`."""
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
 class JudgeOutage(RuntimeError):
@@ -34,5 +35,7 @@ def check_unscored(rows: Iterable[Mapping], judges: Iterable[str], max_fraction:
             top = "; ".join(f"{n}x {reason}" for reason, n in reasons.most_common(3))
             problems.append(f"{judge} judge: {bad} of {total} replies unscored ({bad / total:.0%}); reasons: {top}")
     if problems:
-        raise JudgeOutage(f"{where}: unscored share above rewards.max_unscored_fraction={max_fraction:g}, nothing "
-                          f"committed:\n  " + "\n  ".join(problems))
+        raise JudgeOutage(
+            f"{where}: unscored share above rewards.max_unscored_fraction={max_fraction:g}, nothing "
+            f"committed:\n  " + "\n  ".join(problems)
+        )

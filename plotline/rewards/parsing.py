@@ -8,11 +8,13 @@ further out (1000, −5, 1e12) is garbage and the reply is `unscored` with the r
 never clamped into a maximal reward. Anything that cannot be recovered is `unscored` with a reason — never a
 silent 0.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -30,7 +32,7 @@ class ScoreError(ValueError):
     """A value that cannot be read as a score."""
 
 
-def coerce_score(value: Any, scale: float) -> tuple[float, Optional[str]]:
+def coerce_score(value: Any, scale: float) -> tuple[float, str | None]:
     """Read one score on a 0..`scale` scale; returns (value, fix) where fix names a needed repair.
     Numbers pass; strings "7.5" / "8/10" / "4 out of 5" / "80%" / "7 (good)" are converted (a fraction
     or percent is rescaled to `scale`); {"score": x} is unwrapped. Booleans, NaN and text raise ScoreError."""
@@ -62,7 +64,7 @@ def _norm_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(key).lower()).strip("_")
 
 
-def _lookup(obj: Mapping, key: str) -> tuple[bool, Any, Optional[str]]:
+def _lookup(obj: Mapping, key: str) -> tuple[bool, Any, str | None]:
     """Find `key` in obj exactly, else by a normalised spelling ("Final Score", "final") — a repair."""
     if key in obj:
         return True, obj[key], None
@@ -93,7 +95,7 @@ def _in_range(value: float, scale: float, label: str, repairs: list[str]) -> flo
     return value
 
 
-def _frame_list(raw: Any) -> tuple[list[Any], Optional[str]]:
+def _frame_list(raw: Any) -> tuple[list[Any], str | None]:
     if isinstance(raw, list):
         return raw, None
     if isinstance(raw, Mapping):  # {"frame_1": 7, "frame_2": 8, ...}
@@ -104,8 +106,9 @@ def _frame_list(raw: Any) -> tuple[list[Any], Optional[str]]:
     raise ScoreError(f"frame_scores is {type(raw).__name__}, not a list")
 
 
-def _parse_frames(kind: JudgeKind, raw: Any, n_frames: Optional[int], min_fraction: float,
-                  repairs: list[str]) -> list[float]:
+def _parse_frames(
+    kind: JudgeKind, raw: Any, n_frames: int | None, min_fraction: float, repairs: list[str]
+) -> list[float]:
     items, fix = _frame_list(raw)
     if fix:
         repairs.append(fix)
@@ -133,12 +136,18 @@ def _parse_frames(kind: JudgeKind, raw: Any, n_frames: Optional[int], min_fracti
     return scores
 
 
-def _unscored(reason: str, fields: Optional[dict] = None) -> ParseResult:
+def _unscored(reason: str, fields: dict | None = None) -> ParseResult:
     return ParseResult(status="unscored", score=None, reason=reason, fields=fields or {})
 
 
-def parse_reply(kind: str | JudgeKind, raw: Any, *, n_frames: Optional[int] = None,
-                weights: Optional[Mapping[str, float]] = None, min_frame_fraction: float = 0.5) -> ParseResult:
+def parse_reply(
+    kind: str | JudgeKind,
+    raw: Any,
+    *,
+    n_frames: int | None = None,
+    weights: Mapping[str, float] | None = None,
+    min_frame_fraction: float = 0.5,
+) -> ParseResult:
     """Parse one raw judge reply of `kind` (`plan`, `temporal`, `step`).
 
     `n_frames` is the number of frames the temporal judge was shown (None: accept any count);
@@ -146,6 +155,7 @@ def parse_reply(kind: str | JudgeKind, raw: Any, *, n_frames: Optional[int] = No
     kind = kind if isinstance(kind, JudgeKind) else get_kind(kind)
     if weights is None:
         from plotline.rewards.aggregate import kind_weights
+
         weights = kind_weights(kind.name)
     expected = kind.score_keys + ((kind.frame_key,) if kind.frame_key else ())
     try:
@@ -186,5 +196,4 @@ def parse_reply(kind: str | JudgeKind, raw: Any, *, n_frames: Optional[int] = No
     fields = reply.model_dump(exclude_none=True)
     score = normalised_judge_score(kind, fields, weights)
     status = "repaired" if repairs else "ok"
-    return ParseResult(status=status, score=score, reason="; ".join(repairs) or None, fields=fields,
-                       repairs=repairs)
+    return ParseResult(status=status, score=score, reason="; ".join(repairs) or None, fields=fields, repairs=repairs)

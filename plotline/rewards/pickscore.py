@@ -5,9 +5,10 @@ then normalised (`logit`, `scaled` = logit / scale, or `cosine` = (cos + 1) / 2)
 the text encoder's position limit (77 tokens for CLIP). The image path uses the PIL/numpy CLIP image
 processor, so no torchvision is needed.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,8 +35,9 @@ class PickScorer:
         self._torch = torch
 
     def _embed_text(self, prompts: Sequence[str]):
-        tok = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_text_len,
-                             return_tensors="pt")
+        tok = self.tokenizer(
+            list(prompts), padding=True, truncation=True, max_length=self.max_text_len, return_tensors="pt"
+        )
         tok = {k: v.to(self.device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
         emb = self.model.get_text_features(**tok)
         emb = getattr(emb, "pooler_output", emb)
@@ -44,8 +46,9 @@ class PickScorer:
     def _embed_frames(self, frames: Sequence[np.ndarray]):
         chunks = []
         for i in range(0, len(frames), self.config.batch_size):
-            pix = self.image_processor(images=[np.asarray(f) for f in frames[i: i + self.config.batch_size]],
-                                       return_tensors="pt")["pixel_values"].to(self.device)
+            pix = self.image_processor(
+                images=[np.asarray(f) for f in frames[i : i + self.config.batch_size]], return_tensors="pt"
+            )["pixel_values"].to(self.device)
             emb = self.model.get_image_features(pixel_values=pix)
             emb = getattr(emb, "pooler_output", emb)
             chunks.append(emb / emb.norm(dim=-1, keepdim=True))
@@ -75,6 +78,6 @@ class PickScorer:
         return self.normalise(np.asarray(cos))
 
 
-def load_pickscore(config: PickScoreConfig, device: str = "cpu") -> Optional[PickScorer]:
+def load_pickscore(config: PickScoreConfig, device: str = "cpu") -> PickScorer | None:
     """A PickScorer, or None when no model path is configured (the aesthetic reward is then unscored)."""
     return PickScorer(config, device) if config.model_path else None

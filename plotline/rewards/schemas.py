@@ -1,8 +1,9 @@
 """The three judge reply schemas (DESIGN §5 JSON keys) and the result of parsing one reply."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +13,7 @@ Status = Literal["ok", "repaired", "unscored"]
 class _Reply(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    think: Optional[Any] = None
+    think: Any | None = None
     """The judge's optional reasoning object; kept verbatim, never scored."""
 
 
@@ -54,7 +55,7 @@ class JudgeKind:
     model: type[_Reply]
     score_keys: tuple[str, ...]
     scale: float
-    frame_key: Optional[str] = None
+    frame_key: str | None = None
 
     def normalise(self, value: float) -> float:
         """Map a native-scale score (0..scale) to [0, 1]."""
@@ -63,16 +64,27 @@ class JudgeKind:
 
 KINDS: dict[str, JudgeKind] = {
     "plan": JudgeKind(
-        "plan", PlanJudgeReply,
-        ("faithfulness_score", "coverage_score", "temporal_score", "hallucination_score"), 1.0),
+        "plan", PlanJudgeReply, ("faithfulness_score", "coverage_score", "temporal_score", "hallucination_score"), 1.0
+    ),
     "temporal": JudgeKind(
-        "temporal", TemporalJudgeReply,
-        ("temporal_order_score", "physical_plausibility_score", "visual_consistency_score",
-         "prompt_alignment_score", "final_score"), 10.0, frame_key="frame_scores"),
+        "temporal",
+        TemporalJudgeReply,
+        (
+            "temporal_order_score",
+            "physical_plausibility_score",
+            "visual_consistency_score",
+            "prompt_alignment_score",
+            "final_score",
+        ),
+        10.0,
+        frame_key="frame_scores",
+    ),
     "step": JudgeKind(
-        "step", StepJudgeReply,
+        "step",
+        StepJudgeReply,
         ("subject_score", "scene_score", "action_score", "object_appearance_reasonability_score", "final_score"),
-        10.0),
+        10.0,
+    ),
 }
 
 
@@ -92,8 +104,8 @@ class ParseResult(BaseModel):
     that was needed, and `reason` joins them (or says why the reply is unscored)."""
 
     status: Status
-    score: Optional[float] = None
-    reason: Optional[str] = None
+    score: float | None = None
+    reason: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
     repairs: list[str] = Field(default_factory=list)
 

@@ -11,12 +11,14 @@ Programmatic rewards: `rewards.programmatic_provider` names a provider (registry
 world, loaded lazily) that supplies the `programmatic` backend's judge functions and an image-statistics
 stand-in for PickScore, used when no PickScore model is configured.
 """
+
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,7 +45,7 @@ class ProgrammaticRewards:
     stand-in (used when rewards.pickscore.model_path is unset), with the model name recorded in scores rows."""
 
     judges: dict[str, Callable[[JudgeRequest], str]] = field(default_factory=dict)
-    aesthetic: Optional[AestheticScorer] = None
+    aesthetic: AestheticScorer | None = None
     aesthetic_model: str = "none"
 
     def install(self) -> None:
@@ -67,13 +69,15 @@ class RewardProvider:
 
 _PROVIDERS: dict[str, RewardProvider] = {}
 PROVIDED: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "world": ("plotline.world.judges.backend", "world_rewards", ("world",))}
+    "world": ("plotline.world.judges.backend", "world_rewards", ("world",))
+}
 """Providers defined in another package: name -> (module, function, sections); imported on first use, so the
 rewards package stays light."""
 
 
-def register_reward_provider(name: str, build: Callable[..., ProgrammaticRewards],
-                             sections: tuple[str, ...]) -> RewardProvider:
+def register_reward_provider(
+    name: str, build: Callable[..., ProgrammaticRewards], sections: tuple[str, ...]
+) -> RewardProvider:
     """Make `rewards.programmatic_provider: name` build its rewards with `build(*sections of the root config)`."""
     _PROVIDERS[name] = RewardProvider(name, tuple(sections), build)
     return _PROVIDERS[name]
@@ -89,8 +93,10 @@ def programmatic_rewards(config) -> ProgrammaticRewards:
         module, attr, sections = PROVIDED[name]
         register_reward_provider(name, getattr(importlib.import_module(module), attr), sections)
     if name not in _PROVIDERS:
-        raise KeyError(f"programmatic reward provider {name!r} is not available; available: "
-                       f"{', '.join(sorted(set(_PROVIDERS) | set(PROVIDED)))}")
+        raise KeyError(
+            f"programmatic reward provider {name!r} is not available; available: "
+            f"{', '.join(sorted(set(_PROVIDERS) | set(PROVIDED)))}"
+        )
     provider = _PROVIDERS[name]
     return provider.build(*(getattr(config, section) for section in provider.sections))
 
@@ -112,12 +118,14 @@ def transition_window(row: Mapping[str, Any], window: str) -> tuple[int, int]:
     return latent_to_pixel_window(start, end, total, temporal_compression(total, total_latent))
 
 
-def judge_frame_indices(num_pixel_frames: int, num_latent_frames: int, transition_start: int, transition_end: int,
-                        count: int) -> list[int]:
+def judge_frame_indices(
+    num_pixel_frames: int, num_latent_frames: int, transition_start: int, transition_end: int, count: int
+) -> list[int]:
     """What a rollout should store for the judges: `count` frames over the whole video (first and last
     included) plus `count` frames of the transition chunk."""
-    a, b = latent_to_pixel_window(transition_start, transition_end, num_pixel_frames,
-                                  temporal_compression(num_pixel_frames, num_latent_frames))
+    a, b = latent_to_pixel_window(
+        transition_start, transition_end, num_pixel_frames, temporal_compression(num_pixel_frames, num_latent_frames)
+    )
     return sorted(set(whole_video_indices(num_pixel_frames, count)) | set(window_indices(a, b, count)))
 
 
@@ -128,8 +136,8 @@ class RolloutFrames:
 
     indices: list[int]
     frames: np.ndarray
-    load_video: Optional[Callable[[], np.ndarray]] = None
-    _video: Optional[np.ndarray] = None
+    load_video: Callable[[], np.ndarray] | None = None
+    _video: np.ndarray | None = None
 
     def pick(self, wanted: Sequence[int]) -> tuple[list[np.ndarray], str]:
         """(frames at `wanted`, source): `stored` when all are stored, else `video` (mp4 decoded once), else
@@ -141,8 +149,9 @@ class RolloutFrames:
             if self._video is None:
                 self._video = self.load_video()
             return [self._video[min(i, len(self._video) - 1)] for i in wanted], "video"
-        nearest = list(dict.fromkeys(min(range(len(self.indices)), key=lambda k: (abs(self.indices[k] - i), k))
-                                     for i in wanted))
+        nearest = list(
+            dict.fromkeys(min(range(len(self.indices)), key=lambda k: (abs(self.indices[k] - i), k)) for i in wanted)
+        )
         return [self.frames[k] for k in nearest], "nearest"
 
 
@@ -155,35 +164,57 @@ def judge_model_name(config: RewardsConfig, kind: str) -> str:
     return config.models.text if kind == "plan" else config.models.vision
 
 
-def plan_request(plan: Mapping[str, Any], config: RewardsConfig,
-                 gt_steps: Optional[Sequence[str]] = None) -> JudgeRequest:
+def plan_request(plan: Mapping[str, Any], config: RewardsConfig, gt_steps: Sequence[str] | None = None) -> JudgeRequest:
     """The plan judge's request for one plan row: the instruction vs the UNSMOOTHED `steps` (DESIGN §10);
     programmatic judges also get the instruction's ground-truth steps (meta)."""
     system, user = plan_judge_prompt(plan["prompt"], list(plan["steps"]))
-    meta = {"plan_id": plan["plan_id"], "instruction": plan["prompt"], "gt_steps": list(gt_steps or []) or None,
-            "plan_steps": list(plan["steps"])}
+    meta = {
+        "plan_id": plan["plan_id"],
+        "instruction": plan["prompt"],
+        "gt_steps": list(gt_steps or []) or None,
+        "plan_steps": list(plan["steps"]),
+    }
     return JudgeRequest("plan", judge_model_name(config, "plan"), system, user, meta=meta)
 
 
-def video_requests(instruction: str, step: str, previous_step: Optional[str], whole: Sequence[np.ndarray],
-                   window: Sequence[np.ndarray], config: RewardsConfig) -> tuple[JudgeRequest, JudgeRequest]:
+def video_requests(
+    instruction: str,
+    step: str,
+    previous_step: str | None,
+    whole: Sequence[np.ndarray],
+    window: Sequence[np.ndarray],
+    config: RewardsConfig,
+) -> tuple[JudgeRequest, JudgeRequest]:
     """(temporal request on `whole` — frames over the whole video, in order, last included — against the
     instruction; step request on the transition `window` against the new step prompt, with the previous step).
     Neither carries ground truth: like a VLM, the judges read the instruction and the step prompts."""
     fc = config.frames
     system, user = temporal_judge_prompt(instruction, len(whole))
-    temporal = JudgeRequest("temporal", judge_model_name(config, "temporal"), system, user,
-                            images=tuple(encode_png(f, fc.image_size) for f in whole), n_frames=len(whole),
-                            meta={"instruction": instruction, "steps": None})
+    temporal = JudgeRequest(
+        "temporal",
+        judge_model_name(config, "temporal"),
+        system,
+        user,
+        images=tuple(encode_png(f, fc.image_size) for f in whole),
+        n_frames=len(whole),
+        meta={"instruction": instruction, "steps": None},
+    )
     system, user = step_judge_prompt(step, previous_step, len(window))
-    step_req = JudgeRequest("step", judge_model_name(config, "step"), system, user,
-                            images=tuple(encode_png(f, fc.image_size) for f in window), n_frames=len(window),
-                            meta={"step": step, "previous_step": previous_step})
+    step_req = JudgeRequest(
+        "step",
+        judge_model_name(config, "step"),
+        system,
+        user,
+        images=tuple(encode_png(f, fc.image_size) for f in window),
+        n_frames=len(window),
+        meta={"step": step, "previous_step": previous_step},
+    )
     return temporal, step_req
 
 
-def rollout_judge_frames(row: Mapping[str, Any], frames: RolloutFrames,
-                         config: RewardsConfig) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, str]]:
+def rollout_judge_frames(
+    row: Mapping[str, Any], frames: RolloutFrames, config: RewardsConfig
+) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, str]]:
     """(whole-video frames for the temporal judge, transition-window frames for the step judge and PickScore,
     where each came from) for one rollout row."""
     fc = config.frames
@@ -193,18 +224,32 @@ def rollout_judge_frames(row: Mapping[str, Any], frames: RolloutFrames,
     return whole, window, {"temporal": whole_src, "step": window_src}
 
 
-def outcome_row(score_id: str, judge: str, instruction_id: str, plan_id: str, rollout_id: Optional[str],
-                outcome: JudgeOutcome) -> dict[str, Any]:
+def outcome_row(
+    score_id: str, judge: str, instruction_id: str, plan_id: str, rollout_id: str | None, outcome: JudgeOutcome
+) -> dict[str, Any]:
     """One `scores` row of a judge outcome (raw reply, latency, attempts and cache hit kept)."""
     req, resp, res = outcome.request, outcome.response, outcome.result
-    return {"score_id": score_id, "judge": judge, "instruction_id": instruction_id, "plan_id": plan_id,
-            "rollout_id": rollout_id, "status": res.status, "score": res.score, "reason": res.reason,
-            "fields_json": json.dumps(res.fields, default=str), "raw": resp.raw, "model": req.model,
-            "cache_key": req.cache_key, "n_frames": len(req.images), "latency_s": float(resp.latency_s),
-            "attempts": int(resp.attempts), "cached": bool(resp.cached)}
+    return {
+        "score_id": score_id,
+        "judge": judge,
+        "instruction_id": instruction_id,
+        "plan_id": plan_id,
+        "rollout_id": rollout_id,
+        "status": res.status,
+        "score": res.score,
+        "reason": res.reason,
+        "fields_json": json.dumps(res.fields, default=str),
+        "raw": resp.raw,
+        "model": req.model,
+        "cache_key": req.cache_key,
+        "n_frames": len(req.images),
+        "latency_s": float(resp.latency_s),
+        "attempts": int(resp.attempts),
+        "cached": bool(resp.cached),
+    }
 
 
-def pickscore_outcome(value: Optional[float], reason: Optional[str], model: str) -> JudgeOutcome:
+def pickscore_outcome(value: float | None, reason: str | None, model: str) -> JudgeOutcome:
     """A PickScore result wrapped as an outcome (unscored with `reason` when no value)."""
     if value is None or not np.isfinite(value):
         result = ParseResult(status="unscored", reason=reason or "PickScore produced no value")

@@ -1,7 +1,8 @@
 """Advantage computation settings."""
+
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -25,7 +26,7 @@ class SelfPacedConfig(Section):
     """β: weight of the Hoyer-sparsity difference to the previous term."""
 
     @model_validator(mode="after")
-    def _check_lengths(self) -> "SelfPacedConfig":
+    def _check_lengths(self) -> SelfPacedConfig:
         if len(self.thresholds) != len(self.terms):
             raise ValueError(f"thresholds has {len(self.thresholds)} entries but terms has {len(self.terms)}")
         return self
@@ -45,7 +46,7 @@ class AdvantageConfig(Section):
     """Added to the std; a std below it marks a zero-variance group."""
     zero_variance_policy: Literal["zero", "drop"] = "zero"
     """Groups whose rewards are all equal (or with one scored member): advantages 0, or dropped."""
-    clip: Optional[float] = Field(5.0, gt=0)
+    clip: float | None = Field(5.0, gt=0)
     """Advantages are clipped to [−clip, clip] (None: no clipping)."""
     format_penalty: float = Field(1.0, ge=0)
     """R_plan −= format_penalty · (1 − format_reward): 0 for a clean plan, 0.5·λ padded, λ failed."""

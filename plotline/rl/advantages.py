@@ -3,10 +3,12 @@
 Unscored samples are NaN rewards. They never enter a group's mean or std; `unscored_policy` decides whether
 they are dropped from the update (`drop`), kept with advantage 0 (`zero`) or abort the step (`fail`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +36,9 @@ def _std(values: np.ndarray, ddof: int) -> float:
     return float(np.std(values, ddof=ddof)) if values.size > ddof else 0.0
 
 
-def group_advantages(rewards: Sequence[float] | np.ndarray, groups: Sequence[Any], config: AdvantageConfig,
-                     what: str = "samples") -> GroupAdvantages:
+def group_advantages(
+    rewards: Sequence[float] | np.ndarray, groups: Sequence[Any], config: AdvantageConfig, what: str = "samples"
+) -> GroupAdvantages:
     """A_i = clip((r_i − mean_g) / (std + eps)) with the mean over the scored members of i's group g and the
     std of the group (`std_mode=group`) or of every scored reward of the batch (`batch`). Zero-variance groups
     (std < eps, or one scored member) get advantage 0 or are dropped (`zero_variance_policy`)."""
@@ -94,20 +97,29 @@ def group_advantages(rewards: Sequence[float] | np.ndarray, groups: Sequence[Any
     return GroupAdvantages(adv, keep, mean, std, zero_var, diagnostics)
 
 
-def plan_rewards(r_judge: Sequence[float], format_reward: Sequence[float], plan_ids: Sequence[Any],
-                 rollout_plan_ids: Sequence[Any], r_video: Sequence[float], judge_w: float = 0.15,
-                 video_w: float = 0.85, format_penalty: float = 1.0) -> np.ndarray:
+def plan_rewards(
+    r_judge: Sequence[float],
+    format_reward: Sequence[float],
+    plan_ids: Sequence[Any],
+    rollout_plan_ids: Sequence[Any],
+    r_video: Sequence[float],
+    judge_w: float = 0.15,
+    video_w: float = 0.85,
+    format_penalty: float = 1.0,
+) -> np.ndarray:
     """R_plan^m = w_j·R_judge^m + w_v·mean_n R_video^{m,n} − λ·(1 − format^m) (DESIGN §2), the mean over the
     plan's scored continuations. NaN (unscored) when R_judge or every R_video of the plan is unscored."""
-    video = pd.Series(np.asarray(r_video, dtype=np.float64)).groupby(
-        pd.Series(list(rollout_plan_ids), dtype=object)).mean()  # NaN-skipping mean
+    video = (
+        pd.Series(np.asarray(r_video, dtype=np.float64)).groupby(pd.Series(list(rollout_plan_ids), dtype=object)).mean()
+    )  # NaN-skipping mean
     mean_video = video.reindex(pd.Index(list(plan_ids), dtype=object)).to_numpy(dtype=np.float64)
     judge = np.asarray(r_judge, dtype=np.float64)
     penalty = format_penalty * (1.0 - np.asarray(format_reward, dtype=np.float64))
     return judge_w * judge + video_w * mean_video - penalty
 
 
-def exec_rewards(r_step: Sequence[float], r_aes: Sequence[float], step_w: float = 0.6,
-                 aes_w: float = 0.4) -> np.ndarray:
+def exec_rewards(
+    r_step: Sequence[float], r_aes: Sequence[float], step_w: float = 0.6, aes_w: float = 0.4
+) -> np.ndarray:
     """R_exec^{m,n} = w_s·R_step + w_a·R_aes per continuation (DESIGN §2); NaN when either is unscored."""
     return step_w * np.asarray(r_step, dtype=np.float64) + aes_w * np.asarray(r_aes, dtype=np.float64)

@@ -1,4 +1,5 @@
 """RL configuration: GSPO for the planner, Flow-GRPO for the executor, group advantages."""
+
 from __future__ import annotations
 
 from pydantic import Field

@@ -1,4 +1,5 @@
 """The one error both policy updates raise on NaN/inf: it names the sample or the optimiser step."""
+
 from __future__ import annotations
 
 

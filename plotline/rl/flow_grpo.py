@@ -1,5 +1,6 @@
 """Flow-GRPO objective for the few-step stochastic sampler (DESIGN §3): RatioNorm ratio, clipped policy loss with
 advantage clipping, and the velocity-space KL to the adapter-disabled reference."""
+
 from __future__ import annotations
 
 import torch
@@ -9,8 +10,9 @@ def _per_sample_mean(x: torch.Tensor) -> torch.Tensor:
     return x.float().flatten(1).mean(1)
 
 
-def step_noise(x_t: torch.Tensor, x_next: torch.Tensor, v_old: torch.Tensor, sigma: float,
-               sigma_next: float) -> torch.Tensor:
+def step_noise(
+    x_t: torch.Tensor, x_next: torch.Tensor, v_old: torch.Tensor, sigma: float, sigma_next: float
+) -> torch.Tensor:
     """ε = (x_{t'} − (1−σ')(x_t − σ·v_old))/σ': the noise of the sampled transition σ → σ' (sampler.stochastic_step
     inverted), in at least fp32."""
     dt = torch.promote_types(x_next.dtype, torch.float32)
@@ -18,8 +20,9 @@ def step_noise(x_t: torch.Tensor, x_next: torch.Tensor, v_old: torch.Tensor, sig
     return (x_next.to(dt) - mean) / sigma_next
 
 
-def ratio_norm(v_new: torch.Tensor, v_old: torch.Tensor, x_t: torch.Tensor, x_next: torch.Tensor, sigma: float,
-               sigma_next: float) -> torch.Tensor:
+def ratio_norm(
+    v_new: torch.Tensor, v_old: torch.Tensor, x_t: torch.Tensor, x_next: torch.Tensor, sigma: float, sigma_next: float
+) -> torch.Tensor:
     """RatioNorm (GRPO-Guard) ratio per sample [B] of one transition σ → σ' (x_t, x_next, v_* are [B, ...]).
 
     DESIGN §3 defines it from the chunk-mean Gaussian log-probs: log_r = mean(logp_θ) − mean(logp_old),
@@ -53,8 +56,9 @@ def velocity_kl(v_new: torch.Tensor, v_ref: torch.Tensor) -> torch.Tensor:
     return _per_sample_mean((v_new - v_ref) ** 2)
 
 
-def flow_grpo_loss(ratio: torch.Tensor, adv: torch.Tensor, kl: torch.Tensor, clip: float, adv_clip: float,
-                   beta: float) -> dict[str, torch.Tensor]:
+def flow_grpo_loss(
+    ratio: torch.Tensor, adv: torch.Tensor, kl: torch.Tensor, clip: float, adv_clip: float, beta: float
+) -> dict[str, torch.Tensor]:
     """loss = mean(max(−A·r, −A·clip(r, 1±ε))) + β·mean(kl) with A clipped to ±adv_clip.
 
     ratio and kl are [B, T] (samples × trained transitions). Returns loss, policy_loss, kl and the clip fraction.
@@ -63,5 +67,9 @@ def flow_grpo_loss(ratio: torch.Tensor, adv: torch.Tensor, kl: torch.Tensor, cli
     policy = clipped_policy_loss(ratio, a, clip).mean()
     kl_mean = kl.float().mean()
     clipped = ((ratio - 1).abs() > clip).float().mean()
-    return {"loss": policy + beta * kl_mean, "policy_loss": policy.detach(), "kl": kl_mean.detach(),
-            "clip_fraction": clipped.detach()}
+    return {
+        "loss": policy + beta * kl_mean,
+        "policy_loss": policy.detach(),
+        "kl": kl_mean.detach(),
+        "clip_fraction": clipped.detach(),
+    }

@@ -1,4 +1,5 @@
 """Flow-GRPO hyperparameters (executor update). Defaults are the paper's."""
+
 from __future__ import annotations
 
 from pydantic import Field

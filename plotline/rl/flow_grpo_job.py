@@ -7,12 +7,13 @@ last one may be short). With N ranks each window's groups are dealt round-robin;
 own groups (loss / grad_accum_steps) and the gradients are summed across ranks before clipping, so N ranks take
 the same steps as one process, up to the order of floating-point summation.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -67,7 +68,7 @@ def update_windows(plan_ids: Sequence[str], epochs: int, window: int) -> list[li
     """(iteration, plan id) items of every optimizer step: `plan_ids` repeated `epochs` times, cut into windows
     of `window` groups (a window may span an epoch boundary, as gradient accumulation carries over)."""
     flat = list(enumerate(pid for _ in range(epochs) for pid in plan_ids))
-    return [flat[i:i + window] for i in range(0, len(flat), window)]
+    return [flat[i : i + window] for i in range(0, len(flat), window)]
 
 
 def trainable_plans(rollouts: Sequence[dict], advantages: dict[str, float]) -> tuple[dict[str, list[dict]], list[str]]:
@@ -79,9 +80,17 @@ def trainable_plans(rollouts: Sequence[dict], advantages: dict[str, float]) -> t
     return by_plan, keep
 
 
-def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGRPOConfig,
-                        inputs: ExecutorUpdateInputs, out_dir: str | Path, *, collective: Collective | None = None,
-                        device: str | None = None, progress: Progress | None = None) -> UpdateResult:
+def run_executor_update(
+    executor: ExecutorConfig,
+    video: VideoConfig,
+    rl: FlowGRPOConfig,
+    inputs: ExecutorUpdateInputs,
+    out_dir: str | Path,
+    *,
+    collective: Collective | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+) -> UpdateResult:
     """Train the executor LoRA on the rollouts and advantages (config sections `executor`, `video`,
     `rl.executor`); rank 0 writes `out_dir/adapter` (and `out_dir/adapter_ema` when `use_ema`). Every rank
     returns the same metrics and summary."""
@@ -100,8 +109,9 @@ def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGR
         ids: list[str] = []
         for it, pid in coll.share(window):
             rows = by_plan[pid]
-            group = build_group(rows, inputs.read_group(rows[0]["group_path"]), adv,
-                                ex.encode(list(rows[0]["span_prompts"])))
+            group = build_group(
+                rows, inputs.read_group(rows[0]["group_path"]), adv, ex.encode(list(rows[0]["span_prompts"]))
+            )
             if group is None:
                 raise ValueError(f"plan {pid}: none of its rollouts has an advantage")
             ids += group.sample_ids
@@ -113,16 +123,27 @@ def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGR
             m = {**m, "grad_norm": norms[it]}
         metrics += [{"role": "executor", "iteration": it, "metric": k, "value": float(v)} for k, v in m.items()]
     groups = sum(len(w) for w in windows)
-    metrics.append({"role": "executor", "iteration": groups, "metric": "optimizer_steps",
-                    "value": float(trainer.state.optimizer_steps)})
+    metrics.append(
+        {
+            "role": "executor",
+            "iteration": groups,
+            "metric": "optimizer_steps",
+            "value": float(trainer.state.optimizer_steps),
+        }
+    )
     if coll.is_main:
         out = Path(out_dir)
         save_adapter(peft, out / "adapter", ex.backbone, inputs.version)
         if rl.use_ema:
             with trainer.ema_weights():
                 save_adapter(peft, out / "adapter_ema", ex.backbone, inputs.version + "+ema")
-    summary = {"groups": groups, "optimizer_steps": trainer.state.optimizer_steps, "adapter_version": inputs.version,
-               "started_from": start_version, "num_processes": coll.world_size}
+    summary = {
+        "groups": groups,
+        "optimizer_steps": trainer.state.optimizer_steps,
+        "adapter_version": inputs.version,
+        "started_from": start_version,
+        "num_processes": coll.world_size,
+    }
     for key in ("loss", "kl", "ratio_mean", "clip_fraction", "grad_norm"):
         vals = [m["value"] for m in metrics if m["metric"] == key]
         if vals:
@@ -131,16 +152,28 @@ def run_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGR
     return UpdateResult(metrics, summary)
 
 
-def launch_executor_update(executor: ExecutorConfig, video: VideoConfig, rl: FlowGRPOConfig, inputs: dict,
-                           out_dir: str | Path, workdir: str | Path, timeout_s: float | None = None) -> UpdateResult:
+def launch_executor_update(
+    executor: ExecutorConfig,
+    video: VideoConfig,
+    rl: FlowGRPOConfig,
+    inputs: dict,
+    out_dir: str | Path,
+    workdir: str | Path,
+    timeout_s: float | None = None,
+) -> UpdateResult:
     """Run the update with `rl.num_processes` ranks under `accelerate launch` and return rank 0's result.
 
     `inputs`: `rollouts_table`, `advantages_table` (local Parquet paths), `group_files` (group_path → local
     safetensors path), `adapter_dir` (or None), `lora_seed`, `version`. GPUs are used unless `executor.device`
     is `cpu` or none is visible (then CPU ranks with gloo).
     """
-    spec = job_spec(EXECUTOR_UPDATE, sections={"executor": executor, "video": video, "rl.executor": rl},
-                    inputs=inputs, out_dir=str(out_dir), device="cuda" if uses_cuda(executor.device) else "cpu")
+    spec = job_spec(
+        EXECUTOR_UPDATE,
+        sections={"executor": executor, "video": video, "rl.executor": rl},
+        inputs=inputs,
+        out_dir=str(out_dir),
+        device="cuda" if uses_cuda(executor.device) else "cpu",
+    )
     result = launch_accelerate(spec, workdir, rl.num_processes, what="update_executor", timeout_s=timeout_s)
     return UpdateResult.from_json(result)
 
@@ -155,9 +188,18 @@ def executor_update(ctx: WorkerContext) -> dict:
     inputs = ExecutorUpdateInputs(
         rollouts=pq.read_table(ctx.input("rollouts_table")).to_pylist(),
         advantages=pq.read_table(ctx.input("advantages_table")).to_pylist(),
-        read_group=lambda name: load_file(files[name]), adapter_dir=ctx.input("adapter_dir"),
-        lora_seed=int(ctx.input("lora_seed")), version=ctx.input("version"))
-    result = run_executor_update(ctx.section("executor", ExecutorConfig), ctx.section("video", VideoConfig),
-                                 ctx.section("rl.executor", FlowGRPOConfig), inputs, ctx.spec.out_dir,
-                                 collective=ctx.collective, device=ctx.device)
+        read_group=lambda name: load_file(files[name]),
+        adapter_dir=ctx.input("adapter_dir"),
+        lora_seed=int(ctx.input("lora_seed")),
+        version=ctx.input("version"),
+    )
+    result = run_executor_update(
+        ctx.section("executor", ExecutorConfig),
+        ctx.section("video", VideoConfig),
+        ctx.section("rl.executor", FlowGRPOConfig),
+        inputs,
+        ctx.spec.out_dir,
+        collective=ctx.collective,
+        device=ctx.device,
+    )
     return result.to_json()

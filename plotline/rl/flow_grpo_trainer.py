@@ -1,26 +1,24 @@
 """Flow-GRPO update of the executor's LoRA: rebuild the shared prefix cache from stored clean latents, recompute
 the transition chunk's log-probs, RatioNorm + clipped loss + KL to the adapter-disabled reference on every update,
 gradient accumulation, max-grad-norm, AdamW, EMA of the LoRA weights. Never steps on non-finite values."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
 import torch
 
 from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
 from plotline.executor.sampler import step_logprob
 from plotline.executor.schedule import model_timestep
-from plotline.rl.flow_grpo import (clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm,
-                                   velocity_kl)
-from plotline.rl.flow_grpo_config import FlowGRPOConfig
 from plotline.rl.finite import NonFiniteError  # re-exported (one error for both updates)
+from plotline.rl.flow_grpo import clip_advantages, clipped_policy_loss, flow_grpo_loss, ratio_norm, velocity_kl
+from plotline.rl.flow_grpo_config import FlowGRPOConfig
 
 log = logging.getLogger(__name__)
-
-
 
 
 @dataclass
@@ -46,16 +44,26 @@ class TransitionGroup:
         if not torch.isfinite(self.prefix).all():
             raise NonFiniteError(f"non-finite prefix latents shared by samples {', '.join(self.sample_ids)}")
         for n, sid in enumerate(self.sample_ids):
-            for name, t in (("latents", self.states[n]), ("velocities", self.velocities[n]),
-                            ("log-probs", self.logprobs[n]), ("advantage", self.advantages[n])):
+            for name, t in (
+                ("latents", self.states[n]),
+                ("velocities", self.velocities[n]),
+                ("log-probs", self.logprobs[n]),
+                ("advantage", self.advantages[n]),
+            ):
                 if not torch.isfinite(t).all():
                     raise NonFiniteError(f"sample {sid}: non-finite {name}")
 
-    def to(self, device: torch.device | str) -> "TransitionGroup":
+    def to(self, device: torch.device | str) -> TransitionGroup:
         """The same group with its tensors on `device` (stored groups are read on the CPU)."""
-        return replace(self, prefix=self.prefix.to(device), contexts=[c.to(device) for c in self.contexts],
-                       states=self.states.to(device), velocities=self.velocities.to(device),
-                       logprobs=self.logprobs.to(device), advantages=self.advantages.to(device))
+        return replace(
+            self,
+            prefix=self.prefix.to(device),
+            contexts=[c.to(device) for c in self.contexts],
+            states=self.states.to(device),
+            velocities=self.velocities.to(device),
+            logprobs=self.logprobs.to(device),
+            advantages=self.advantages.to(device),
+        )
 
 
 @dataclass
@@ -88,8 +96,12 @@ def exclude_gradless_targets(peft_model, recache_on_switch: bool) -> list[str]:
             frozen.add(module.split("model.", 1)[-1] if module.startswith("base_model.") else module)
     if frozen:
         targets = sorted({m.rsplit(".", 2)[-2] + "." + m.rsplit(".", 1)[-1] for m in frozen})
-        log.warning("LoRA target(s) %s get no gradient (the switch re-cache stores the text K/V without grad): "
-                    "their LoRA weights are frozen in this update (%d modules)", ", ".join(targets), len(frozen))
+        log.warning(
+            "LoRA target(s) %s get no gradient (the switch re-cache stores the text K/V without grad): "
+            "their LoRA weights are frozen in this update (%d modules)",
+            ", ".join(targets),
+            len(frozen),
+        )
     return sorted(frozen)
 
 
@@ -109,8 +121,13 @@ class FlowGRPOTrainer:
         self.params = [p for p in peft_model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the executor model has no trainable (LoRA) parameters")
-        self.opt = torch.optim.AdamW(self.params, lr=cfg.learning_rate, betas=(cfg.adam_betas[0], cfg.adam_betas[1]),
-                                     eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(
+            self.params,
+            lr=cfg.learning_rate,
+            betas=(cfg.adam_betas[0], cfg.adam_betas[1]),
+            eps=cfg.adam_eps,
+            weight_decay=cfg.weight_decay,
+        )
         self.ema = [p.detach().clone() for p in self.params]
         self.state = TrainerState()
         self._pending = 0
@@ -140,14 +157,16 @@ class FlowGRPOTrainer:
         size = self.cfg.micro_batch_size or n
         return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
-    def transition_terms(self, g: TransitionGroup, i: int, rows: slice, cache, ref_cache,
-                         with_grad: bool = True) -> dict[str, torch.Tensor]:
+    def transition_terms(
+        self, g: TransitionGroup, i: int, rows: slice, cache, ref_cache, with_grad: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Ratio [B], KL [B] and new log-prob [B] of transition i for the continuations `rows` (B of them), from
         one forward of the policy (with grad when with_grad) and one no-grad forward of the reference."""
         k = g.prefix.shape[2]
         x_t, x_next = g.states[rows, i], g.states[rows, i + 1]
         b = x_t.shape[0]
         from plotline.executor.prompts import frame_prompt_index
+
         ctx = g.contexts[frame_prompt_index(g.starts, k)].expand(b, -1, -1)
         sigma, sigma_next = float(g.sigmas[i]), float(g.sigmas[i + 1])
         with torch.set_grad_enabled(with_grad):
@@ -155,8 +174,10 @@ class FlowGRPOTrainer:
         logp = step_logprob(x_t, v, x_next, sigma, sigma_next)
         bad = ~(torch.isfinite(logp) & torch.isfinite(v.detach().flatten(1)).all(1))
         if v.device.type != "meta" and bad.any():  # meta: shapes only (plotline memory)
-            raise NonFiniteError(f"sample {g.sample_ids[rows][int(bad.nonzero()[0])]}: non-finite recomputed "
-                                 f"log-prob/velocity at transition {i}")
+            raise NonFiniteError(
+                f"sample {g.sample_ids[rows][int(bad.nonzero()[0])]}: non-finite recomputed "
+                f"log-prob/velocity at transition {i}"
+            )
         ratio = ratio_norm(v, g.velocities[rows, i], x_t, x_next, sigma, sigma_next)
         if ref_cache is not None:
             with torch.no_grad(), self.reference():
@@ -173,10 +194,13 @@ class FlowGRPOTrainer:
         """Per-sample, per-transition ratio [N, T], KL [N, T] and new log-probs for the first T transitions, all
         graphs kept when with_grad (the one-big-backward formulation; `backward` frees each graph at once)."""
         cache, ref = self._caches(g)
-        cols = [[self.transition_terms(g, i, rows, cache, ref, with_grad) for rows in self.micro_batches(len(g.sample_ids))]
-                for i in range(self._steps(g))]
-        return {key: torch.stack([torch.cat([t[key] for t in col]) for col in cols], 1)
-                for key in ("ratio", "kl", "logp")}
+        cols = [
+            [self.transition_terms(g, i, rows, cache, ref, with_grad) for rows in self.micro_batches(len(g.sample_ids))]
+            for i in range(self._steps(g))
+        ]
+        return {
+            key: torch.stack([torch.cat([t[key] for t in col]) for col in cols], 1) for key in ("ratio", "kl", "logp")
+        }
 
     def accumulate(self, g: TransitionGroup) -> dict[str, float]:
         """Forward + backward of one group (scaled by 1/grad_accum); steps the optimizer every grad_accum groups."""
@@ -209,8 +233,9 @@ class FlowGRPOTrainer:
             for rows in self.micro_batches(n):
                 t = self.transition_terms(g, i, rows, cache, ref)
                 share = (rows.stop - rows.start) / (n * steps)
-                block = (clipped_policy_loss(t["ratio"], adv[rows], self.cfg.clip).mean() * share
-                         + self.cfg.beta * (t["kl"].float().mean() * share))
+                block = clipped_policy_loss(t["ratio"], adv[rows], self.cfg.clip).mean() * share + self.cfg.beta * (
+                    t["kl"].float().mean() * share
+                )
                 if not torch.isfinite(block):
                     raise self._fail(f"non-finite loss for samples {', '.join(g.sample_ids[rows])} at transition {i}")
                 if block.requires_grad:
@@ -221,10 +246,19 @@ class FlowGRPOTrainer:
             raise self._fail(f"non-finite loss for samples {', '.join(g.sample_ids)}")
         self._pending += 1
         adv = g.advantages.float()
-        metrics = {"loss": float(out["loss"]), "policy_loss": float(out["policy_loss"]), "kl": float(out["kl"]),
-                   "ratio_mean": float(ratio.mean()), "ratio_min": float(ratio.min()), "ratio_max": float(ratio.max()),
-                   "clip_fraction": float(out["clip_fraction"]), "adv_mean": float(adv.mean()),
-                   "adv_std": float(adv.std(unbiased=False)), "adv_min": float(adv.min()), "adv_max": float(adv.max())}
+        metrics = {
+            "loss": float(out["loss"]),
+            "policy_loss": float(out["policy_loss"]),
+            "kl": float(out["kl"]),
+            "ratio_mean": float(ratio.mean()),
+            "ratio_min": float(ratio.min()),
+            "ratio_max": float(ratio.max()),
+            "clip_fraction": float(out["clip_fraction"]),
+            "adv_mean": float(adv.mean()),
+            "adv_std": float(adv.std(unbiased=False)),
+            "adv_min": float(adv.min()),
+            "adv_max": float(adv.max()),
+        }
         return metrics
 
     def step(self, sample_ids: list[str] | None = None) -> float:

@@ -7,11 +7,12 @@ For sequence i with completion mask m_i:
     KL_i  = Σ_t m_it k3_it / Σ_t m_it,   k3 = exp(logπ_ref − logπ_θ) − (logπ_ref − logπ_θ) − 1
     L     = L_pg + β · mean_i KL_i
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -53,9 +54,16 @@ class GSPOTerms:
     clipped: torch.Tensor
 
 
-def gspo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-              ref_logp: torch.Tensor | None = None, clip: float = 5e-4, adv_clip: float = 1.0,
-              kl_coef: float = 0.0) -> GSPOTerms:
+def gspo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    ref_logp: torch.Tensor | None = None,
+    clip: float = 5e-4,
+    adv_clip: float = 1.0,
+    kl_coef: float = 0.0,
+) -> GSPOTerms:
     """GSPO objective (module docstring): mean clipped sequence surrogate + β·mean k3 KL (KL is 0 without a
     reference). Tensors are [B, T] token-level, `advantages` is [B]."""
     adv = advantages.to(logp.dtype).clamp(-adv_clip, adv_clip)
@@ -96,25 +104,36 @@ class GSPOBatch:
 
     def check_finite(self) -> None:
         """Raise NonFiniteError naming the first sample with a NaN/inf advantage or old/reference log-prob."""
-        for what, t in (("advantage", self.advantages), ("old log-probs", self.old_logp),
-                        ("reference log-probs", self.ref_logp)):
+        for what, t in (
+            ("advantage", self.advantages),
+            ("old log-probs", self.old_logp),
+            ("reference log-probs", self.ref_logp),
+        ):
             if t is None:
                 continue
             bad = ~torch.isfinite(t if t.dim() == 1 else torch.where(self.mask.bool(), t, torch.zeros_like(t)))
             rows = bad if bad.dim() == 1 else bad.any(-1)
             if rows.any():
                 i = int(rows.nonzero()[0])
-                raise NonFiniteError(f"GSPO: sample {self.name(i)} has a non-finite {what} "
-                                     f"({int(rows.sum())} of {len(self)} samples); refusing to update")
+                raise NonFiniteError(
+                    f"GSPO: sample {self.name(i)} has a non-finite {what} "
+                    f"({int(rows.sum())} of {len(self)} samples); refusing to update"
+                )
 
 
 PolicyLogprobs = Callable[[torch.Tensor], torch.Tensor]
 """Maps a LongTensor of sequence indices to their [len(idx), T] log-probs under the current policy (with grad)."""
 
 
-def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer, batch: GSPOBatch,
-                policy_logprobs: PolicyLogprobs, config: GSPOConfig, seed: int = 0,
-                collective: Collective | None = None) -> list[dict]:
+def gspo_update(
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    batch: GSPOBatch,
+    policy_logprobs: PolicyLogprobs,
+    config: GSPOConfig,
+    seed: int = 0,
+    collective: Collective | None = None,
+) -> list[dict]:
     """Run `inner_epochs` passes over shuffled mini-batches; each mini-batch accumulates gradients over its
     micro-batches (loss weighted by their share of the mini-batch), clips the grad norm and takes one step.
     Returns one metrics dict per optimiser step.
@@ -132,23 +151,30 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
     for epoch in range(config.inner_epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, mini):
-            idx_mini = order[start:start + mini]
+            idx_mini = order[start : start + mini]
             optimizer.zero_grad(set_to_none=True)
             sums = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "ratio": 0.0, "clip_frac": 0.0}
             rmin, rmax = math.inf, -math.inf
-            micro_batches = [idx_mini[ms:ms + micro] for ms in range(0, len(idx_mini), micro)]
+            micro_batches = [idx_mini[ms : ms + micro] for ms in range(0, len(idx_mini), micro)]
             for idx in coll.share(micro_batches):
                 logp = policy_logprobs(idx)
                 dev = logp.device
                 terms = gspo_loss(
-                    logp, batch.old_logp[idx].to(dev), batch.advantages[idx].to(dev), batch.mask[idx].to(dev),
+                    logp,
+                    batch.old_logp[idx].to(dev),
+                    batch.advantages[idx].to(dev),
+                    batch.mask[idx].to(dev),
                     None if batch.ref_logp is None else batch.ref_logp[idx].to(dev),
-                    clip=config.clip, adv_clip=config.adv_clip, kl_coef=config.kl_coef,
+                    clip=config.clip,
+                    adv_clip=config.adv_clip,
+                    kl_coef=config.kl_coef,
                 )
                 if not torch.isfinite(terms.loss):
                     optimizer.zero_grad(set_to_none=True)
-                    raise NonFiniteError(f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite loss for "
-                                         f"samples {', '.join(batch.name(int(i)) for i in idx)}; no step taken")
+                    raise NonFiniteError(
+                        f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite loss for "
+                        f"samples {', '.join(batch.name(int(i)) for i in idx)}; no step taken"
+                    )
                 share = len(idx) / len(idx_mini)
                 (terms.loss * share).backward()
                 sums["loss"] += float(terms.loss.detach()) * share
@@ -164,11 +190,14 @@ def gspo_update(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimiz
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             if not torch.isfinite(grad_norm):
                 optimizer.zero_grad(set_to_none=True)
-                raise NonFiniteError(f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite gradient norm "
-                                     f"({float(grad_norm)}) over samples "
-                                     f"{', '.join(batch.name(int(i)) for i in idx_mini)}; no step taken")
+                raise NonFiniteError(
+                    f"GSPO epoch {epoch} optimiser step {len(metrics)}: non-finite gradient norm "
+                    f"({float(grad_norm)}) over samples "
+                    f"{', '.join(batch.name(int(i)) for i in idx_mini)}; no step taken"
+                )
             optimizer.step()
-            metrics.append({"epoch": epoch, **sums, "ratio_min": rmin, "ratio_max": rmax,
-                            "grad_norm": float(grad_norm)})
+            metrics.append(
+                {"epoch": epoch, **sums, "ratio_min": rmin, "ratio_max": rmax, "grad_norm": float(grad_norm)}
+            )
     optimizer.zero_grad(set_to_none=True)
     return metrics

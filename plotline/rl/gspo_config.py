@@ -1,4 +1,5 @@
 """GSPO hyperparameters (planner update)."""
+
 from __future__ import annotations
 
 from typing import Literal

@@ -4,9 +4,11 @@ w = softmax(α·g),  g_j = sigmoid(mean(r_j) − τ_j) + β·(Hoyer(r_{j−1}) �
 Hoyer(r) = (√G − ‖r‖₁/‖r‖₂) / (√G − 1) over the G rewards of a group; the j = 1 term has no predecessor
 (its Hoyer difference is 0).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ def hoyer(r: Sequence[float] | np.ndarray) -> float:
     Defined as 0 for G < 2 or an all-zero vector."""
     a = np.abs(np.asarray(r, dtype=np.float64))
     G = a.size
-    l2 = float(np.sqrt((a ** 2).sum()))
+    l2 = float(np.sqrt((a**2).sum()))
     if G < 2 or l2 == 0.0:
         return 0.0
     return float((np.sqrt(G) - a.sum() / l2) / (np.sqrt(G) - 1.0))
@@ -36,8 +38,9 @@ def self_paced_weights(terms: np.ndarray, thresholds: Sequence[float], alpha: fl
     return z / z.sum()
 
 
-def self_paced_rewards(terms: np.ndarray, groups: Sequence[Any], thresholds: Sequence[float], alpha: float,
-                       beta: float) -> tuple[np.ndarray, dict[Any, np.ndarray]]:
+def self_paced_rewards(
+    terms: np.ndarray, groups: Sequence[Any], thresholds: Sequence[float], alpha: float, beta: float
+) -> tuple[np.ndarray, dict[Any, np.ndarray]]:
     """Per-sample rewards Σ_j w_j^g·r_j with weights computed per group g from its fully scored members.
     Rows with any unscored (NaN) term get NaN; returns (rewards, {group: weights})."""
     terms = np.asarray(terms, dtype=np.float64)

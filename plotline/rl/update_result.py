@@ -1,4 +1,5 @@
 """What an update job returns to its stage: metric rows (the `update_metrics` table) and manifest summary."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +17,6 @@ class UpdateResult:
         return {"metrics": self.metrics, "summary": self.summary}
 
     @classmethod
-    def from_json(cls, data: dict) -> "UpdateResult":
+    def from_json(cls, data: dict) -> UpdateResult:
         """Inverse of `to_json`."""
         return cls(metrics=list(data["metrics"]), summary=dict(data["summary"]))

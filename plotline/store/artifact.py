@@ -6,6 +6,7 @@ again (and verified) instead of being used. Hashing a large file on every use wo
 verified copy is remembered per process by (path, mtime_ns, size): any rewrite of the file changes its mtime
 and is hashed again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -112,8 +113,10 @@ class Artifact:
 
             expected = get_kind(entry.kind).schema
             if not table.schema.equals(expected, check_metadata=False):
-                raise CorruptArtifact(f"{self.uri}/{entry.path}: schema differs from the {entry.kind!r} contract "
-                                      f"(got {table.schema.names}, expected {expected.names})")
+                raise CorruptArtifact(
+                    f"{self.uri}/{entry.path}: schema differs from the {entry.kind!r} contract "
+                    f"(got {table.schema.names}, expected {expected.names})"
+                )
         return table
 
     def read_tensors(self, name: str):

@@ -1,4 +1,5 @@
 """Storage configuration: where runs live and how the object store is reached."""
+
 from __future__ import annotations
 
 from pydantic import Field

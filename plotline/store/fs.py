@@ -7,13 +7,15 @@ Every call to an async backend (s3fs) runs under a wall-clock deadline derived f
 (`call_deadline_s`), on top of botocore's own per-attempt timeouts: a stalled endpoint that accepts connections
 and never answers cannot hold a stage longer than that, and fails with StoreUnavailable naming the endpoint.
 """
+
 from __future__ import annotations
 
 import os
 import posixpath
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem, sync
@@ -23,8 +25,15 @@ from plotline.store.errors import AlreadyCommitted, StoreError, StoreUnavailable
 
 T = TypeVar("T")
 
-_UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ClientConnectorError",
-                      "ServerDisconnectedError", "ConnectionClosedError", "ConnectionRefusedError")
+_UNREACHABLE_NAMES = (
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+    "ConnectionClosedError",
+    "ConnectionRefusedError",
+)
 
 
 def _is_unreachable(exc: BaseException | None) -> bool:
@@ -40,7 +49,7 @@ def _is_unreachable(exc: BaseException | None) -> bool:
 def call_deadline_s(s3) -> float:
     """Longest wall-clock time one store call may take: every attempt's connect + read timeout, plus botocore's
     standard-mode backoff between attempts (at most min(20, 2^i) s before retry i), plus one second of slack."""
-    backoff = sum(min(20.0, 2.0 ** i) for i in range(max(0, s3.max_attempts - 1)))
+    backoff = sum(min(20.0, 2.0**i) for i in range(max(0, s3.max_attempts - 1)))
     return s3.max_attempts * (s3.connect_timeout_s + s3.read_timeout_s) + backoff + 1.0
 
 
@@ -94,8 +103,11 @@ class StoreFS:
             raise
         except Exception as exc:  # translate transport failures into a readable error
             if _is_unreachable(exc):
-                limit = (f", deadline {self.deadline_s:g} s + transfer time at "
-                         f"{self.config.s3.min_transfer_mb_s:g} MB/s") if self.protocol != "file" else ""
+                limit = (
+                    (f", deadline {self.deadline_s:g} s + transfer time at {self.config.s3.min_transfer_mb_s:g} MB/s")
+                    if self.protocol != "file"
+                    else ""
+                )
                 detail = str(exc) or f"no answer within {self.deadline_s:g} s"
                 raise StoreUnavailable(
                     f"storage unreachable while trying to {what} {self.url(rel)} (endpoint {self.endpoint}, "
@@ -118,8 +130,11 @@ class StoreFS:
 
     def put_file(self, local_path: str, rel: str) -> None:
         """Upload a local file to `rel`."""
-        self._call("upload to", rel, lambda: self._op("put_file", local_path, self.full(rel),
-                                                           nbytes=os.path.getsize(local_path)))
+        self._call(
+            "upload to",
+            rel,
+            lambda: self._op("put_file", local_path, self.full(rel), nbytes=os.path.getsize(local_path)),
+        )
 
     def get_file(self, rel: str, local_path: str) -> None:
         """Download the file at `rel` to `local_path`."""
@@ -128,16 +143,19 @@ class StoreFS:
 
     def list_dirs(self, rel: str) -> list[str]:
         """Names of the immediate sub-folders of `rel` (empty if it does not exist)."""
+
         def run():
             try:
                 entries = self._op("ls", self.full(rel), detail=True)
             except FileNotFoundError:
                 return []
             return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e["type"] == "directory")
+
         return self._call("list", rel, run)
 
     def list_children(self, rel: str) -> tuple[list[str], list[str]]:
         """(sub-folder names, file names) directly inside `rel`, from one listing (empty if it does not exist)."""
+
         def run():
             try:
                 entries = self._op("ls", self.full(rel), detail=True)
@@ -145,10 +163,12 @@ class StoreFS:
                 return [], []
             names = [(posixpath.basename(e["name"].rstrip("/")), e["type"]) for e in entries]
             return sorted(n for n, t in names if t == "directory"), sorted(n for n, t in names if t != "directory")
+
         return self._call("list", rel, run)
 
     def list_files(self, rel: str) -> list[str]:
         """Root-relative paths of every file below `rel`."""
+
         def run():
             base = self.full(rel)
             try:
@@ -156,25 +176,33 @@ class StoreFS:
             except FileNotFoundError:
                 return []
             return sorted(posixpath.join(rel, posixpath.relpath(p, base)) for p in found)
+
         return self._call("list", rel, run)
 
     def file_sizes(self, rel: str) -> dict[str, int]:
         """Root-relative path -> size in bytes of every file below `rel` (one listing; empty if it does not exist)."""
+
         def run():
             base = self.full(rel)
             try:
                 found = self._op("find", base, detail=True)
             except FileNotFoundError:
                 return {}
-            return {posixpath.join(rel, posixpath.relpath(p, base)): int(info.get("size") or 0)
-                    for p, info in found.items() if info.get("type", "file") != "directory"}
+            return {
+                posixpath.join(rel, posixpath.relpath(p, base)): int(info.get("size") or 0)
+                for p, info in found.items()
+                if info.get("type", "file") != "directory"
+            }
+
         return self._call("list", rel, run)
 
     def remove_tree(self, rel: str) -> None:
         """Delete everything below `rel` (missing is fine)."""
+
         def run():
             if self._op("exists", self.full(rel)):
                 self._op("rm", self.full(rel), recursive=True)
+
         self._call("delete", rel, run)
 
     def create_exclusive(self, rel: str, data: bytes) -> None:
@@ -209,7 +237,12 @@ def _s3_create_exclusive(store: StoreFS, path: str, data: bytes) -> None:
         store._op("call_s3", "put_object", Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", nbytes=len(data))
     except Exception as exc:
         text = f"{type(exc).__name__} {exc}"
-        if "PreconditionFailed" in text or "412" in text or "ConditionalRequestConflict" in text or isinstance(exc, FileExistsError):
+        if (
+            "PreconditionFailed" in text
+            or "412" in text
+            or "ConditionalRequestConflict" in text
+            or isinstance(exc, FileExistsError)
+        ):
             raise AlreadyCommitted(f"s3://{path} already exists") from None
         raise
     fs.invalidate_cache(path)

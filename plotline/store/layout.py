@@ -1,4 +1,5 @@
 """Run layout (DESIGN §8): {root}/{run_id}/run.json, step=000042/{stage}/v0000/_manifest.json, checkpoints/step=.../."""
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,10 @@ def split_run_uri(run_uri: str) -> tuple[str, str]:
     if not uri:
         raise ValueError("empty run URI")
     if ".." in uri.split("://", 1)[-1].split("/"):
-        raise ValueError(f"run URI {run_uri!r} contains a '..' segment: runs are confined to their storage root; "
-                         f"give the run's folder without '..'")
+        raise ValueError(
+            f"run URI {run_uri!r} contains a '..' segment: runs are confined to their storage root; "
+            f"give the run's folder without '..'"
+        )
     head, _, run_id = uri.rpartition("/")
     if not head:
         head = "."

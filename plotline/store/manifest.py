@@ -1,10 +1,11 @@
 """The `_manifest.json` model: what a stage committed, from what, under which config."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import posixpath
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,9 +17,17 @@ def check_inside_path(path: str, what: str = "path") -> str:
     """Return `path` if it is a normalised relative POSIX path that stays inside its folder, else raise naming it:
     no leading '/', no drive or backslash, no '.' or '..' segment, no empty segment."""
     parts = path.split("/") if isinstance(path, str) else []
-    if (not path or path.startswith("/") or "\\" in path or ":" in parts[0]
-            or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(path) != path):
-        raise ValueError(f"manifest {what} {path!r} must be a relative path inside its folder (no '..', no leading '/')")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or ":" in parts[0]
+        or any(p in ("", ".", "..") for p in parts)
+        or posixpath.normpath(path) != path
+    ):
+        raise ValueError(
+            f"manifest {what} {path!r} must be a relative path inside its folder (no '..', no leading '/')"
+        )
     return path
 
 
@@ -73,7 +82,7 @@ class Manifest(BaseModel):
     validation: list[dict[str, Any]] = Field(default_factory=list)
     summary: dict[str, Any] = Field(default_factory=dict)
     attempt: str
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def compute_id(self) -> str:
         """sha256 (first 20 hex) of the manifest body without its id: changes with any content change."""
@@ -91,8 +100,10 @@ class Manifest(BaseModel):
         for entry in self.files:
             if entry.name == name:
                 return entry
-        raise KeyError(f"{self.stage} step {self.step} v{self.version} has no file {name!r}; "
-                       f"it has: {', '.join(e.name for e in self.files) or 'none'}")
+        raise KeyError(
+            f"{self.stage} step {self.step} v{self.version} has no file {name!r}; "
+            f"it has: {', '.join(e.name for e in self.files) or 'none'}"
+        )
 
 
 def input_digest(config_hash: str, inputs: list[InputRef]) -> str:

@@ -1,10 +1,11 @@
 """A run folder: run.json, committed stage versions, commits with create-if-absent."""
+
 from __future__ import annotations
 
 import json
 import posixpath
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,8 +14,15 @@ from plotline.store.artifact import Artifact
 from plotline.store.config import StorageConfig
 from plotline.store.errors import AlreadyCommitted, CorruptArtifact, StoreError
 from plotline.store.fs import StoreFS
-from plotline.store.layout import (MANIFEST_NAME, RUN_FILE, parse_version, split_run_uri, stage_prefix,
-                                   step_folder, version_folder)
+from plotline.store.layout import (
+    MANIFEST_NAME,
+    RUN_FILE,
+    parse_version,
+    split_run_uri,
+    stage_prefix,
+    step_folder,
+    version_folder,
+)
 from plotline.store.manifest import FileEntry, Manifest
 from plotline.store.writer import LEASE_SUFFIX, ArtifactWriter, lease_rel
 
@@ -35,8 +43,12 @@ class RunStore:
     def ensure_run_file(self, config: dict[str, Any], code_version: str) -> dict:
         """Create run.json on first use (create-if-absent; an existing one is never overwritten) and return it."""
         rel = f"{self.run_id}/{RUN_FILE}"
-        body = {"run_id": self.run_id, "created_at": datetime.now(timezone.utc).isoformat(),
-                "code_version": code_version, "config": config}
+        body = {
+            "run_id": self.run_id,
+            "created_at": datetime.now(UTC).isoformat(),
+            "code_version": code_version,
+            "config": config,
+        }
         try:
             self.fs.create_exclusive(rel, json.dumps(body, indent=2, sort_keys=True).encode())
         except AlreadyCommitted:
@@ -59,7 +71,11 @@ class RunStore:
 
     def stages_at(self, step: int, area: str = "steps") -> list[str]:
         """Stage names with a folder at `step`."""
-        base = f"{self.run_id}/{step_folder(step)}" if area == "steps" else f"{self.run_id}/checkpoints/{step_folder(step)}"
+        base = (
+            f"{self.run_id}/{step_folder(step)}"
+            if area == "steps"
+            else f"{self.run_id}/checkpoints/{step_folder(step)}"
+        )
         return self.fs.list_dirs(base)
 
     def _manifest_at(self, prefix: str) -> Manifest | None:
@@ -121,8 +137,9 @@ class RunStore:
         versions = self.versions(stage, step, area)
         return versions[-1] + 1 if versions else 0
 
-    def open_writer(self, stage: str, step: int, version: int, attempt: str, stamp: dict[str, str],
-                    area: str = "steps") -> ArtifactWriter:
+    def open_writer(
+        self, stage: str, step: int, version: int, attempt: str, stamp: dict[str, str], area: str = "steps"
+    ) -> ArtifactWriter:
         """A writer for a new attempt at `stage`/`step`/`version`."""
         prefix = posixpath.join(stage_prefix(self.run_id, step, stage, area), version_folder(version))
         return ArtifactWriter(self.fs, prefix, attempt, stamp, lease_s=self.fs.config.lease_s)
@@ -161,8 +178,11 @@ class RunStore:
             elif sizes[rel] != entry.bytes:
                 problems.append(f"{entry.name} has {sizes[rel]} bytes, {entry.bytes} were written")
         if problems:
-            raise CorruptArtifact(f"refusing to commit {self.fs.url(writer.version_prefix)} (attempt {writer.attempt}): "
-                                  + "; ".join(problems) + " (deleted by another process, e.g. gc?)")
+            raise CorruptArtifact(
+                f"refusing to commit {self.fs.url(writer.version_prefix)} (attempt {writer.attempt}): "
+                + "; ".join(problems)
+                + " (deleted by another process, e.g. gc?)"
+            )
 
     def _uncommitted(self) -> list[tuple[str, float | None]]:
         """(attempt prefix, lease expiry or None) of every attempt no committed manifest references."""

@@ -1,4 +1,5 @@
 """safetensors files that carry run id and lineage in their metadata."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def tensors_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
 def metadata_from_bytes(data: bytes) -> dict[str, str]:
     """The string metadata of a safetensors blob (header only)."""
     header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + header_len])
+    header = json.loads(data[8 : 8 + header_len])
     return dict(header.get("__metadata__", {}) or {})
 
 
@@ -56,5 +57,7 @@ def check_finite_blob(data: bytes, source: str) -> None:
     """Raise NonFiniteTensor naming `source` and the tensors if a safetensors blob holds NaN or ±inf."""
     bad = nonfinite_report(st_load(data))
     if bad:
-        raise NonFiniteTensor(f"{source}: refusing non-finite tensors ({'; '.join(bad[:5])}"
-                              f"{f'; and {len(bad) - 5} more' if len(bad) > 5 else ''})")
+        raise NonFiniteTensor(
+            f"{source}: refusing non-finite tensors ({'; '.join(bad[:5])}"
+            f"{f'; and {len(bad) - 5} more' if len(bad) > 5 else ''})"
+        )

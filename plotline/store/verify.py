@@ -1,6 +1,7 @@
 """Re-checking a committed artifact as `plotline validate` does: every listed file against the manifest (sha256,
 size), Parquet files against their kind's contract, safetensors files for NaN/inf, and the folder for files the
 manifest does not list."""
+
 from __future__ import annotations
 
 import posixpath
@@ -38,7 +39,7 @@ def unlisted_files(art: Artifact) -> tuple[list[str], list[str]]:
     for rel in art.fs.list_files(art.prefix):
         if rel in listed or rel == posixpath.join(art.prefix, MANIFEST_NAME):
             continue
-        inner = rel[len(art.prefix) + 1:]
+        inner = rel[len(art.prefix) + 1 :]
         if "/" not in inner and inner.endswith(LEASE_SUFFIX):
             continue
         if rel.startswith(committed) or "/" not in inner:
@@ -81,8 +82,9 @@ def verify_artifact(art: Artifact) -> VerifyReport:
         report.failures.append(f"{art.fs.url(rel)}: file not listed in the manifest")
         report.lines.append(f"{art.fs.url(rel)}: FAILED: file not listed in the manifest")
     for rel in others:
-        report.notes.append(f"{art.fs.url(rel)}: uncommitted attempt (garbage of a killed or losing writer; "
-                            f"see plotline gc)")
+        report.notes.append(
+            f"{art.fs.url(rel)}: uncommitted attempt (garbage of a killed or losing writer; see plotline gc)"
+        )
     return report
 
 

@@ -1,4 +1,5 @@
 """Writing one stage output attempt: files go into a private attempt folder; nothing is visible until commit."""
+
 from __future__ import annotations
 
 import io
@@ -10,7 +11,8 @@ import socket
 import tempfile
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -33,8 +35,14 @@ def lease_rel(version_prefix: str, attempt: str) -> str:
 def lease_body(attempt: str, lease_s: float, now: float | None = None) -> bytes:
     """Content of a lease file: who holds the attempt and until when (epoch seconds)."""
     now = time.time() if now is None else now
-    return json.dumps({"attempt": attempt, "writer": f"{socket.gethostname()}:{os.getpid()}",
-                       "renewed_at": now, "expires_at": now + lease_s}).encode()
+    return json.dumps(
+        {
+            "attempt": attempt,
+            "writer": f"{socket.gethostname()}:{os.getpid()}",
+            "renewed_at": now,
+            "expires_at": now + lease_s,
+        }
+    ).encode()
 
 
 def _as_table(data: Any, schema: pa.Schema, source: str) -> pa.Table:
@@ -48,8 +56,9 @@ def _as_table(data: Any, schema: pa.Schema, source: str) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, ValueError) as exc:
         from data_contracts import CheckFailure, ContractViolation, ValidationReport
 
-        report = ValidationReport(kind="?", rows=0, checks_run=1,
-                                  failures=[CheckFailure("schema", None, f"cannot build the table: {exc}")])
+        report = ValidationReport(
+            kind="?", rows=0, checks_run=1, failures=[CheckFailure("schema", None, f"cannot build the table: {exc}")]
+        )
         raise ContractViolation(report, source) from exc
     raise TypeError(f"{source}: expected a pyarrow Table, pandas DataFrame or list of rows, got {type(data).__name__}")
 
@@ -57,8 +66,9 @@ def _as_table(data: Any, schema: pa.Schema, source: str) -> pa.Table:
 class ArtifactWriter:
     """Collects the files of one attempt under `{version folder}/{attempt}/` with checksums for the manifest."""
 
-    def __init__(self, fs: StoreFS, version_prefix: str, attempt: str, stamp: dict[str, str],
-                 lease_s: float | None = None):
+    def __init__(
+        self, fs: StoreFS, version_prefix: str, attempt: str, stamp: dict[str, str], lease_s: float | None = None
+    ):
         self.fs = fs
         self.version_prefix = version_prefix
         self.attempt = attempt
@@ -112,14 +122,28 @@ class ArtifactWriter:
             raise ValueError(f"artifact file {norm!r} is written twice in one attempt")
         return norm
 
-    def write_bytes(self, name: str, data: bytes, *, kind: str | None = None, rows: int | None = None,
-                    schema_version: int | None = None) -> FileEntry:
+    def write_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        kind: str | None = None,
+        rows: int | None = None,
+        schema_version: int | None = None,
+    ) -> FileEntry:
         """Store raw bytes under logical `name` and record checksum and size."""
         name = self._check_name(name)
         path = posixpath.join(self.attempt, name)
         self.fs.write_bytes(posixpath.join(self.version_prefix, path), data)
-        entry = FileEntry(name=name, path=path, sha256=sha256_bytes(data), bytes=len(data), rows=rows,
-                          kind=kind, schema_version=schema_version)
+        entry = FileEntry(
+            name=name,
+            path=path,
+            sha256=sha256_bytes(data),
+            bytes=len(data),
+            rows=rows,
+            kind=kind,
+            schema_version=schema_version,
+        )
         self.files.append(entry)
         return entry
 

@@ -1,4 +1,5 @@
 """The product's tiny-model factory: offline stand-ins for the real planner, VLM judge and LM built from configs (no downloads)."""
+
 from plotline.tiny.lm import (
     DEFAULT_CORPUS,
     TINY_CHAT_TEMPLATE,

@@ -6,10 +6,11 @@ Everything is built from configs (no weights are downloaded). The saved director
 on: `<|im_start|>role\\n...<|im_end|>` turns, an optional `<think>...</think>` block at the start of an
 assistant reply, and `enable_thinking=False` pre-filling an empty think block in the generation prompt.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 PAD_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -78,7 +79,9 @@ def _train_corpus(corpus: Iterable[str] | None) -> list[str]:
     return texts * 4  # repetition makes merges of frequent words stable without a large corpus
 
 
-def build_tiny_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512, chat_template: str | None = TINY_CHAT_TEMPLATE):
+def build_tiny_tokenizer(
+    corpus: Iterable[str] | None = None, vocab_size: int = 512, chat_template: str | None = TINY_CHAT_TEMPLATE
+):
     """Train a byte-level BPE tokenizer on `corpus` + `DEFAULT_CORPUS` and wrap it as a transformers fast
     tokenizer with Qwen3's control tokens (`<|im_end|>` is eos, `<|endoftext|>` is pad) and chat template.
     Pass `chat_template=None` for a tokenizer without one."""
@@ -112,8 +115,17 @@ def build_tiny_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 
     return tokenizer
 
 
-def tiny_qwen3_config(vocab_size: int, pad_token_id: int, eos_token_id: int, *, hidden_size: int = 64,
-                      num_layers: int = 2, num_heads: int = 4, num_kv_heads: int = 2, max_positions: int = 1024):
+def tiny_qwen3_config(
+    vocab_size: int,
+    pad_token_id: int,
+    eos_token_id: int,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    max_positions: int = 1024,
+):
     """A `Qwen3Config` small enough for CPU tests (≈0.1 M parameters at the defaults)."""
     from transformers import Qwen3Config
 
@@ -134,9 +146,19 @@ def tiny_qwen3_config(vocab_size: int, pad_token_id: int, eos_token_id: int, *, 
     )
 
 
-def build_tiny_qwen3(path: str | Path, corpus: Iterable[str] | None = None, seed: int = 0, *,
-                     vocab_size: int = 512, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
-                     num_kv_heads: int = 2, max_positions: int = 1024, chat_template: str | None = TINY_CHAT_TEMPLATE) -> Path:
+def build_tiny_qwen3(
+    path: str | Path,
+    corpus: Iterable[str] | None = None,
+    seed: int = 0,
+    *,
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    max_positions: int = 1024,
+    chat_template: str | None = TINY_CHAT_TEMPLATE,
+) -> Path:
     """Build a randomly initialised tiny Qwen3ForCausalLM (seeded) plus its freshly trained tokenizer, save both
     with `save_pretrained` into `path`, and return the path."""
     import torch
@@ -147,8 +169,16 @@ def build_tiny_qwen3(path: str | Path, corpus: Iterable[str] | None = None, seed
     tokenizer = build_tiny_tokenizer(corpus, vocab_size=vocab_size, chat_template=chat_template)
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     eos_id = tokenizer.convert_tokens_to_ids(IM_END)
-    config = tiny_qwen3_config(len(tokenizer), pad_id, eos_id, hidden_size=hidden_size, num_layers=num_layers,
-                               num_heads=num_heads, num_kv_heads=num_kv_heads, max_positions=max_positions)
+    config = tiny_qwen3_config(
+        len(tokenizer),
+        pad_id,
+        eos_id,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        max_positions=max_positions,
+    )
     devnull_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -156,7 +186,11 @@ def build_tiny_qwen3(path: str | Path, corpus: Iterable[str] | None = None, seed
     finally:
         torch.random.set_rng_state(devnull_state)
     model.generation_config = GenerationConfig(
-        eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=True, temperature=1.0, top_p=1.0,
+        eos_token_id=[eos_id, pad_id],
+        pad_token_id=pad_id,
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
         max_new_tokens=64,
     )
     model.save_pretrained(path)

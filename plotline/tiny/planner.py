@@ -1,5 +1,6 @@
 """A tiny, already-competent planner for CPU tests: a tiny Qwen3 pre-trained (SFT, full weights) on template
 plans, and an optional cold-start LoRA adapter trained on top of it. Nothing is downloaded."""
+
 from __future__ import annotations
 
 import atexit
@@ -7,9 +8,9 @@ import contextlib
 import json
 import shutil
 import tempfile
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -50,8 +51,15 @@ def _corpus(instructions: Sequence[str], word: str) -> list[str]:
     return texts
 
 
-def sft(model, tokenizer, pairs: Sequence[tuple[list[int], list[int]]], steps: int, lr: float, batch_size: int = 16,
-        seed: int = 0) -> float:
+def sft(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[list[int], list[int]]],
+    steps: int,
+    lr: float,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> float:
     """Teacher-forced cross-entropy on the completion tokens of (prompt ids, completion ids) pairs; returns the
     last loss. Trains whatever parameters require grad."""
     from plotline.planner.logprobs import completion_logprobs, pack
@@ -68,7 +76,7 @@ def sft(model, tokenizer, pairs: Sequence[tuple[list[int], list[int]]], steps: i
         lp = completion_logprobs(model, batch)
         mask = torch.zeros_like(lp)
         for i, (_, c) in enumerate(chosen):
-            mask[i, :len(c)] = 1.0
+            mask[i, : len(c)] = 1.0
         loss = -(lp * mask).sum() / mask.sum()
         opt.zero_grad()
         loss.backward()
@@ -77,25 +85,42 @@ def sft(model, tokenizer, pairs: Sequence[tuple[list[int], list[int]]], steps: i
     return float(loss.detach())
 
 
-def _pairs(tokenizer, instructions: Sequence[str], answers: dict[str, list[str]], num_steps: int,
-           enable_thinking: bool = False) -> list[tuple[list[int], list[int]]]:
+def _pairs(
+    tokenizer, instructions: Sequence[str], answers: dict[str, list[str]], num_steps: int, enable_thinking: bool = False
+) -> list[tuple[list[int], list[int]]]:
     pairs = []
     for ins in instructions:
         prompt = render_prompt(tokenizer, ins, num_steps, enable_thinking).token_ids
         for ans in answers[ins]:
-            pairs.append((prompt, list(tokenizer(ans, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]))
+            pairs.append(
+                (prompt, list(tokenizer(ans, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id])
+            )
     return pairs
 
 
-def build_tiny_planner_base(path: str | Path, instructions: Sequence[str] | None = None, word: str = "slowly",
-                            num_steps: int = 2, steps: int = 150, lr: float = 1e-2, seed: int = 0) -> Path:
+def build_tiny_planner_base(
+    path: str | Path,
+    instructions: Sequence[str] | None = None,
+    word: str = "slowly",
+    num_steps: int = 2,
+    steps: int = 150,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> Path:
     """A tiny Qwen3 whose full weights were fine-tuned to answer planner prompts with one of `plan_variants`
     (roughly uniformly, so a verifiable reward has room to grow). Saved with save_pretrained; returns the path."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     instructions = list(instructions or shape_instructions())
-    path = build_tiny_qwen3(path, corpus=_corpus(instructions, word), seed=seed, vocab_size=640, hidden_size=64,
-                            num_layers=2, max_positions=1024)
+    path = build_tiny_qwen3(
+        path,
+        corpus=_corpus(instructions, word),
+        seed=seed,
+        vocab_size=640,
+        hidden_size=64,
+        num_layers=2,
+        max_positions=1024,
+    )
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     torch.manual_seed(seed)
@@ -105,20 +130,35 @@ def build_tiny_planner_base(path: str | Path, instructions: Sequence[str] | None
     return Path(path)
 
 
-def train_cold_start_adapter(base_path: str | Path, out_dir: str | Path, instructions: Sequence[str] | None = None,
-                             word: str = "slowly", num_steps: int = 2, steps: int = 10, lr: float = 5e-3,
-                             rank: int = 4, seed: int = 0) -> Path:
+def train_cold_start_adapter(
+    base_path: str | Path,
+    out_dir: str | Path,
+    instructions: Sequence[str] | None = None,
+    word: str = "slowly",
+    num_steps: int = 2,
+    steps: int = 10,
+    lr: float = 5e-3,
+    rank: int = 4,
+    seed: int = 0,
+) -> Path:
     """A cold-start LoRA adapter: a few SFT steps of a fresh adapter on the answers that carry `word`; saved in
     PEFT format with our base fingerprint. Returns `out_dir`."""
     from plotline.planner.config import PlannerLoraConfig
     from plotline.planner.model import load_planner, save_adapter
 
     instructions = list(instructions or shape_instructions())
-    planner = load_planner(base_path, None, trainable=True, lora=PlannerLoraConfig(rank=rank, alpha=2.0 * rank),
-                           seed=seed)
+    planner = load_planner(
+        base_path, None, trainable=True, lora=PlannerLoraConfig(rank=rank, alpha=2.0 * rank), seed=seed
+    )
     answers = {i: plan_variants(i, word)[:1] for i in instructions}
-    sft(planner.model, planner.tokenizer, _pairs(planner.tokenizer, instructions, answers, num_steps), steps=steps,
-        lr=lr, seed=seed)
+    sft(
+        planner.model,
+        planner.tokenizer,
+        _pairs(planner.tokenizer, instructions, answers, num_steps),
+        steps=steps,
+        lr=lr,
+        seed=seed,
+    )
     save_adapter(planner, out_dir)
     return Path(out_dir)
 
@@ -134,7 +174,7 @@ def torch_threads(n: int = 1):
         torch.set_num_threads(before)
 
 
-@lru_cache(maxsize=None)
+@cache
 def cached_tiny_planner(word: str = "slowly", num_steps: int = 2, seed: int = 0) -> tuple[Path, Path]:
     """(base path, cold-start adapter path) built once per process in a temp folder removed at exit."""
     root = Path(tempfile.mkdtemp(prefix="plotline-tiny-planner-"))

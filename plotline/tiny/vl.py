@@ -20,11 +20,12 @@ deliberately lacks: the stock processor can be neither built nor loaded (`AutoPr
 `auto_map`, so `transformers serve --trust-remote-code <path>` loads it like any Hub model with custom code;
 in-process, `load_tiny_vl_processor(path)` loads it without going through the remote-code cache.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from plotline.tiny.lm import IM_END, PAD_TOKEN, build_tiny_tokenizer
 
@@ -96,15 +97,23 @@ def build_tiny_vl_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int
     from tokenizers import AddedToken
 
     tokenizer = build_tiny_tokenizer(corpus, vocab_size=vocab_size, chat_template=None)
-    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS],
-                         special_tokens=True)
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS], special_tokens=True)
     tokenizer.chat_template = TINY_VL_CHAT_TEMPLATE
     return tokenizer
 
 
-def tiny_qwen3_vl_config(tokenizer, *, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
-                         num_kv_heads: int = 2, vision_hidden_size: int = 32, vision_depth: int = 2,
-                         vision_heads: int = 2, max_positions: int = 4096):
+def tiny_qwen3_vl_config(
+    tokenizer,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    vision_hidden_size: int = 32,
+    vision_depth: int = 2,
+    vision_heads: int = 2,
+    max_positions: int = 4096,
+):
     """A `Qwen3VLConfig` small enough for CPU tests, with token ids taken from `tokenizer`.
 
     The text decoder uses interleaved M-RoPE with `mrope_section` summing to half the head dim; the vision
@@ -124,8 +133,12 @@ def tiny_qwen3_vl_config(tokenizer, *, hidden_size: int = 64, num_layers: int = 
         "num_key_value_heads": num_kv_heads,
         "head_dim": head_dim,
         "max_position_embeddings": max_positions,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope,
-                            "mrope_interleaved": True},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": mrope,
+            "mrope_interleaved": True,
+        },
         "pad_token_id": ids[PAD_TOKEN],
         "eos_token_id": ids[IM_END],
         "bos_token_id": None,
@@ -166,16 +179,29 @@ def build_tiny_vl_processor(tokenizer, *, min_pixels: int = 32 * 32, max_pixels:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     image_processor = Qwen2VLImageProcessorPil(
-        patch_size=PATCH_SIZE, merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE,
-        min_pixels=min_pixels, max_pixels=max_pixels, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+        patch_size=PATCH_SIZE,
+        merge_size=MERGE_SIZE,
+        temporal_patch_size=TEMPORAL_PATCH_SIZE,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
     )
-    return image_only_processor_class()(image_processor=image_processor, tokenizer=tokenizer,
-                                        chat_template=TINY_VL_CHAT_TEMPLATE)
+    return image_only_processor_class()(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=TINY_VL_CHAT_TEMPLATE
+    )
 
 
-def build_tiny_qwen3_vl(path: str | Path, corpus: Iterable[str] | None = None, seed: int = 0, *,
-                        vocab_size: int = 512, hidden_size: int = 64, num_layers: int = 2,
-                        max_new_tokens: int = 64) -> Path:
+def build_tiny_qwen3_vl(
+    path: str | Path,
+    corpus: Iterable[str] | None = None,
+    seed: int = 0,
+    *,
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    max_new_tokens: int = 64,
+) -> Path:
     """Build a seeded, randomly initialised tiny `Qwen3VLForConditionalGeneration` plus its processor (tokenizer,
     image processor, chat template), save them with `save_pretrained` into `path`, and return the path."""
     import torch
@@ -194,7 +220,11 @@ def build_tiny_qwen3_vl(path: str | Path, corpus: Iterable[str] | None = None, s
         torch.random.set_rng_state(state)
     pad_id, eos_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN), tokenizer.convert_tokens_to_ids(IM_END)
     model.generation_config = GenerationConfig(
-        eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=True, temperature=1.0, top_p=1.0,
+        eos_token_id=[eos_id, pad_id],
+        pad_token_id=pad_id,
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
         max_new_tokens=max_new_tokens,
     )
     model.save_pretrained(path)

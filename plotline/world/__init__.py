@@ -16,6 +16,7 @@ The tiny models and their warm start (imported on use; they need torch):
 - plotline.world.judges.backend: the `world` programmatic reward provider (judges + PickScore stand-in)
 - plotline.world.curves: reward-curve table and plot of `plotline train`'s closing summary
 """
+
 from plotline.world.config import WorldConfig
 from plotline.world.instructions import WorldInstruction, generate_instructions, instruction_rows
 from plotline.world.judges import ImageStatsScorer, image_quality_score, judge_plan, judge_step, judge_temporal
@@ -24,7 +25,21 @@ from plotline.world.render import render_from_steps, render_scenario, span_bound
 from plotline.world.state import Geometry, ObjectState, Scenario
 
 __all__ = [
-    "WorldConfig", "WorldInstruction", "generate_instructions", "instruction_rows", "render_scenario",
-    "render_from_steps", "span_bounds", "parse_text", "parse_events", "judge_temporal", "judge_step",
-    "judge_plan", "image_quality_score", "ImageStatsScorer", "Geometry", "ObjectState", "Scenario",
+    "WorldConfig",
+    "WorldInstruction",
+    "generate_instructions",
+    "instruction_rows",
+    "render_scenario",
+    "render_from_steps",
+    "span_bounds",
+    "parse_text",
+    "parse_events",
+    "judge_temporal",
+    "judge_step",
+    "judge_plan",
+    "image_quality_score",
+    "ImageStatsScorer",
+    "Geometry",
+    "ObjectState",
+    "Scenario",
 ]

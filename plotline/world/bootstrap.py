@@ -6,11 +6,12 @@
   forcing over chunks (plotline.world.executor_training); saved as a Wan-layout state dict, the `wan` checkpoint
   format the stages load with `executor.checkpoint`.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
@@ -33,28 +34,41 @@ class BootstrapConfigError(ValueError):
 def check_config(executor: ExecutorConfig, world: WorldConfig, video: VideoConfig) -> None:
     """Raise BootstrapConfigError unless the executor is the world backbone at the world decoder's frame size."""
     if executor.backbone != WORLD_BACKBONE:
-        raise BootstrapConfigError(f"the bootstrap stage warm-starts the shapes world's executor: set "
-                                   f"executor.backbone={WORLD_BACKBONE} (got {executor.backbone!r})")
+        raise BootstrapConfigError(
+            f"the bootstrap stage warm-starts the shapes world's executor: set "
+            f"executor.backbone={WORLD_BACKBONE} (got {executor.backbone!r})"
+        )
     size = (world.frame_height, world.frame_width)
     if size != FRAME_SIZE:
-        raise BootstrapConfigError(f"world frames are {size[0]}x{size[1]}, but the world decoder renders "
-                                   f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}")
+        raise BootstrapConfigError(
+            f"world frames are {size[0]}x{size[1]}, but the world decoder renders {FRAME_SIZE[0]}x{FRAME_SIZE[1]}"
+        )
     if world.max_steps > video.num_steps:
-        raise BootstrapConfigError(f"world.max_steps={world.max_steps} events do not fit the "
-                                   f"J={video.num_steps} spans of the video (one event per span)")
+        raise BootstrapConfigError(
+            f"world.max_steps={world.max_steps} events do not fit the "
+            f"J={video.num_steps} spans of the video (one event per span)"
+        )
 
 
-def bootstrap_planner(out_dir: str | Path, world: WorldConfig, video: VideoConfig, planner: PlannerConfig,
-                      seed: int) -> dict:
+def bootstrap_planner(
+    out_dir: str | Path, world: WorldConfig, video: VideoConfig, planner: PlannerConfig, seed: int
+) -> dict:
     """Build and SFT the world planner into `out_dir` (a transformers model folder); returns its summary."""
     from plotline.world.planner_training import build_planner
 
-    return build_planner(out_dir, world, video.num_steps, world.bootstrap.planner,
-                         enable_thinking=planner.enable_thinking, seed=seed)
+    return build_planner(
+        out_dir, world, video.num_steps, world.bootstrap.planner, enable_thinking=planner.enable_thinking, seed=seed
+    )
 
 
-def bootstrap_executor(world: WorldConfig, video: VideoConfig, executor: ExecutorConfig, planner: PlannerConfig,
-                       seed: int, progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[dict, list[float]]:
+def bootstrap_executor(
+    world: WorldConfig,
+    video: VideoConfig,
+    executor: ExecutorConfig,
+    planner: PlannerConfig,
+    seed: int,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> tuple[dict, list[float]]:
     """(DiT state dict, per-step losses) of the world executor trained by flow matching with teacher forcing
     (the denoising schedule and context timestep from `executor`, the span joiner from `planner`)."""
     from plotline.executor.backbones import get_backbone
@@ -70,7 +84,17 @@ def bootstrap_executor(world: WorldConfig, video: VideoConfig, executor: Executo
         model = CausalWanDiT(arch)
     encoder = WorldTextEncoder(arch.text_dim)
     pool = build_pool(random.Random(seed), world, video, encoder, boot.pool_size, planner.smooth_joiner)
-    losses = train_executor(model, pool, warped_sigmas(executor.denoising_steps, executor.shift), video,
-                            WORLD_WINDOW, boot.steps, boot.batch_size, boot.learning_rate, seed=seed,
-                            context_timestep=executor.context_timestep, progress=progress)
+    losses = train_executor(
+        model,
+        pool,
+        warped_sigmas(executor.denoising_steps, executor.shift),
+        video,
+        WORLD_WINDOW,
+        boot.steps,
+        boot.batch_size,
+        boot.learning_rate,
+        seed=seed,
+        context_timestep=executor.context_timestep,
+        progress=progress,
+    )
     return {k: v.detach().contiguous() for k, v in model.state_dict().items()}, losses

@@ -1,4 +1,5 @@
 """Settings of the bootstrap stage: how the tiny world planner and executor are warm-started."""
+
 from __future__ import annotations
 
 from pydantic import Field, model_validator
@@ -36,7 +37,7 @@ class PlannerBootstrapConfig(Section):
     """AdamW learning rate of the full weights."""
 
     @model_validator(mode="after")
-    def _check(self) -> "PlannerBootstrapConfig":
+    def _check(self) -> PlannerBootstrapConfig:
         from plotline.world.plans import CORRUPTIONS
 
         unknown = sorted(set(self.corruptions) - set(CORRUPTIONS))

@@ -1,4 +1,5 @@
 """Shapes-world configuration: instruction generator, renderer geometry and programmatic-judge thresholds."""
+
 from __future__ import annotations
 
 from pydantic import Field, model_validator
@@ -55,17 +56,22 @@ class WorldConfig(Section):
     """How the bootstrap stage warm-starts the tiny planner and executor."""
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> "WorldConfig":
+    def _check_ranges(self) -> WorldConfig:
         if self.min_steps > self.max_steps:
             raise ValueError(f"min_steps={self.min_steps} exceeds max_steps={self.max_steps}")
         if self.min_size_fraction * self.scale_factor > self.max_size_fraction:
-            raise ValueError("max_size_fraction must allow at least one grow from min_size_fraction "
-                             f"(min {self.min_size_fraction} × scale {self.scale_factor} > max {self.max_size_fraction})")
-        from plotline.world.vocab import PALETTE, SHAPES
+            raise ValueError(
+                "max_size_fraction must allow at least one grow from min_size_fraction "
+                f"(min {self.min_size_fraction} × scale {self.scale_factor} > max {self.max_size_fraction})"
+            )
         from plotline.world.phrasing import PHRASINGS
+        from plotline.world.vocab import PALETTE, SHAPES
 
-        for name, values, known in (("shapes", self.shapes, SHAPES), ("colours", self.colours, tuple(PALETTE)),
-                                    ("phrasings", self.phrasings, tuple(PHRASINGS))):
+        for name, values, known in (
+            ("shapes", self.shapes, SHAPES),
+            ("colours", self.colours, tuple(PALETTE)),
+            ("phrasings", self.phrasings, tuple(PHRASINGS)),
+        ):
             unknown = [v for v in values if v not in known]
             if unknown or not values:
                 raise ValueError(f"world.{name}: unknown or empty {unknown or values}; choose from {list(known)}")

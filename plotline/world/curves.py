@@ -1,10 +1,12 @@
 """Reward curves for the closing summary of `plotline train` (the shapes default, and any run): the per-step means
 of the rewards and judge scores as a table and a PNG plot. Takes the per-step metrics the flows' audit computes
 (`flows.audit_tables.step_metrics`: "stage.column[group]" → mean), so it reads no store itself."""
+
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 CURVES: dict[str, str] = {
     "advantage.reward[planner]": "R_plan (planner reward)",

@@ -1,10 +1,11 @@
 """Per-frame object detection from pixels only: foreground mask by brightness, the largest connected blob,
 its centroid, area, shape (from bounding-box fill ratio), colour (per-pixel nearest palette chroma) and
 brightness. Nothing here sees a scenario or any renderer state — only the uint8 frame."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -36,8 +37,8 @@ class Observation:
     width: int = 0
     height: int = 0
     fill: float = 0.0
-    shape: Optional[str] = None
-    colour: Optional[str] = None
+    shape: str | None = None
+    colour: str | None = None
     colours: dict[str, float] = field(default_factory=dict)
     brightness: float = 0.0
     palette_distance: float = 0.0
@@ -54,16 +55,27 @@ class Observation:
         palette colours, or an empty black frame."""
         if not self.visible:
             return self.foreground_fraction == 0.0
-        return (self.clutter <= 0.1 and self.foreground_fraction <= 0.6 and self.shape is not None
-                and self.palette_distance <= 0.25)
+        return (
+            self.clutter <= 0.1
+            and self.foreground_fraction <= 0.6
+            and self.shape is not None
+            and self.palette_distance <= 0.25
+        )
 
     def summary(self) -> dict:
         """A compact JSON-ready description (used in the judges' `think` objects)."""
         if not self.visible:
             return {"visible": False}
-        return {"visible": True, "shape": self.shape, "colour": self.colour, "x": round(self.cx, 1),
-                "y": round(self.cy, 1), "area": round(self.area, 1), "fill": round(self.fill, 2),
-                "brightness": round(self.brightness, 2)}
+        return {
+            "visible": True,
+            "shape": self.shape,
+            "colour": self.colour,
+            "x": round(self.cx, 1),
+            "y": round(self.cy, 1),
+            "area": round(self.area, 1),
+            "fill": round(self.fill, 2),
+            "brightness": round(self.brightness, 2),
+        }
 
 
 def _downscale(frame: np.ndarray) -> tuple[np.ndarray, int]:
@@ -97,7 +109,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == values[np.argmax(counts)]
 
 
-def classify_shape(fill: float, width: int, height: int, asymmetry: float = 1.0) -> Optional[str]:
+def classify_shape(fill: float, width: int, height: int, asymmetry: float = 1.0) -> str | None:
     """Shape name from the blob's bounding-box fill ratio, aspect and bottom/top mass ratio (None when
     nothing fits): square fills its box; a triangle (apex up) is bottom-heavy; a circle is neither."""
     if width < 3 or height < 3 or not 0.6 <= width / height <= 1.6:
@@ -131,7 +143,7 @@ def observe(frame: np.ndarray, threshold: int = 48) -> Observation:
     asymmetry = bottom / max(top, 1.0)
     # brightness-invariant area: light in the blob's box (1 px margin, dim edge pixels included) divided by
     # the blob's core brightness, so a fade or a soft edge does not read as a size change
-    box = peak[max(0, ys.min() - 1): ys.max() + 2, max(0, xs.min() - 1): xs.max() + 2]
+    box = peak[max(0, ys.min() - 1) : ys.max() + 2, max(0, xs.min() - 1) : xs.max() + 2]
     core = float(np.percentile(peak[blob], 90))
     area = float(box.sum() / core)
     pix = f[blob]
@@ -143,11 +155,21 @@ def observe(frame: np.ndarray, threshold: int = 48) -> Observation:
     counts = np.bincount(nearest, minlength=len(names)) / len(nearest)
     colours = {names[i]: float(counts[i]) for i in range(len(names)) if counts[i] > 0}
     return Observation(
-        visible=True, area=area * k * k, cx=float(xs.mean() + 0.5) * k, cy=float(ys.mean() + 0.5) * k,
-        width=width * k, height=height * k, fill=float(fill), shape=classify_shape(fill, width, height, asymmetry),
-        colour=names[int(counts.argmax())], colours=colours,
-        brightness=float(peak[blob].mean() / 255.0), palette_distance=float(dist.min(axis=1).mean()),
-        clutter=1.0 - pixels / n, foreground_fraction=fg_fraction)
+        visible=True,
+        area=area * k * k,
+        cx=float(xs.mean() + 0.5) * k,
+        cy=float(ys.mean() + 0.5) * k,
+        width=width * k,
+        height=height * k,
+        fill=float(fill),
+        shape=classify_shape(fill, width, height, asymmetry),
+        colour=names[int(counts.argmax())],
+        colours=colours,
+        brightness=float(peak[blob].mean() / 255.0),
+        palette_distance=float(dist.min(axis=1).mean()),
+        clutter=1.0 - pixels / n,
+        foreground_fraction=fg_fraction,
+    )
 
 
 def observe_video(frames: Sequence[np.ndarray] | np.ndarray, threshold: int = 48) -> list[Observation]:
@@ -155,7 +177,7 @@ def observe_video(frames: Sequence[np.ndarray] | np.ndarray, threshold: int = 48
     return [observe(fr, threshold) for fr in frames]
 
 
-def majority(values: Sequence[Optional[str]]) -> Optional[str]:
+def majority(values: Sequence[str | None]) -> str | None:
     """Most frequent non-None value (first seen wins ties), or None."""
     counts: dict[str, int] = {}
     for v in values:

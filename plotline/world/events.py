@@ -1,9 +1,10 @@
 """Event inference from observations: the strength of every action between two frames, the dominant event,
 and the ordered event sequence of a frame sequence. Works on Observations only (pixels, never state)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from plotline.world.actions import ACTIONS
 from plotline.world.detect import Observation
@@ -27,8 +28,7 @@ def event_strengths(a: Observation, b: Observation, geometry: Geometry) -> dict[
     return {name: float(act.strength(a, b, geometry)) for name, act in ACTIONS.items() if act.changes}
 
 
-def dominant_event(a: Observation, b: Observation, geometry: Geometry,
-                   threshold: float) -> tuple[Optional[str], float]:
+def dominant_event(a: Observation, b: Observation, geometry: Geometry, threshold: float) -> tuple[str | None, float]:
     """The action with the strongest evidence from a to b, or (None, strength) when it is below `threshold`."""
     strengths = event_strengths(a, b, geometry)
     name = max(strengths, key=strengths.__getitem__)
@@ -36,8 +36,7 @@ def dominant_event(a: Observation, b: Observation, geometry: Geometry,
     return (name if value >= threshold else None), value
 
 
-def detect_events(observations: Sequence[Observation], geometry: Geometry,
-                  threshold: float) -> list[DetectedEvent]:
+def detect_events(observations: Sequence[Observation], geometry: Geometry, threshold: float) -> list[DetectedEvent]:
     """Ordered events in a frame sequence. From an anchor frame, the first later frame whose change from the
     anchor has a dominant action above `threshold` registers that action and becomes the new anchor; a
     repeat of the previous action extends it (so one event sampled densely or sparsely is seen once)."""

@@ -7,11 +7,12 @@ of its captions — what the rollout stage feeds the executor. A training step p
 them at inference), chunk c is x_σ = (1 − σ)·x0 + σ·ε, and the loss is MSE(v_θ, ε − x0) on chunk c. One
 block-causal pass over frames [0, end of c) gives chunk c the same view of its history as the cache does.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
 
 import numpy as np
 import torch
@@ -24,9 +25,9 @@ from plotline.video import VideoConfig
 from plotline.world.config import WorldConfig
 from plotline.world.instructions import combinations_of, heldout_combinations
 from plotline.world.plans import STAY, captions, render_spans, span_bounds_from_starts
-from plotline.world.state_latent import encode_spans
 from plotline.world.scenario import InfeasibleScenario, place, sample_scenario
 from plotline.world.state import Geometry, ObjectState, Scenario
+from plotline.world.state_latent import encode_spans
 from plotline.world.text_encoder import WorldTextEncoder
 
 
@@ -40,8 +41,14 @@ class ExecutorExample:
     prompts: list[str]
 
 
-def example(rng: random.Random, world: WorldConfig, video: VideoConfig, joiner: str = " ",
-            heldout: Optional[frozenset] = None, stay_anywhere: float = 0.2) -> ExecutorExample:
+def example(
+    rng: random.Random,
+    world: WorldConfig,
+    video: VideoConfig,
+    joiner: str = " ",
+    heldout: frozenset | None = None,
+    stay_anywhere: float = 0.2,
+) -> ExecutorExample:
     """A random training example: a world scenario with 1..J events (never a held-out combination), `stay`
     filling spare spans (each at a random position with probability `stay_anywhere`, else at the end), spans
     from a drawn switch frame.
@@ -73,8 +80,9 @@ def example(rng: random.Random, world: WorldConfig, video: VideoConfig, joiner: 
     return ExecutorExample(frames, latents, starts, smooth_steps(captions(scenario.initial, events), joiner))
 
 
-def canonical_states(initial: ObjectState, events: list[str], geometry: Geometry,
-                     known: int) -> Optional[list[ObjectState]]:
+def canonical_states(
+    initial: ObjectState, events: list[str], geometry: Geometry, known: int
+) -> list[ObjectState] | None:
     """States S_0..S_J from the canonical placement of the first `known` events (None when that placement is
     infeasible or a later event leaves the frame or the size limits)."""
     try:
@@ -85,8 +93,11 @@ def canonical_states(initial: ObjectState, events: list[str], geometry: Geometry
     eps = 1e-6
     for s in states:
         half = s.size / 2
-        if not (geometry.min_size - eps <= s.size <= geometry.max_size + eps and half <= s.x <= geometry.width - half
-                and half <= s.y <= geometry.height - half):
+        if not (
+            geometry.min_size - eps <= s.size <= geometry.max_size + eps
+            and half <= s.x <= geometry.width - half
+            and half <= s.y <= geometry.height - half
+        ):
             return None
     return states
 
@@ -98,9 +109,17 @@ def frame_contexts(encoder: WorldTextEncoder, prompts: list[str], starts: list[i
     return feats[span]
 
 
-def teacher_forced_loss(model: CausalWanDiT, latents: torch.Tensor, contexts: torch.Tensor, chunk: int,
-                        chunk_frames: int, sigma: float, window: AttentionWindow, context_timestep: float = 0.0,
-                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def teacher_forced_loss(
+    model: CausalWanDiT,
+    latents: torch.Tensor,
+    contexts: torch.Tensor,
+    chunk: int,
+    chunk_frames: int,
+    sigma: float,
+    window: AttentionWindow,
+    context_timestep: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Flow-matching MSE on chunk `chunk` of clean latents [B, C, K, h, w] given clean history (module docstring);
     contexts [B, K, Lt, D] per frame."""
     s, e = chunk * chunk_frames, min((chunk + 1) * chunk_frames, latents.shape[2])
@@ -126,8 +145,15 @@ class ExecutorPool:
         return int(self.latents.shape[0])
 
 
-def build_pool(rng: random.Random, world: WorldConfig, video: VideoConfig, encoder: WorldTextEncoder, size: int,
-               joiner: str = " ", progress: Callable[[Iterable], Iterable] = lambda it: it) -> ExecutorPool:
+def build_pool(
+    rng: random.Random,
+    world: WorldConfig,
+    video: VideoConfig,
+    encoder: WorldTextEncoder,
+    size: int,
+    joiner: str = " ",
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> ExecutorPool:
     """`size` random examples (see `example`), encoded once."""
     heldout = heldout_combinations(world)
     lat, ctx = [], []
@@ -138,10 +164,19 @@ def build_pool(rng: random.Random, world: WorldConfig, video: VideoConfig, encod
     return ExecutorPool(torch.stack(lat), torch.stack(ctx))
 
 
-def train_executor(model: CausalWanDiT, pool: ExecutorPool, sigmas: torch.Tensor, video: VideoConfig,
-                   window: AttentionWindow, steps: int, batch_size: int, lr: float, seed: int = 0,
-                   context_timestep: float = 0.0,
-                   progress: Callable[[Iterable], Iterable] = lambda it: it) -> list[float]:
+def train_executor(
+    model: CausalWanDiT,
+    pool: ExecutorPool,
+    sigmas: torch.Tensor,
+    video: VideoConfig,
+    window: AttentionWindow,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    context_timestep: float = 0.0,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> list[float]:
     """AdamW (cosine-decayed lr, every parameter of `model`) on teacher-forced flow matching over random
     batches of `pool`; each step draws one chunk and one noise level of the sampler's schedule. Returns the loss
     of every step."""
@@ -154,9 +189,17 @@ def train_executor(model: CausalWanDiT, pool: ExecutorPool, sigmas: torch.Tensor
     losses = []
     for _ in progress(range(steps)):
         idx = torch.randint(len(pool), (min(batch_size, len(pool)),), generator=gen)
-        loss = teacher_forced_loss(model, pool.latents[idx], pool.contexts[idx], pick.randrange(chunks),
-                                   video.frames_per_chunk, float(sigmas[pick.randrange(len(sigmas))]), window,
-                                   context_timestep, gen)
+        loss = teacher_forced_loss(
+            model,
+            pool.latents[idx],
+            pool.contexts[idx],
+            pick.randrange(chunks),
+            video.frames_per_chunk,
+            float(sigmas[pick.randrange(len(sigmas))]),
+            window,
+            context_timestep,
+            gen,
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

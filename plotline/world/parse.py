@@ -1,12 +1,12 @@
 """Text → events over the world's vocabulary: finds every action phrase (by the action registry's patterns)
 and the coloured shape each one is said of, in textual order. Used by render_from_steps, the judges (to read
 instructions, step prompts and plans) and tests."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 from plotline.world.actions import ACTIONS
 from plotline.world.vocab import COLOUR_SYNONYMS, SHAPE_SYNONYMS
@@ -17,8 +17,8 @@ class ParsedEvent:
     """One action phrase found in a text, with the subject it is said of (None where the text names none)."""
 
     action: str
-    shape: Optional[str]
-    colour: Optional[str]
+    shape: str | None
+    colour: str | None
     start: int
     end: int
 
@@ -29,8 +29,8 @@ class ParsedText:
 
     text: str
     events: tuple[ParsedEvent, ...]
-    shape: Optional[str]
-    colour: Optional[str]
+    shape: str | None
+    colour: str | None
 
     @property
     def actions(self) -> list[str]:
@@ -53,8 +53,9 @@ _SUBJECT_COLOUR_ONLY = re.compile(rf"\b(?:a|an|the)\s+({_alt(COLOUR_SYNONYMS)})\
 
 def parse_text(text: str) -> ParsedText:
     """Events (registry actions) of `text` in textual order, each with its subject's shape and colour."""
-    hits = sorted(((m.start(), -(m.end() - m.start()), name, m.end()) for name, rx in _compiled()
-                   for m in rx.finditer(text)))
+    hits = sorted(
+        ((m.start(), -(m.end() - m.start()), name, m.end()) for name, rx in _compiled() for m in rx.finditer(text))
+    )
     spans: list[tuple[int, int, str]] = []
     for start, _neg_len, name, end in hits:
         if spans and start < spans[-1][1]:
@@ -64,7 +65,7 @@ def parse_text(text: str) -> ParsedText:
     def inside_event(pos: int) -> bool:
         return any(a <= pos < b for a, b, _ in spans)
 
-    mentions: list[tuple[int, Optional[str], Optional[str]]] = []
+    mentions: list[tuple[int, str | None, str | None]] = []
     for m in _SUBJECT.finditer(text):
         if not inside_event(m.start()):
             colour = COLOUR_SYNONYMS[m.group(1).lower()] if m.group(1) else None

@@ -1,14 +1,15 @@
 """Instruction phrasings and step captions. Each phrasing turns a subject ("red square") and the ordered
 events into one instruction, keeping the events in temporal order in the text; it returns None for event
 counts it cannot express."""
+
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from plotline.world.actions import get_action
 from plotline.world.state import ObjectState
 
-Phrasing = Callable[[str, Sequence[str]], Optional[str]]
+Phrasing = Callable[[str, Sequence[str]], str | None]
 PHRASINGS: dict[str, Phrasing] = {}
 
 
@@ -35,14 +36,14 @@ def _and_list(parts: Sequence[str]) -> str:
 
 
 @register_phrasing("sentence")
-def _sentence(subject: str, events: Sequence[str]) -> Optional[str]:
-    """"A red square moves to the right, turns blue and grows." (any count)"""
+def _sentence(subject: str, events: Sequence[str]) -> str | None:
+    """ "A red square moves to the right, turns blue and grows." (any count)"""
     return _cap(f"a {subject} {_and_list(_present(events))}.")
 
 
 @register_phrasing("first_then")
-def _first_then(subject: str, events: Sequence[str]) -> Optional[str]:
-    """"First a red square moves to the right, then it turns blue, and finally it grows." (2+ events)"""
+def _first_then(subject: str, events: Sequence[str]) -> str | None:
+    """ "First a red square moves to the right, then it turns blue, and finally it grows." (2+ events)"""
     if len(events) < 2:
         return None
     v = _present(events)
@@ -52,8 +53,8 @@ def _first_then(subject: str, events: Sequence[str]) -> Optional[str]:
 
 
 @register_phrasing("comma_then")
-def _comma_then(subject: str, events: Sequence[str]) -> Optional[str]:
-    """"A red square moves to the right, then turns blue, then grows." (2+ events)"""
+def _comma_then(subject: str, events: Sequence[str]) -> str | None:
+    """ "A red square moves to the right, then turns blue, then grows." (2+ events)"""
     if len(events) < 2:
         return None
     v = _present(events)
@@ -61,8 +62,8 @@ def _comma_then(subject: str, events: Sequence[str]) -> Optional[str]:
 
 
 @register_phrasing("after")
-def _after(subject: str, events: Sequence[str]) -> Optional[str]:
-    """"After a red square moves to the right, it turns blue and then grows." (2+ events)"""
+def _after(subject: str, events: Sequence[str]) -> str | None:
+    """ "After a red square moves to the right, it turns blue and then grows." (2+ events)"""
     if len(events) < 2:
         return None
     v = _present(events)
@@ -76,7 +77,7 @@ def _after(subject: str, events: Sequence[str]) -> Optional[str]:
     return f"After a {subject} {v[0]}, it {tail}."
 
 
-def phrase_instruction(name: str, subject: str, events: Sequence[str]) -> Optional[str]:
+def phrase_instruction(name: str, subject: str, events: Sequence[str]) -> str | None:
     """Instruction text of phrasing `name`, or None when it cannot express this many events."""
     return PHRASINGS[name](subject, events)
 

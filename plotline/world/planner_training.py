@@ -2,19 +2,19 @@
 trained on the world's texts, then full-weight SFT on template plans — the ground-truth steps as the JSON array
 the planner prompt asks for — a share of them corrupted (plotline.world.plans), so the planner is competent
 but imperfect and group-relative RL has mistakes to remove."""
+
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from plotline.planner.prompts import PLANNER_SYSTEM_PROMPT, PLANNER_USER_PROMPT, render_prompt
 from plotline.world.bootstrap_config import PlannerBootstrapConfig
 from plotline.world.config import WorldConfig
 from plotline.world.instructions import WorldInstruction, generate_instructions
 from plotline.world.plans import noisy_plan, template_plan
-
 
 LR_PHASES = ((0.5, 1.0), (0.3, 0.3), (0.2, 0.1))
 """(share of the SFT steps, learning-rate factor): a step-decayed schedule over successive `sft` calls."""
@@ -57,8 +57,7 @@ def phrase_tokens(world: WorldConfig, num_steps: int) -> list[str]:
     from plotline.world.actions import ACTIONS
 
     subjects = [f" {c} {s}" for c in world.colours for s in world.shapes]
-    return ([PLANNER_SYSTEM_PROMPT.format(num_steps=num_steps)] + subjects
-            + [f" {a.present}" for a in ACTIONS.values()])
+    return [PLANNER_SYSTEM_PROMPT.format(num_steps=num_steps)] + subjects + [f" {a.present}" for a in ACTIONS.values()]
 
 
 def add_phrase_tokens(path: str | Path, phrases: Sequence[str], seed: int = 0) -> None:
@@ -78,8 +77,14 @@ def add_phrase_tokens(path: str | Path, phrases: Sequence[str], seed: int = 0) -
     model.save_pretrained(path)
 
 
-def sft_pairs(tokenizer, instructions: Sequence[WorldInstruction], num_steps: int, cfg: PlannerBootstrapConfig,
-              enable_thinking: bool, seed: int) -> tuple[list[tuple[list[int], list[int]]], dict[str, int]]:
+def sft_pairs(
+    tokenizer,
+    instructions: Sequence[WorldInstruction],
+    num_steps: int,
+    cfg: PlannerBootstrapConfig,
+    enable_thinking: bool,
+    seed: int,
+) -> tuple[list[tuple[list[int], list[int]]], dict[str, int]]:
     """(prompt ids, completion ids + eos) pairs — `targets_per_instruction` noisy template plans per
     instruction — and how many targets each corruption produced."""
     rng = random.Random(seed)
@@ -95,8 +100,14 @@ def sft_pairs(tokenizer, instructions: Sequence[WorldInstruction], num_steps: in
     return pairs, counts
 
 
-def build_planner(path: str | Path, world: WorldConfig, num_steps: int, cfg: PlannerBootstrapConfig,
-                  enable_thinking: bool = False, seed: int = 0) -> dict:
+def build_planner(
+    path: str | Path,
+    world: WorldConfig,
+    num_steps: int,
+    cfg: PlannerBootstrapConfig,
+    enable_thinking: bool = False,
+    seed: int = 0,
+) -> dict:
     """Build, SFT and save (save_pretrained: weights, tokenizer, chat template) the world planner base at
     `path`. Returns a summary (final loss, corruption counts, sizes)."""
     import torch
@@ -106,9 +117,17 @@ def build_planner(path: str | Path, world: WorldConfig, num_steps: int, cfg: Pla
     from plotline.tiny.planner import sft
 
     instructions = sft_instructions(world, cfg.sft_instructions)
-    path = build_tiny_qwen3(path, corpus=tokenizer_corpus(instructions, num_steps), seed=seed,
-                            vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                            num_heads=cfg.num_heads, num_kv_heads=cfg.num_kv_heads, max_positions=1024)
+    path = build_tiny_qwen3(
+        path,
+        corpus=tokenizer_corpus(instructions, num_steps),
+        seed=seed,
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        num_kv_heads=cfg.num_kv_heads,
+        max_positions=1024,
+    )
     add_phrase_tokens(path, phrase_tokens(world, num_steps), seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
@@ -116,9 +135,21 @@ def build_planner(path: str | Path, world: WorldConfig, num_steps: int, cfg: Pla
     torch.manual_seed(seed)
     loss = float("nan")
     for i, (share, factor) in enumerate(LR_PHASES):
-        loss = sft(model, tokenizer, pairs, steps=max(1, round(cfg.steps * share)), lr=cfg.learning_rate * factor,
-                   batch_size=cfg.batch_size, seed=seed + i)
+        loss = sft(
+            model,
+            tokenizer,
+            pairs,
+            steps=max(1, round(cfg.steps * share)),
+            lr=cfg.learning_rate * factor,
+            batch_size=cfg.batch_size,
+            seed=seed + i,
+        )
     model.save_pretrained(path)
-    return {"planner_sft_loss": loss, "planner_sft_pairs": len(pairs), "planner_targets": counts,
-            "planner_prompt_tokens": len(pairs[0][0]), "planner_vocab": len(tokenizer),
-            "planner_parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "planner_sft_loss": loss,
+        "planner_sft_pairs": len(pairs),
+        "planner_targets": counts,
+        "planner_prompt_tokens": len(pairs[0][0]),
+        "planner_vocab": len(tokenizer),
+        "planner_parameters": sum(p.numel() for p in model.parameters()),
+    }

@@ -1,10 +1,11 @@
 """Plans in the shapes world: the template plan a planner should write (the ground-truth steps, one event per
 span, spare spans filled with `stay` captions), controlled corruptions of it (so a bootstrap planner can be
 competent but imperfect), and the video a plan of one-event steps shows over the executor's spans."""
+
 from __future__ import annotations
 
 import random
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def template_plan(scenario: Scenario, num_spans: int) -> list[str]:
     return captions(scenario.initial, padded_events(scenario.events, num_spans))
 
 
-Corruption = Callable[[tuple[str, ...], random.Random, Optional[str]], Optional[tuple[str, ...]]]
+Corruption = Callable[[tuple[str, ...], random.Random, str | None], tuple[str, ...] | None]
 CORRUPTIONS: dict[str, Corruption] = {}
 """Plan corruptions by name: (padded events, rng, instruction phrasing) → corrupted padded events, or None when
 not applicable."""
@@ -67,7 +68,7 @@ def _changing(events: Sequence[str]) -> list[int]:
 
 
 @register_corruption("swap")
-def _swap(events: tuple[str, ...], rng: random.Random, phrasing: Optional[str] = None) -> Optional[tuple[str, ...]]:
+def _swap(events: tuple[str, ...], rng: random.Random, phrasing: str | None = None) -> tuple[str, ...] | None:
     """Two adjacent events in the wrong order."""
     idx = _changing(events)
     pairs = [(a, b) for a, b in zip(idx, idx[1:]) if events[a] != events[b]]
@@ -80,9 +81,8 @@ def _swap(events: tuple[str, ...], rng: random.Random, phrasing: Optional[str] =
 
 
 @register_corruption("misread_after")
-def _misread_after(events: tuple[str, ...], rng: random.Random,
-                   phrasing: Optional[str] = None) -> Optional[tuple[str, ...]]:
-    """"After X, it Y" read as Y before X: the event of the `after` clause moved behind the next one (only for
+def _misread_after(events: tuple[str, ...], rng: random.Random, phrasing: str | None = None) -> tuple[str, ...] | None:
+    """ "After X, it Y" read as Y before X: the event of the `after` clause moved behind the next one (only for
     instructions in the `after` phrasing)."""
     idx = _changing(events)
     if phrasing != "after" or len(idx) < 2:
@@ -93,17 +93,18 @@ def _misread_after(events: tuple[str, ...], rng: random.Random,
 
 
 @register_corruption("drop")
-def _drop(events: tuple[str, ...], rng: random.Random, phrasing: Optional[str] = None) -> Optional[tuple[str, ...]]:
+def _drop(events: tuple[str, ...], rng: random.Random, phrasing: str | None = None) -> tuple[str, ...] | None:
     """One event left out (a `stay` at the end instead)."""
     idx = _changing(events)
     if len(idx) < 2:
         return None
     i = rng.choice(idx)
-    return events[:i] + events[i + 1:] + (STAY,)
+    return events[:i] + events[i + 1 :] + (STAY,)
 
 
-def noisy_plan(scenario: Scenario, num_spans: int, rng: random.Random, rates: dict[str, float],
-               phrasing: Optional[str] = None) -> tuple[list[str], str]:
+def noisy_plan(
+    scenario: Scenario, num_spans: int, rng: random.Random, rates: dict[str, float], phrasing: str | None = None
+) -> tuple[list[str], str]:
     """(plan, corruption name or "template"): each corruption is applied with its own rate (in the order of
     `rates`; the first that fires and applies wins); one that does not apply to this instruction or yields an
     impossible sequence leaves the template plan."""
@@ -116,8 +117,9 @@ def noisy_plan(scenario: Scenario, num_spans: int, rng: random.Random, rates: di
     return captions(scenario.initial, events), "template"
 
 
-def render_spans(states: Sequence[ObjectState], bounds: Sequence[tuple[int, int]], height: int, width: int,
-                 hold_fraction: float) -> np.ndarray:
+def render_spans(
+    states: Sequence[ObjectState], bounds: Sequence[tuple[int, int]], height: int, width: int, hold_fraction: float
+) -> np.ndarray:
     """uint8 video [bounds[-1][1], H, W, 3]: span j (frames bounds[j]) shows the event from states[j] to
     states[j + 1], progressing linearly and holding its end state for the span's last `hold_fraction`."""
     video = np.zeros((bounds[-1][1], height, width, 3), dtype=np.uint8)

@@ -2,10 +2,11 @@
 spans; within its span an event progresses linearly from the previous state and then holds its end state
 for the span's last `hold_fraction`. Moves, size and opacity interpolate; a colour change wipes the new
 colour across the shape from left to right (every pixel stays a palette colour)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from plotline.world.vocab import PALETTE
 
 @lru_cache(maxsize=256)
 def _mask(shape: str, side: int) -> np.ndarray:
-    c = (np.arange(side) + 0.5)
+    c = np.arange(side) + 0.5
     xx, yy = np.meshgrid(c, c)
     masks = {
         "square": lambda: np.ones((side, side), dtype=bool),
@@ -66,13 +67,14 @@ def draw(frame: np.ndarray, s0: ObjectState, s1: ObjectState, p: float) -> None:
     ya, yb, xa, xb = max(0, y0), min(h, y0 + side), max(0, x0), min(w, x0 + side)
     if ya >= yb or xa >= xb:
         return
-    sub_mask = mask[ya - y0: yb - y0, xa - x0: xb - x0]
+    sub_mask = mask[ya - y0 : yb - y0, xa - x0 : xb - x0]
     region = frame[ya:yb, xa:xb]
-    region[sub_mask] = patch[ya - y0: yb - y0, xa - x0: xb - x0][sub_mask]
+    region[sub_mask] = patch[ya - y0 : yb - y0, xa - x0 : xb - x0][sub_mask]
 
 
-def render_states(states: Sequence[ObjectState], num_frames: int, height: int, width: int,
-                  hold_fraction: float = 0.25) -> np.ndarray:
+def render_states(
+    states: Sequence[ObjectState], num_frames: int, height: int, width: int, hold_fraction: float = 0.25
+) -> np.ndarray:
     """Video [T, H, W, 3] uint8 for the state sequence S_0..S_J (J ≥ 1 events, one span each; J = 0 gives a
     still video of S_0)."""
     video = np.zeros((num_frames, height, width, 3), dtype=np.uint8)
@@ -86,17 +88,22 @@ def render_states(states: Sequence[ObjectState], num_frames: int, height: int, w
     return video
 
 
-def render_scenario(scenario: Scenario, config: Optional[WorldConfig] = None,
-                    num_frames: Optional[int] = None) -> np.ndarray:
+def render_scenario(scenario: Scenario, config: WorldConfig | None = None, num_frames: int | None = None) -> np.ndarray:
     """Render a scenario to a uint8 video [T, H, W, 3] (T = `num_frames` or config.num_frames)."""
     config = config or WorldConfig()
     geometry = Geometry.from_config(config)
-    return render_states(scenario.states(geometry), int(num_frames or config.num_frames),
-                         geometry.height, geometry.width, config.hold_fraction)
+    return render_states(
+        scenario.states(geometry),
+        int(num_frames or config.num_frames),
+        geometry.height,
+        geometry.width,
+        config.hold_fraction,
+    )
 
 
-def render_from_steps(step_texts: Sequence[str], config: Optional[WorldConfig] = None,
-                      num_frames: Optional[int] = None) -> np.ndarray:
+def render_from_steps(
+    step_texts: Sequence[str], config: WorldConfig | None = None, num_frames: int | None = None
+) -> np.ndarray:
     """Render the video that a list of step captions describes (each step's events in order, one span per
     event); raises ValueError when the texts do not parse into a possible scenario."""
     from plotline.world.scenario import scenario_from_steps

@@ -1,17 +1,24 @@
 """Scenarios: draw ordered events that are possible in sequence, then place and size the object so that it
 stays inside the frame and within the size limits throughout; build a scenario from step captions."""
+
 from __future__ import annotations
 
 import random
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from plotline.world.actions import ACTIONS, get_action
 from plotline.world.config import WorldConfig
 from plotline.world.state import Geometry, ObjectState, Scenario
 from plotline.world.vocab import DIRECTIONS
 
-FAMILY_WEIGHTS: dict[str, float] = {"move": 0.35, "turn": 0.25, "grow": 0.1, "shrink": 0.1,
-                                    "appear": 0.1, "disappear": 0.1}
+FAMILY_WEIGHTS: dict[str, float] = {
+    "move": 0.35,
+    "turn": 0.25,
+    "grow": 0.1,
+    "shrink": 0.1,
+    "appear": 0.1,
+    "disappear": 0.1,
+}
 """Relative draw weights of event kinds (moves split evenly over the four directions)."""
 START_HIDDEN_PROBABILITY = 0.15
 """Chance that a drawn scenario starts with the object hidden (its first event is then `appear`)."""
@@ -27,14 +34,16 @@ def _kind(name: str) -> str:
     return "move" if name.startswith("move_") else ACTIONS[name].family
 
 
-def _possible_events(state: ObjectState, colours: Sequence[str], previous: Optional[str]) -> list[str]:
-    names = [f"move_{d}" for d in DIRECTIONS] + [f"turn_{c}" for c in colours] + \
-        ["grow", "shrink", "appear", "disappear"]
+def _possible_events(state: ObjectState, colours: Sequence[str], previous: str | None) -> list[str]:
+    names = (
+        [f"move_{d}" for d in DIRECTIONS] + [f"turn_{c}" for c in colours] + ["grow", "shrink", "appear", "disappear"]
+    )
     return [n for n in names if n != previous and get_action(n).possible(state)]
 
 
-def draw_events(rng: random.Random, num_events: int, shape: str, colour: str,
-                colours: Sequence[str]) -> tuple[bool, tuple[str, ...]]:
+def draw_events(
+    rng: random.Random, num_events: int, shape: str, colour: str, colours: Sequence[str]
+) -> tuple[bool, tuple[str, ...]]:
     """Draw (starts_visible, events): events possible in sequence, never the same event twice in a row."""
     visible = rng.random() >= START_HIDDEN_PROBABILITY
     state = ObjectState(shape, colour, 0.0, 0.0, 1.0, 1.0 if visible else 0.0)
@@ -64,8 +73,9 @@ def placement_ranges(events: Sequence[str], geometry: Geometry) -> tuple[tuple[f
     return (lo, hi), (x_lo, x_hi), (y_lo, y_hi)
 
 
-def place(events: Sequence[str], shape: str, colour: str, visible: bool, geometry: Geometry,
-          rng: Optional[random.Random] = None) -> Scenario:
+def place(
+    events: Sequence[str], shape: str, colour: str, visible: bool, geometry: Geometry, rng: random.Random | None = None
+) -> Scenario:
     """Scenario with a feasible initial size and centre: drawn uniformly with `rng`, or the middle of each
     feasible range without one. Raises InfeasibleScenario when no placement exists."""
     (s_lo, s_hi), (x_lo, x_hi), (y_lo, y_hi) = placement_ranges(events, geometry)
@@ -77,8 +87,9 @@ def place(events: Sequence[str], shape: str, colour: str, visible: bool, geometr
     return Scenario(ObjectState(shape, colour, x, y, size, 1.0 if visible else 0.0), tuple(events))
 
 
-def sample_scenario(rng: random.Random, config: WorldConfig, num_events: Optional[int] = None,
-                    max_tries: int = 200) -> Scenario:
+def sample_scenario(
+    rng: random.Random, config: WorldConfig, num_events: int | None = None, max_tries: int = 200
+) -> Scenario:
     """Draw a possible, in-frame scenario with `num_events` events (default: uniform in the steps range)."""
     geometry = Geometry.from_config(config)
     for _ in range(max_tries):
@@ -93,7 +104,7 @@ def sample_scenario(rng: random.Random, config: WorldConfig, num_events: Optiona
     raise InfeasibleScenario(f"no feasible scenario after {max_tries} draws")
 
 
-def scenario_from_steps(step_texts: Sequence[str], config: Optional[WorldConfig] = None) -> Scenario:
+def scenario_from_steps(step_texts: Sequence[str], config: WorldConfig | None = None) -> Scenario:
     """The scenario a list of step captions describes: the subject of the first mention, every parsed event in
     order (`stay` included, it renders as a held span), centred placement. ValueError when unparseable."""
     from plotline.world.parse import parse_text

@@ -1,4 +1,5 @@
 """The shapes world as an instruction source (declared as `world` in plotline.data.sources, which imports this)."""
+
 from __future__ import annotations
 
 from plotline.world.config import WorldConfig

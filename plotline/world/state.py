@@ -1,9 +1,10 @@
 """World state: one object's state, a scenario (initial state + ordered events), and frame geometry."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from plotline.world.config import WorldConfig
@@ -25,7 +26,7 @@ class ObjectState:
         """True when the object is drawn (alpha > 0)."""
         return self.alpha > 0.0
 
-    def with_(self, **changes) -> "ObjectState":
+    def with_(self, **changes) -> ObjectState:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
@@ -42,8 +43,9 @@ class Geometry:
     scale_factor: float = 1.5
 
     @classmethod
-    def from_config(cls, config: Optional["WorldConfig"] = None, height: Optional[int] = None,
-                    width: Optional[int] = None) -> "Geometry":
+    def from_config(
+        cls, config: WorldConfig | None = None, height: int | None = None, width: int | None = None
+    ) -> Geometry:
         """Geometry of `config` (defaults when None), optionally for another frame size (judges use the
         size of the frames they are given, so magnitudes scale with the picture)."""
         from plotline.world.config import WorldConfig
@@ -52,8 +54,14 @@ class Geometry:
         h = int(height or config.frame_height)
         w = int(width or config.frame_width)
         side = min(h, w)
-        return cls(h, w, config.move_fraction, config.min_size_fraction * side,
-                   config.max_size_fraction * side, config.scale_factor)
+        return cls(
+            h,
+            w,
+            config.move_fraction,
+            config.min_size_fraction * side,
+            config.max_size_fraction * side,
+            config.scale_factor,
+        )
 
     def move_px(self, dx: int, dy: int) -> float:
         """Length in pixels of one move event along the unit direction (dx, dy)."""

@@ -17,10 +17,11 @@ move, and the judges could not read the event order in either.)
 Channels: 0 opacity · 1 Δx · 2 Δy · 3 Δlog-side · 4–9 colour before the change (one-hot, ±2) · 10–15 colour
 after the change · 16 wipe front (0 → 1 across the shape) · 17–19 shape (one-hot). Opacity and wipe span [−2, 2].
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -49,13 +50,20 @@ _HI, _LO = 2.0, -2.0
 def _frame_state(before: ObjectState, after: ObjectState, progress: float) -> tuple[ObjectState, str, float]:
     """(geometry/opacity of the frame with the old colour, new colour, wipe) at `progress` (as render.draw)."""
     lerp = lambda a, b: a + (b - a) * progress  # noqa: E731
-    s = ObjectState(before.shape, before.colour, lerp(before.x, after.x), lerp(before.y, after.y),
-                    lerp(before.size, after.size), lerp(before.alpha, after.alpha))
+    s = ObjectState(
+        before.shape,
+        before.colour,
+        lerp(before.x, after.x),
+        lerp(before.y, after.y),
+        lerp(before.size, after.size),
+        lerp(before.alpha, after.alpha),
+    )
     return s, after.colour, progress
 
 
-def encode_frames(frames: Sequence[tuple[ObjectState, str, float]],
-                  frame_size: tuple[int, int] = FRAME_SIZE) -> torch.Tensor:
+def encode_frames(
+    frames: Sequence[tuple[ObjectState, str, float]], frame_size: tuple[int, int] = FRAME_SIZE
+) -> torch.Tensor:
     """Latents [C, T, 1, 1] of a video given per frame (state with the old colour, new colour, wipe front)."""
     h, w = frame_size
     px, py, plog = w / 2.0, h / 2.0, math.log(REFERENCE_SIDE)
@@ -74,15 +82,24 @@ def encode_frames(frames: Sequence[tuple[ObjectState, str, float]],
     return torch.stack(cols, 1)[:, :, None, None].contiguous()
 
 
-def encode_spans(states: Sequence[ObjectState], bounds: Sequence[tuple[int, int]], hold_fraction: float,
-                 frame_size: tuple[int, int] = FRAME_SIZE) -> torch.Tensor:
+def encode_spans(
+    states: Sequence[ObjectState],
+    bounds: Sequence[tuple[int, int]],
+    hold_fraction: float,
+    frame_size: tuple[int, int] = FRAME_SIZE,
+) -> torch.Tensor:
     """Latents [C, T, 1, 1] of the video plans.render_spans draws from the same states and span bounds."""
-    frames = [_frame_state(states[j], states[j + 1], span_progress(f - a, b - a, hold_fraction))
-              for j, (a, b) in enumerate(bounds) for f in range(a, b)]
+    frames = [
+        _frame_state(states[j], states[j + 1], span_progress(f - a, b - a, hold_fraction))
+        for j, (a, b) in enumerate(bounds)
+        for f in range(a, b)
+    ]
     return encode_frames(frames, frame_size)
 
 
-def decode_states(z: torch.Tensor, frame_size: tuple[int, int] = FRAME_SIZE) -> list[tuple[ObjectState, ObjectState, float]]:
+def decode_states(
+    z: torch.Tensor, frame_size: tuple[int, int] = FRAME_SIZE
+) -> list[tuple[ObjectState, ObjectState, float]]:
     """(before, after, wipe front) per frame of one video's latents [C, T] (motion integrated from the frame
     centre; argmax for colours and shape; opacity, side and wipe clipped)."""
     h, w = frame_size
@@ -93,10 +110,15 @@ def decode_states(z: torch.Tensor, frame_size: tuple[int, int] = FRAME_SIZE) -> 
     out = []
     for t in range(a.shape[1]):
         alpha = float(np.clip((a[SLOT_ALPHA, t] + 2.0) / 4.0, 0.0, 1.0))
-        before = ObjectState(SHAPES[int(a[SLOT_SHAPE:SLOT_SHAPE + len(SHAPES), t].argmax())],
-                             COLOURS[int(a[SLOT_OLD:SLOT_OLD + len(COLOURS), t].argmax())],
-                             float(x[t]), float(y[t]), float(side[t]), alpha)
-        after = before.with_(colour=COLOURS[int(a[SLOT_NEW:SLOT_NEW + len(COLOURS), t].argmax())])
+        before = ObjectState(
+            SHAPES[int(a[SLOT_SHAPE : SLOT_SHAPE + len(SHAPES), t].argmax())],
+            COLOURS[int(a[SLOT_OLD : SLOT_OLD + len(COLOURS), t].argmax())],
+            float(x[t]),
+            float(y[t]),
+            float(side[t]),
+            alpha,
+        )
+        after = before.with_(colour=COLOURS[int(a[SLOT_NEW : SLOT_NEW + len(COLOURS), t].argmax())])
         out.append((before, after, float(np.clip((a[SLOT_WIPE, t] + 2.0) / 4.0, 0.0, 1.0))))
     return out
 

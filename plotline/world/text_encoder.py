@@ -8,9 +8,10 @@ state — the frozen encoder knows what the words mean, as a pretrained text enc
 token are zero, like Wan's zeroed padding. Nothing is trained here: the DiT's `text_embedding` learns to read
 the features. A span prompt Smooth(s_j, s_{j+1}) therefore reads as (this span's event, next span's event).
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import torch
 from torch import nn
@@ -29,9 +30,13 @@ EFFECTS = 4
 
 @lru_cache(maxsize=1)
 def _offsets() -> dict[str, int]:
-    return {"slot": 0, "action": MAX_TOKENS, "shape": MAX_TOKENS + len(ACTIONS),
-            "colour": MAX_TOKENS + len(ACTIONS) + len(SHAPES),
-            "effect": MAX_TOKENS + len(ACTIONS) + len(SHAPES) + len(PALETTE)}
+    return {
+        "slot": 0,
+        "action": MAX_TOKENS,
+        "shape": MAX_TOKENS + len(ACTIONS),
+        "colour": MAX_TOKENS + len(ACTIONS) + len(SHAPES),
+        "effect": MAX_TOKENS + len(ACTIONS) + len(SHAPES) + len(PALETTE),
+    }
 
 
 def feature_dim() -> int:
@@ -39,7 +44,7 @@ def feature_dim() -> int:
     return MAX_TOKENS + len(ACTIONS) + len(SHAPES) + len(PALETTE) + EFFECTS
 
 
-@lru_cache(maxsize=None)
+@cache
 def action_effect(name: str) -> tuple[float, float, float, float]:
     """(Δx, Δy, Δlog-side, Δopacity) of action `name`, normalised to one move / one grow / a full fade."""
     import math
@@ -50,16 +55,21 @@ def action_effect(name: str) -> tuple[float, float, float, float]:
     g = Geometry(100, 100)
     probe = ObjectState("square", "red", 50.0, 50.0, 20.0, 0.5)
     after = get_action(name).apply(probe, g)
-    return ((after.x - probe.x) / g.move_px(1, 0), (after.y - probe.y) / g.move_px(0, 1),
-            math.log(after.size / probe.size) / math.log(g.scale_factor), 2.0 * (after.alpha - probe.alpha))
+    return (
+        (after.x - probe.x) / g.move_px(1, 0),
+        (after.y - probe.y) / g.move_px(0, 1),
+        math.log(after.size / probe.size) / math.log(g.scale_factor),
+        2.0 * (after.alpha - probe.alpha),
+    )
 
 
 def tokenize(text: str) -> list[tuple[str | None, str | None, str | None]]:
     """(action, shape, colour) per event phrase of `text` (at most MAX_TOKENS); one (None, shape, colour)
     token when the text names no event."""
     parsed = parse_text(text or "")
-    tokens: list[tuple[str | None, str | None, str | None]] = [(e.action, e.shape, e.colour)
-                                                                for e in parsed.events[:MAX_TOKENS]]
+    tokens: list[tuple[str | None, str | None, str | None]] = [
+        (e.action, e.shape, e.colour) for e in parsed.events[:MAX_TOKENS]
+    ]
     return tokens or [(None, parsed.shape, parsed.colour)]
 
 
@@ -72,7 +82,7 @@ def encode_tokens(tokens, dim: int | None = None) -> torch.Tensor:
         out[i, off["slot"] + i] = 1.0
         if action is not None:
             out[i, off["action"] + actions.index(action)] = 1.0
-            out[i, off["effect"]: off["effect"] + EFFECTS] = torch.tensor(action_effect(action))
+            out[i, off["effect"] : off["effect"] + EFFECTS] = torch.tensor(action_effect(action))
         if shape is not None:
             out[i, off["shape"] + SHAPES.index(shape)] = 1.0
         if colour is not None:

@@ -1,4 +1,5 @@
 """The world's vocabulary: shapes, a palette of well-separated colours, and move directions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,17 @@ SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 """Shape names, as they appear in instructions."""
 
 SHAPE_SYNONYMS: dict[str, str] = {
-    "square": "square", "squares": "square", "box": "square", "block": "square",
-    "circle": "circle", "circles": "circle", "ball": "circle", "disc": "circle", "disk": "circle",
-    "triangle": "triangle", "triangles": "triangle",
+    "square": "square",
+    "squares": "square",
+    "box": "square",
+    "block": "square",
+    "circle": "circle",
+    "circles": "circle",
+    "ball": "circle",
+    "disc": "circle",
+    "disk": "circle",
+    "triangle": "triangle",
+    "triangles": "triangle",
 }
 """Words the text parser reads as a shape."""
 
@@ -24,8 +33,13 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 """Colour name -> RGB. Corners of the RGB cube: pairwise chroma distance ≥ 1, and every one keeps its
 chroma (RGB divided by its brightest channel) when faded, so fades never change the detected colour."""
 
-COLOUR_SYNONYMS: dict[str, str] = {**{c: c for c in PALETTE}, "magenta": "purple", "violet": "purple",
-                                   "aqua": "cyan", "turquoise": "cyan"}
+COLOUR_SYNONYMS: dict[str, str] = {
+    **{c: c for c in PALETTE},
+    "magenta": "purple",
+    "violet": "purple",
+    "aqua": "cyan",
+    "turquoise": "cyan",
+}
 """Words the text parser reads as a colour."""
 
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}

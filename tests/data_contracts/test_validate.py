@@ -1,4 +1,5 @@
 """Data contracts: exact schemas and great-expectations suites reject bad data with readable reports."""
+
 import json
 import math
 
@@ -14,26 +15,59 @@ GROUP_KIND = "test_grouped_rewards"
 def grouped_kind(tmp_path_factory):
     """A kind with complete-group and range checks, defined outside the package like a plugin."""
     folder = tmp_path_factory.mktemp("suites")
-    (folder / f"{GROUP_KIND}.json").write_text(json.dumps({"name": GROUP_KIND, "expectations": [
-        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "sample_id"}},
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "_per_group", "min_value": {"$PARAMETER": "N"}, "max_value": {"$PARAMETER": "N"}}},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "reward", "min_value": 0, "max_value": 1}},
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "reward"}},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "_nonfinite_values", "min_value": 0, "max_value": 0}},
-    ]}))
+    (folder / f"{GROUP_KIND}.json").write_text(
+        json.dumps(
+            {
+                "name": GROUP_KIND,
+                "expectations": [
+                    {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "sample_id"}},
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {
+                            "column": "_per_group",
+                            "min_value": {"$PARAMETER": "N"},
+                            "max_value": {"$PARAMETER": "N"},
+                        },
+                    },
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "reward", "min_value": 0, "max_value": 1},
+                    },
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "reward"}},
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "_nonfinite_values", "min_value": 0, "max_value": 0},
+                    },
+                ],
+            }
+        )
+    )
     if GROUP_KIND not in all_kinds():
-        register_kind(ArtifactKind(
-            name=GROUP_KIND, suite_dir=folder,
-            schema=pa.schema([("sample_id", pa.string()), ("group_id", pa.string()), ("reward", pa.float64()),
-                              ("logp", pa.list_(pa.float32()))]),
-            group_sizes={"_per_group": ("group_id",)}, params=("N",)))
+        register_kind(
+            ArtifactKind(
+                name=GROUP_KIND,
+                suite_dir=folder,
+                schema=pa.schema(
+                    [
+                        ("sample_id", pa.string()),
+                        ("group_id", pa.string()),
+                        ("reward", pa.float64()),
+                        ("logp", pa.list_(pa.float32())),
+                    ]
+                ),
+                group_sizes={"_per_group": ("group_id",)},
+                params=("N",),
+            )
+        )
     return get_kind(GROUP_KIND)
 
 
 def rows(n_groups=2, n=3, reward=0.5, logp=(-1.0, -2.0)):
-    return [{"sample_id": f"g{g}-{i}", "group_id": f"g{g}", "reward": reward, "logp": list(logp)}
-            for g in range(n_groups) for i in range(n)]
+    return [
+        {"sample_id": f"g{g}-{i}", "group_id": f"g{g}", "reward": reward, "logp": list(logp)}
+        for g in range(n_groups)
+        for i in range(n)
+    ]
 
 
 def table(kind, data):
@@ -56,7 +90,9 @@ def test_incomplete_group_is_rejected(grouped_kind):
     data = rows()[:-1]  # group g1 has 2 of 3
     report = validate(GROUP_KIND, table(grouped_kind, data), {"N": 3})
     assert not report.success
-    assert any(f.column == "_per_group" and "expected min_value=3" in f.detail for f in report.failures), report.format()
+    assert any(f.column == "_per_group" and "expected min_value=3" in f.detail for f in report.failures), (
+        report.format()
+    )
 
 
 def test_nan_reward_and_nan_inside_list_are_rejected(grouped_kind):
@@ -96,7 +132,16 @@ def test_missing_parameter_is_an_error(grouped_kind):
 
 def test_instructions_contract():
     kind = get_kind("instructions")
-    good = [{"instruction_id": "a", "prompt": "a cat jumps", "category": "animal", "split": "train", "steps": [], "source": "t"}]
+    good = [
+        {
+            "instruction_id": "a",
+            "prompt": "a cat jumps",
+            "category": "animal",
+            "split": "train",
+            "steps": [],
+            "source": "t",
+        }
+    ]
     assert validate("instructions", pa.Table.from_pylist(good, schema=kind.schema)).success
     bad = good + [{**good[0], "prompt": "", "split": "dev"}]
     report = validate("instructions", pa.Table.from_pylist(bad, schema=kind.schema))

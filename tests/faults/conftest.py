@@ -1,5 +1,6 @@
 """Fault-injection fixtures: a tiny shapes run committed once, a scripted judge server, a stalled S3 endpoint,
 and the check every probe ends with: every committed artifact of the run still validates."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,14 @@ import pytest
 
 from tests.scripted_openai import ScriptedChat
 
-FAST_SHAPES = ["world.num_train_instructions=2", "world.bootstrap.planner.steps=2",
-               "world.bootstrap.planner.sft_instructions=4", "world.bootstrap.executor.steps=2", "world.bootstrap.executor.pool_size=16",
-               "planner.batch_size=8"]
+FAST_SHAPES = [
+    "world.num_train_instructions=2",
+    "world.bootstrap.planner.steps=2",
+    "world.bootstrap.planner.sft_instructions=4",
+    "world.bootstrap.executor.steps=2",
+    "world.bootstrap.executor.pool_size=16",
+    "planner.batch_size=8",
+]
 """configs/shapes.yaml with a two-step warm start: the policies are poor, the artifacts are real."""
 
 
@@ -60,12 +66,21 @@ def run_copy(shapes_run, tmp_path):
 def all_kinds_reply(value: float) -> str:
     """One JSON reply carrying every judge kind's keys (each kind reads its own): `value` on the 0–10 scales,
     value / 10 on the plan judge's 0–1 scale."""
-    video = ["temporal_order_score", "physical_plausibility_score", "visual_consistency_score",
-             "prompt_alignment_score", "final_score", "subject_score", "scene_score", "action_score",
-             "object_appearance_reasonability_score"]
+    video = [
+        "temporal_order_score",
+        "physical_plausibility_score",
+        "visual_consistency_score",
+        "prompt_alignment_score",
+        "final_score",
+        "subject_score",
+        "scene_score",
+        "action_score",
+        "object_appearance_reasonability_score",
+    ]
     body = {k: value for k in video}
-    body.update({k: value / 10 for k in ("faithfulness_score", "coverage_score", "temporal_score",
-                                         "hallucination_score")})
+    body.update(
+        {k: value / 10 for k in ("faithfulness_score", "coverage_score", "temporal_score", "hallucination_score")}
+    )
     body["frame_scores"] = [value] * 32
     return json.dumps(body)
 

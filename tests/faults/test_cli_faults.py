@@ -1,9 +1,7 @@
 """Clear errors, never tracebacks, for bad files given to the CLI; a failed stage leaves no run.json and no empty
 version folder."""
-from __future__ import annotations
 
-import json
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
@@ -23,11 +21,14 @@ def test_non_utf8_config_is_a_clear_error(tmp_path):
     assert "Traceback" not in out.output
 
 
-@pytest.mark.parametrize("content,message", [
-    ("{\"id\": 1, \"raw\": \"x\"}\n".encode() + "caf\xe9".encode("latin-1"), ":2: not UTF-8 text (byte 0xe9"),
-    (b'{"id": 1, "raw": "{}", "n_frames": "eight"}\n', ":1: invalid input line"),
-    (b'{"id": 1, "raw": "{}", "n_frames": [1]}\n', ":1: invalid input line"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b'{"id": 1, "raw": "x"}\n' + "caf\xe9".encode("latin-1"), ":2: not UTF-8 text (byte 0xe9"),
+        (b'{"id": 1, "raw": "{}", "n_frames": "eight"}\n', ":1: invalid input line"),
+        (b'{"id": 1, "raw": "{}", "n_frames": [1]}\n', ":1: invalid input line"),
+    ],
+)
 def test_rewards_parse_bad_file_is_a_clear_error(tmp_path, content, message):
     f = tmp_path / "replies.jsonl"
     f.write_bytes(content)
@@ -42,14 +43,23 @@ def _explode(ctx):
 
 
 def test_a_failed_stage_leaves_no_run_json_and_no_empty_folders(tmp_path, monkeypatch):
+    import stages  # the real registry first, then the probe stage next to it (for this test only)
     import stages.base
     from plotline.config import load_config
     from plotline.store import StorageConfig
 
-    import stages  # the real registry first, then the probe stage next to it (for this test only)
-    monkeypatch.setitem(stages.base._REGISTRY, "fault_explodes", StageSpec(
-        name="fault_explodes", summary="fails after writing a file (fault probe)", inputs=(), outputs=(),
-        config_sections=("seed",), run=_explode))
+    monkeypatch.setitem(
+        stages.base._REGISTRY,
+        "fault_explodes",
+        StageSpec(
+            name="fault_explodes",
+            summary="fails after writing a file (fault probe)",
+            inputs=(),
+            outputs=(),
+            config_sections=("seed",),
+            run=_explode,
+        ),
+    )
 
     cfg = load_config([], [])
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))

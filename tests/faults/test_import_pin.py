@@ -1,5 +1,6 @@
 """`plotline data import --run R` pins that import as R's instruction source: the next train uses it (the
 instructions stage does not run from `data.source`, even when a generator version is newer) and says so."""
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,21 @@ def _read_instructions(ctx):
 
 @pytest.fixture
 def probe_stage(monkeypatch):
-    import stages  # noqa: F401 - the real registry first, then the probe stage next to it (for this test only)
+    import stages
     import stages.base
 
-    monkeypatch.setitem(stages.base._REGISTRY, "fault_reads_instructions", StageSpec(
-        name="fault_reads_instructions", summary="records the instructions it reads (fault probe)",
-        inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),), outputs=(),
-        config_sections=("seed",), run=_read_instructions))
+    monkeypatch.setitem(
+        stages.base._REGISTRY,
+        "fault_reads_instructions",
+        StageSpec(
+            name="fault_reads_instructions",
+            summary="records the instructions it reads (fault probe)",
+            inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),),
+            outputs=(),
+            config_sections=("seed",),
+            run=_read_instructions,
+        ),
+    )
 
 
 def test_import_is_pinned_and_used_by_the_next_train(tmp_path, prefect_harness, probe_stage):
@@ -44,9 +53,16 @@ def test_import_is_pinned_and_used_by_the_next_train(tmp_path, prefect_harness, 
     assert out.exit_code == 0, out.output
     assert "as the instruction source of run" in out.output
 
-    cfg = load_config(["configs/shapes.yaml"], ["world.num_train_instructions=2", "orchestration.setup_stages=[instructions]",
-                                                "orchestration.step_stages=[fault_reads_instructions]",
-                                                "orchestration.final_stages=[]", "orchestration.audit=false"])
+    cfg = load_config(
+        ["configs/shapes.yaml"],
+        [
+            "world.num_train_instructions=2",
+            "orchestration.setup_stages=[instructions]",
+            "orchestration.step_stages=[fault_reads_instructions]",
+            "orchestration.final_stages=[]",
+            "orchestration.audit=false",
+        ],
+    )
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))
     store = RunStore(run, cfg.storage)
     run_stage("instructions", cfg, run, 0, show_progress=False)  # the generator's output, newer than the import
@@ -55,7 +71,9 @@ def test_import_is_pinned_and_used_by_the_next_train(tmp_path, prefect_harness, 
 
     records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
     assert [(r["stage"], r["version"], r["status"]) for r in records] == [
-        ("instructions", 0, "pinned"), ("fault_reads_instructions", 0, "committed")]
+        ("instructions", 0, "pinned"),
+        ("fault_reads_instructions", 0, "committed"),
+    ]
     seen = json.loads(store.latest("fault_reads_instructions", 0).read_bytes("seen.json"))
     assert seen == ["mine-1", "mine-2"]
     assert store.versions("instructions", 0) == [0, 1]  # the generator did not run again

@@ -1,5 +1,6 @@
 """Judge faults through the real score stage and a scripted OpenAI-compatible judge on loopback: garbage scores
 are unscored (never clamped into reward), and a step whose judges mostly failed commits nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,12 +18,15 @@ def _openai(cfg, url, **rewards):
     return type(cfg).model_validate(data)
 
 
-@pytest.mark.parametrize("content,reason", [
-    (all_kinds_reply(1000), "out of range: 1000 > 10"),
-    (all_kinds_reply(1e12), "out of range: 1e+12 > 10"),
-    (all_kinds_reply(-5), "out of range: -5 < 0"),
-    ("The judge is down for maintenance.", "no JSON object"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (all_kinds_reply(1000), "out of range: 1000 > 10"),
+        (all_kinds_reply(1e12), "out of range: 1e+12 > 10"),
+        (all_kinds_reply(-5), "out of range: -5 < 0"),
+        ("The judge is down for maintenance.", "no JSON object"),
+    ],
+)
 def test_garbage_or_outage_fails_the_score_stage(run_copy, judge_server, content, reason):
     cfg, run = run_copy
     url, script = judge_server

@@ -1,6 +1,7 @@
 """Numeric and config faults: non-finite config numbers, silent no-op group sizes and frame counts (refused
 naming the keys), non-finite advantages and adapters in the real update stages (refused naming the plan or the
 file), and `validate` on a committed non-finite adapter."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -23,16 +24,19 @@ runner = CliRunner()
 SHAPES = ["--config", "configs/shapes.yaml"]
 
 
-@pytest.mark.parametrize("override,named", [
-    ("rl.planner.learning_rate=.inf", "'rl.planner.learning_rate': Input should be a finite number"),
-    ("rewards.weights.plan_judge.faithfulness_score=.nan", "'rewards.weights.plan_judge.faithfulness_score'"),
-    ("planner.num_plans=1", "planner.num_plans=1"),
-    ("executor.num_continuations=1", "executor.num_continuations=1"),
-    ("rewards.frames.temporal_num_frames=100", "rewards.frames.temporal_num_frames=100 is more than the video has"),
-    ("executor.sampled_frames=100", "executor.sampled_frames=100 is more than the video has"),
-    ("rl.executor.train_transitions=10", "rl.executor.train_transitions=10 is more than the 4 denoising"),
-    ("run_name=../../x", "'run_name'"),
-])
+@pytest.mark.parametrize(
+    "override,named",
+    [
+        ("rl.planner.learning_rate=.inf", "'rl.planner.learning_rate': Input should be a finite number"),
+        ("rewards.weights.plan_judge.faithfulness_score=.nan", "'rewards.weights.plan_judge.faithfulness_score'"),
+        ("planner.num_plans=1", "planner.num_plans=1"),
+        ("executor.num_continuations=1", "executor.num_continuations=1"),
+        ("rewards.frames.temporal_num_frames=100", "rewards.frames.temporal_num_frames=100 is more than the video has"),
+        ("executor.sampled_frames=100", "executor.sampled_frames=100 is more than the video has"),
+        ("rl.executor.train_transitions=10", "rl.executor.train_transitions=10 is more than the 4 denoising"),
+        ("run_name=../../x", "'run_name'"),
+    ],
+)
 def test_bad_config_is_refused_naming_the_key(override, named):
     out = runner.invoke(app, ["config", "show", *SHAPES, "--set", override])
     assert out.exit_code == 2, out.output
@@ -60,8 +64,12 @@ def _doctored_advantages(run: str) -> None:
     version = store.next_version("advantage", 0)
     writer = store.open_writer("advantage", 0, version, "attempt-doctored", {})
     writer.write_bytes("advantages.parquet", buf.getvalue().to_pybytes(), kind="advantages", rows=len(rows))
-    store.commit(writer, good.manifest.model_copy(update={"version": version, "manifest_id": "",
-                                                          "attempt": writer.attempt, "validation": []}))
+    store.commit(
+        writer,
+        good.manifest.model_copy(
+            update={"version": version, "manifest_id": "", "attempt": writer.attempt, "validation": []}
+        ),
+    )
     return victim["plan_id"]
 
 
@@ -73,8 +81,9 @@ def test_nan_planner_advantage_is_refused_naming_the_plan(run_copy):
     assert RunStore(run).versions("update_planner", 0) == []
 
 
-@pytest.mark.parametrize("stage,module", [("update_planner", "plotline.planner.gspo_job"),
-                                          ("update_executor", "plotline.rl.flow_grpo_job")])
+@pytest.mark.parametrize(
+    "stage,module", [("update_planner", "plotline.planner.gspo_job"), ("update_executor", "plotline.rl.flow_grpo_job")]
+)
 def test_a_non_finite_adapter_is_never_committed(run_copy, monkeypatch, stage, module):
     import importlib
 
@@ -109,9 +118,17 @@ def test_validate_flags_a_committed_non_finite_adapter(tmp_path):
     rel = f"{writer.attempt_prefix}/adapter/adapter_model.safetensors"
     store.fs.write_bytes(rel, blob)
     from plotline.store.artifact import sha256_bytes
-    writer.files.append(FileEntry(name="adapter/adapter_model.safetensors", path=rel.split("/v0000/", 1)[1],
-                                  sha256=sha256_bytes(blob), bytes=len(blob)))
+
+    writer.files.append(
+        FileEntry(
+            name="adapter/adapter_model.safetensors",
+            path=rel.split("/v0000/", 1)[1],
+            sha256=sha256_bytes(blob),
+            bytes=len(blob),
+        )
+    )
     from tests.faults.test_store_faults import _manifest
+
     art = store.commit(writer, _manifest(store, "update_planner", writer))
     report = verify_artifact(art)
     assert not report.ok and "non-finite tensors (lora_A: 4 of 4 values non-finite)" in report.failures[0]

@@ -1,5 +1,6 @@
 """Path faults: run ids that climb out of the storage root, manifest entries that point outside their folder
 (refused on read and on write), and files in a committed folder that its manifest does not list."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@
 - one SIGTERM: the running stage finishes and commits, the command exits 143 and says how to resume;
 - a second SIGTERM: the process stops at once, committing nothing of the interrupted stage; no orphan either.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,20 @@ from tests.flows.helpers import REPO, child_env, pid_alive, wait_for
 from tests.flows.plugin_stages import MODULE
 
 LIMIT = "fault-gpu"
-SETTINGS = [f"orchestration.stage_modules=[{MODULE}]", "orchestration.setup_stages=[]",
-            "orchestration.step_stages=[t_seed,t_count]", "orchestration.final_stages=[]",
-            "orchestration.gpu_stages=[t_seed,t_count]", "orchestration.gpu_slots=1",
-            f"orchestration.gpu_limit_name={LIMIT}", "orchestration.gpu_lease_s=3", "orchestration.slot_poll_s=0.5",
-            "orchestration.slot_wait_report_s=5", "orchestration.stage_retries=0", "orchestration.audit=false"]
+SETTINGS = [
+    f"orchestration.stage_modules=[{MODULE}]",
+    "orchestration.setup_stages=[]",
+    "orchestration.step_stages=[t_seed,t_count]",
+    "orchestration.final_stages=[]",
+    "orchestration.gpu_stages=[t_seed,t_count]",
+    "orchestration.gpu_slots=1",
+    f"orchestration.gpu_limit_name={LIMIT}",
+    "orchestration.gpu_lease_s=3",
+    "orchestration.slot_poll_s=0.5",
+    "orchestration.slot_wait_report_s=5",
+    "orchestration.stage_retries=0",
+    "orchestration.audit=false",
+]
 
 
 def descendants(pid: int) -> set[int]:
@@ -37,7 +47,7 @@ def descendants(pid: int) -> set[int]:
             text = stat.read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         parents[int(stat.parent.name)] = int(fields[1])
     out, frontier = set(), {pid}
     while frontier:
@@ -51,14 +61,24 @@ class Train:
 
     def __init__(self, tmp: Path, name: str, run: str, block: str = ""):
         self.log = tmp / f"{name}.out"
-        env = child_env(PREFECT_HOME=str(tmp / "prefect-home"), PLOTLINE_TEST_BLOCK=block,
-                        PLOTLINE_TEST_CALLS=str(tmp / "calls.txt"), PREFECT_LOGGING_LEVEL="WARNING")
+        env = child_env(
+            PREFECT_HOME=str(tmp / "prefect-home"),
+            PLOTLINE_TEST_BLOCK=block,
+            PLOTLINE_TEST_CALLS=str(tmp / "calls.txt"),
+            PREFECT_LOGGING_LEVEL="WARNING",
+        )
         env.pop("PREFECT_API_URL", None)  # the command starts its own embedded API
         sets = [arg for s in SETTINGS for arg in ("--set", s)]
         with open(self.log, "w") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "plotline.cli", "train", "--run", run, "--steps", "1",
-                                          *sets], cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "plotline.cli", "train", "--run", run, "--steps", "1", *sets],
+                cwd=REPO,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     @property
     def output(self) -> str:
@@ -77,8 +97,11 @@ class Train:
 
 
 def _started(train: Train, gate: Path) -> None:
-    wait_for(lambda: gate.with_suffix(".started").exists() or train.proc.poll() is not None, 180,
-             "the blocked stage to start")
+    wait_for(
+        lambda: gate.with_suffix(".started").exists() or train.proc.poll() is not None,
+        180,
+        "the blocked stage to start",
+    )
     assert train.proc.poll() is None, train.output[-3000:]
 
 
@@ -110,8 +133,11 @@ def test_kill9_leaves_no_orphan_and_the_next_train_reclaims_the_slot(tmp_path, r
     finally:
         second.kill()
     out = second.output
-    waiting = re.search(rf"waiting for a slot of GPU limit '{LIMIT}' \(1/1 slot\(s\) taken.*\): held by flow run "
-                        rf"t_seed@0 \(\S+\), stage t_seed, pid {first.proc.pid} ", out)
+    waiting = re.search(
+        rf"waiting for a slot of GPU limit '{LIMIT}' \(1/1 slot\(s\) taken.*\): held by flow run "
+        rf"t_seed@0 \(\S+\), stage t_seed, pid {first.proc.pid} ",
+        out,
+    )
     assert waiting, out[-3000:]
     assert re.search(rf"released the slot of GPU limit '{LIMIT}' held by flow run t_seed@0 .*presumed dead", out), out
     store = RunStore(run)

@@ -1,5 +1,6 @@
 """GPU slot leases against a Prefect API: a dead holder's slot (lease record expired) is released by the next
 waiter, which says whom it waited for; a live holder keeps renewing and is waited for, never robbed."""
+
 from __future__ import annotations
 
 import threading
@@ -35,9 +36,20 @@ def test_a_dead_holders_slot_is_released_by_the_next_waiter(limit):
 
     with get_client(sync_client=True) as client:  # a holder that took the slot and then died: never renewed
         lease = client.increment_concurrency_slots_with_lease([limit], 1, "concurrency", 60).json()["lease_id"]
-        _write_record(client, SlotHolder(limit=limit, lease_id=str(lease), flow_run="ghost-run", flow_run_id="f0",
-                                         stage="plan", pid=424242, host="gone", expires_at=time.time() - 5),
-                      create=True)
+        _write_record(
+            client,
+            SlotHolder(
+                limit=limit,
+                lease_id=str(lease),
+                flow_run="ghost-run",
+                flow_run_id="f0",
+                stage="plan",
+                pid=424242,
+                host="gone",
+                expires_at=time.time() - 5,
+            ),
+            create=True,
+        )
     assert _active(limit) == 1
     lines: list[str] = []
     with leased_slot(limit, "rollout", lease_s=5, poll_s=0.1, report_s=60, log=lines.append) as me:
@@ -64,8 +76,11 @@ def test_a_live_holder_is_waited_for_and_not_robbed(limit):
         waiter = threading.Thread(target=second, daemon=True)
         waiter.start()
         # waited well past one lease (6 s): a holder that did not renew would have been released by now
-        wait_for(lambda: sum(line.startswith("waiting for a slot") for line in second_lines) >= 18, 120,
-                 "the second holder to report its wait repeatedly")
+        wait_for(
+            lambda: sum(line.startswith("waiting for a slot") for line in second_lines) >= 18,
+            120,
+            "the second holder to report its wait repeatedly",
+        )
         assert not second_has_it.is_set() and not any("released the slot" in line for line in second_lines)
         assert "stage rollout" in second_lines[-1] and "lease renewed, expires in" in second_lines[-1]
         release.set()
@@ -76,6 +91,8 @@ def test_a_live_holder_is_waited_for_and_not_robbed(limit):
 
 def test_a_slot_taken_outside_plotline_is_named_as_such():
     line = wait_message("plotline-gpu", 1, 1, [], time.time(), 12.0)
-    assert line == ("waiting for a slot of GPU limit 'plotline-gpu' (1/1 slot(s) taken, waited 12 s): held by no "
-                    "plotline lease record (taken outside plotline or before slot leases); free it in the UI or with "
-                    "`prefect gcl update plotline-gpu --active-slots 0`")
+    assert line == (
+        "waiting for a slot of GPU limit 'plotline-gpu' (1/1 slot(s) taken, waited 12 s): held by no "
+        "plotline lease record (taken outside plotline or before slot leases); free it in the UI or with "
+        "`prefect gcl update plotline-gpu --active-slots 0`"
+    )

@@ -1,5 +1,6 @@
 """Store faults: a stalled S3 endpoint, a perturbed local cache, gc racing a live writer, a listed file deleted
 before commit. Each probe asserts the clear error and that every committed artifact still validates."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _manifest(store: RunStore, stage: str, writer) -> Manifest:
-    return Manifest(run_id=store.run_id, stage=stage, step=0, version=0, code_version="test", config_hash="h",
-                    config_sections=[], input_digest="d", attempt=writer.attempt)
+    return Manifest(
+        run_id=store.run_id,
+        stage=stage,
+        step=0,
+        version=0,
+        code_version="test",
+        config_hash="h",
+        config_sections=[],
+        input_digest="d",
+        attempt=writer.attempt,
+    )
 
 
 def _commit_blob(store: RunStore, stage: str, files: dict[str, bytes]):
@@ -34,8 +44,9 @@ def _commit_blob(store: RunStore, stage: str, files: dict[str, bytes]):
 
 
 def _s3(bucket: str, endpoint: str, tmp_path: Path, **s3) -> StorageConfig:
-    return StorageConfig.model_validate({"root": f"s3://{bucket}/runs", "cache_dir": str(tmp_path / "cache"),
-                                         "s3": {"endpoint_url": endpoint, **s3}})
+    return StorageConfig.model_validate(
+        {"root": f"s3://{bucket}/runs", "cache_dir": str(tmp_path / "cache"), "s3": {"endpoint_url": endpoint, **s3}}
+    )
 
 
 def test_stalled_endpoint_fails_every_call_within_its_budget(s3_endpoint, s3_bucket, tmp_path, stalled_endpoint):
@@ -44,8 +55,11 @@ def test_stalled_endpoint_fails_every_call_within_its_budget(s3_endpoint, s3_buc
     _commit_blob(RunStore(run, good), "probe", {"a.bin": b"committed before the stall"})  # moto: the normal path
     stalled = _s3(s3_bucket, stalled_endpoint.url, tmp_path, max_attempts=1, connect_timeout_s=0.3, read_timeout_s=0.3)
     fs = StoreFS(f"s3://{s3_bucket}/runs", stalled)
-    calls = {"conditional put (run.json, manifests)": lambda: fs.create_exclusive("stall/run.json", b"{}"),
-             "write": lambda: fs.write_bytes("stall/x", b"x"), "list": lambda: fs.list_dirs("stall")}
+    calls = {
+        "conditional put (run.json, manifests)": lambda: fs.create_exclusive("stall/run.json", b"{}"),
+        "write": lambda: fs.write_bytes("stall/x", b"x"),
+        "list": lambda: fs.list_dirs("stall"),
+    }
     for what, call in calls.items():
         start = time.monotonic()
         with pytest.raises(StoreUnavailable, match=rf"endpoint {stalled_endpoint.url}.*1 attempt") as info:
@@ -65,9 +79,16 @@ def test_stage_on_a_stalled_endpoint_fails_within_its_budget(tmp_path, stalled_e
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    cfg = load_config(["configs/shapes.yaml"], ["storage.root=s3://bucket/runs", "storage.s3.max_attempts=1",
-                                                 f"storage.s3.endpoint_url={stalled_endpoint.url}",
-                                                 "storage.s3.connect_timeout_s=0.5", "storage.s3.read_timeout_s=0.5"])
+    cfg = load_config(
+        ["configs/shapes.yaml"],
+        [
+            "storage.root=s3://bucket/runs",
+            "storage.s3.max_attempts=1",
+            f"storage.s3.endpoint_url={stalled_endpoint.url}",
+            "storage.s3.connect_timeout_s=0.5",
+            "storage.s3.read_timeout_s=0.5",
+        ],
+    )
     start = time.monotonic()
     with pytest.raises(StoreUnavailable, match=rf"s3://bucket/runs/x.*endpoint {stalled_endpoint.url}"):
         run_stage("instructions", cfg, "s3://bucket/runs/x", 0, show_progress=False)
@@ -78,8 +99,15 @@ def test_perturbed_cache_is_downloaded_again(s3_endpoint, s3_bucket, tmp_path):
     cfg = _s3(s3_bucket, s3_endpoint, tmp_path)
     store = RunStore(f"s3://{s3_bucket}/runs/cache", cfg)
     model = tensors_to_bytes({"w": torch.arange(64, dtype=torch.float32)})
-    art = _commit_blob(store, "probe", {"model.safetensors": model, "adapter/adapter_model.safetensors": model,
-                                        "adapter/adapter_config.json": b'{"r": 8}'})
+    art = _commit_blob(
+        store,
+        "probe",
+        {
+            "model.safetensors": model,
+            "adapter/adapter_model.safetensors": model,
+            "adapter/adapter_config.json": b'{"r": 8}',
+        },
+    )
     path = Path(art.local_path("model.safetensors"))
     assert path.read_bytes() == model
     flipped = bytearray(model)
@@ -95,7 +123,7 @@ def test_perturbed_cache_is_downloaded_again(s3_endpoint, s3_bucket, tmp_path):
     assert assert_run_valid(store.uri, cfg) == 1
 
 
-KILLED_WRITER = textwrap.dedent('''
+KILLED_WRITER = textwrap.dedent("""
     import sys
     from plotline.store import RunStore, StorageConfig
     store = RunStore(sys.argv[1], StorageConfig(lease_s=1.0))
@@ -103,7 +131,7 @@ KILLED_WRITER = textwrap.dedent('''
     w.write_bytes("groups/g00000.bin", b"x" * 100)
     print("READY", flush=True)
     sys.stdin.readline()
-''')
+""")
 
 
 def test_gc_spares_a_live_writer_and_deletes_an_expired_one(tmp_path):
@@ -115,8 +143,14 @@ def test_gc_spares_a_live_writer_and_deletes_an_expired_one(tmp_path):
     run = str(tmp_path / "runs" / "gc")
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
-    dead = subprocess.Popen([sys.executable, str(script), run], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    dead = subprocess.Popen(
+        [sys.executable, str(script), run],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         store = RunStore(run, StorageConfig(lease_s=30.0))
         live = store.open_writer("probe", 0, 1, "attempt-live", {})  # renews its lease from a thread

@@ -1,4 +1,5 @@
 """Fixtures of the orchestration tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

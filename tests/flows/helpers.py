@@ -1,4 +1,5 @@
 """Helpers for the orchestration tests: plugin-stage configs, call logs, bounded waits, child environments."""
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 def plugin_config(*overrides: str) -> PlotlineConfig:
     """A config running the plugin test stages (no setup stages unless overridden), without stage retries."""
-    return load_config(overrides=[f"orchestration.stage_modules=[{plugin_stages.MODULE}]", "orchestration.setup_stages=[]",
-                                  "orchestration.step_stages=[t_seed,t_count]", "orchestration.stage_retries=0",
-                                  "orchestration.progress_interval_s=0", "orchestration.gpu_limit_name=test-gpu",
-                                  "orchestration.poll_interval_s=0.5", *overrides])
+    return load_config(
+        overrides=[
+            f"orchestration.stage_modules=[{plugin_stages.MODULE}]",
+            "orchestration.setup_stages=[]",
+            "orchestration.step_stages=[t_seed,t_count]",
+            "orchestration.stage_retries=0",
+            "orchestration.progress_interval_s=0",
+            "orchestration.gpu_limit_name=test-gpu",
+            "orchestration.poll_interval_s=0.5",
+            *overrides,
+        ]
+    )
 
 
 def read_calls(path: Path) -> Counter:

@@ -7,6 +7,7 @@ Behaviour is steered through environment variables so child processes follow the
   until `<prefix>.release` exists (at most 120 s), so a test can kill or signal the flow mid-stage;
 - PLOTLINE_TEST_FLAKY: a file path; `t_flaky` fails while it does not exist (and creates it).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,16 @@ def _metrics(ctx: StageContext) -> None:
     prev = ctx.inputs["previous"]
     base = 0.0 if prev is None else prev.manifest.summary["reward"]
     items = list(ctx.progress(range(4), description="scoring"))
-    rows = [{"role": role, "iteration": i, "metric": "reward", "value": base + 0.1 * (i + 1) + (0.5 if role == "executor" else 0)}
-            for role in ("planner", "executor") for i in items]
+    rows = [
+        {
+            "role": role,
+            "iteration": i,
+            "metric": "reward",
+            "value": base + 0.1 * (i + 1) + (0.5 if role == "executor" else 0),
+        }
+        for role in ("planner", "executor")
+        for i in items
+    ]
     rows.append({"role": "planner", "iteration": 0, "metric": "loss", "value": 1.0 / (ctx.step + 1)})
     ctx.output.write_table("metrics.parquet", "update_metrics", rows)
     ctx.output.summary["reward"] = base + 0.4
@@ -72,13 +81,38 @@ def _flaky(ctx: StageContext) -> None:
     ctx.output.write_bytes("ok.json", b"{}")
 
 
-register(StageSpec(name="t_flaky", summary="test: fails on its first attempt", inputs=(), outputs=(),
-                   config_sections=("seed",), run=_flaky))
-register(StageSpec(name="t_seed", summary="test: writes a seed file", inputs=(), outputs=(),
-                   config_sections=("seed",), run=_seed))
-register(StageSpec(name="t_count", summary="test: counts steps from its previous output",
-                   inputs=(InputSpec("seed", stage="t_seed"), InputSpec("previous", stage="t_count", step_offset=-1)),
-                   outputs=(), config_sections=("seed",), run=_count))
-register(StageSpec(name="t_metrics", summary="test: reward-like metrics per role (a contract-checked table)",
-                   inputs=(InputSpec("seed", stage="t_seed"), InputSpec("previous", stage="t_metrics", step_offset=-1)),
-                   outputs=("update_metrics",), config_sections=("seed",), run=_metrics))
+register(
+    StageSpec(
+        name="t_flaky",
+        summary="test: fails on its first attempt",
+        inputs=(),
+        outputs=(),
+        config_sections=("seed",),
+        run=_flaky,
+    )
+)
+register(
+    StageSpec(
+        name="t_seed", summary="test: writes a seed file", inputs=(), outputs=(), config_sections=("seed",), run=_seed
+    )
+)
+register(
+    StageSpec(
+        name="t_count",
+        summary="test: counts steps from its previous output",
+        inputs=(InputSpec("seed", stage="t_seed"), InputSpec("previous", stage="t_count", step_offset=-1)),
+        outputs=(),
+        config_sections=("seed",),
+        run=_count,
+    )
+)
+register(
+    StageSpec(
+        name="t_metrics",
+        summary="test: reward-like metrics per role (a contract-checked table)",
+        inputs=(InputSpec("seed", stage="t_seed"), InputSpec("previous", stage="t_metrics", step_offset=-1)),
+        outputs=("update_metrics",),
+        config_sections=("seed",),
+        run=_metrics,
+    )
+)

@@ -1,5 +1,6 @@
 """`python -m tests.flows.run_train RUN_URI STEPS OVERRIDE...`: the train flow with the plugin test stages in a
 process of its own, so a test can signal or kill it mid-stage (PREFECT_API_URL comes from the environment)."""
+
 from __future__ import annotations
 
 import sys

@@ -2,6 +2,7 @@
 `plotline ui`: the artifacts read back through the Prefect client hold correct judge-failure counts (every reply
 `ok` -> 0 unscored), a sample-chain table whose rows join reward, group statistics and advantage exactly as the
 advantages table has them, and links (manifest, filmstrip, GIF) that a GET over loopback answers; no file://."""
+
 from __future__ import annotations
 
 import httpx
@@ -11,10 +12,18 @@ from plotline.store import RunStore
 
 pytestmark = pytest.mark.slow  # a real one-step shapes train under the Prefect test API (about a minute)
 
-FAST = ["world.num_train_instructions=2", "world.bootstrap.planner.steps=2", "world.bootstrap.planner.sft_instructions=4",
-        "world.bootstrap.executor.steps=2", "world.bootstrap.executor.pool_size=16", "planner.batch_size=8",
-        "orchestration.final_stages=[]", "orchestration.stage_retries=0", "orchestration.audit_samples=4",
-        "orchestration.progress_interval_s=0"]
+FAST = [
+    "world.num_train_instructions=2",
+    "world.bootstrap.planner.steps=2",
+    "world.bootstrap.planner.sft_instructions=4",
+    "world.bootstrap.executor.steps=2",
+    "world.bootstrap.executor.pool_size=16",
+    "planner.batch_size=8",
+    "orchestration.final_stages=[]",
+    "orchestration.stage_retries=0",
+    "orchestration.audit_samples=4",
+    "orchestration.progress_interval_s=0",
+]
 
 
 def test_one_step_train_publishes_joined_samples_and_working_links(prefect_harness, tmp_path):
@@ -55,7 +64,9 @@ def test_one_step_train_publishes_joined_samples_and_working_links(prefect_harne
         assert sorted(r["sample_id"] for r in chain) == sorted(adv.sample_id)
         for r in chain:
             a = adv[(adv.sample_id == r["sample_id"]) & (adv.role == r["role"])].iloc[0]
-            assert r["reward"] == pytest.approx(a.reward, rel=1e-5) and r["advantage"] == pytest.approx(a.advantage, abs=1e-5)
+            assert r["reward"] == pytest.approx(a.reward, rel=1e-5) and r["advantage"] == pytest.approx(
+                a.advantage, abs=1e-5
+            )
             group = adv[(adv.role == a.role) & (adv.group_id == a.group_id)].reward
             assert r["group"] == a.group_id and r["group_mean"] == pytest.approx(group.mean(), rel=1e-5)
 

@@ -1,5 +1,6 @@
 """Pure pieces of the cockpit: the reward-curve artifact (chart + the CLI's labels, integer steps), the eval
 report's relative links made browser links, and the nearest-neighbour pictures of a video."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -12,8 +13,10 @@ from plotline.audit.media import filmstrip, gif_bytes, png_bytes, upscale
 
 
 def test_curve_artifact_has_the_chart_and_the_cli_labels_per_integer_step():
-    metrics = {0: {"advantage.reward[executor]": 0.25, "score.score[step]": 0.5},
-               1: {"advantage.reward[executor]": 0.375}}
+    metrics = {
+        0: {"advantage.reward[executor]": 0.25, "score.score[step]": 0.5},
+        1: {"advantage.reward[executor]": 0.375},
+    }
     md = curve_image_markdown("r1", metrics, "http://127.0.0.1:1/r1/_media/reward_curves.png")
     assert "![reward curves of run r1](http://127.0.0.1:1/r1/_media/reward_curves.png)" in md
     assert "| step | R_exec (executor reward) | step-following judge |" in md
@@ -22,11 +25,16 @@ def test_curve_artifact_has_the_chart_and_the_cli_labels_per_integer_step():
 
 
 def test_eval_report_links_point_at_the_served_files():
-    files = [SimpleNamespace(name="report.md", path="attempt-x/report.md"),
-             SimpleNamespace(name="plots/tf_score.png", path="attempt-x/plots/tf_score.png")]
+    files = [
+        SimpleNamespace(name="report.md", path="attempt-x/report.md"),
+        SimpleNamespace(name="plots/tf_score.png", path="attempt-x/plots/tf_score.png"),
+    ]
     text = "# Eval\n\n![tf](plots/tf_score.png)\n[elsewhere](https://example.org/a)\n[missing](nope.png)\n"
-    art = SimpleNamespace(uri="/store/r1/step=000000/evaluate/v0000", manifest=SimpleNamespace(files=files),
-                          read_bytes=lambda name: text.encode())
+    art = SimpleNamespace(
+        uri="/store/r1/step=000000/evaluate/v0000",
+        manifest=SimpleNamespace(files=files),
+        read_bytes=lambda name: text.encode(),
+    )
     md = report_markdown(art, lambda uri: "http://h" + uri)
     assert "![tf](http://h/store/r1/step=000000/evaluate/v0000/attempt-x/plots/tf_score.png)" in md
     assert "[elsewhere](https://example.org/a)" in md and "[missing](nope.png)" in md
@@ -42,8 +50,9 @@ def test_pictures_are_nearest_neighbour_enlargements():
     strip = filmstrip(frames, scale=2, gap=1)
     assert strip.shape == (8, 3 * 10 + 2, 3)
     assert (strip[:, 10] == 255).all() and (strip[:, 11:21] == upscale(frames, 2)[1]).all()
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert Image.open(io.BytesIO(png_bytes(strip))).size == (32, 8)
     gif = Image.open(io.BytesIO(gif_bytes(frames, scale=8)))

@@ -1,6 +1,7 @@
 """`plotline ui` (a real Prefect server subprocess on a free loopback port), `plotline deploy` from
 infra/prefect.yaml, and the train flow in `deployments` mode end to end with a process worker started here.
 Every wait is bounded; the server and the worker are stopped (process groups) at teardown."""
+
 from __future__ import annotations
 
 import os
@@ -12,30 +13,37 @@ from collections import deque
 
 import httpx
 import pytest
-from plotline.store import RunStore
+
 from plotline.net import free_port
+from plotline.store import RunStore
 from tests.flows import plugin_stages
 from tests.flows.helpers import REPO, child_env, plugin_config, read_calls, wait_for
 
 pytestmark = pytest.mark.slow  # a real Prefect server subprocess (about 15 s to start) and worker processes
 
 
-
 def deploy(monkeypatch, *args: str, **options) -> str:
     """Run the `plotline deploy` command function in this process and return what it printed. (Typer's CliRunner
     and capsys swap the standard streams, which Prefect's log handlers would keep after they are closed.)"""
+    import importlib
     import io
 
     from rich.console import Console
-
-    import importlib
 
     cli = importlib.import_module("plotline.cli.main")  # the module: the package exports a `main` function
 
     buffer = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buffer, width=200))
-    kwargs = dict(file=None, pool=None, gpu_pool=None, name=None, store_credentials=False, dry_run=False, config=None,
-                  set_=list(args))
+    kwargs = dict(
+        file=None,
+        pool=None,
+        gpu_pool=None,
+        name=None,
+        store_credentials=False,
+        dry_run=False,
+        config=None,
+        set_=list(args),
+    )
     kwargs.update(options)
     cli.deploy_cmd(**kwargs)
     return buffer.getvalue()
@@ -46,8 +54,16 @@ class Child:
 
     def __init__(self, args: list[str], env: dict[str, str]):
         self.lines: deque[str] = deque(maxlen=400)
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -78,12 +94,18 @@ def ui_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("ui-store")
     (store / "r").mkdir()
     (store / "r" / "hello.txt").write_text("served")
-    child = Child([sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home),
-                   "--store", str(store)], child_env(PREFECT_API_URL=""))
+    child = Child(
+        [sys.executable, "-m", "plotline.cli", "ui", "--port", str(port), "--home", str(home), "--store", str(store)],
+        child_env(PREFECT_API_URL=""),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: f"Prefect UI: {url}" in child.output() or child.proc.poll() is not None, 150,
-                 "`plotline ui` to print its URL", interval_s=0.25)
+        wait_for(
+            lambda: f"Prefect UI: {url}" in child.output() or child.proc.poll() is not None,
+            150,
+            "`plotline ui` to print its URL",
+            interval_s=0.25,
+        )
         assert child.proc.poll() is None, child.output()
         yield url, child
     finally:
@@ -131,7 +153,9 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
         pools = {p.name: p for p in client.read_work_pools()}
         assert pools["plotline-cpu"].type == "process" and pools["plotline-gpu"].type == "docker"
         gpu_template = pools["plotline-gpu"].base_job_template
-        assert gpu_template["job_configuration"]["container_create_kwargs"]["device_requests"][0]["capabilities"] == [["gpu"]]
+        assert gpu_template["job_configuration"]["container_create_kwargs"]["device_requests"][0]["capabilities"] == [
+            ["gpu"]
+        ]
         plan = client.read_deployment_by_name("stage-plan/plotline")
         assert plan.work_pool_name == "plotline-gpu" and plan.job_variables["image"] == "plotline-gpu:0.1.0"
         assert plan.entrypoint == "flows.stage_flows.plan" and "params" in plan.parameter_openapi_schema["properties"]
@@ -170,15 +194,20 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
     import asyncio
 
     env = asyncio.run(resolve(job))["env"]
-    assert env == {"PLOTLINE_S3_ENDPOINT_URL": "http://objectstore:9000", "AWS_ACCESS_KEY_ID": "key-id",
-                   "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
+    assert env == {
+        "PLOTLINE_S3_ENDPOINT_URL": "http://objectstore:9000",
+        "AWS_ACCESS_KEY_ID": "key-id",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret",
+    }
 
     # GPU stages onto the Kubernetes pool: its template requests nvidia.com/gpu; schedules are replaced, not doubled
     deploy(monkeypatch, gpu_pool="plotline-gpu-k8s")
     with _client() as client:
         k8s = client.read_work_pool("plotline-gpu-k8s")
         assert k8s.type == "kubernetes"
-        container = k8s.base_job_template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+        container = k8s.base_job_template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"][
+            "containers"
+        ][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
         plan = client.read_deployment_by_name("stage-plan/plotline")
         assert plan.work_pool_name == "plotline-gpu-k8s" and plan.job_variables["namespace"] == "plotline"
@@ -193,21 +222,38 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
     from flows.train import train_flow
 
     pool = "e2e-process"
-    output = deploy(monkeypatch, f"orchestration.stage_modules=[{plugin_stages.MODULE}]", "orchestration.deployment_name=e2e",
-                    pool=pool, name=["stage-t_seed", "stage-t_count"])
+    output = deploy(
+        monkeypatch,
+        f"orchestration.stage_modules=[{plugin_stages.MODULE}]",
+        "orchestration.deployment_name=e2e",
+        pool=pool,
+        name=["stage-t_seed", "stage-t_count"],
+    )
     assert "stage-t_seed/e2e" in output and "stage-t_count/e2e" in output
 
-    worker = Child([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
-                   child_env(PREFECT_API_URL=api, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1",
-                             PREFECT_HOME=str(tmp_path / "worker-home"), PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
-                             PLOTLINE_TEST_CALLS=str(calls)))
+    worker = Child(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
+        child_env(
+            PREFECT_API_URL=api,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_HOME=str(tmp_path / "worker-home"),
+            PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
+            PLOTLINE_TEST_CALLS=str(calls),
+        ),
+    )
     try:
         run = str(tmp_path / "runs" / "deployed")
-        cfg = plugin_config("orchestration.mode=deployments", "orchestration.deployment_name=e2e",
-                            "orchestration.deployment_timeout_s=120")
+        cfg = plugin_config(
+            "orchestration.mode=deployments",
+            "orchestration.deployment_name=e2e",
+            "orchestration.deployment_timeout_s=120",
+        )
         records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
-        assert [(r["stage"], r["step"], r["status"]) for r in records] == [("t_seed", 0, "committed"),
-                                                                              ("t_count", 0, "committed")]
+        assert [(r["stage"], r["step"], r["status"]) for r in records] == [
+            ("t_seed", 0, "committed"),
+            ("t_count", 0, "committed"),
+        ]
         assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1}  # in the worker's flow-run processes
         store = RunStore(run)
         final = store.latest("t_count", 0).manifest
@@ -215,10 +261,8 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         assert [i.manifest_id for i in final.inputs] == [records[0]["manifest_id"]]  # the pinned input reference
 
         with _client() as client:
-            deps = client.read_deployments(deployment_filter=DeploymentFilter(
-                name=DeploymentFilterName(any_=["e2e"])))
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                deployment_id={"any_": [d.id for d in deps]}))
+            deps = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["e2e"])))
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id={"any_": [d.id for d in deps]}))
             rid = run.rstrip("/").rsplit("/", 1)[-1]
             assert sorted(r.name for r in runs) == [f"{rid}/t_count@0", f"{rid}/t_seed@0"]
             assert all({f"run:{rid}", "step:0"} <= set(r.tags) for r in runs)
@@ -228,8 +272,13 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         # a retried parent asks again with the same key: it gets the same flow run back, nothing new starts
         key = idempotency_key(run, 0, "t_count", final.input_digest)
         assert by_name[f"{rid}/t_count@0"].idempotency_key == key
-        again = run_deployment("stage-t_count/e2e", parameters={"params": {"run_uri": run, "step": 0}},
-                               idempotency_key=key, timeout=0, as_subflow=False)
+        again = run_deployment(
+            "stage-t_count/e2e",
+            parameters={"params": {"run_uri": run, "step": 0}},
+            idempotency_key=key,
+            timeout=0,
+            as_subflow=False,
+        )
         assert again.id == by_name[f"{rid}/t_count@0"].id
 
         # a run that already failed under a key is not re-attached to: the parent moves on to the next attempt key
@@ -245,16 +294,22 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         assert launch_key("t_seed", fresh, cfg, plan7) == key7
         with _client() as client:
             dep = client.read_deployment_by_name("stage-t_seed/e2e")
-            client.create_flow_run_from_deployment(dep.id, parameters={"params": fresh.model_dump(mode="json")},
-                                                   idempotency_key=key7, state=Failed(message="test"))
+            client.create_flow_run_from_deployment(
+                dep.id,
+                parameters={"params": fresh.model_dump(mode="json")},
+                idempotency_key=key7,
+                state=Failed(message="test"),
+            )
         assert launch_key("t_seed", fresh, cfg, plan7) == f"{key7}/attempt-1"
 
         # a rerun of the parent finds everything committed and starts no deployment run at all
         records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
         assert [r["status"] for r in records] == ["skipped"] * 2
         with _client() as client:
-            assert len(client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                deployment_id={"any_": [d.id for d in deps]}))) == 3  # the two stage runs + the failed one above
+            assert (
+                len(client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id={"any_": [d.id for d in deps]})))
+                == 3
+            )  # the two stage runs + the failed one above
         assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1}
     finally:
         code = worker.stop(signal.SIGTERM)

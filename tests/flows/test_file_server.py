@@ -1,6 +1,7 @@
 """The store file server of `plotline ui` (flows/file_server.py) and the browser links built on it
 (flows/links.py): files under the root answer a GET over loopback, traversal and symlink escapes are refused,
 nothing is writable, local paths become http:// links and S3 objects presigned URLs; never file://."""
+
 from __future__ import annotations
 
 import http.client
@@ -78,7 +79,8 @@ def test_linker_presigns_s3_objects(s3_endpoint, s3_bucket):
     import boto3
 
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").put_object(
-        Bucket=s3_bucket, Key="runs/r1/x.txt", Body=b"on s3")
+        Bucket=s3_bucket, Key="runs/r1/x.txt", Body=b"on s3"
+    )
     cfg = StorageConfig.model_validate({"root": f"s3://{s3_bucket}/runs", "s3": {"endpoint_url": s3_endpoint}})
     url = Linker(cfg)(f"s3://{s3_bucket}/runs/r1/x.txt")
     assert url.startswith("http") and "Signature" in url  # presigned (SigV2 or SigV4 query)

@@ -1,4 +1,5 @@
 """Pure pieces of the orchestration (no Prefect API): audit tables, keys, digests, signals, config resolution."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,14 @@ import signal
 import pyarrow as pa
 import pytest
 
-from flows.audit_tables import (artifact_key, curve_markdown, judge_failure_rows, plan_sample_rows, step_metrics,
-                                summary_markdown)
+from flows.audit_tables import (
+    artifact_key,
+    curve_markdown,
+    judge_failure_rows,
+    plan_sample_rows,
+    step_metrics,
+    summary_markdown,
+)
 from flows.params import StageParams, resolve_config
 from flows.resolve import idempotency_key, plan_stage, scan_committed
 from flows.signals import StopRequest
@@ -24,9 +31,17 @@ def test_artifact_keys_are_valid_prefect_keys():
 
 
 def test_plan_samples_put_failures_first_and_count_parse_status():
-    table = pa.table({"plan_id": ["p1", "p2", "p3"], "instruction_id": ["i"] * 3, "prompt": ["a ball rolls"] * 3,
-                      "parse_status": ["ok", "failed", "padded"], "format_reward": [1.0, 0.0, 0.5],
-                      "steps": [["rolls", "stops"], ["a ball rolls"], ["rolls", ""]], "error": [None, "no JSON", None]})
+    table = pa.table(
+        {
+            "plan_id": ["p1", "p2", "p3"],
+            "instruction_id": ["i"] * 3,
+            "prompt": ["a ball rolls"] * 3,
+            "parse_status": ["ok", "failed", "padded"],
+            "format_reward": [1.0, 0.0, 0.5],
+            "steps": [["rolls", "stops"], ["a ball rolls"], ["rolls", ""]],
+            "error": [None, "no JSON", None],
+        }
+    )
     rows = plan_sample_rows(table, 2)
     assert [(r["plan_id"], r["parse_status"]) for r in rows] == [("p2", "failed"), ("p3", "padded")]
     assert rows[0]["error"] == "no JSON" and rows[1]["steps"] == "rolls | "
@@ -34,9 +49,13 @@ def test_plan_samples_put_failures_first_and_count_parse_status():
 
 def test_judge_failures_are_counted_with_reasons():
     # the statuses the parser writes: ok, repaired (usable) and unscored
-    table = pa.table({"judge": ["plan", "plan", "temporal", "temporal", "temporal", "step"],
-                      "status": ["ok", "unscored", "repaired", "unscored", "unscored", "ok"],
-                      "reason": [None, "no JSON object", "clamped final_score", "timeout", "timeout", None]})
+    table = pa.table(
+        {
+            "judge": ["plan", "plan", "temporal", "temporal", "temporal", "step"],
+            "status": ["ok", "unscored", "repaired", "unscored", "unscored", "ok"],
+            "reason": [None, "no JSON object", "clamped final_score", "timeout", "timeout", None],
+        }
+    )
     rows = {r["judge"]: r for r in judge_failure_rows(table)}
     assert rows["plan"]["unscored"] == 1 and rows["plan"]["scored"] == 1
     assert rows["step"]["unscored"] == 0 and rows["step"]["unscored_share"] == 0 and rows["step"]["top_reasons"] == ""
@@ -46,8 +65,13 @@ def test_judge_failures_are_counted_with_reasons():
 
 
 def test_reward_curve_markdown_orders_reward_columns_first():
-    md = curve_markdown("r", {0: {"update.loss[planner/loss]": 1.0, "advantage.reward[planner]": 0.25},
-                              1: {"advantage.reward[planner]": 0.5}})
+    md = curve_markdown(
+        "r",
+        {
+            0: {"update.loss[planner/loss]": 1.0, "advantage.reward[planner]": 0.25},
+            1: {"advantage.reward[planner]": 0.5},
+        },
+    )
     header = next(line for line in md.splitlines() if line.startswith("| step"))
     assert header.index("advantage.reward") < header.index("update.loss")
     assert "| 1 | 0.5 |  |" in md
@@ -57,9 +81,18 @@ def test_reward_curve_markdown_orders_reward_columns_first():
 def test_idempotency_key_is_stable_and_distinguishes_inputs():
     a = idempotency_key("s3://b/runs/r", 3, "plan", "d" * 64)
     assert a == idempotency_key("s3://b/runs/r/", 3, "plan", "d" * 64)
-    assert len({a, idempotency_key("s3://b/runs/r", 4, "plan", "d" * 64), idempotency_key("s3://b/runs/r", 3, "plan", "e" * 64),
+    assert (
+        len(
+            {
+                a,
+                idempotency_key("s3://b/runs/r", 4, "plan", "d" * 64),
+                idempotency_key("s3://b/runs/r", 3, "plan", "e" * 64),
                 idempotency_key("s3://b/runs/r", 3, "plan", "d" * 64, attempt=1),
-                idempotency_key("s3://b/runs/r", 3, "plan", "d" * 64, force_version=2)}) == 5
+                idempotency_key("s3://b/runs/r", 3, "plan", "d" * 64, force_version=2),
+            }
+        )
+        == 5
+    )
     assert a.startswith("plotline/plan@3/")
 
 
@@ -88,7 +121,9 @@ def test_stage_params_and_config_resolution():
     assert params.model_dump()["inputs"] == {}
     with pytest.raises(ValueError):
         StageParams(run_uri="runs/x", step=-1)
-    cfg = resolve_config(plugin_config().model_dump(mode="json"), overrides=["seed=7", "orchestration.mode=deployments"])
+    cfg = resolve_config(
+        plugin_config().model_dump(mode="json"), overrides=["seed=7", "orchestration.mode=deployments"]
+    )
     assert cfg.seed == 7 and cfg.orchestration.mode == "deployments"
     with pytest.raises(ConfigError, match="orchestration.nope"):
         resolve_config(plugin_config().model_dump(mode="json"), overrides=["orchestration.nope=1"])
@@ -128,8 +163,17 @@ def test_flow_digest_covers_the_inputs_a_stage_pins_from_its_config(tmp_path, ca
     as from run_stage: both go through stages.base.stage_digest over the same resolved inputs."""
     from stages.base import StageSpec, register, run_stage
 
-    register(StageSpec(name="t_pinned", summary="test: pins step 0's seed", inputs=(), outputs=(),
-                       config_sections=("seed",), run=_pinned_run, pins=_pin_seed_of_step_zero))
+    register(
+        StageSpec(
+            name="t_pinned",
+            summary="test: pins step 0's seed",
+            inputs=(),
+            outputs=(),
+            config_sections=("seed",),
+            run=_pinned_run,
+            pins=_pin_seed_of_step_zero,
+        )
+    )
     cfg = plugin_config()
     run = str(tmp_path / "runs" / "pinned")
     seed = run_stage("t_seed", cfg, run, 0, show_progress=False)

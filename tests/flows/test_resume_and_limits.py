@@ -4,6 +4,7 @@ The flow runs in a child process (against the session's Prefect test API) so the
 finishes the running stage, then stops) or SIGKILL (mid-stage: nothing of that stage is committed); the next run
 resumes without redoing committed stages and without losing their data.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,23 @@ def _start_flow(run: str, block: str, calls: Path, steps: int = 2) -> subprocess
     from prefect.settings import PREFECT_API_URL
 
     env = child_env(PREFECT_API_URL=PREFECT_API_URL.value(), PLOTLINE_TEST_BLOCK=block, PLOTLINE_TEST_CALLS=str(calls))
-    return subprocess.Popen([sys.executable, "-m", "tests.flows.run_train", run, str(steps)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.flows.run_train", run, str(steps)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _manifest_ids(store: RunStore) -> dict[tuple[str, int], str]:
-    return {(stage, step): store.latest(stage, step).manifest.manifest_id
-            for step in store.steps() for stage in store.stages_at(step) if store.latest(stage, step)}
+    return {
+        (stage, step): store.latest(stage, step).manifest.manifest_id
+        for step in store.steps()
+        for stage in store.stages_at(step)
+        if store.latest(stage, step)
+    }
 
 
 @pytest.mark.slow
@@ -78,7 +89,11 @@ def test_sigterm_stops_cleanly_sigkill_loses_nothing_and_the_rerun_resumes(prefe
     # 3) rerun in this process: resumes at t_count@1, redoes nothing committed, loses nothing
     records = train_flow(config=plugin_config().model_dump(mode="json"), run_uri=run, steps=2)
     assert [(r["stage"], r["step"], r["status"]) for r in records] == [
-        ("t_seed", 0, "skipped"), ("t_count", 0, "skipped"), ("t_seed", 1, "skipped"), ("t_count", 1, "committed")]
+        ("t_seed", 0, "skipped"),
+        ("t_count", 0, "skipped"),
+        ("t_seed", 1, "skipped"),
+        ("t_count", 1, "committed"),
+    ]
     assert {k: v for k, v in _manifest_ids(store).items() if k in before} == before
     assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1, "t_seed@1": 1, "t_count@1": 2}  # 2: killed + resumed
     assert store.latest("t_count", 1).manifest.summary["count"] == 1
@@ -125,8 +140,11 @@ def test_evaluate_and_synthesize_shells(prefect_harness, tmp_path, calls):
     from flows.train import train_flow
 
     run = str(tmp_path / "runs" / "shells")
-    cfg = plugin_config("orchestration.step_stages=[t_seed]", "orchestration.evaluate_stage=t_seed",
-                        "orchestration.synthesize_stage=t_seed")
+    cfg = plugin_config(
+        "orchestration.step_stages=[t_seed]",
+        "orchestration.evaluate_stage=t_seed",
+        "orchestration.synthesize_stage=t_seed",
+    )
     train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1, start_step=3)
     rec = evaluate_flow(config=cfg.model_dump(mode="json"), run_uri=run)
     assert (rec["stage"], rec["step"], rec["status"]) == ("t_seed", 3, "skipped")  # newest step, already committed
@@ -146,11 +164,15 @@ def test_a_failed_stage_is_retried_with_backoff_and_commits_once(prefect_harness
     monkeypatch.setenv("PLOTLINE_TEST_FLAKY", str(tmp_path / "flaky"))
     run = str(tmp_path / "runs" / "retry")
     cfg = plugin_config("orchestration.stage_retries=2", "orchestration.retry_delay_s=0.2")
-    state = stage_flow("t_flaky")(StageParams(run_uri=run, step=0, config=cfg.model_dump(mode="json")), return_state=True)
+    state = stage_flow("t_flaky")(
+        StageParams(run_uri=run, step=0, config=cfg.model_dump(mode="json")), return_state=True
+    )
     assert state.is_completed() and state.result()["status"] == "committed"
     assert read_calls(calls) == {"t_flaky@0": 2}
     with get_client(sync_client=True) as client:
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
     task = next(t for t in tasks if t.name == "t_flaky@0")
     assert task.run_count == 2 and task.state.is_completed()
     store = RunStore(run)

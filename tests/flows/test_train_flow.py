@@ -1,5 +1,6 @@
 """The train flow under a real Prefect API (the session's test harness): flow runs, task states, artifacts and
 committed manifests for two steps; resuming without redoing committed stages."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,27 +17,46 @@ def _metric(ctx):
     CALLS.append(ctx.step)
     prev = ctx.inputs["previous"]
     value = 0.0 if prev is None else prev.read_table("m.parquet").column("value")[0].as_py() + 1.0
-    ctx.output.write_table("m.parquet", "update_metrics",
-                           [{"role": "planner", "iteration": 0, "metric": "counter", "value": value}])
+    ctx.output.write_table(
+        "m.parquet", "update_metrics", [{"role": "planner", "iteration": 0, "metric": "counter", "value": value}]
+    )
     ctx.output.summary["counter"] = value
 
 
-register(StageSpec(name="test_counter", summary="counts steps", outputs=("update_metrics",),
-                   inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),
-                           InputSpec("previous", stage="test_counter", step_offset=-1)),
-                   config_sections=("seed",), run=_metric))
+register(
+    StageSpec(
+        name="test_counter",
+        summary="counts steps",
+        outputs=("update_metrics",),
+        inputs=(
+            InputSpec("instructions", stage="instructions", fixed_step=0),
+            InputSpec("previous", stage="test_counter", step_offset=-1),
+        ),
+        config_sections=("seed",),
+        run=_metric,
+    )
+)
 
 
 def _final(ctx):
     FINAL.append(ctx.step)
     counter = ctx.inputs["counter"].manifest.summary["counter"]
-    ctx.output.write_table("f.parquet", "update_metrics",
-                           [{"role": "planner", "iteration": 0, "metric": "final", "value": counter}])
+    ctx.output.write_table(
+        "f.parquet", "update_metrics", [{"role": "planner", "iteration": 0, "metric": "final", "value": counter}]
+    )
 
 
 FINAL: list[int] = []
-register(StageSpec(name="test_final", summary="reads the last step's counter", outputs=("update_metrics",),
-                   inputs=(InputSpec("counter", stage="test_counter"),), config_sections=("seed",), run=_final))
+register(
+    StageSpec(
+        name="test_final",
+        summary="reads the last step's counter",
+        outputs=("update_metrics",),
+        inputs=(InputSpec("counter", stage="test_counter"),),
+        config_sections=("seed",),
+        run=_final,
+    )
+)
 
 
 @pytest.fixture
@@ -44,8 +64,15 @@ def flow_config(tmp_path):
     """Instructions from a one-line CSV, then the module's counter stage at every step."""
     prompts = tmp_path / "p.csv"
     prompts.write_text('prompt\n"a cube spins, then stops"\n')
-    return load_config(overrides=["data.source=file", f"data.path={prompts}", "orchestration.step_stages=[test_counter]",
-                                  "orchestration.stage_retries=0", "orchestration.audit=false"])
+    return load_config(
+        overrides=[
+            "data.source=file",
+            f"data.path={prompts}",
+            "orchestration.step_stages=[test_counter]",
+            "orchestration.stage_retries=0",
+            "orchestration.audit=false",
+        ]
+    )
 
 
 def test_train_flow_runs_steps_and_resumes(prefect_harness, flow_config, tmp_path):
@@ -55,7 +82,10 @@ def test_train_flow_runs_steps_and_resumes(prefect_harness, flow_config, tmp_pat
     CALLS.clear()
     records = train_flow(config=flow_config.model_dump(mode="json"), run_uri=run, steps=2)
     assert [(r["stage"], r["step"], r["status"]) for r in records] == [
-        ("instructions", 0, "committed"), ("test_counter", 0, "committed"), ("test_counter", 1, "committed")]
+        ("instructions", 0, "committed"),
+        ("test_counter", 0, "committed"),
+        ("test_counter", 1, "committed"),
+    ]
     assert CALLS == [0, 1]
     store = RunStore(run)
     assert store.latest("test_counter", 1).manifest.summary["counter"] == 1.0
@@ -106,8 +136,9 @@ def _client():
 def _child_flow_runs(client, parent_id):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-    return client.read_flow_runs(flow_run_filter=FlowRunFilter(
-        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])))
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
+    )
 
 
 def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path, calls):
@@ -120,16 +151,25 @@ def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path
 
     prompts = tmp_path / "p.csv"
     prompts.write_text('prompt\n"a ball rolls, then stops"\n"first a bird flies, then lands"\n')
-    cfg = plugin_config("data.source=file", f"data.path={prompts}", "orchestration.setup_stages=[instructions]",
-                        "orchestration.step_stages=[t_seed,t_metrics]", "orchestration.gpu_stages=[t_metrics]",
-                        "orchestration.gpu_slots=1")
+    cfg = plugin_config(
+        "data.source=file",
+        f"data.path={prompts}",
+        "orchestration.setup_stages=[instructions]",
+        "orchestration.step_stages=[t_seed,t_metrics]",
+        "orchestration.gpu_stages=[t_metrics]",
+        "orchestration.gpu_slots=1",
+    )
     run = str(tmp_path / "runs" / "audit-run")
     state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=2, return_state=True)
     assert state.is_completed(), state.message
     records = state.result()
     assert [(r["stage"], r["step"], r["status"]) for r in records] == [
-        ("instructions", 0, "committed"), ("t_seed", 0, "committed"), ("t_metrics", 0, "committed"),
-        ("t_seed", 1, "committed"), ("t_metrics", 1, "committed")]
+        ("instructions", 0, "committed"),
+        ("t_seed", 0, "committed"),
+        ("t_metrics", 0, "committed"),
+        ("t_seed", 1, "committed"),
+        ("t_metrics", 1, "committed"),
+    ]
     assert read_calls(calls) == {"t_seed@0": 1, "t_metrics@0": 1, "t_seed@1": 1, "t_metrics@1": 1}
 
     # committed manifests, with lineage pinned to what this flow produced
@@ -137,22 +177,27 @@ def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path
     by_key = {(r["stage"], r["step"]): r for r in records}
     m1 = store.latest("t_metrics", 1).manifest
     assert m1.manifest_id == by_key[("t_metrics", 1)]["manifest_id"]
-    assert {i.key: i.manifest_id for i in m1.inputs} == {"seed": by_key[("t_seed", 1)]["manifest_id"],
-                                                          "previous": by_key[("t_metrics", 0)]["manifest_id"]}
+    assert {i.key: i.manifest_id for i in m1.inputs} == {
+        "seed": by_key[("t_seed", 1)]["manifest_id"],
+        "previous": by_key[("t_metrics", 0)]["manifest_id"],
+    }
     assert m1.validation and all(v["success"] for v in m1.validation)
 
     parent_id = state.state_details.flow_run_id
     with _client() as client:
         children = _child_flow_runs(client, parent_id)
-        assert sorted(fr.name for fr in children) == [f"audit-run/{n}" for n in
-                                                      ("instructions@0", "t_metrics@0", "t_metrics@1", "t_seed@0", "t_seed@1")]
+        assert sorted(fr.name for fr in children) == [
+            f"audit-run/{n}" for n in ("instructions@0", "t_metrics@0", "t_metrics@1", "t_seed@0", "t_seed@1")
+        ]
         for fr in children:  # run:<id>, step:<n>, stage:<name> tags on every stage flow run
             stage, step = fr.name.split("/", 1)[1].split("@")
             assert {"run:audit-run", f"step:{step}", f"stage:{stage}"} <= set(fr.tags), fr.tags
         assert all(fr.state.is_completed() for fr in children)
         flows = {client.read_flow(fr.flow_id).name for fr in children}
         assert flows == {"stage-instructions", "stage-t_seed", "stage-t_metrics"}
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id for fr in children])))
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id for fr in children]))
+        )
         states = {t.name: t.state.type.value for t in tasks}
         for stage, step in by_key:
             assert states[f"{stage}@{step}"] == "COMPLETED"

@@ -1,4 +1,5 @@
 """GPU-only tests: skipped where CUDA is not available."""
+
 import pytest
 import torch
 

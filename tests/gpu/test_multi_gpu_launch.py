@@ -1,5 +1,6 @@
 """Multi-GPU launches (≥ 2 CUDA devices): update_executor / update_planner under `accelerate launch` with one
 rank per GPU (NCCL) equal the single-GPU update, and a rollout sharded over 2 GPUs equals an unsharded one."""
+
 from __future__ import annotations
 
 import sys
@@ -13,11 +14,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))  # the s
 pytestmark = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs at least 2 CUDA devices")
 
 from dist_fixtures import plans_and_rollouts, tiny_config  # noqa: E402
+
 from stages.base import run_stage  # noqa: E402
 
-EXEC = ("rl.executor.lora_rank=4", "rl.executor.lora_alpha=4", "rl.executor.learning_rate=1e-2",
-        "rl.executor.clip=0.2", "rl.executor.grad_accum_steps=4", "rl.executor.inner_epochs=2",
-        "executor.num_continuations=2", "executor.decode_videos=false", "executor.device=cuda")
+EXEC = (
+    "rl.executor.lora_rank=4",
+    "rl.executor.lora_alpha=4",
+    "rl.executor.learning_rate=1e-2",
+    "rl.executor.clip=0.2",
+    "rl.executor.grad_accum_steps=4",
+    "rl.executor.inner_epochs=2",
+    "executor.num_continuations=2",
+    "executor.decode_videos=false",
+    "executor.device=cuda",
+)
 
 
 def _close(a: dict, b: dict, rtol: float, atol: float) -> None:
@@ -31,8 +41,9 @@ def test_update_executor_on_two_gpus_equals_one_gpu(tmp_path):
     two_cfg = tiny_config(tmp_path, *EXEC, "rl.executor.num_processes=2")
     run = str(tmp_path / "runs" / "g1")
     _, roll = plans_and_rollouts(one_cfg, run)
-    adv = run_stage("test_dist_exec_advantages", one_cfg, run, 0, show_progress=False,
-                    pinned_inputs={"rollouts": roll.artifact.uri})
+    adv = run_stage(
+        "test_dist_exec_advantages", one_cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": roll.artifact.uri}
+    )
     pins = {"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri}
     one = run_stage("update_executor", one_cfg, run, 0, show_progress=False, pinned_inputs=pins)
     two = run_stage("update_executor", two_cfg, run, 0, show_progress=False, pinned_inputs=pins)
@@ -64,8 +75,12 @@ def test_update_planner_on_two_gpus_equals_one_gpu(tmp_path):
     from test_plan_stage import planner_config
     from test_update_planner_distributed import _advantages  # noqa: F401 - registers the fake advantages stage
 
-    common = ("rl.planner.inner_epochs=2", "planner.logprob_batch_size=2", "planner.device=cuda",
-              "rl.planner.learning_rate=1e-2")
+    common = (
+        "rl.planner.inner_epochs=2",
+        "planner.logprob_batch_size=2",
+        "planner.device=cuda",
+        "rl.planner.learning_rate=1e-2",
+    )
     one_cfg = planner_config(tmp_path, *common)
     two_cfg = planner_config(tmp_path, *common, "rl.planner.num_processes=2")
     run = str(tmp_path / "runs" / "g3")

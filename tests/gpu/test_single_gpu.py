@@ -1,4 +1,5 @@
 """One CUDA device: a tiny bf16 rollout + Flow-GRPO update, and bf16 vs fp32 agreement of the DiT velocity."""
+
 import copy
 import math
 
@@ -7,7 +8,7 @@ import torch
 
 from benchmarks.gpu_check import main
 from plotline.executor.arch import TINY
-from plotline.executor.kv_cache import KVCache, AttentionWindow
+from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.model import CausalWanDiT
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -1,6 +1,7 @@
 """infra/: prefect.yaml (deployments, pools, schedules, parameters), work pool templates (rendered and checked),
 docker-compose.yml (structure; `docker compose config` where the client has the plugin) and the Kubernetes
 manifests (schemas + cross-object rules; `kubectl kustomize` where kubectl exists). All offline."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,26 @@ from tests.infra.k8s_schema import check_manifests, gpu_limit, validate_object
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
-PREFECT_DEPLOYMENT_KEYS = {"name", "version", "tags", "description", "schedule", "schedules", "entrypoint", "parameters",
-                           "work_pool", "concurrency_limit", "enforce_parameter_schema", "paused", "pull", "build", "push",
-                           "triggers", "version_type", "sla"}
+PREFECT_DEPLOYMENT_KEYS = {
+    "name",
+    "version",
+    "tags",
+    "description",
+    "schedule",
+    "schedules",
+    "entrypoint",
+    "parameters",
+    "work_pool",
+    "concurrency_limit",
+    "enforce_parameter_schema",
+    "paused",
+    "pull",
+    "build",
+    "push",
+    "triggers",
+    "version_type",
+    "sla",
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +103,15 @@ def test_every_deployment_is_well_formed_and_loads_its_flow(project, default_con
 
 
 def test_project_file_has_one_deployment_per_builtin_stage_on_its_pool():
-    from plotline.stage_names import STAGES, STAGE_NAMES
+    from plotline.stage_names import STAGE_NAMES, STAGES
 
     project = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text())
     pools = project["definitions"]["work_pools"]
-    stage_deps = {d["entrypoint"].rsplit(".", 1)[1]: d for d in project["deployments"]
-                  if d["entrypoint"].startswith("flows.stage_flows.")}
+    stage_deps = {
+        d["entrypoint"].rsplit(".", 1)[1]: d
+        for d in project["deployments"]
+        if d["entrypoint"].startswith("flows.stage_flows.")
+    }
     assert sorted(stage_deps) == sorted(STAGE_NAMES)  # the registry and the file name the same stages
     for stage in STAGES:
         d = stage_deps[stage.name]
@@ -132,7 +153,10 @@ def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_c
 
     k8s = plan_deployments(default_config, gpu_pool="plotline-gpu-k8s")
     moved = {d.flow_name: d for d in k8s.deployments}
-    assert moved["stage-rollout"].work_pool == "plotline-gpu-k8s" and moved["stage-rollout"].job_variables["gpu_count"] == 1
+    assert (
+        moved["stage-rollout"].work_pool == "plotline-gpu-k8s"
+        and moved["stage-rollout"].job_variables["gpu_count"] == 1
+    )
     assert moved["stage-advantage"].work_pool == "plotline-cpu"
     assert next(p for p in k8s.pools if p["name"] == "plotline-gpu-k8s")["type"] == "kubernetes"
 
@@ -148,7 +172,9 @@ def test_work_pool_templates_define_every_variable_and_valid_defaults(name):
 
     template = _template(name)
     props = template["variables"]["properties"]
-    assert _placeholders(template["job_configuration"]) <= set(props), _placeholders(template["job_configuration"]) - set(props)
+    assert _placeholders(template["job_configuration"]) <= set(props), _placeholders(
+        template["job_configuration"]
+    ) - set(props)
     jsonschema.Draft7Validator.check_schema(template["variables"])
     defaults = {k: v["default"] for k, v in props.items() if "default" in v}
     jsonschema.Draft7Validator(template["variables"]).validate(defaults)
@@ -163,13 +189,25 @@ def test_docker_pool_requests_gpus_the_way_docker_py_accepts():
     assert requests[0]["Count"] == 1 and requests[0]["Capabilities"] == [["gpu"]] and requests[0]["Driver"] == "nvidia"
     host = HostConfig(version="1.44", device_requests=kwargs["device_requests"], shm_size=kwargs["shm_size"])
     assert host["DeviceRequests"][0]["Count"] == 1
-    assert _render(_template("docker-gpu.json"), {"gpu_count": -1})["container_create_kwargs"]["device_requests"][0]["count"] == -1
+    assert (
+        _render(_template("docker-gpu.json"), {"gpu_count": -1})["container_create_kwargs"]["device_requests"][0][
+            "count"
+        ]
+        == -1
+    )
     assert config["networks"] == ["plotline"] and config["image"] == "plotline-gpu:0.1.0"
 
 
 def test_kubernetes_pool_renders_a_valid_job_requesting_nvidia_gpus():
-    config = _render(_template("kubernetes-gpu.json"), {"name": "stage-plan-run", "env": {"A": "1"}, "command": "python -m x",
-                                                         "labels": {"prefect.io/flow-run-id": "abc"}})
+    config = _render(
+        _template("kubernetes-gpu.json"),
+        {
+            "name": "stage-plan-run",
+            "env": {"A": "1"},
+            "command": "python -m x",
+            "labels": {"prefect.io/flow-run-id": "abc"},
+        },
+    )
     job = config["job_manifest"]
     job["metadata"]["name"] = job["metadata"].pop("generateName").rstrip("-")  # the API server fills in the suffix
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -202,7 +240,10 @@ def test_kubernetes_manifests_pass_schema_and_reference_checks():
     listed = yaml.safe_load((INFRA / "k8s" / "kustomization.yaml").read_text())["resources"]
     assert sorted(listed) == sorted(p.name for p in (INFRA / "k8s").glob("*.yaml") if p.name != "kustomization.yaml")
     # the pool's Jobs run as the ServiceAccount the template names
-    assert ("ServiceAccount", _template("kubernetes-gpu.json")["variables"]["properties"]["service_account_name"]["default"]) in kinds
+    assert (
+        "ServiceAccount",
+        _template("kubernetes-gpu.json")["variables"]["properties"]["service_account_name"]["default"],
+    ) in kinds
 
 
 def test_the_checker_catches_typical_mistakes():
@@ -224,8 +265,24 @@ def test_kustomize_builds_offline():
     assert check_manifests(docs) == []
 
 
-COMPOSE_SERVICE_KEYS = {"image", "build", "command", "entrypoint", "environment", "ports", "volumes", "depends_on",
-                        "healthcheck", "restart", "deploy", "user", "pull_policy", "networks", "profiles", "working_dir"}
+COMPOSE_SERVICE_KEYS = {
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "ports",
+    "volumes",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "user",
+    "pull_policy",
+    "networks",
+    "profiles",
+    "working_dir",
+}
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +294,15 @@ def compose():
 def test_compose_file_structure(compose):
     assert set(compose) <= {"name", "services", "networks", "volumes"} | {k for k in compose if k.startswith("x-")}
     services = compose["services"]
-    assert {"postgres", "prefect-server", "objectstore", "worker-cpu", "worker-gpu", "vllm-planner", "vllm-judge"} <= set(services)
+    assert {
+        "postgres",
+        "prefect-server",
+        "objectstore",
+        "worker-cpu",
+        "worker-gpu",
+        "vllm-planner",
+        "vllm-judge",
+    } <= set(services)
     named_volumes = set(compose.get("volumes") or {})
     for name, svc in services.items():
         assert set(svc) <= COMPOSE_SERVICE_KEYS, (name, set(svc) - COMPOSE_SERVICE_KEYS)
@@ -258,7 +323,10 @@ def test_compose_file_structure(compose):
         for key, value in env.items():
             assert isinstance(value, str), (name, key)
             if any(word in key for word in ("PASSWORD", "SECRET")):
-                assert re.fullmatch(r".*\$\{[A-Z0-9_]+:\?[^}]+\}.*", value), (name, key)  # required from the env, no default
+                assert re.fullmatch(r".*\$\{[A-Z0-9_]+:\?[^}]+\}.*", value), (
+                    name,
+                    key,
+                )  # required from the env, no default
     for name in ("vllm-planner", "vllm-judge", "gpu-image"):
         devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["capabilities"] == ["gpu"] and devices[0]["driver"] == "nvidia"
@@ -280,8 +348,17 @@ def _compose_plugin() -> bool:
 
 @pytest.mark.skipif(not _compose_plugin(), reason="the docker client here has no compose plugin")
 def test_docker_compose_config_accepts_the_file(tmp_path):
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "PREFECT_DB_PASSWORD": "x", "PLOTLINE_S3_SECRET_KEY": "y",
-           "HOME": str(tmp_path)}
-    out = subprocess.run(["docker", "compose", "-f", str(INFRA / "docker-compose.yml"), "config", "-q"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "PREFECT_DB_PASSWORD": "x",
+        "PLOTLINE_S3_SECRET_KEY": "y",
+        "HOME": str(tmp_path),
+    }
+    out = subprocess.run(
+        ["docker", "compose", "-f", str(INFRA / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr

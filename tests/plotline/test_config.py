@@ -1,4 +1,5 @@
 """Typed configuration: presets, overrides, rejection of unknown keys and wrong types, stable hashes."""
+
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,10 @@ def test_shipped_presets_load(preset):
 
 # --- finite numbers and cross-section checks --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override", ["rl.planner.learning_rate=.inf", "rl.executor.clip=.nan",
-                                      "rewards.weights.exec.step=-.inf"])
+
+@pytest.mark.parametrize(
+    "override", ["rl.planner.learning_rate=.inf", "rl.executor.clip=.nan", "rewards.weights.exec.step=-.inf"]
+)
 def test_non_finite_numbers_are_refused(override):
     with pytest.raises(ConfigError, match="finite number"):
         load_config([], [override])
@@ -108,7 +111,10 @@ def test_decoded_frame_counts_per_decoder():
 
 
 def test_frame_counts_must_fit_the_video():
-    ok = {"executor": {"backbone": "self_forcing", "sampled_frames": 81}, "rewards": {"frames": {"temporal_num_frames": 81}}}
+    ok = {
+        "executor": {"backbone": "self_forcing", "sampled_frames": 81},
+        "rewards": {"frames": {"temporal_num_frames": 81}},
+    }
     PlotlineConfig.model_validate(ok)
     with pytest.raises(ValidationError, match=r"executor.sampled_frames=82 is more than the video has .*81 frames"):
         PlotlineConfig.model_validate({"executor": {"backbone": "self_forcing", "sampled_frames": 82}})
@@ -127,8 +133,11 @@ def test_group_sizes_need_two_members_unless_the_role_is_not_trained():
         PlotlineConfig.model_validate({"planner": {"num_plans": 1}})
     with pytest.raises(ValidationError, match="executor.num_continuations=1"):
         PlotlineConfig.model_validate({"executor": {"num_continuations": 1}})
-    off = {"orchestration": {"step_stages": ["plan", "rollout", "score", "advantage"]},
-           "planner": {"num_plans": 1}, "executor": {"num_continuations": 1}}
+    off = {
+        "orchestration": {"step_stages": ["plan", "rollout", "score", "advantage"]},
+        "planner": {"num_plans": 1},
+        "executor": {"num_continuations": 1},
+    }
     assert PlotlineConfig.model_validate(off).planner.num_plans == 1  # neither role is trained: stated explicitly
 
 

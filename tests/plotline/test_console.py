@@ -1,4 +1,5 @@
 """CLI output off a terminal: full width, no wrapping or `…` truncation; COLUMNS is respected; a real pipe."""
+
 from __future__ import annotations
 
 import io
@@ -48,8 +49,14 @@ def test_stage_list_through_a_real_pipe_shows_whole_names():
 
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-m", "plotline.cli", "stage", "--list"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "plotline.cli", "stage", "--list"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [line.split("│")[1].strip() for line in proc.stdout.splitlines() if line.startswith("│")]
     built_in = {name for name, spec in registry().items() if spec.run.__module__.startswith("stages.")}

@@ -1,11 +1,12 @@
 """Real-size presets (Self-Forcing, LongLive): what they set, and errors that name the key of a missing path."""
+
 from pathlib import Path
 
 import pytest
 
 from plotline.config import load_config
-from plotline.executor.executor import DECODERS, TEXT_ENCODERS, build_executor
 from plotline.executor.backbones import get_backbone
+from plotline.executor.executor import DECODERS, TEXT_ENCODERS, build_executor
 from plotline.paths import MissingPathError, require_path
 from plotline.planner.model import load_planner_from_config
 

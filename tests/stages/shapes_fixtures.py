@@ -1,17 +1,22 @@
 """A tiny shapes-world run shared by the stage tests that need a bootstrap checkpoint: the shapes preset with a
 short warm start and a handful of instructions (bootstrap in seconds)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from plotline.config import load_config
 from plotline.store import StorageConfig
 from stages.base import run_stage
 
-TINY_SHAPES = ["world.num_train_instructions=3", "world.bootstrap.planner.steps=30",
-               "world.bootstrap.planner.sft_instructions=40", "world.bootstrap.executor.steps=30",
-               "planner.batch_size=8"]
+TINY_SHAPES = [
+    "world.num_train_instructions=3",
+    "world.bootstrap.planner.steps=30",
+    "world.bootstrap.planner.sft_instructions=40",
+    "world.bootstrap.executor.steps=30",
+    "planner.batch_size=8",
+]
 """Overrides of configs/shapes.yaml for a tiny warm start (add `world.num_eval_instructions=N` as needed)."""
 
 

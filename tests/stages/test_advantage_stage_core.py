@@ -1,4 +1,5 @@
 """The advantage stage's core: scores + plans -> hierarchical advantages that satisfy the contract."""
+
 import json
 
 import numpy as np
@@ -6,29 +7,47 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import stages.advantage  # noqa: F401  (registers the stage)
 from data_contracts import validate
 from data_contracts.registry import get_kind
 from plotline.rewards.config import RewardsConfig
 from plotline.rl.advantage_config import AdvantageConfig
 from plotline.rl.advantage_table import compute_advantages
-import stages.advantage  # noqa: F401  (registers the stage)
 
 PLAN = {"faithfulness_score": 1.0, "coverage_score": 1.0, "temporal_score": 1.0, "hallucination_score": 0.0}
 
 
 def _step(final):
-    return {"subject_score": final, "scene_score": final, "action_score": final,
-            "object_appearance_reasonability_score": final, "final_score": final}
+    return {
+        "subject_score": final,
+        "scene_score": final,
+        "action_score": final,
+        "object_appearance_reasonability_score": final,
+        "final_score": final,
+    }
 
 
 def _temporal(final):
-    return {"frame_scores": [final] * 4, "temporal_order_score": final, "physical_plausibility_score": final,
-            "visual_consistency_score": final, "prompt_alignment_score": final, "final_score": final}
+    return {
+        "frame_scores": [final] * 4,
+        "temporal_order_score": final,
+        "physical_plausibility_score": final,
+        "visual_consistency_score": final,
+        "prompt_alignment_score": final,
+        "final_score": final,
+    }
 
 
 def _row(judge, plan_id, rollout_id, fields=None, score=None, status="ok"):
-    return {"judge": judge, "instruction_id": "i1", "plan_id": plan_id, "rollout_id": rollout_id, "status": status,
-            "score": score, "fields_json": json.dumps(fields or {})}
+    return {
+        "judge": judge,
+        "instruction_id": "i1",
+        "plan_id": plan_id,
+        "rollout_id": rollout_id,
+        "status": status,
+        "score": score,
+        "fields_json": json.dumps(fields or {}),
+    }
 
 
 def _inputs():
@@ -38,8 +57,11 @@ def _inputs():
     for rid, pid, final in (("r1", "p1", 10), ("r2", "p1", 0), ("r3", "p2", 5), ("r4", "p2", 5)):
         rows.append(_row("step", pid, rid, _step(final)))
         rows.append(_row("pickscore", pid, rid, score=0.5, fields={"pickscore": 0.5}))
-        rows.append(_row("temporal", pid, rid, _temporal(final)) if rid != "r4"
-                    else _row("temporal", pid, rid, status="unscored"))
+        rows.append(
+            _row("temporal", pid, rid, _temporal(final))
+            if rid != "r4"
+            else _row("temporal", pid, rid, status="unscored")
+        )
     return plans, pd.DataFrame(rows)
 
 
@@ -52,20 +74,22 @@ def test_hierarchical_advantages_hand_computed():
     np.testing.assert_allclose(ex.loc[["r1", "r2"], "reward"], [0.8, 0.2])
     pl = table[table.role == "planner"].set_index("sample_id")
     # R_judge = .9 for both; R_video p1 = mean(1, 0) = .5, p2 = .5 (r4 unscored, skipped); p2 format penalty .5
-    np.testing.assert_allclose(pl.loc[["p1", "p2"], "reward"], [0.15 * 0.9 + 0.85 * 0.5,
-                                                                0.15 * 0.9 + 0.85 * 0.5 - 0.5])
+    np.testing.assert_allclose(pl.loc[["p1", "p2"], "reward"], [0.15 * 0.9 + 0.85 * 0.5, 0.15 * 0.9 + 0.85 * 0.5 - 0.5])
     np.testing.assert_allclose(pl.loc[["p1", "p2"], "advantage"], [1, -1], atol=1e-5)
     assert summary["executor"]["frac_zero_variance_groups"] == pytest.approx(0.5)
     assert summary["unscored_by_judge"]["temporal"] == 1
-    report = validate("advantages", pa.Table.from_pylist(table.to_dict("records"), schema=get_kind("advantages").schema))
+    report = validate(
+        "advantages", pa.Table.from_pylist(table.to_dict("records"), schema=get_kind("advantages").schema)
+    )
     assert report.success, report
 
 
 def test_unscored_step_dropped_and_self_paced_weights_recorded():
     plans, scores = _inputs()
     scores.loc[(scores.judge == "step") & (scores.rollout_id == "r2"), "status"] = "unscored"
-    config = AdvantageConfig.model_validate({"self_paced": {"enabled": True, "terms": ["aesthetic", "step"],
-                                                            "thresholds": [0.5, 0.5]}})
+    config = AdvantageConfig.model_validate(
+        {"self_paced": {"enabled": True, "terms": ["aesthetic", "step"], "thresholds": [0.5, 0.5]}}
+    )
     table, summary = compute_advantages(plans, scores, RewardsConfig().weights, config)
     ex = table[table.role == "executor"].set_index("sample_id")
     assert ex.loc["r2", "status"] == "unscored" and not ex.loc["r2", "keep"] and pd.isna(ex.loc["r2", "advantage"])

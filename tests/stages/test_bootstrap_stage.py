@@ -1,12 +1,13 @@
 """bootstrap stage on a local store with a tiny warm start: its checkpoint, caching, and one RL step of the shapes
 world that loads it (plan, rollout, score, advantage and both updates record and check their base)."""
+
 from __future__ import annotations
 
 import pytest
+from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
 from stages.base import run_stage
 from stages.provenance import BaseMismatch, check_same_base
-from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
 TINY = [*TINY_SHAPES, "world.num_eval_instructions=2"]
 
@@ -25,8 +26,9 @@ def test_bootstrap_writes_a_loadable_planner_and_executor(tiny_run):
 
     planner = load_planner(art.local_dir("planner"), None)
     assert planner.tokenizer.chat_template and planner.context_length >= 256
-    ex = build_executor(cfg.executor.model_copy(update={"checkpoint": art.local_path("executor/dit.safetensors")}),
-                        cfg.video)
+    ex = build_executor(
+        cfg.executor.model_copy(update={"checkpoint": art.local_path("executor/dit.safetensors")}), cfg.video
+    )
     assert ex.backbone.name == "shapes" and ex.latent_shape[2:] == (1, 1)
     metrics = art.read_table("metrics.parquet").to_pandas()
     assert set(metrics.role) == {"planner", "executor"}

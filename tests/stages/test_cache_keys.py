@@ -1,6 +1,7 @@
 """A stage's cache key is derived from its one declaration (`StageSpec.config_sections`): it moves with every
 result-affecting setting inside the declared sections, with nothing outside them, and never with a placement
 setting (sharding, device lists, process counts, concurrency, timeouts)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,20 +12,42 @@ from plotline.stage_names import STAGE_NAMES
 from stages.base import StageSpec, get_spec, registry, stage_config_key
 
 RESULT_OVERRIDES = [
-    "seed=7", "data.instructions_per_step=3", "video.switch_frames=[6]", "world.foreground_threshold=40",
-    "world.max_steps=2", "planner.temperature=0.5", "planner.enable_thinking=true", "executor.shift=3.0",
-    "executor.denoising_steps=[1000, 800, 600, 400]", "rewards.weights.exec.step=0.7", "rewards.min_frame_fraction=0.3",
-    "rl.executor.learning_rate=0.002", "rl.planner.learning_rate=0.002", "rl.advantage.clip=2.0",
-    "synth.temperature=0.5", "eval.batch_size=2", "reflect.threshold=0.5", "reflect.critic_reward.weight=0.25",
+    "seed=7",
+    "data.instructions_per_step=3",
+    "video.switch_frames=[6]",
+    "world.foreground_threshold=40",
+    "world.max_steps=2",
+    "planner.temperature=0.5",
+    "planner.enable_thinking=true",
+    "executor.shift=3.0",
+    "executor.denoising_steps=[1000, 800, 600, 400]",
+    "rewards.weights.exec.step=0.7",
+    "rewards.min_frame_fraction=0.3",
+    "rl.executor.learning_rate=0.002",
+    "rl.planner.learning_rate=0.002",
+    "rl.advantage.clip=2.0",
+    "synth.temperature=0.5",
+    "eval.batch_size=2",
+    "reflect.threshold=0.5",
+    "reflect.critic_reward.weight=0.25",
     "generate.limit=3",
 ]
 """One result-affecting change in every section (and in sub-sections some stages declare on their own)."""
 
 PLACEMENT_OVERRIDES = [
-    "executor.num_shards=4", "executor.shard_devices=[0, 1]", "planner.num_shards=3", "planner.shard_devices=[2]",
-    "planner.openai.max_concurrency=2", "planner.openai.timeout_s=5", "rewards.openai.max_concurrency=1",
-    "rewards.openai.timeout_s=9", "rl.planner.num_processes=2", "rl.executor.num_processes=2",
-    "synth.openai.timeout_s=3", "orchestration.stage_retries=4", "storage.s3.read_timeout_s=7",
+    "executor.num_shards=4",
+    "executor.shard_devices=[0, 1]",
+    "planner.num_shards=3",
+    "planner.shard_devices=[2]",
+    "planner.openai.max_concurrency=2",
+    "planner.openai.timeout_s=5",
+    "rewards.openai.max_concurrency=1",
+    "rewards.openai.timeout_s=9",
+    "rl.planner.num_processes=2",
+    "rl.executor.num_processes=2",
+    "synth.openai.timeout_s=3",
+    "orchestration.stage_retries=4",
+    "storage.s3.read_timeout_s=7",
 ]
 """Settings that only decide where or how parallel a stage runs."""
 
@@ -72,7 +95,9 @@ def test_sharding_a_shapes_rollout_keeps_its_key_and_a_schedule_change_does_not(
     preset = "configs/shapes.yaml"
     spec = get_spec("rollout")
     base = stage_config_key(spec, load_config([preset]))
-    assert stage_config_key(spec, load_config([preset], ["executor.num_shards=2", "executor.shard_devices=[0]"])) == base
+    assert (
+        stage_config_key(spec, load_config([preset], ["executor.num_shards=2", "executor.shard_devices=[0]"])) == base
+    )
     assert stage_config_key(spec, load_config([preset], ["executor.shift=2.5"])) != base
 
 

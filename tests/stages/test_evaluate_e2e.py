@@ -2,6 +2,7 @@
 policies (bootstrap) and train them for a step (plan → rollout → score → advantage → update_planner →
 update_executor), then `plotline eval run` benchmarks the bootstrap policy against the trained checkpoint on the
 world's eval split, and the committed report shows the change, computed here independently from the results."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,14 @@ from plotline.store import RunStore
 from stages.base import run_stage
 
 PRESET = Path(__file__).resolve().parents[2] / "configs" / "shapes.yaml"
-SMALL = ["world.num_train_instructions=6", "world.num_eval_instructions=8",
-         "world.bootstrap.planner.steps=200", "world.bootstrap.planner.sft_instructions=300",
-         "world.bootstrap.executor.steps=300", "world.bootstrap.executor.batch_size=16"]
+SMALL = [
+    "world.num_train_instructions=6",
+    "world.num_eval_instructions=8",
+    "world.bootstrap.planner.steps=200",
+    "world.bootstrap.planner.sft_instructions=300",
+    "world.bootstrap.executor.steps=300",
+    "world.bootstrap.executor.batch_size=16",
+]
 """The shapes preset with a shorter warm start and fewer instructions (the test must stay near a minute)."""
 RL_STEPS = 1
 
@@ -44,10 +50,24 @@ def test_shapes_benchmark_bootstrap_vs_trained(tmp_path):
 
     root = typer.Typer()
     root.add_typer(eval_app, name="eval")
-    args = ["eval", "run", "--run", run, "--config", str(PRESET),
-            "--condition", "bootstrap=planner_smooth@base", "--condition", "trained=planner_smooth@latest",
-            "--condition", "oracle=steps_smooth@base", "--condition", "global=global@base",
-            "--set", "eval.planner_top_p=0.1"]
+    args = [
+        "eval",
+        "run",
+        "--run",
+        run,
+        "--config",
+        str(PRESET),
+        "--condition",
+        "bootstrap=planner_smooth@base",
+        "--condition",
+        "trained=planner_smooth@latest",
+        "--condition",
+        "oracle=steps_smooth@base",
+        "--condition",
+        "global=global@base",
+        "--set",
+        "eval.planner_top_p=0.1",
+    ]
     for o in overrides:
         args += ["--set", o]
     result = CliRunner().invoke(root, args)
@@ -77,6 +97,8 @@ def test_shapes_benchmark_bootstrap_vs_trained(tmp_path):
     assert "## Paired comparison with bootstrap" in report and "| trained | eval | programmatic | 8 |" in report
     throughput = art.read_table("throughput.parquet").to_pandas()
     assert (throughput["latent_frames_per_s"] > 0).all() and set(throughput["condition"]) == set(tf.index)
-    print(f"\nTF score (programmatic judge, shapes eval split): {tf.round(4).to_dict()}; "
-          f"trained vs bootstrap {gain * 100:+.1f}%")
+    print(
+        f"\nTF score (programmatic judge, shapes eval split): {tf.round(4).to_dict()}; "
+        f"trained vs bootstrap {gain * 100:+.1f}%"
+    )
     print(pd.DataFrame(throughput)[["condition", "videos_per_s", "latent_frames_per_s"]].to_string(index=False))

@@ -1,6 +1,7 @@
 """The evaluate stage on a local store with the tiny executor: every mode, two subsets with their own geometry,
 an in-domain judge and a failing out-of-domain judge, the aesthetic stand-in, throughput, the report, paired
 noise across conditions, checkpoints from committed update artifacts, and nothing committed on failure."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,16 +11,25 @@ from data_contracts import validate
 from plotline.config import load_config
 from plotline.eval.config import EvalConfig
 from plotline.eval.sections import extend
+from plotline.net import free_port
 from plotline.store import RunStore, StorageConfig
 from plotline.store.manifest import Manifest
-from plotline.net import free_port
 from stages.base import run_stage
 
 torch.set_num_threads(1)
-TINY = ["video.target_latent_frames=6", "video.latent_frames_per_step=3", "video.switch_frames=[3]",
-        "rewards.frames.temporal_num_frames=6", "executor.sampled_frames=6",  # at most the 6 frames a video has
-        "executor.latent_height=8", "executor.latent_width=8", "executor.fps=4", "world.num_eval_instructions=3",
-        "planner.max_new_tokens=12", "planner.batch_size=8"]
+TINY = [
+    "video.target_latent_frames=6",
+    "video.latent_frames_per_step=3",
+    "video.switch_frames=[3]",
+    "rewards.frames.temporal_num_frames=6",
+    "executor.sampled_frames=6",  # at most the 6 frames a video has
+    "executor.latent_height=8",
+    "executor.latent_width=8",
+    "executor.fps=4",
+    "world.num_eval_instructions=3",
+    "planner.max_new_tokens=12",
+    "planner.batch_size=8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +47,39 @@ def _config(tmp_path, eval_cfg: dict, *extra):
 
 def test_modes_subsets_judges_report_and_paired_noise(tmp_path, tiny_planner_dir):
     prompts = tmp_path / "simple.csv"
-    prompts.write_text('prompt,category\n"A red square moves to the right, then turns blue.",object\n'
-                       '"A green circle grows and then disappears.",object\n')
+    prompts.write_text(
+        'prompt,category\n"A red square moves to the right, then turns blue.",object\n'
+        '"A green circle grows and then disappears.",object\n'
+    )
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    cfg = _config(tmp_path, {
-        "subsets": [{"name": "world", "source": "world"},
-                    {"name": "simple", "source": "file", "path": str(prompts), "num_steps": 3}],
-        "conditions": [{"name": "global", "mode": "global"}, {"name": "global2", "mode": "global"},
-                       {"name": "planner", "mode": "planner"}, {"name": "smooth", "mode": "planner_smooth"},
-                       {"name": "oracle", "mode": "steps_smooth"}],
-        "judges": [{"name": "world", "backend": "programmatic"},
-                   {"name": "ood", "backend": "openai", "role": "out_of_domain", "model": "vlm",
-                    "openai": {"base_url": dead, "max_retries": 0, "timeout_s": 2}}],
-        "batch_size": 2}, f"planner.base_model={tiny_planner_dir}")
+    cfg = _config(
+        tmp_path,
+        {
+            "subsets": [
+                {"name": "world", "source": "world"},
+                {"name": "simple", "source": "file", "path": str(prompts), "num_steps": 3},
+            ],
+            "conditions": [
+                {"name": "global", "mode": "global"},
+                {"name": "global2", "mode": "global"},
+                {"name": "planner", "mode": "planner"},
+                {"name": "smooth", "mode": "planner_smooth"},
+                {"name": "oracle", "mode": "steps_smooth"},
+            ],
+            "judges": [
+                {"name": "world", "backend": "programmatic"},
+                {
+                    "name": "ood",
+                    "backend": "openai",
+                    "role": "out_of_domain",
+                    "model": "vlm",
+                    "openai": {"base_url": dead, "max_retries": 0, "timeout_s": 2},
+                },
+            ],
+            "batch_size": 2,
+        },
+        f"planner.base_model={tiny_planner_dir}",
+    )
     run = str(tmp_path / "runs" / "ev")
     out = run_stage("evaluate", cfg, run, 0, show_progress=False)
     art = out.artifact
@@ -64,10 +94,12 @@ def test_modes_subsets_judges_report_and_paired_noise(tmp_path, tiny_planner_dir
     oracle = by[("oracle", "world", world0)]
     assert oracle["span_prompts"][0].startswith(oracle["gt_steps"][0])  # smoothed ground-truth steps
     # same noise per prompt for every condition: identical conditioning gives identical videos
-    assert art.read_bytes(by[("global", "world", world0)]["video_path"]) == \
-        art.read_bytes(by[("global2", "world", world0)]["video_path"])
-    assert art.read_bytes(by[("global", "world", world0)]["video_path"]) != \
-        art.read_bytes(by[("oracle", "world", world0)]["video_path"])
+    assert art.read_bytes(by[("global", "world", world0)]["video_path"]) == art.read_bytes(
+        by[("global2", "world", world0)]["video_path"]
+    )
+    assert art.read_bytes(by[("global", "world", world0)]["video_path"]) != art.read_bytes(
+        by[("oracle", "world", world0)]["video_path"]
+    )
 
     results = art.read_table("results.parquet")
     assert validate("eval_results", results).success
@@ -112,9 +144,20 @@ def _fake_update_executor(store: RunStore, step: int, cfg) -> str:
     save_adapter(peft, folder, ex.backbone, "fake")
     writer.write_dir("adapter", folder)
     store.fs.remove_tree(f"{store.run_id}/tmp-adapter")
-    art = store.commit(writer, Manifest(run_id=store.run_id, stage="update_executor", step=step, version=version,
-                                        code_version="test", config_hash="h", config_sections=[], input_digest="d",
-                                        attempt="attempt-test"))
+    art = store.commit(
+        writer,
+        Manifest(
+            run_id=store.run_id,
+            stage="update_executor",
+            step=step,
+            version=version,
+            code_version="test",
+            config_hash="h",
+            config_sections=[],
+            input_digest="d",
+            attempt="attempt-test",
+        ),
+    )
     return art.uri
 
 
@@ -124,10 +167,19 @@ def test_checkpoints_come_from_committed_update_artifacts(tmp_path):
     store = RunStore(run)
     store.ensure_run_file({}, "test")
     uri = _fake_update_executor(store, 1, base_cfg)
-    cfg = _config(tmp_path, {"subsets": [{"name": "world", "source": "world", "limit": 2}],
-                             "conditions": [{"name": "base", "mode": "steps"},
-                                            {"name": "trained", "mode": "steps", "checkpoint": "step=1"}],
-                             "judges": [{"name": "world"}], "aesthetic": "none", "write_videos": False})
+    cfg = _config(
+        tmp_path,
+        {
+            "subsets": [{"name": "world", "source": "world", "limit": 2}],
+            "conditions": [
+                {"name": "base", "mode": "steps"},
+                {"name": "trained", "mode": "steps", "checkpoint": "step=1"},
+            ],
+            "judges": [{"name": "world"}],
+            "aesthetic": "none",
+            "write_videos": False,
+        },
+    )
     out = run_stage("evaluate", cfg, run, 1, show_progress=False)
     videos = out.artifact.read_table("videos.parquet").to_pylist()
     assert {v["executor_source"] for v in videos if v["condition"] == "trained"} == {uri}
@@ -136,8 +188,11 @@ def test_checkpoints_come_from_committed_update_artifacts(tmp_path):
     ck = out.manifest.summary["checkpoints"]
     assert ck["trained"]["executor"] == uri and ck["base"]["manifests"] == {}
     assert ck["trained"]["manifests"] == {"executor": store.latest("update_executor", 1).manifest.manifest_id}
-    scores = {(r["condition"], r["prompt_id"]): r["value"] for r in out.artifact.read_table("results.parquet").to_pylist()
-              if r["metric"] == "frame_mean"}
+    scores = {
+        (r["condition"], r["prompt_id"]): r["value"]
+        for r in out.artifact.read_table("results.parquet").to_pylist()
+        if r["metric"] == "frame_mean"
+    }
     assert len(scores) == 4
     keys = {r["rollout_id"]: r["cache_key"] for r in out.artifact.read_table("judge_replies.parquet").to_pylist()}
     pid = videos[0]["prompt_id"]

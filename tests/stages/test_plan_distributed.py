@@ -1,13 +1,14 @@
 """plan (local backend) with 2 CPU shards (split by instruction at batch boundaries) equals an unsharded run."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
+from test_plan_stage import planner_config
 
 from plotline.tiny.planner import torch_threads
 from stages.base import run_stage
-from test_plan_stage import planner_config
 
 
 @pytest.fixture(autouse=True)

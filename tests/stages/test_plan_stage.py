@@ -1,4 +1,5 @@
 """plan stage end to end on a local store: tiny planner (cold-start adapter) samples M plans per instruction."""
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,20 @@ def planner_config(tmp_path, *extra):
     base, cold = cached_tiny_planner()
     data = tmp_path / "instructions.jsonl"
     data.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in shape_instructions(2)))
-    cfg = load_config(overrides=[f"planner.base_model={base}", f"planner.cold_start_adapter={cold}",
-                                 "planner.num_plans=2", "planner.max_new_tokens=32", "data.source=file",
-                                 f"data.path={data}", "rl.planner.mini_batch_size=4", "rl.planner.micro_batch_size=2",
-                                 "rl.planner.learning_rate=1e-3", *extra])
+    cfg = load_config(
+        overrides=[
+            f"planner.base_model={base}",
+            f"planner.cold_start_adapter={cold}",
+            "planner.num_plans=2",
+            "planner.max_new_tokens=32",
+            "data.source=file",
+            f"data.path={data}",
+            "rl.planner.mini_batch_size=4",
+            "rl.planner.micro_batch_size=2",
+            "rl.planner.learning_rate=1e-3",
+            *extra,
+        ]
+    )
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))
     return cfg
 

@@ -3,6 +3,7 @@ validates and `plotline audit` shows; the score stage records critic rewards as 
 rows unchanged) and the advantage stage adds them to R_exec; the evaluate stage's reflective mode does not lower
 (here: raises) the temporal-following score over open-loop generation of the same checkpoint and reports the
 extra compute."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 from typer.testing import CliRunner
 
 from plotline.cli import app
@@ -17,7 +19,6 @@ from plotline.config import load_config
 from plotline.rl.advantage_table import compute_advantages
 from plotline.store import RunStore
 from stages.base import run_stage
-from shapes_fixtures import TINY_SHAPES, bootstrap_tiny_run
 
 TINY = [*TINY_SHAPES, "world.num_eval_instructions=6"]
 runner = CliRunner()
@@ -61,8 +62,9 @@ def test_critic_reward_is_its_own_scores_rows_and_an_extra_exec_term(tiny_run):
     for name in ("plan", "rollout"):
         run_stage(name, cfg, run, 0, show_progress=False)
     plain = run_stage("score", cfg, run, 0, show_progress=False).artifact.read_table("scores.parquet").to_pandas()
-    on = load_config(["configs/shapes.yaml"], TINY + ["reflect.critic_reward.enabled=true",
-                                                     "reflect.critic_reward.weight=0.5"])
+    on = load_config(
+        ["configs/shapes.yaml"], TINY + ["reflect.critic_reward.enabled=true", "reflect.critic_reward.weight=0.5"]
+    )
     on.storage = cfg.storage
     scored = run_stage("score", on, run, 0, show_progress=False)
     assert scored.status == "committed" and scored.artifact.manifest.version == 1  # a cache key of its own
@@ -93,15 +95,17 @@ def test_critic_reward_is_its_own_scores_rows_and_an_extra_exec_term(tiny_run):
 
 def test_reflective_evaluation_raises_temporal_following_at_a_reported_cost(tiny_run):
     cfg, run = tiny_run
-    conds = ("[{name: open_loop, mode: planner_smooth}, "
-             "{name: reflect, mode: planner_smooth, reflect: true}]")
-    ev = load_config(["configs/shapes.yaml"], TINY + [f"eval.conditions={conds}", "eval.plots=false",
-                                                     "eval.write_videos=false", "eval.batch_size=1"])
+    conds = "[{name: open_loop, mode: planner_smooth}, {name: reflect, mode: planner_smooth, reflect: true}]"
+    ev = load_config(
+        ["configs/shapes.yaml"],
+        TINY + [f"eval.conditions={conds}", "eval.plots=false", "eval.write_videos=false", "eval.batch_size=1"],
+    )
     ev.storage = cfg.storage
     art = run_stage("evaluate", ev, run, 0, show_progress=False).artifact
     results = art.read_table("results.parquet").to_pandas()
     tf = results[(results.metric == "score") & (results.judge == "programmatic")].pivot(
-        index="prompt_id", columns="condition", values="value")
+        index="prompt_id", columns="condition", values="value"
+    )
     assert len(tf) == 6 and tf.notna().all().all()
     assert tf["reflect"].mean() > tf["open_loop"].mean()  # measured: 0.306 → 0.372 here
     costs = {c["condition"]: c for c in art.manifest.summary["reflection_costs"]}
@@ -111,7 +115,9 @@ def test_reflective_evaluation_raises_temporal_following_at_a_reported_cost(tiny
     trail = art.read_table("reflections.parquet").to_pandas()
     per_video = trail.groupby("video_id")[["critic_calls", "regenerations", "replans"]].max()
     assert (per_video.critic_calls <= limits.max_critic_calls).all()
-    assert (per_video.regenerations <= limits.max_regenerations).all() and (per_video.replans <= limits.max_replans).all()
+    assert (per_video.regenerations <= limits.max_regenerations).all() and (
+        per_video.replans <= limits.max_replans
+    ).all()
     report = art.read_bytes("report.md").decode()
     assert "## Reflection: score and compute" in report
     table = json.loads(art.read_bytes("report.json"))["reflection"]

@@ -1,12 +1,13 @@
 """rollout with 2 CPU shards (split by instruction) writes the same artifact as an unsharded rollout."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 import torch
-
 from dist_fixtures import STEPS, tiny_config
+
 from plotline.executor.prompts import PlanTooShort
 from plotline.store import RunStore
 from stages.base import StageSpec, register, run_stage
@@ -20,17 +21,43 @@ def _short_plans(ctx):
     for ins in ("i0", "i1"):
         for m in range(2):
             steps = STEPS[:1] if (ins, m) == ("i1", 1) else STEPS
-            rows.append({"plan_id": f"{ins}/p{m}", "instruction_id": ins, "plan_index": m, "split": "train",
-                         "prompt": "a dark square brightens", "num_steps": len(steps), "steps": steps,
-                         "smoothed_steps": steps, "format_reward": 1.0, "parse_status": "ok", "raw_text": "[]",
-                         "prompt_token_ids": [1], "completion_token_ids": [2], "completion_mask": [1],
-                         "old_logprobs": [-0.1], "adapter_version": "planner-v0", "backend": "local", "seed": m,
-                         "finish_reason": "stop", "error": None})
+            rows.append(
+                {
+                    "plan_id": f"{ins}/p{m}",
+                    "instruction_id": ins,
+                    "plan_index": m,
+                    "split": "train",
+                    "prompt": "a dark square brightens",
+                    "num_steps": len(steps),
+                    "steps": steps,
+                    "smoothed_steps": steps,
+                    "format_reward": 1.0,
+                    "parse_status": "ok",
+                    "raw_text": "[]",
+                    "prompt_token_ids": [1],
+                    "completion_token_ids": [2],
+                    "completion_mask": [1],
+                    "old_logprobs": [-0.1],
+                    "adapter_version": "planner-v0",
+                    "backend": "local",
+                    "seed": m,
+                    "finish_reason": "stop",
+                    "error": None,
+                }
+            )
     ctx.output.write_table("plans.parquet", "plans", rows, params={"M": 2})
 
 
-register(StageSpec(name="test_short_plans", summary="a plan with too few steps", inputs=(), outputs=("plans",),
-                   config_sections=("seed",), run=_short_plans))
+register(
+    StageSpec(
+        name="test_short_plans",
+        summary="a plan with too few steps",
+        inputs=(),
+        outputs=("plans",),
+        config_sections=("seed",),
+        run=_short_plans,
+    )
+)
 
 
 def test_two_cpu_shards_equal_unsharded(tmp_path):
@@ -61,8 +88,13 @@ def test_two_cpu_shards_equal_unsharded(tmp_path):
 
 
 def test_a_failing_shard_fails_the_stage_with_its_error(tmp_path):
-    cfg = tiny_config(tmp_path, "executor.device=cpu", "executor.num_continuations=2", "executor.num_shards=2",
-                      "executor.decode_videos=false")
+    cfg = tiny_config(
+        tmp_path,
+        "executor.device=cpu",
+        "executor.num_continuations=2",
+        "executor.num_shards=2",
+        "executor.decode_videos=false",
+    )
     run = str(tmp_path / "runs" / "rf")
     plans = run_stage("test_short_plans", cfg, run, 0, show_progress=False)
     with pytest.raises(PlanTooShort, match="plan i1/p1 has 1 step prompts") as info:

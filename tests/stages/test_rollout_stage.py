@@ -1,4 +1,5 @@
 """rollout stage end to end on a local store (tiny backbone, CPU): rows, tensors, videos, bad plans."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,26 +19,60 @@ def _fake_plans(ctx):
     rows = []
     for i in range(2):
         steps = FAKE["steps"]
-        rows.append({"plan_id": f"i0/p{i}", "instruction_id": "i0", "plan_index": i, "split": "train",
-                     "prompt": "a dark square brightens", "num_steps": len(steps), "steps": steps,
-                     "smoothed_steps": [s + " then " + t for s, t in zip(steps, steps[1:])] + steps[-1:],
-                     "format_reward": 1.0, "parse_status": "ok", "raw_text": "[]", "prompt_token_ids": [1],
-                     "completion_token_ids": [2], "completion_mask": [1], "old_logprobs": [-0.1],
-                     "adapter_version": "planner-v0", "backend": "local", "seed": i, "finish_reason": "stop",
-                     "error": None})
+        rows.append(
+            {
+                "plan_id": f"i0/p{i}",
+                "instruction_id": "i0",
+                "plan_index": i,
+                "split": "train",
+                "prompt": "a dark square brightens",
+                "num_steps": len(steps),
+                "steps": steps,
+                "smoothed_steps": [s + " then " + t for s, t in zip(steps, steps[1:])] + steps[-1:],
+                "format_reward": 1.0,
+                "parse_status": "ok",
+                "raw_text": "[]",
+                "prompt_token_ids": [1],
+                "completion_token_ids": [2],
+                "completion_mask": [1],
+                "old_logprobs": [-0.1],
+                "adapter_version": "planner-v0",
+                "backend": "local",
+                "seed": i,
+                "finish_reason": "stop",
+                "error": None,
+            }
+        )
     ctx.output.write_table("plans.parquet", "plans", rows, params={"M": 2})
 
 
-register(StageSpec(name="test_exec_plans", summary="fake plans for executor tests", inputs=(), outputs=("plans",),
-                   config_sections=("seed",), run=_fake_plans))
+register(
+    StageSpec(
+        name="test_exec_plans",
+        summary="fake plans for executor tests",
+        inputs=(),
+        outputs=("plans",),
+        config_sections=("seed",),
+        run=_fake_plans,
+    )
+)
 
 
 def tiny_config(tmp_path, *extra):
-    cfg = load_config(overrides=["video.target_latent_frames=6", "video.latent_frames_per_step=3",
-                                 "video.switch_frames=[3]", "executor.num_continuations=4",
-                                 "executor.latent_height=4", "executor.latent_width=4", "executor.sampled_frames=4",
-                                 "rewards.frames.temporal_num_frames=6",  # at most the 6 frames a video has
-                                 "executor.fps=4", *extra])
+    cfg = load_config(
+        overrides=[
+            "video.target_latent_frames=6",
+            "video.latent_frames_per_step=3",
+            "video.switch_frames=[3]",
+            "executor.num_continuations=4",
+            "executor.latent_height=4",
+            "executor.latent_width=4",
+            "executor.sampled_frames=4",
+            "rewards.frames.temporal_num_frames=6",  # at most the 6 frames a video has
+            "executor.fps=4",
+            *extra,
+        ]
+    )
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))
     return cfg
 

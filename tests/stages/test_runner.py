@@ -1,4 +1,5 @@
 """Stage runner + store, on a local folder and on a real S3 endpoint (moto on loopback)."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from data_contracts import ContractViolation
-from plotline.config import PlotlineConfig, load_config
+from plotline.config import load_config
 from plotline.store import AlreadyCommitted, CorruptArtifact, MissingInput, RunStore, StoreUnavailable
 from plotline.store.fs import StoreFS
 from stages.base import InputSpec, StageSpec, register, run_stage
@@ -25,27 +26,41 @@ HOOKS: dict = {}
 
 def _produce(ctx):
     instr = ctx.inputs["instructions"].read_table("instructions.parquet")
-    rows = [{"role": "planner", "iteration": i, "metric": "reward_mean", "value": float(v)}
-            for i, v in enumerate(HOOKS.get("values", [0.25, 0.5]))]
+    rows = [
+        {"role": "planner", "iteration": i, "metric": "reward_mean", "value": float(v)}
+        for i, v in enumerate(HOOKS.get("values", [0.25, 0.5]))
+    ]
     ctx.output.write_table("metrics.parquet", "update_metrics", rows)
-    ctx.output.write_tensors("weights.safetensors", {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)},
-                             metadata={"note": "test"})
+    ctx.output.write_tensors(
+        "weights.safetensors", {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}, metadata={"note": "test"}
+    )
     ctx.output.write_bytes("videos/clip.bin", b"\x00\x01" * 10)
     ctx.output.summary["instructions"] = instr.num_rows
     if "barrier" in HOOKS:
         HOOKS["barrier"].wait(timeout=30)
 
 
-register(StageSpec(name="test_produce", summary="test stage", outputs=("update_metrics",),
-                   inputs=(InputSpec("instructions", stage="instructions", fixed_step=0),
-                           InputSpec("previous", stage="test_produce", step_offset=-1)),
-                   config_sections=("rl.planner", "seed"), run=_produce))
+register(
+    StageSpec(
+        name="test_produce",
+        summary="test stage",
+        outputs=("update_metrics",),
+        inputs=(
+            InputSpec("instructions", stage="instructions", fixed_step=0),
+            InputSpec("previous", stage="test_produce", step_offset=-1),
+        ),
+        config_sections=("rl.planner", "seed"),
+        run=_produce,
+    )
+)
 
 
 @pytest.fixture
 def prompts(tmp_path):
     path = tmp_path / "prompts.csv"
-    path.write_text('prompt,category\n"a red ball rolls left, then bounces",object\n"first a dog sits, then runs",animal\n')
+    path.write_text(
+        'prompt,category\n"a red ball rolls left, then bounces",object\n"first a dog sits, then runs",animal\n'
+    )
     return path
 
 
@@ -75,7 +90,9 @@ def test_round_trip_lineage_skip_and_force(store_root, prompts):
     assert art.read_table("metrics.parquet").column("value").to_pylist() == [0.25, 0.5]
     assert torch.equal(art.read_tensors("weights.safetensors")["w"], torch.arange(6.0).reshape(2, 3))
     meta = art.tensor_metadata("weights.safetensors")
-    assert meta["plotline.run_id"] == "demo" and meta["plotline.lineage"] == f"instructions={first.manifest.manifest_id}"
+    assert (
+        meta["plotline.run_id"] == "demo" and meta["plotline.lineage"] == f"instructions={first.manifest.manifest_id}"
+    )
     assert meta["note"] == "test"
     assert art.read_bytes("videos/clip.bin") == b"\x00\x01" * 10
     assert Path(art.local_path("videos/clip.bin")).read_bytes() == b"\x00\x01" * 10
@@ -88,9 +105,15 @@ def test_round_trip_lineage_skip_and_force(store_root, prompts):
     assert store.versions("test_produce", 0) == [0, 1]
     assert store.artifact("test_produce", 0, 0).manifest.manifest_id == m.manifest_id
     # a config change in a covered section is a new version; an uncovered section is not
-    assert run_stage("test_produce", make_config(storage, prompts, "executor.num_continuations=2"), run, 0,
-                     show_progress=False).status == "skipped"
-    changed = run_stage("test_produce", make_config(storage, prompts, "rl.planner.clip=0.01"), run, 0, show_progress=False)
+    assert (
+        run_stage(
+            "test_produce", make_config(storage, prompts, "executor.num_continuations=2"), run, 0, show_progress=False
+        ).status
+        == "skipped"
+    )
+    changed = run_stage(
+        "test_produce", make_config(storage, prompts, "rl.planner.clip=0.01"), run, 0, show_progress=False
+    )
     assert changed.status == "committed" and changed.manifest.version == 2
     # next step links the previous step's output
     nxt = run_stage("test_produce", cfg, run, 1, show_progress=False)
@@ -206,8 +229,17 @@ def test_unreachable_s3_endpoint_fails_with_the_url_after_bounded_retries(tmp_pa
     port = free_port()  # nothing listens here
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    storage = StorageConfig.model_validate({"root": "s3://bucket/runs", "s3": {
-        "endpoint_url": f"http://127.0.0.1:{port}", "max_attempts": 2, "connect_timeout_s": 0.5, "read_timeout_s": 1}})
+    storage = StorageConfig.model_validate(
+        {
+            "root": "s3://bucket/runs",
+            "s3": {
+                "endpoint_url": f"http://127.0.0.1:{port}",
+                "max_attempts": 2,
+                "connect_timeout_s": 0.5,
+                "read_timeout_s": 1,
+            },
+        }
+    )
     with pytest.raises(StoreUnavailable, match=rf"s3://bucket/runs/x.*127\.0\.0\.1:{port}.*2 attempt"):
         StoreFS("s3://bucket/runs", storage).read_bytes("x/run.json")
 
@@ -224,8 +256,16 @@ def _wrong_schema(ctx):
     ctx.output.write_bytes("instructions.parquet", buf.getvalue(), kind="instructions", rows=1)
 
 
-register(StageSpec(name="test_wrong_schema", summary="", inputs=(), outputs=("instructions",), config_sections=(),
-                   run=_wrong_schema))
+register(
+    StageSpec(
+        name="test_wrong_schema",
+        summary="",
+        inputs=(),
+        outputs=("instructions",),
+        config_sections=(),
+        run=_wrong_schema,
+    )
+)
 
 
 def test_committed_file_with_wrong_schema_is_rejected_on_read_and_by_validate(tmp_path):
@@ -234,7 +274,9 @@ def test_committed_file_with_wrong_schema_is_rejected_on_read_and_by_validate(tm
     from plotline.cli import app
 
     art = run_stage("test_wrong_schema", load_config(), str(tmp_path / "runs" / "w"), 0, show_progress=False).artifact
-    with pytest.raises(CorruptArtifact, match=r"instructions\.parquet: schema differs from the 'instructions' contract"):
+    with pytest.raises(
+        CorruptArtifact, match=r"instructions\.parquet: schema differs from the 'instructions' contract"
+    ):
         art.read_table("instructions.parquet")
     result = CliRunner().invoke(app, ["validate", art.uri])
     assert result.exit_code == 1 and "schema differs" in result.output

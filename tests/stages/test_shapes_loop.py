@@ -7,6 +7,7 @@ temporal-following score must rise by a clear margin, and the committed report m
 
 The gain is recomputed here from results.parquet (per-prompt pairs), independently of the report's own tables.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,9 +59,11 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
     assert sorted(paired.columns) == ["bootstrap", "trained"] and len(paired) == cfg.world.num_eval_instructions
     videos = art.read_table("videos.parquet").to_pandas()
     assert set(videos["prompt"]).isdisjoint(_training_prompts(run, cfg))
-    print(f"\ntraining temporal score per RL step: {[round(r, 3) for r in result.training_temporal]}"
-          f"\nheld-out eval ({len(paired)} prompts): bootstrap {paired['bootstrap'].mean():.4f}, "
-          f"trained {paired['trained'].mean():.4f}, gain {gain:+.4f} (margin {MARGIN})")
+    print(
+        f"\ntraining temporal score per RL step: {[round(r, 3) for r in result.training_temporal]}"
+        f"\nheld-out eval ({len(paired)} prompts): bootstrap {paired['bootstrap'].mean():.4f}, "
+        f"trained {paired['trained'].mean():.4f}, gain {gain:+.4f} (margin {MARGIN})"
+    )
     assert gain >= MARGIN, f"temporal-following score rose by {gain:+.4f} < {MARGIN}"
 
     # the committed report states the same comparison
@@ -68,7 +71,7 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
     row = re.search(r"\| trained \| eval \| programmatic \| (\d+) \| ([+-]\d\.\d{3}) \|", report)
     assert row is not None, report
     assert int(row.group(1)) == len(paired) and abs(float(row.group(2)) - gain) < 1e-3
-    ci_low = float(re.search(r"\| \[([+-]\d\.\d{3}), ", report[row.end() - 1:]).group(1))
+    ci_low = float(re.search(r"\| \[([+-]\d\.\d{3}), ", report[row.end() - 1 :]).group(1))
     assert ci_low > 0, f"the 95 % interval of the gain reaches {ci_low:+.3f}"
     headline = art.manifest.summary["headline"]
     assert headline["trained/eval/programmatic"] - headline["bootstrap/eval/programmatic"] == pytest.approx(gain)

@@ -1,6 +1,7 @@
 """The synthesize stage on a local store: the request/journal protocol against a real `transformers serve` on
 loopback (a tiny Qwen3, whatever it replies), exact validation and deduplication against a scripted server, canned
 replies, a killed run that resumes from its journal, and nothing committed on failure."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,13 @@ import pytest
 import torch
 
 from plotline.config import load_config
-from plotline.data.synth import Selection, SynthesisShortfall, plan_request, SYSTEM_PROMPT
+from plotline.data.synth import SYSTEM_PROMPT, Selection, SynthesisShortfall, plan_request
 from plotline.data.synth_config import SynthConfig
 from plotline.data.synth_offline import template_candidate, template_reply
 from plotline.eval.sections import extend
+from plotline.net import free_port
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.store import RunStore, StorageConfig
-from plotline.net import free_port
 from stages.base import run_stage
 from tests.scripted_openai import ScriptedChat
 
@@ -34,8 +35,18 @@ def _committed(run: str, stage: str = "synthesize") -> int:
 
 
 # --- the protocol against a real server; exact content from a scripted one ---------------------------------
-SERVED = dict(num_instructions=4, per_request=2, min_steps=2, max_steps=2, batch_size=2, max_requests=4,
-              temperature=0.0, max_tokens=200, backend="openai", eval_fraction=0.0)
+SERVED = dict(
+    num_instructions=4,
+    per_request=2,
+    min_steps=2,
+    max_steps=2,
+    batch_size=2,
+    max_requests=4,
+    temperature=0.0,
+    max_tokens=200,
+    backend="openai",
+    eval_fraction=0.0,
+)
 ANSWER = json.dumps({"instructions": [template_candidate(0, k, 2, "a park") for k in range(2)]})
 """One reply holding two valid candidates (A, B), given to every request by the scripted server."""
 
@@ -78,13 +89,23 @@ def test_real_server_every_reply_is_journaled_and_a_resume_sends_nothing(tmp_pat
     replays them all and reaches the same outcome without sending anything."""
     url, model = served_tiny_qwen
     run = str(tmp_path / "runs" / "synth-real")
-    cfg = _config(tmp_path, **{**SERVED, "max_tokens": 24}, model=model, allow_partial=True,
-                  openai={"base_url": url, "timeout_s": 60, "max_retries": 0})
+    cfg = _config(
+        tmp_path,
+        **{**SERVED, "max_tokens": 24},
+        model=model,
+        allow_partial=True,
+        openai={"base_url": url, "timeout_s": 60, "max_retries": 0},
+    )
     first = _synthesise(cfg, run)
     assert _traffic(first) == (4, 0, 0)
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    cfg = _config(tmp_path, **{**SERVED, "max_tokens": 24}, model=model, allow_partial=True,
-                  openai={"base_url": dead, "timeout_s": 2, "max_retries": 0})
+    cfg = _config(
+        tmp_path,
+        **{**SERVED, "max_tokens": 24},
+        model=model,
+        allow_partial=True,
+        openai={"base_url": dead, "timeout_s": 2, "max_retries": 0},
+    )
     again = _synthesise(cfg, run)
     assert _traffic(again) == (0, 4, 0)
     assert type(again) is type(first)
@@ -97,8 +118,9 @@ def test_real_server_every_reply_is_journaled_and_a_resume_sends_nothing(tmp_pat
 def test_replies_are_validated_deduplicated_and_resumable(tmp_path):
     run = str(tmp_path / "runs" / "synth-scripted")
     with ScriptedChat(lambda body: ANSWER) as server:
-        cfg = _config(tmp_path, **SERVED, model="tiny", openai={"base_url": server.url, "timeout_s": 60,
-                                                                 "max_retries": 0})
+        cfg = _config(
+            tmp_path, **SERVED, model="tiny", openai={"base_url": server.url, "timeout_s": 60, "max_retries": 0}
+        )
         # every reply holds candidates A, B; the quota is one per category, so request 0 accepts A and finds its
         # category full for B, request 1 (another category) accepts B, and every later candidate is an exact
         # duplicate: the target of 4 cannot be met within 4 requests
@@ -110,8 +132,13 @@ def test_replies_are_validated_deduplicated_and_resumable(tmp_path):
 
     # resume against a server that is gone: every reply comes from the journal, none is re-sent
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    cfg = _config(tmp_path, **SERVED, model="tiny", allow_partial=True,
-                  openai={"base_url": dead, "timeout_s": 2, "max_retries": 0})
+    cfg = _config(
+        tmp_path,
+        **SERVED,
+        model="tiny",
+        allow_partial=True,
+        openai={"base_url": dead, "timeout_s": 2, "max_retries": 0},
+    )
     out = run_stage("synthesize", cfg, run, 0, show_progress=False)
     summary = out.manifest.summary
     assert summary["requests_sent"] == 0 and summary["requests_replayed"] == 4 and summary["accepted"] == 2
@@ -129,18 +156,37 @@ def test_replies_are_validated_deduplicated_and_resumable(tmp_path):
 def test_cut_off_replies_are_unparsed_with_reasons(tmp_path):
     run = str(tmp_path / "runs" / "synth-garbage")
     with ScriptedChat(lambda body: ANSWER[:40], finish_reason="length") as server:
-        cfg = _config(tmp_path, num_instructions=2, per_request=2, batch_size=2, max_requests=2, max_tokens=24,
-                      backend="openai", model="tiny", openai={"base_url": server.url, "max_retries": 0})
+        cfg = _config(
+            tmp_path,
+            num_instructions=2,
+            per_request=2,
+            batch_size=2,
+            max_requests=2,
+            max_tokens=24,
+            backend="openai",
+            model="tiny",
+            openai={"base_url": server.url, "max_retries": 0},
+        )
         # a reply cut off mid-JSON: both replies are unparsed, with the reason, and nothing is committed
-        with pytest.raises(SynthesisShortfall, match=r"accepted 0 of 2 instructions after 2 request\(s\) \(2 sent now"
-                                                     r".*reply: no JSON list of instructions in reply ×2"):
+        with pytest.raises(
+            SynthesisShortfall,
+            match=r"accepted 0 of 2 instructions after 2 request\(s\) \(2 sent now"
+            r".*reply: no JSON list of instructions in reply ×2",
+        ):
             run_stage("synthesize", cfg, run, 0, show_progress=False)
     assert _committed(run) == 0
 
 
 # --- canned replies through the programmatic backend; a killed run resumes ------------------------------------
-CANNED = dict(num_instructions=8, per_request=3, batch_size=2, backend="programmatic", eval_fraction=0.25,
-              min_steps=1, max_steps=3)
+CANNED = dict(
+    num_instructions=8,
+    per_request=3,
+    batch_size=2,
+    backend="programmatic",
+    eval_fraction=0.25,
+    min_steps=1,
+    max_steps=3,
+)
 
 
 @pytest.fixture
@@ -195,8 +241,9 @@ def test_synthesised_instructions_feed_a_run_through_the_artifact_source(tmp_pat
 
     cfg = _config(tmp_path, num_instructions=6, backend="templates", per_request=3, eval_fraction=0.34)
     out = run_stage("synthesize", cfg, str(tmp_path / "runs" / "syn"), 0, show_progress=False)
-    reader = cfg.model_copy(update={"data": cfg.data.model_construct(source="artifact", path=out.artifact.uri,
-                                                                     split="train")})
+    reader = cfg.model_copy(
+        update={"data": cfg.data.model_construct(source="artifact", path=out.artifact.uri, split="train")}
+    )
     rows = get_source("artifact").read(reader.data, reader.storage)
     assert rows == out.artifact.read_table("instructions.parquet").to_pylist()
     assert {r["split"] for r in rows} == {"train", "eval"}

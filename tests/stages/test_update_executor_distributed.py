@@ -1,20 +1,29 @@
 """update_executor under `accelerate launch` with 2 CPU ranks (gloo) equals the single-process update."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 import torch
-
 from dist_fixtures import plans_and_rollouts, tiny_config
+
 from plotline.rl.flow_grpo_trainer import NonFiniteError
 from plotline.store import RunStore
 from stages.base import InputSpec, StageSpec, register, run_stage
 
 torch.set_num_threads(1)
-COMMON = ("rl.executor.lora_rank=4", "rl.executor.lora_alpha=4", "rl.executor.learning_rate=1e-2",
-          "rl.executor.clip=0.2", "rl.executor.grad_accum_steps=4", "rl.executor.inner_epochs=2",
-          "executor.num_continuations=2", "executor.decode_videos=false", "executor.device=cpu")
+COMMON = (
+    "rl.executor.lora_rank=4",
+    "rl.executor.lora_alpha=4",
+    "rl.executor.learning_rate=1e-2",
+    "rl.executor.clip=0.2",
+    "rl.executor.grad_accum_steps=4",
+    "rl.executor.inner_epochs=2",
+    "executor.num_continuations=2",
+    "executor.decode_videos=false",
+    "executor.device=cpu",
+)
 
 
 def _nan_rollouts(ctx):
@@ -29,8 +38,16 @@ def _nan_rollouts(ctx):
     ctx.output.write_table("rollouts.parquet", "rollouts", rows, params={"N": 2})
 
 
-register(StageSpec(name="test_nan_rollouts", summary="rollouts with a NaN", outputs=("rollouts",),
-                   inputs=(InputSpec("rollouts", stage="rollout"),), config_sections=("seed",), run=_nan_rollouts))
+register(
+    StageSpec(
+        name="test_nan_rollouts",
+        summary="rollouts with a NaN",
+        outputs=("rollouts",),
+        inputs=(InputSpec("rollouts", stage="rollout"),),
+        config_sections=("seed",),
+        run=_nan_rollouts,
+    )
+)
 
 
 def _tensors(outcome, name):
@@ -42,8 +59,14 @@ def test_two_cpu_ranks_equal_single_process_gradient_accumulation(tmp_path):
     dist_cfg = tiny_config(tmp_path, *COMMON, "rl.executor.num_processes=2")
     run = str(tmp_path / "runs" / "d1")
     _, roll = plans_and_rollouts(single_cfg, run)
-    adv = run_stage("test_dist_exec_advantages", single_cfg, run, 0, show_progress=False,
-                    pinned_inputs={"rollouts": roll.artifact.uri})
+    adv = run_stage(
+        "test_dist_exec_advantages",
+        single_cfg,
+        run,
+        0,
+        show_progress=False,
+        pinned_inputs={"rollouts": roll.artifact.uri},
+    )
     pins = {"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri}
     t0 = time.perf_counter()
     one = run_stage("update_executor", single_cfg, run, 0, show_progress=False, pinned_inputs=pins)
@@ -75,12 +98,21 @@ def test_a_failing_rank_fails_the_stage_with_its_error_and_commits_nothing(tmp_p
     cfg = tiny_config(tmp_path, *COMMON, "rl.executor.num_processes=2", "rl.executor.inner_epochs=1")
     run = str(tmp_path / "runs" / "d2")
     _, roll = plans_and_rollouts(cfg, run)
-    bad = run_stage("test_nan_rollouts", cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": roll.artifact.uri})
-    adv = run_stage("test_dist_exec_advantages", cfg, run, 0, show_progress=False,
-                    pinned_inputs={"rollouts": bad.artifact.uri})
+    bad = run_stage(
+        "test_nan_rollouts", cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": roll.artifact.uri}
+    )
+    adv = run_stage(
+        "test_dist_exec_advantages", cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": bad.artifact.uri}
+    )
     with pytest.raises(NonFiniteError, match="sample i1/p1/c0: non-finite latents") as info:
-        run_stage("update_executor", cfg, run, 0, show_progress=False,
-                  pinned_inputs={"rollouts": bad.artifact.uri, "advantages": adv.artifact.uri})
+        run_stage(
+            "update_executor",
+            cfg,
+            run,
+            0,
+            show_progress=False,
+            pinned_inputs={"rollouts": bad.artifact.uri, "advantages": adv.artifact.uri},
+        )
     assert any("update_executor rank" in n for n in getattr(info.value, "__notes__", []))
     assert "Traceback" in str(info.value.__cause__)
     assert RunStore(run, cfg.storage).artifacts("update_executor", 0) == []

@@ -1,12 +1,13 @@
 """update_executor stage: trains on rollouts + advantages, writes a peft adapter the next rollout records."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from test_rollout_stage import make_plans, tiny_config
 
 from plotline.rl.flow_grpo_update import AdapterVersionMismatch
 from stages.base import InputSpec, StageSpec, register, run_stage
-from test_rollout_stage import make_plans, tiny_config
 
 torch.set_num_threads(1)
 
@@ -19,14 +20,25 @@ def _fake_advantages(ctx):
         g = art.read_tensors(r["group_path"])
         bright = g["states"][:, -1, :3].mean((1, 2, 3, 4))  # reward: brightness of the transition chunk
         z = (bright - bright.mean()) / (bright.std() + 1e-6)
-        out.append({"sample_id": r["rollout_id"], "role": "executor", "group_id": r["plan_id"],
-                    "instruction_id": r["instruction_id"], "plan_id": r["plan_id"], "reward": float(bright[r["group_index"]]),
-                    "advantage": float(z[r["group_index"]]), "keep": r["continuation_index"] != 3, "status": "scored",
-                    "zero_variance": False, "self_paced_weights": []})
+        out.append(
+            {
+                "sample_id": r["rollout_id"],
+                "role": "executor",
+                "group_id": r["plan_id"],
+                "instruction_id": r["instruction_id"],
+                "plan_id": r["plan_id"],
+                "reward": float(bright[r["group_index"]]),
+                "advantage": float(z[r["group_index"]]),
+                "keep": r["continuation_index"] != 3,
+                "status": "scored",
+                "zero_variance": False,
+                "self_paced_weights": [],
+            }
+        )
     ctx.output.write_table("advantages.parquet", "advantages", out)
 
 
-FP32_EPS = 2.0 ** -24
+FP32_EPS = 2.0**-24
 """Unit roundoff of fp32."""
 KERNEL_ULPS = 16
 """How far (in units of roundoff times |v|) a recomputed velocity may move when the update runs other kernels than
@@ -56,8 +68,16 @@ def ratio_deviation(metrics: list[dict], iteration: int) -> float:
     return max(abs(vals["ratio_max"] - 1.0), abs(vals["ratio_min"] - 1.0))
 
 
-register(StageSpec(name="test_exec_advantages", summary="fake executor advantages", outputs=("advantages",),
-                   inputs=(InputSpec("rollouts", stage="rollout"),), config_sections=("seed",), run=_fake_advantages))
+register(
+    StageSpec(
+        name="test_exec_advantages",
+        summary="fake executor advantages",
+        outputs=("advantages",),
+        inputs=(InputSpec("rollouts", stage="rollout"),),
+        config_sections=("seed",),
+        run=_fake_advantages,
+    )
+)
 
 
 def test_update_then_next_rollout_records_adapter(tmp_path):
@@ -65,10 +85,17 @@ def test_update_then_next_rollout_records_adapter(tmp_path):
     run = str(tmp_path / "runs" / "u1")
     plans = make_plans(cfg, run)
     roll = run_stage("rollout", cfg, run, 0, show_progress=False, pinned_inputs={"plans": plans.artifact.uri})
-    adv = run_stage("test_exec_advantages", cfg, run, 0, show_progress=False,
-                    pinned_inputs={"rollouts": roll.artifact.uri})
-    upd = run_stage("update_executor", cfg, run, 0, show_progress=False,
-                    pinned_inputs={"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri})
+    adv = run_stage(
+        "test_exec_advantages", cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": roll.artifact.uri}
+    )
+    upd = run_stage(
+        "update_executor",
+        cfg,
+        run,
+        0,
+        show_progress=False,
+        pinned_inputs={"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri},
+    )
     files = upd.artifact.files
     assert "adapter/adapter_model.safetensors" in files and "adapter/plotline_adapter.json" in files
     assert "adapter_ema/adapter_model.safetensors" in files
@@ -88,13 +115,26 @@ def test_update_then_next_rollout_records_adapter(tmp_path):
     assert {r["executor_adapter_version"] for r in rows} == {version}
     # updating from the new adapter with rollouts made by the base model is refused
     with pytest.raises(AdapterVersionMismatch, match="'base'"):
-        run_stage("update_executor", cfg, run, 1, show_progress=False,
-                  pinned_inputs={"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri})
+        run_stage(
+            "update_executor",
+            cfg,
+            run,
+            1,
+            show_progress=False,
+            pinned_inputs={"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri},
+        )
     # and with its own rollouts the recomputed log-probs are on-policy again
-    adv1 = run_stage("test_exec_advantages", cfg, run, 1, show_progress=False,
-                     pinned_inputs={"rollouts": roll1.artifact.uri})
-    upd1 = run_stage("update_executor", cfg, run, 1, show_progress=False,
-                     pinned_inputs={"rollouts": roll1.artifact.uri, "advantages": adv1.artifact.uri})
+    adv1 = run_stage(
+        "test_exec_advantages", cfg, run, 1, show_progress=False, pinned_inputs={"rollouts": roll1.artifact.uri}
+    )
+    upd1 = run_stage(
+        "update_executor",
+        cfg,
+        run,
+        1,
+        show_progress=False,
+        pinned_inputs={"rollouts": roll1.artifact.uri, "advantages": adv1.artifact.uri},
+    )
     m1 = upd1.artifact.read_table("metrics.parquet").to_pylist()
     # on-policy again, now through a non-zero adapter: the rollout and the update ran in different stages (other
     # allocations, possibly other kernels), so the ratio is 1 up to fp32 rounding of the recomputed velocities,
@@ -102,8 +142,9 @@ def test_update_then_next_rollout_records_adapter(tmp_path):
     # same adapter but is recomputed after one optimizer step, which must move the ratio 100x further.
     rows1 = {r["plan_id"]: r for r in roll1.artifact.read_table("rollouts.parquet").to_pylist()}
     first_plan = sorted(rows1)[0]
-    tol = on_policy_tolerance(roll1.artifact.read_tensors(rows1[first_plan]["group_path"]),
-                              cfg.rl.executor.train_transitions)
+    tol = on_policy_tolerance(
+        roll1.artifact.read_tensors(rows1[first_plan]["group_path"]), cfg.rl.executor.train_transitions
+    )
     on_policy, stale = ratio_deviation(m1, 0), ratio_deviation(m1, 1)
     print(f"on-policy |r-1| {on_policy:.3g}, tolerance {tol:.3g}, one stale step |r-1| {stale:.3g}")
     assert on_policy <= tol

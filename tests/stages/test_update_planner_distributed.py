@@ -1,17 +1,22 @@
 """update_planner under `accelerate launch` with 2 CPU ranks (gloo) equals the single-process GSPO update."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 import torch
+from test_plan_stage import planner_config
 
 from plotline.tiny.planner import torch_threads
 from stages.base import InputSpec, StageSpec, register, run_stage
-from test_plan_stage import planner_config
 
-COMMON = ("rl.planner.inner_epochs=2", "planner.logprob_batch_size=2", "planner.device=cpu",
-          "rl.planner.learning_rate=1e-2")
+COMMON = (
+    "rl.planner.inner_epochs=2",
+    "planner.logprob_batch_size=2",
+    "planner.device=cpu",
+    "rl.planner.learning_rate=1e-2",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,15 +29,34 @@ def _advantages(ctx):
     """Advantage +1 for plan 0, −0.5 for plan 1 of every instruction."""
     out = []
     for r in ctx.inputs["plans"].read_table("plans.parquet").to_pylist():
-        out.append({"sample_id": r["plan_id"], "role": "planner", "group_id": r["instruction_id"],
-                    "instruction_id": r["instruction_id"], "plan_id": r["plan_id"], "reward": 0.0,
-                    "advantage": 1.0 if r["plan_index"] == 0 else -0.5, "keep": True, "status": "scored",
-                    "zero_variance": False, "self_paced_weights": []})
+        out.append(
+            {
+                "sample_id": r["plan_id"],
+                "role": "planner",
+                "group_id": r["instruction_id"],
+                "instruction_id": r["instruction_id"],
+                "plan_id": r["plan_id"],
+                "reward": 0.0,
+                "advantage": 1.0 if r["plan_index"] == 0 else -0.5,
+                "keep": True,
+                "status": "scored",
+                "zero_variance": False,
+                "self_paced_weights": [],
+            }
+        )
     ctx.output.write_table("advantages.parquet", "advantages", out)
 
 
-register(StageSpec(name="test_dist_planner_advantages", summary="fake planner advantages", outputs=("advantages",),
-                   inputs=(InputSpec("plans", stage="plan"),), config_sections=("seed",), run=_advantages))
+register(
+    StageSpec(
+        name="test_dist_planner_advantages",
+        summary="fake planner advantages",
+        outputs=("advantages",),
+        inputs=(InputSpec("plans", stage="plan"),),
+        config_sections=("seed",),
+        run=_advantages,
+    )
+)
 
 
 def test_two_cpu_ranks_equal_single_process_update(tmp_path):

@@ -1,12 +1,13 @@
 """update_planner end to end: plans -> fake planner advantages -> GSPO -> a new adapter the next plan uses."""
+
 from __future__ import annotations
 
 import pytest
+from test_plan_stage import planner_config
 
 from plotline.tiny.planner import torch_threads
 from stages.base import InputSpec, StageSpec, register, run_stage
 from stages.update_planner import PlannerVersionMismatch
-from test_plan_stage import planner_config
 
 
 @pytest.fixture(autouse=True)
@@ -21,15 +22,34 @@ def _fake_planner_advantages(ctx):
     reward = {r["plan_id"]: float(any("slowly" in s for s in r["steps"])) for r in rows}
     out = []
     for r in rows:
-        out.append({"sample_id": r["plan_id"], "role": "planner", "group_id": r["instruction_id"],
-                    "instruction_id": r["instruction_id"], "plan_id": r["plan_id"], "reward": reward[r["plan_id"]],
-                    "advantage": 1.0 if r["plan_index"] == 0 else -0.5, "keep": True, "status": "scored",
-                    "zero_variance": False, "self_paced_weights": []})
+        out.append(
+            {
+                "sample_id": r["plan_id"],
+                "role": "planner",
+                "group_id": r["instruction_id"],
+                "instruction_id": r["instruction_id"],
+                "plan_id": r["plan_id"],
+                "reward": reward[r["plan_id"]],
+                "advantage": 1.0 if r["plan_index"] == 0 else -0.5,
+                "keep": True,
+                "status": "scored",
+                "zero_variance": False,
+                "self_paced_weights": [],
+            }
+        )
     ctx.output.write_table("advantages.parquet", "advantages", out)
 
 
-register(StageSpec(name="test_planner_advantages", summary="fake planner advantages", outputs=("advantages",),
-                   inputs=(InputSpec("plans", stage="plan"),), config_sections=("seed",), run=_fake_planner_advantages))
+register(
+    StageSpec(
+        name="test_planner_advantages",
+        summary="fake planner advantages",
+        outputs=("advantages",),
+        inputs=(InputSpec("plans", stage="plan"),),
+        config_sections=("seed",),
+        run=_fake_planner_advantages,
+    )
+)
 
 
 def test_update_writes_adapter_that_the_next_plan_step_uses(tmp_path):
@@ -38,13 +58,22 @@ def test_update_writes_adapter_that_the_next_plan_step_uses(tmp_path):
     run_stage("instructions", cfg, run, 0, show_progress=False)
     plans = run_stage("plan", cfg, run, 0, show_progress=False)
     adv = run_stage("test_planner_advantages", cfg, run, 0, show_progress=False)
-    upd = run_stage("update_planner", cfg, run, 0, show_progress=False,
-                    pinned_inputs={"plans": plans.artifact.uri, "advantages": adv.artifact.uri})
+    upd = run_stage(
+        "update_planner",
+        cfg,
+        run,
+        0,
+        show_progress=False,
+        pinned_inputs={"plans": plans.artifact.uri, "advantages": adv.artifact.uri},
+    )
     files = upd.artifact.files
     assert "adapter/adapter_model.safetensors" in files and "adapter/adapter_config.json" in files
     summary = upd.manifest.summary
     assert summary["start_adapter_version"] == plans.manifest.summary["adapter_version"]
-    assert summary["adapter_version"] != summary["start_adapter_version"] and summary["trained_plans"] == 4, (summary, upd.artifact.read_table("metrics.parquet").to_pylist())
+    assert summary["adapter_version"] != summary["start_adapter_version"] and summary["trained_plans"] == 4, (
+        summary,
+        upd.artifact.read_table("metrics.parquet").to_pylist(),
+    )
     metrics = upd.artifact.read_table("metrics.parquet").to_pylist()
     ratios = [m["value"] for m in metrics if m["metric"] == "ratio"]
     assert len(ratios) == 1 and abs(ratios[0] - 1.0) < 1e-5  # on-policy: sampling weights = starting weights
@@ -56,5 +85,11 @@ def test_update_writes_adapter_that_the_next_plan_step_uses(tmp_path):
     assert {r["adapter_version"] for r in rows} == {summary["adapter_version"]}
     # updating from the new adapter with plans sampled by the old one is refused, naming both versions
     with pytest.raises(PlannerVersionMismatch, match=summary["adapter_version"]):
-        run_stage("update_planner", cfg, run, 1, show_progress=False,
-                  pinned_inputs={"plans": plans.artifact.uri, "advantages": adv.artifact.uri})
+        run_stage(
+            "update_planner",
+            cfg,
+            run,
+            1,
+            show_progress=False,
+            pinned_inputs={"plans": plans.artifact.uri, "advantages": adv.artifact.uri},
+        )

@@ -1,8 +1,10 @@
 """The sampling-backend interface and its registry."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plotline.planner.config import PlannerConfig
 
@@ -66,11 +68,13 @@ _REGISTRY: dict[str, BackendFactory] = {}
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
     """Decorator registering a backend factory under `name`."""
+
     def deco(factory: BackendFactory) -> BackendFactory:
         if name in _REGISTRY and _REGISTRY[name] is not factory:
             raise ValueError(f"planner backend {name!r} is registered twice")
         _REGISTRY[name] = factory
         return factory
+
     return deco
 
 

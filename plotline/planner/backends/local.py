@@ -1,4 +1,5 @@
 """`local` backend: transformers `generate` in-process, batched over prompts × plans with left padding."""
+
 from __future__ import annotations
 
 import torch
@@ -47,9 +48,15 @@ class LocalSampler:
         model.eval()
         try:
             out = model.generate(
-                input_ids=ids.to(device), attention_mask=attn.to(device), do_sample=True,
-                temperature=self.config.temperature, top_p=self.config.top_p, top_k=0,
-                max_new_tokens=self.config.max_new_tokens, pad_token_id=pad, eos_token_id=self.eos_ids,
+                input_ids=ids.to(device),
+                attention_mask=attn.to(device),
+                do_sample=True,
+                temperature=self.config.temperature,
+                top_p=self.config.top_p,
+                top_k=0,
+                max_new_tokens=self.config.max_new_tokens,
+                pad_token_id=pad,
+                eos_token_id=self.eos_ids,
             )
         finally:
             model.train(was_training)
@@ -58,16 +65,22 @@ class LocalSampler:
             comp = truncate_at_eos(row, self.think.eos_ids)
             ended = bool(comp) and comp[-1] in self.think.eos_ids
             text_ids = comp[:-1] if ended else comp
-            results.append(SampledPlan(
-                request=r, raw_text=tok.decode(text_ids, skip_special_tokens=True), completion_ids=comp,
-                finish_reason="stop" if ended else "length", adapter_version=self.adapter_version))
+            results.append(
+                SampledPlan(
+                    request=r,
+                    raw_text=tok.decode(text_ids, skip_special_tokens=True),
+                    completion_ids=comp,
+                    finish_reason="stop" if ended else "length",
+                    adapter_version=self.adapter_version,
+                )
+            )
         return results
 
     def sample(self, requests: list[PlanRequest]) -> list[SampledPlan]:
         """Generate one completion per request, `batch_size` sequences per `generate` call (seeded per batch)."""
         out: list[SampledPlan] = []
         for i in range(0, len(requests), self.batch_size):
-            out.extend(self._generate(requests[i:i + self.batch_size]))
+            out.extend(self._generate(requests[i : i + self.batch_size]))
         return out
 
 

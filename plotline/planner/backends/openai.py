@@ -5,6 +5,7 @@ is used, and always in the `X-Plotline-Adapter-Version` header. Timeouts, connec
 retried with exponential backoff up to `max_retries`; after that (or on any other error) the plan is returned
 with `error` set to the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from plotline.planner.backends.shared_adapter import server_adapter_path
 from plotline.planner.backends.base import BackendContext, PlanRequest, SampledPlan, register_backend
+from plotline.planner.backends.shared_adapter import server_adapter_path
 from plotline.planner.masks import ThinkTokens
 
 ADAPTER_HEADER = "X-Plotline-Adapter-Version"
@@ -47,15 +48,18 @@ class OpenAISampler:
         self._adapter_loaded = False
         self.server_adapter_path = None
         if self.adapter_path is not None and self.settings.load_adapter:  # before any request is sent
-            self.server_adapter_path = server_adapter_path(self.settings, self.adapter_path, self.model_name,
-                                                           context.adapter_private)
+            self.server_adapter_path = server_adapter_path(
+                self.settings, self.adapter_path, self.model_name, context.adapter_private
+            )
 
     def _model_name(self) -> str:
         if self.adapter_path is not None:
             return f"{self.settings.adapter_name_prefix}-{self.adapter_version}"
         name = self.settings.model or self.config.base_model
         if not name:
-            raise ValueError("openai planner backend: set planner.openai.model (or planner.base_model) to the served model name")
+            raise ValueError(
+                "openai planner backend: set planner.openai.model (or planner.base_model) to the served model name"
+            )
         return name
 
     def ensure_adapter(self) -> None:
@@ -64,11 +68,14 @@ class OpenAISampler:
         if self._adapter_loaded or self.adapter_path is None or not self.settings.load_adapter:
             return
         path = self.server_adapter_path
-        resp = self.client.post(f"{self.base_url}/load_lora_adapter",
-                                json={"lora_name": self.model_name, "lora_path": path})
+        resp = self.client.post(
+            f"{self.base_url}/load_lora_adapter", json={"lora_name": self.model_name, "lora_path": path}
+        )
         if resp.status_code >= 400 and "already" not in resp.text.lower():
-            raise RuntimeError(f"server at {self.base_url} refused to load adapter {path!r} as "
-                               f"{self.model_name!r}: HTTP {resp.status_code} {resp.text[:300]}")
+            raise RuntimeError(
+                f"server at {self.base_url} refused to load adapter {path!r} as "
+                f"{self.model_name!r}: HTTP {resp.status_code} {resp.text[:300]}"
+            )
         self._adapter_loaded = True
 
     def _body(self, r: PlanRequest) -> dict:
@@ -110,7 +117,7 @@ class OpenAISampler:
             except _Retryable as exc:
                 last = str(exc)
                 if attempt + 1 < attempts:
-                    time.sleep(self.settings.backoff_s * (2 ** attempt))
+                    time.sleep(self.settings.backoff_s * (2**attempt))
         raise RuntimeError(f"{last} (gave up after {attempts} attempts)")
 
     def _to_plan(self, r: PlanRequest, data: dict) -> SampledPlan:
@@ -119,8 +126,10 @@ class OpenAISampler:
             raise RuntimeError(f"response has no choices[0].message: {str(data)[:200]}")
         answered = str(data.get("model", ""))
         if answered and not (answered == self.model_name or answered.startswith(self.model_name + "@")):
-            raise RuntimeError(f"server answered with model {answered!r}, expected {self.model_name!r} "
-                               f"(adapter version {self.adapter_version})")
+            raise RuntimeError(
+                f"server answered with model {answered!r}, expected {self.model_name!r} "
+                f"(adapter version {self.adapter_version})"
+            )
         msg = choice["message"]
         content = msg.get("content") or ""
         reasoning = msg.get("reasoning_content") or msg.get("reasoning")
@@ -131,15 +140,23 @@ class OpenAISampler:
             ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
             if finish == "stop" and self.tokenizer.eos_token_id is not None:
                 ids.append(int(self.tokenizer.eos_token_id))
-        return SampledPlan(request=r, raw_text=text, completion_ids=[int(i) for i in ids], finish_reason=finish,
-                           adapter_version=self.adapter_version)
+        return SampledPlan(
+            request=r,
+            raw_text=text,
+            completion_ids=[int(i) for i in ids],
+            finish_reason=finish,
+            adapter_version=self.adapter_version,
+        )
 
     def _sample_one(self, r: PlanRequest) -> SampledPlan:
         try:
             return self._to_plan(r, self._post(self._body(r)))
         except Exception as exc:  # noqa: BLE001 - recorded on the plan, never raised: one bad request must not sink the step
-            return SampledPlan(request=r, adapter_version=self.adapter_version,
-                               error=f"{self.base_url} model {self.model_name!r}: {exc}")
+            return SampledPlan(
+                request=r,
+                adapter_version=self.adapter_version,
+                error=f"{self.base_url} model {self.model_name!r}: {exc}",
+            )
 
     def sample(self, requests: list[PlanRequest]) -> list[SampledPlan]:
         """One chat request per plan, `max_concurrency` in flight; failed plans carry the reason in `error`."""

@@ -1,5 +1,6 @@
 """Where a model server loads the planner adapter from: a copy on a volume the server shares with the plan
 stage, so the path sent to the server is one it can read (never this container's private download cache)."""
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,10 @@ def server_adapter_path(settings: PlannerOpenAIConfig, adapter_dir: str | Path, 
     if settings.shared_adapter_dir:
         shared = Path(settings.shared_adapter_dir)
         if not shared.is_dir():
-            raise PlannerError(f"planner.openai.shared_adapter_dir {str(shared)!r} is not a directory here; mount "
-                               "the volume the model server shares (or create the folder) before the plan stage")
+            raise PlannerError(
+                f"planner.openai.shared_adapter_dir {str(shared)!r} is not a directory here; mount "
+                "the volume the model server shares (or create the folder) before the plan stage"
+            )
         if not os.access(shared, os.W_OK):
             raise PlannerError(f"planner.openai.shared_adapter_dir {str(shared)!r} is not writable")
         publish_adapter(adapter_dir, shared, name)
@@ -57,5 +60,6 @@ def server_adapter_path(settings: PlannerOpenAIConfig, adapter_dir: str | Path, 
         raise PlannerError(
             f"the planner adapter {name!r} is only in this process's download cache ({adapter_dir}), which the "
             f"model server at {settings.base_url} cannot read: set planner.openai.shared_adapter_dir to a folder "
-            "on a volume the server mounts (and planner.openai.shared_adapter_dir_on_server to its path there)")
+            "on a volume the server mounts (and planner.openai.shared_adapter_dir_on_server to its path there)"
+        )
     return str(adapter_dir)

@@ -1,9 +1,11 @@
 """What every judge backend receives and returns."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class JudgeRequest:
     system: str
     user: str
     images: tuple[bytes, ...] = ()
-    n_frames: Optional[int] = None
+    n_frames: int | None = None
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -46,9 +48,9 @@ class JudgeRequest:
 class JudgeResponse:
     """The transport outcome of one call: the raw reply text, or the error that prevented one."""
 
-    raw: Optional[str]
+    raw: str | None
     latency_s: float
-    error: Optional[str] = None
+    error: str | None = None
     attempts: int = 1
     cached: bool = False
 

@@ -1,17 +1,17 @@
 """Judge-call cache keyed by (model, prompt, frames hash): memory, plus optional files on disk."""
+
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 
 class JudgeCache:
     """Stores the raw reply of every successful call (errors are not cached, so a later run retries them).
     On disk each entry is `{dir}/{key[:2]}/{key}.json`, written atomically (safe for parallel writers)."""
 
-    def __init__(self, directory: Optional[str | Path] = None):
+    def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory else None
         self._mem: dict[str, dict] = {}
 
@@ -19,7 +19,7 @@ class JudgeCache:
         assert self.directory is not None
         return self.directory / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> Optional[dict]:
+    def get(self, key: str) -> dict | None:
         """The stored entry `{"raw", "latency_s", "model"}` of `key`, or None."""
         if key in self._mem:
             return self._mem[key]

@@ -4,11 +4,13 @@
 AutoModelForCausalLM + AutoTokenizer; requests with frames use AutoModelForImageTextToText + AutoProcessor.
 Models are loaded once per backend and decoded greedily unless a temperature is configured.
 """
+
 from __future__ import annotations
 
 import io
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from plotline.rewards.config import RewardsConfig
 from plotline.rewards.judges.base import JudgeRequest, JudgeResponse
@@ -50,19 +52,25 @@ class LocalJudgeBackend:
             from PIL import Image
 
             images = [Image.open(io.BytesIO(b)).convert("RGB") for b in req.images]
-            user: str | list[dict[str, object]] = ([{"type": "image", "image": im} for im in images]
-                                                  + [{"type": "text", "text": req.user}])
+            user: str | list[dict[str, object]] = [{"type": "image", "image": im} for im in images] + [
+                {"type": "text", "text": req.user}
+            ]
         else:
             user = req.user
         messages = [{"role": "system", "content": req.system}, {"role": "user", "content": user}]
-        inputs = proc.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                          return_dict=True, return_tensors="pt")
+        inputs = proc.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        )
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
         temperature = self.config.models.temperature
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=self.config.models.max_tokens,
-                                 do_sample=temperature > 0, temperature=temperature or None)
-        new = out[0, inputs["input_ids"].shape[1]:]
+            out = model.generate(
+                **inputs,
+                max_new_tokens=self.config.models.max_tokens,
+                do_sample=temperature > 0,
+                temperature=temperature or None,
+            )
+        new = out[0, inputs["input_ids"].shape[1] :]
         tok = proc.tokenizer if hasattr(proc, "tokenizer") else proc
         return tok.decode(new, skip_special_tokens=True)
 

@@ -4,6 +4,7 @@ Requests run concurrently (bounded by a semaphore), each with its own timeout, a
 exponential backoff on connection errors, timeouts, HTTP 429 and 5xx. A call that still fails comes back
 as a response with `error` set, never as an exception and never as a score.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,8 @@ import base64
 import os
 import threading
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 
@@ -66,8 +68,7 @@ class OpenAIJudgeBackend:
 
     name = "openai"
 
-    def __init__(self, config: RewardsConfig, *, base_url: Optional[str] = None,
-                 max_concurrency: Optional[int] = None):
+    def __init__(self, config: RewardsConfig, *, base_url: str | None = None, max_concurrency: int | None = None):
         self.config = config
         self.settings = config.openai
         self.base_url = (base_url or self.settings.base_url).rstrip("/")
@@ -91,13 +92,15 @@ class OpenAIJudgeBackend:
             async with sem:
                 start = time.perf_counter()
                 try:
-                    resp = await client.post(f"{self.base_url}/chat/completions", json=self._payload(request),
-                                             timeout=s.timeout_s)
+                    resp = await client.post(
+                        f"{self.base_url}/chat/completions", json=self._payload(request), timeout=s.timeout_s
+                    )
                     if resp.status_code == 200:
                         raw = _content_of(resp)
                         if raw is not None:
-                            return JudgeResponse(raw=raw, latency_s=busy + time.perf_counter() - start,
-                                                 attempts=attempt)
+                            return JudgeResponse(
+                                raw=raw, latency_s=busy + time.perf_counter() - start, attempts=attempt
+                            )
                         error = f"malformed completion body: {resp.text[:200]!r}"
                         retry = False
                     else:
@@ -128,7 +131,7 @@ class OpenAIJudgeBackend:
         return run_sync(self.complete_async(requests))
 
 
-def _content_of(resp: httpx.Response) -> Optional[str]:
+def _content_of(resp: httpx.Response) -> str | None:
     try:
         body = resp.json()
         content = body["choices"][0]["message"]["content"]

@@ -4,10 +4,11 @@ The shapes world registers one function per judge kind with `register_programmat
 JudgeRequest (frames as PNG bytes, ground truth in `request.meta`) and returns the reply text, which then
 goes through the same parser as a model's reply.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from plotline.rewards.config import RewardsConfig
 from plotline.rewards.judges.base import JudgeRequest, JudgeResponse

@@ -1,7 +1,8 @@
 """Judge backend registry: `register_backend(name)` decorates a factory `(RewardsConfig) -> JudgeBackend`."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from plotline.rewards.config import RewardsConfig
 from plotline.rewards.judges.base import JudgeBackend

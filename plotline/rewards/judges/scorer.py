@@ -3,10 +3,11 @@
 Each outcome keeps the raw reply, latency, attempts, whether it came from the cache, and the parse result.
 A transport failure (server down, timeout, HTTP error) becomes status `unscored` with the error as reason.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from plotline.rewards.aggregate import kind_weights
 from plotline.rewards.config import RewardsConfig
@@ -28,8 +29,7 @@ class JudgeOutcome:
 class JudgeScorer:
     """Caches, dispatches and parses judge calls for one backend."""
 
-    def __init__(self, backend: JudgeBackend, config: Optional[RewardsConfig] = None,
-                 cache: Optional[JudgeCache] = None):
+    def __init__(self, backend: JudgeBackend, config: RewardsConfig | None = None, cache: JudgeCache | None = None):
         self.backend = backend
         self.config = config or RewardsConfig()
         self.cache = cache if cache is not None else JudgeCache(self.config.cache_dir)
@@ -37,11 +37,16 @@ class JudgeScorer:
     def parse(self, request: JudgeRequest, response: JudgeResponse) -> ParseResult:
         """Parse one response against its request's kind; a failed call is unscored with its error."""
         if not response.ok:
-            return ParseResult(status="unscored",
-                               reason=f"judge call failed after {response.attempts} attempt(s): {response.error}")
-        return parse_reply(request.kind, response.raw, n_frames=request.n_frames,
-                           weights=kind_weights(request.kind, self.config.weights),
-                           min_frame_fraction=self.config.min_frame_fraction)
+            return ParseResult(
+                status="unscored", reason=f"judge call failed after {response.attempts} attempt(s): {response.error}"
+            )
+        return parse_reply(
+            request.kind,
+            response.raw,
+            n_frames=request.n_frames,
+            weights=kind_weights(request.kind, self.config.weights),
+            min_frame_fraction=self.config.min_frame_fraction,
+        )
 
     def score(self, requests: Sequence[JudgeRequest]) -> list[JudgeOutcome]:
         """Answer every request (cache first; identical misses are sent once) and parse the replies."""
@@ -61,5 +66,6 @@ class JudgeScorer:
             responses[key] = resp
             if resp.ok:
                 self.cache.put(key, {"raw": resp.raw, "latency_s": resp.latency_s, "model": req.model})
-        return [JudgeOutcome(req, responses[req.cache_key], self.parse(req, responses[req.cache_key]))
-                for req in requests]
+        return [
+            JudgeOutcome(req, responses[req.cache_key], self.parse(req, responses[req.cache_key])) for req in requests
+        ]

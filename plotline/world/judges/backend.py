@@ -8,10 +8,10 @@ A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request
   meta["span"] (optional, together: the action must also be the instruction's event of that span)
 - plan: meta["instruction"], meta["gt_steps"] (optional), meta["plan_steps"] (the UNSMOOTHED plan steps)
 """
+
 from __future__ import annotations
 
 import io
-from typing import Optional
 
 import numpy as np
 
@@ -35,26 +35,37 @@ def _required(meta: dict, key: str):
     return meta[key]
 
 
-def world_judges(config: Optional[WorldConfig] = None) -> dict:
+def world_judges(config: WorldConfig | None = None) -> dict:
     """The world's judge functions by kind (`temporal`, `step`, `plan`): JudgeRequest → reply text."""
     config = config or WorldConfig()
 
     def temporal(req) -> str:
-        return judge_temporal(req.meta.get("instruction", req.user), decode_frames(req.images),
-                              req.meta.get("steps"), config)
+        return judge_temporal(
+            req.meta.get("instruction", req.user), decode_frames(req.images), req.meta.get("steps"), config
+        )
 
     def step(req) -> str:
-        return judge_step(_required(req.meta, "step"), decode_frames(req.images), req.meta.get("previous_step"),
-                          config, req.meta.get("instruction"), req.meta.get("span"))
+        return judge_step(
+            _required(req.meta, "step"),
+            decode_frames(req.images),
+            req.meta.get("previous_step"),
+            config,
+            req.meta.get("instruction"),
+            req.meta.get("span"),
+        )
 
     def plan(req) -> str:
-        return judge_plan(_required(req.meta, "instruction"), req.meta.get("gt_steps"),
-                          list(_required(req.meta, "plan_steps")), config)
+        return judge_plan(
+            _required(req.meta, "instruction"),
+            req.meta.get("gt_steps"),
+            list(_required(req.meta, "plan_steps")),
+            config,
+        )
 
     return {"temporal": temporal, "step": step, "plan": plan}
 
 
-def register_world_judges(config: Optional[WorldConfig] = None) -> None:
+def register_world_judges(config: WorldConfig | None = None) -> None:
     """Register the world's temporal, step and plan judges as the programmatic backend's judges."""
     from plotline.rewards.judges.programmatic import register_programmatic_judge
 
@@ -70,6 +81,8 @@ def world_rewards(world: WorldConfig) -> ProgrammaticRewards:
     """The `world` reward provider: the world's judges (thresholds from `world`) and ImageStatsScorer."""
     from plotline.world.judges.quality import ImageStatsScorer
 
-    return ProgrammaticRewards(judges=world_judges(world),
-                               aesthetic=ImageStatsScorer(world.foreground_threshold),
-                               aesthetic_model=IMAGE_STATS_MODEL)
+    return ProgrammaticRewards(
+        judges=world_judges(world),
+        aesthetic=ImageStatsScorer(world.foreground_threshold),
+        aesthetic_model=IMAGE_STATS_MODEL,
+    )

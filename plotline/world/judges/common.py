@@ -1,10 +1,11 @@
 """Helpers shared by the judges: reading the ground truth from text, sequence metrics, reply formatting."""
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -19,14 +20,14 @@ class Expectation:
     """What a text says should happen: the subject, the ordered changing events, and per event count k the
     object's colour and visibility after k events (k = 0..len(events))."""
 
-    shape: Optional[str]
-    colour: Optional[str]
+    shape: str | None
+    colour: str | None
     events: tuple[str, ...]
-    colours: tuple[Optional[str], ...]
+    colours: tuple[str | None, ...]
     visible: tuple[bool, ...]
 
 
-def expectation(instruction: str, steps: Optional[Sequence[str]] = None) -> Expectation:
+def expectation(instruction: str, steps: Sequence[str] | None = None) -> Expectation:
     """Read the expectation from ground-truth steps (one or more events each), or from the instruction when
     no steps are given. Repeats and `stay` are collapsed, as a detector would see them."""
     texts = [s for s in (steps or []) if s and s.strip()] or [instruction]
@@ -34,7 +35,7 @@ def expectation(instruction: str, steps: Optional[Sequence[str]] = None) -> Expe
     shape = next((p.shape for p in parsed if p.shape), None) or parse_text(instruction).shape
     colour = next((p.colour for p in parsed if p.colour), None) or parse_text(instruction).colour
     events = tuple(collapse([a for p in parsed for a in p.actions]))
-    colours: list[Optional[str]] = [colour]
+    colours: list[str | None] = [colour]
     visible = [not events or events[0] != "appear"]
     state = ObjectState(shape or "square", colour or "red", 0.0, 0.0, 1.0, 1.0 if visible[0] else 0.0)
     for name in events:
@@ -97,7 +98,7 @@ def ten(x: float) -> float:
     return round(10.0 * min(max(float(x), 0.0), 1.0), 2)
 
 
-def reply(scores: dict, think: Optional[dict] = None) -> str:
+def reply(scores: dict, think: dict | None = None) -> str:
     """The judge's reply text: one JSON object with the scores (and the `think` object when given)."""
     out = dict(scores)
     if think is not None:

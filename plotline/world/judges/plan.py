@@ -10,18 +10,18 @@ neutral filler; consecutive repeats merge (one event spread over two spans).
 - hallucination_score = share of plan items that are invented: events absent from the ground truth,
   subjects that contradict it, and steps naming no event of the world (higher = worse)
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
-from plotline.world.judges.common import expectation, kendall_agreement, reply
 from plotline.world.events import collapse
+from plotline.world.judges.common import expectation, kendall_agreement, reply
 from plotline.world.parse import parse_text
 
 
-def judge_plan(instruction: str, gt_steps: Optional[Sequence[str]], plan_steps: Sequence[str],
-               config=None) -> str:
+def judge_plan(instruction: str, gt_steps: Sequence[str] | None, plan_steps: Sequence[str], config=None) -> str:
     """Plan-judge reply (JSON text, four floats in [0, 1]) for `plan_steps` against the instruction and its
     ground-truth steps. `config` is accepted for a uniform judge signature and unused."""
     exp = expectation(instruction, gt_steps)
@@ -43,13 +43,19 @@ def judge_plan(instruction: str, gt_steps: Optional[Sequence[str]], plan_steps: 
         for ev in parsed.events:
             items += 1
             bad_event = ev.action not in gt_set and ev.action != "stay"
-            bad_subject = ((ev.shape is not None and exp.shape is not None and ev.shape != exp.shape)
-                           or (ev.colour is not None and colours and ev.colour not in colours))
+            bad_subject = (ev.shape is not None and exp.shape is not None and ev.shape != exp.shape) or (
+                ev.colour is not None and colours and ev.colour not in colours
+            )
             if bad_event or bad_subject:
                 invented += 1
                 ok = False
-                notes.append({"step": text, "event": ev.action,
-                              "issue": "event not in the instruction" if bad_event else "subject contradicts the instruction"})
+                notes.append(
+                    {
+                        "step": text,
+                        "event": ev.action,
+                        "issue": "event not in the instruction" if bad_event else "subject contradicts the instruction",
+                    }
+                )
             plan_actions.append(ev.action)
         faithful_steps += ok
 

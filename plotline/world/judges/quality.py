@@ -9,9 +9,10 @@ It is NOT an aesthetic model: it rewards frames that look like clean renders of 
 frame_quality = mean of the four; an empty (all-background) frame gets 0.5 (crisp and coherent, no subject).
 image_quality_score = mean frame_quality over the frames. The prompt is ignored.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,15 +25,20 @@ def frame_quality(frame: np.ndarray, threshold: int = 48) -> float:
     if not fg.any():
         return 0.5
     crisp = float(np.mean((peak <= 0.1) | (peak >= 0.75)))
-    coherent = float(np.mean(np.concatenate([
-        (np.abs(np.diff(peak, axis=0)) < 0.1).ravel(), (np.abs(np.diff(peak, axis=1)) < 0.1).ravel()])))
+    coherent = float(
+        np.mean(
+            np.concatenate(
+                [(np.abs(np.diff(peak, axis=0)) < 0.1).ravel(), (np.abs(np.diff(peak, axis=1)) < 0.1).ravel()]
+            )
+        )
+    )
     bg_mean = float(peak[~fg].mean()) if (~fg).any() else 1.0
     contrast = max(0.0, float(peak[fg].mean()) - bg_mean)
     sat = (f[fg].max(axis=1) - f[fg].min(axis=1)) / np.maximum(f[fg].max(axis=1), 1e-6)
     return float(np.mean([contrast, float(sat.mean()), crisp, coherent]))
 
 
-def image_quality_score(frames, prompt: Optional[str] = None, threshold: int = 48) -> float:
+def image_quality_score(frames, prompt: str | None = None, threshold: int = 48) -> float:
     """Mean frame_quality over a video [T, H, W, 3] or a list of frames; `prompt` is ignored."""
     frames = list(frames)
     if not frames:
@@ -50,5 +56,4 @@ class ImageStatsScorer:
         """[len(prompts)] float array of image_quality_score per video (prompts are ignored)."""
         if len(prompts) != len(videos):
             raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
-        return np.array([image_quality_score(v, p, self.threshold) for p, v in zip(prompts, videos)],
-                        dtype=np.float64)
+        return np.array([image_quality_score(v, p, self.threshold) for p, v in zip(prompts, videos)], dtype=np.float64)

@@ -17,9 +17,8 @@ events one per span, in order, then `stay`): action = min(action for the step, a
 event), so a segment that shows its caption but not the instruction's part at that point scores low (skipped
 when the instruction names no event of the world).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 
@@ -32,7 +31,7 @@ from plotline.world.parse import parse_text
 from plotline.world.state import Geometry
 
 
-def _subject(step: str, previous_step: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+def _subject(step: str, previous_step: str | None) -> tuple[str | None, str | None]:
     parsed = parse_text(step)
     shape = parsed.events[0].shape if parsed.events and parsed.events[0].shape else parsed.shape
     colour = parsed.events[0].colour if parsed.events and parsed.events[0].colour else parsed.colour
@@ -43,7 +42,7 @@ def _subject(step: str, previous_step: Optional[str]) -> tuple[Optional[str], Op
     return shape, colour
 
 
-def instruction_event(instruction: str, span: int) -> Optional[str]:
+def instruction_event(instruction: str, span: int) -> str | None:
     """The instruction's event shown in span `span` (0-based) of a world plan: the span-th changing event of the
     instruction, None (`stay`) past its last one."""
     events = expectation(instruction).events
@@ -61,9 +60,14 @@ def _action_share(names, dominant, strengths, thr) -> float:
     return float(np.mean(per)) if per else 0.0
 
 
-def judge_step(step: str, frames, previous_step: Optional[str] = None,
-               config: Optional[WorldConfig] = None, instruction: Optional[str] = None,
-               span: Optional[int] = None) -> str:
+def judge_step(
+    step: str,
+    frames,
+    previous_step: str | None = None,
+    config: WorldConfig | None = None,
+    instruction: str | None = None,
+    span: int | None = None,
+) -> str:
     """Step-following reply (JSON text) for the frames of a transition window (time order) against the new
     step prompt, with the previous step prompt as context; with `instruction` and `span` the action must also be
     the instruction's event of that span (see the module docstring)."""
@@ -80,7 +84,7 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
     top = max(strengths, key=strengths.__getitem__) if strengths else None
     dominant = top if top is not None and strengths[top] >= thr else None
     action = _action_share(actions, dominant, strengths, thr)
-    expected: Optional[str] = "unchecked"
+    expected: str | None = "unchecked"
     if instruction is not None and span is not None and expectation(instruction).events:
         expected = instruction_event(instruction, span)
         action = min(action, _action_share([expected or "stay"], dominant, strengths, thr))
@@ -88,8 +92,7 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
     visible = [o for o in obs if o.visible]
     seen_shape = majority([o.shape for o in visible])
     if visible:
-        subject = float(np.mean([shape is None or seen_shape == shape,
-                                 colour is None or visible[0].colour == colour]))
+        subject = float(np.mean([shape is None or seen_shape == shape, colour is None or visible[0].colour == colour]))
         obj = float(np.mean([o.clean and o.shape == seen_shape for o in visible]))
     else:
         subject = 0.0
@@ -112,8 +115,11 @@ def judge_step(step: str, frames, previous_step: Optional[str] = None,
         "change_strengths": {k: round(v, 3) for k, v in sorted(strengths.items(), key=lambda kv: -kv[1])[:3]},
         "previous_step_events": previous,
         "still_previous_step": bool(dominant and dominant in previous and dominant not in actions),
-        **({} if expected == "unchecked" else {"instruction_event": expected or "stay",
-                                               "shows_instruction_event": dominant == expected}),
+        **(
+            {}
+            if expected == "unchecked"
+            else {"instruction_event": expected or "stay", "shows_instruction_event": dominant == expected}
+        ),
         "frames": [o.summary() for o in obs],
     }
     return reply(scores, think)

@@ -15,10 +15,11 @@ ground truth:
   event registers part-way through, so the frame may show it still in progress)
 - final_score = 10 · order · (0.5 F1 + 0.25 subject + 0.25 clean share)
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,8 +51,7 @@ def _plausible_pair(a: Observation, b: Observation, g: Geometry) -> bool:
     return jump <= max_jump and area_ok and a.shape == b.shape
 
 
-def _frame_scores(obs: Sequence[Observation], registered: Sequence[tuple[int, str]],
-                  exp: Expectation) -> list[float]:
+def _frame_scores(obs: Sequence[Observation], registered: Sequence[tuple[int, str]], exp: Expectation) -> list[float]:
     """Per-frame 0–10 scores (see module docstring); `registered` = (frame index, action) in order."""
     expected = list(exp.events)
     scores = []
@@ -72,8 +72,9 @@ def _frame_scores(obs: Sequence[Observation], registered: Sequence[tuple[int, st
     return scores
 
 
-def judge_temporal(instruction: str, frames, steps: Optional[Sequence[str]] = None,
-                   config: Optional[WorldConfig] = None) -> str:
+def judge_temporal(
+    instruction: str, frames, steps: Sequence[str] | None = None, config: WorldConfig | None = None
+) -> str:
     """Temporal-following reply (JSON text) for frames sampled over the whole video (in time order, last frame
     included) against the instruction; ground-truth `steps` sharpen the expectation when given."""
     config = config or WorldConfig()

@@ -1,4 +1,5 @@
 """Per-step instruction batches: every instruction once per epoch, deterministic by (seed, step)."""
+
 import pytest
 
 from plotline.config import load_config

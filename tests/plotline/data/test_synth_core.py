@@ -1,13 +1,21 @@
 """Instruction synthesis without a server: reply parsing, per-candidate checks, duplicate detection, quotas,
 split, and resume from the reply journal (canned replies through the same path a model's replies take)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from plotline.data.synth import (MemoryJournal, ReplyJournal, SynthesisShortfall, assign_splits, category_quotas,
-                                 check_prompt_list, synthesize)
+from plotline.data.synth import (
+    MemoryJournal,
+    ReplyJournal,
+    SynthesisShortfall,
+    assign_splits,
+    category_quotas,
+    check_prompt_list,
+    synthesize,
+)
 from plotline.data.synth_config import SynthConfig
 from plotline.data.synth_offline import template_candidate, template_reply
 from plotline.data.synth_validate import Candidate, ReplyError, check_candidate, parse_reply
@@ -15,11 +23,16 @@ from plotline.data.textsim import DuplicateIndex, normalise
 from plotline.rewards.judges.base import JudgeResponse
 from plotline.store.fs import StoreFS
 
-CHEF = ("A chef in a white apron stands at a wooden cutting board. First, she places a ripe tomato on the board. "
-        "Next, she slices the tomato into neat rounds with a sharp knife. Finally, she arranges the slices on a "
-        "white plate.")
-CHEF_STEPS = ["she places a ripe tomato on the board", "she slices the tomato into neat rounds",
-              "she arranges the slices on a white plate"]
+CHEF = (
+    "A chef in a white apron stands at a wooden cutting board. First, she places a ripe tomato on the board. "
+    "Next, she slices the tomato into neat rounds with a sharp knife. Finally, she arranges the slices on a "
+    "white plate."
+)
+CHEF_STEPS = [
+    "she places a ripe tomato on the board",
+    "she slices the tomato into neat rounds",
+    "she arranges the slices on a white plate",
+]
 
 
 def test_parse_reply_tolerates_wrapping_and_reports_garbage():
@@ -39,8 +52,10 @@ def test_candidate_checks_name_every_problem():
     assert check_candidate(Candidate(CHEF, CHEF_STEPS), 3, rules, 1, 4) == []
     assert "steps are not in the prompt's order" in check_candidate(Candidate(CHEF, CHEF_STEPS[::-1]), 3, rules, 1, 4)
     assert any("3 steps, 2 requested" in p for p in check_candidate(Candidate(CHEF, CHEF_STEPS), 2, rules, 1, 4))
-    assert any("not described" in p for p in
-               check_candidate(Candidate(CHEF, CHEF_STEPS[:2] + ["a dragon flies over the moon"]), 3, rules, 1, 4))
+    assert any(
+        "not described" in p
+        for p in check_candidate(Candidate(CHEF, CHEF_STEPS[:2] + ["a dragon flies over the moon"]), 3, rules, 1, 4)
+    )
     unmarked = CHEF.replace("First, ", "").replace("Next, ", "").replace("Finally, ", "")
     assert any("temporal marker" in p for p in check_candidate(Candidate(unmarked, CHEF_STEPS), 3, rules, 1, 4))
     short = check_candidate(Candidate("A dog barks.", ["a dog barks"]), 1, rules, 1, 4)
@@ -69,8 +84,10 @@ def test_duplicate_index_scales_to_thousands_and_minhash_is_unbiased():
     assert len(index) == 2000 and index.find(prompts[7]).key == "7"
     near = [p.replace("close to", "next to") for p in prompts[:200]]
     assert all(index.find(q).key == str(i) for i, q in enumerate(near))  # none lost among 2000 entries
-    errors = [(index.signature(shingles(a)) == index.signature(shingles(b))).mean() - jaccard(shingles(a), shingles(b))
-              for a, b in zip(prompts[:200], near)]
+    errors = [
+        (index.signature(shingles(a)) == index.signature(shingles(b))).mean() - jaccard(shingles(a), shingles(b))
+        for a, b in zip(prompts[:200], near)
+    ]
     assert abs(sum(errors) / len(errors)) < 0.05  # signature agreement estimates the Jaccard similarity
 
 
@@ -104,13 +121,24 @@ class CannedBackend:
         if self.die_after_calls is not None and self.calls > self.die_after_calls:
             raise KeyboardInterrupt("killed")
         self.requests += [r.meta["index"] for r in requests]
-        return [JudgeResponse(self.reply(r), 0.0) if self.faults.get(r.meta["index"]) != "down"
-                else JudgeResponse(None, 0.0, error="connection refused") for r in requests]
+        return [
+            JudgeResponse(self.reply(r), 0.0)
+            if self.faults.get(r.meta["index"]) != "down"
+            else JudgeResponse(None, 0.0, error="connection refused")
+            for r in requests
+        ]
 
 
 def _cfg(**kw) -> SynthConfig:
-    base = dict(num_instructions=12, per_request=3, batch_size=2, eval_fraction=0.25, backend="programmatic",
-                min_steps=1, max_steps=3)
+    base = dict(
+        num_instructions=12,
+        per_request=3,
+        batch_size=2,
+        eval_fraction=0.25,
+        backend="programmatic",
+        min_steps=1,
+        max_steps=3,
+    )
     return SynthConfig.model_validate({**base, **kw})
 
 
@@ -171,6 +199,7 @@ def test_memory_journal_and_check_prompt_list():
     assert journal.load()
     cfg = _cfg()
     cfg.validation.require_steps = False
-    out = check_prompt_list([{"id": "a", "prompt": CHEF}, {"id": "b", "prompt": CHEF.lower()},
-                             {"id": "c", "prompt": "Too short."}], cfg)
+    out = check_prompt_list(
+        [{"id": "a", "prompt": CHEF}, {"id": "b", "prompt": CHEF.lower()}, {"id": "c", "prompt": "Too short."}], cfg
+    )
     assert [r["status"] for r in out] == ["accepted", "rejected", "rejected"] and out[1]["duplicate_of"] == "a"

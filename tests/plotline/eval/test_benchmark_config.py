@@ -1,5 +1,6 @@
 """Benchmark subsets and geometry (paper protocol), prompt lists through the importer, span prompts per mode,
 checkpoint references resolved from committed update artifacts only, and the config sections."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from plotline.config import load_config
 from plotline.data.importer import ImportRejected
 from plotline.eval.benchmark import BenchmarkError, BenchmarkPrompt, Geometry, load_benchmark, subset_geometry
 from plotline.eval.checkpoints import CheckpointError, checkpoint_key, parse_reference, resolve_checkpoint
-from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
 from plotline.eval.conditions import PlannedPrompt, fit_steps, span_prompts
+from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
 from plotline.eval.runner import subset_rows
 from plotline.eval.sections import extend
 from plotline.store import RunStore
@@ -19,10 +20,12 @@ from plotline.store.manifest import Manifest
 from plotline.video import VideoConfig
 from stages.pins import pin_reference, pinned_condition
 
-PUBLIC = ('prompt,category\n'
-          '"A chef slices a tomato, then arranges the slices on a plate.",person\n'
-          '"A glass tips over, falls to the floor and shatters.",object\n'
-          '"A dancer spins, leaps and lands softly.",action\n')
+PUBLIC = (
+    "prompt,category\n"
+    '"A chef slices a tomato, then arranges the slices on a plate.",person\n'
+    '"A glass tips over, falls to the floor and shatters.",object\n'
+    '"A dancer spins, leaps and lands softly.",action\n'
+)
 
 
 def test_paper_protocol_geometry_and_public_prompt_lists(tmp_path):
@@ -64,14 +67,23 @@ def test_world_subset_and_instructions_fallback():
 
 
 def test_span_prompts_per_mode():
-    p = BenchmarkPrompt("p", "a red square moves right, then turns blue", "2-step", "s",
-                        ("a red square moves right", "a red square turns blue"), Geometry(3, 3, 9))
+    p = BenchmarkPrompt(
+        "p",
+        "a red square moves right, then turns blue",
+        "2-step",
+        "s",
+        ("a red square moves right", "a red square turns blue"),
+        Geometry(3, 3, 9),
+    )
     plan = PlannedPrompt(["s1", "s2", "s3"], "ok", "v1")
     assert span_prompts("global", p, None, " ") == [p.prompt] * 3
     assert span_prompts("planner", p, plan, " ") == ["s1", "s2", "s3"]
     assert span_prompts("planner_smooth", p, plan, " | ") == ["s1 | s2", "s2 | s3", "s3"]
-    assert span_prompts("steps", p, None, " ") == ["a red square moves right", "a red square turns blue",
-                                                   "a red square turns blue"]
+    assert span_prompts("steps", p, None, " ") == [
+        "a red square moves right",
+        "a red square turns blue",
+        "a red square turns blue",
+    ]
     assert fit_steps(["a", "b"], 4, "g") == ["a", "a", "b", "b"]
     assert fit_steps(["a", "b", "c", "d", "e"], 2, "g") == ["a, then b", "c, then d, then e"]
     assert fit_steps([], 2, "g") == ["g", "g"]
@@ -84,9 +96,20 @@ def _commit(store: RunStore, stage: str, step: int, files: dict[str, bytes]):
     writer = store.open_writer(stage, step, version, "attempt-test", {})
     for name, data in files.items():
         writer.write_bytes(name, data)
-    return store.commit(writer, Manifest(run_id=store.run_id, stage=stage, step=step, version=version,
-                                         code_version="test", config_hash="h", config_sections=[],
-                                         input_digest=f"d{version}", attempt="attempt-test"))
+    return store.commit(
+        writer,
+        Manifest(
+            run_id=store.run_id,
+            stage=stage,
+            step=step,
+            version=version,
+            code_version="test",
+            config_hash="h",
+            config_sections=[],
+            input_digest=f"d{version}",
+            attempt="attempt-test",
+        ),
+    )
 
 
 ADAPTER = {"adapter/adapter_config.json": b"{}", "adapter/adapter_model.safetensors": b"x"}
@@ -94,8 +117,11 @@ ADAPTER = {"adapter/adapter_config.json": b"{}", "adapter/adapter_model.safetens
 
 def _resolve(condition, store, step, cold):
     """What the evaluate stage does: its `current` inputs and the condition's pins, then the library."""
-    inputs = {"planner_adapter": store.latest("update_planner", step),
-              "executor_adapter": store.latest("update_executor", step), **pinned_condition(condition, store, step)}
+    inputs = {
+        "planner_adapter": store.latest("update_planner", step),
+        "executor_adapter": store.latest("update_executor", step),
+        **pinned_condition(condition, store, step),
+    }
     return resolve_checkpoint(condition, inputs, cold)
 
 
@@ -127,8 +153,9 @@ def test_checkpoint_references(tmp_path):
     assert far.planner_source == o2.uri
     with pytest.raises(CheckpointError, match="no committed update output"):
         _resolve(EvalCondition(name="x", checkpoint="step=5"), store, 0, None)
-    override = _resolve(EvalCondition(name="v", checkpoint="step=1", planner_adapter="none",
-                                                executor_adapter=e3.uri), store, 0, "/cold")
+    override = _resolve(
+        EvalCondition(name="v", checkpoint="step=1", planner_adapter="none", executor_adapter=e3.uri), store, 0, "/cold"
+    )
     assert override.planner_adapter is None and override.executor_source == e3.uri
     with pytest.raises(CheckpointError):
         parse_reference("yesterday")
@@ -145,8 +172,10 @@ def test_library_reads_only_pinned_checkpoints(tmp_path):
     p1 = _commit(store, "update_planner", 1, ADAPTER)
     cond = EvalCondition(name="l", checkpoint="latest")
     pins = pinned_condition(cond, store, 0)
-    assert pins == {checkpoint_key(cond, "planner"): pins[checkpoint_key(cond, "planner")],
-                    checkpoint_key(cond, "executor"): None}
+    assert pins == {
+        checkpoint_key(cond, "planner"): pins[checkpoint_key(cond, "planner")],
+        checkpoint_key(cond, "executor"): None,
+    }
     assert pins[checkpoint_key(cond, "planner")].uri == p1.uri
     _commit(store, "update_planner", 2, ADAPTER)  # `latest` moves on; what was pinned is what is read
     assert resolve_checkpoint(cond, pins, None).planner_source == p1.uri
@@ -154,8 +183,10 @@ def test_library_reads_only_pinned_checkpoints(tmp_path):
         resolve_checkpoint(cond, {}, None)
     assert pinned_condition(EvalCondition(name="b"), store, 0) == {}
     assert pinned_condition(EvalCondition(name="c", checkpoint="current"), store, 0) == {}
-    assert resolve_checkpoint(EvalCondition(name="c", checkpoint="current"), {"planner_adapter": p1}, None
-                              ).planner_source == p1.uri
+    assert (
+        resolve_checkpoint(EvalCondition(name="c", checkpoint="current"), {"planner_adapter": p1}, None).planner_source
+        == p1.uri
+    )
 
 
 def test_sections_load_from_overrides_and_presets(tmp_path):

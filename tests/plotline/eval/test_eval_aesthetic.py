@@ -1,5 +1,6 @@
 """The aesthetic score of the benchmark: PickScore (unit value (cos + 1) / 2, native value as configured) on a
 tiny CLIP, and the shapes world's image statistics otherwise."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,12 +22,28 @@ def tiny_clip_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_clip")
     tok = build_tiny_tokenizer(chat_template=None)
     config = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16, "projection_dim": 16,
-                     "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8, "projection_dim": 16},
-        projection_dim=16)
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "projection_dim": 16,
+            "pad_token_id": tok.pad_token_id,
+            "eos_token_id": tok.eos_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+            "projection_dim": 16,
+        },
+        projection_dim=16,
+    )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(path)
     tok.save_pretrained(path)

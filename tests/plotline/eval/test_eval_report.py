@@ -1,5 +1,6 @@
 """Report numbers on hand-made results: TF score and sub-scores per judge/subset, relative changes, paired
 wins/ties/losses, categories, judge failures, throughput, and the rendered Markdown/HTML/PNG."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,18 +25,45 @@ def _results(seed: int = 0) -> pd.DataFrame:
                 base = 0.4 + 0.05 * i
                 value = base + (0.2 if (cond == "trained" and subset == "hard") else 0.0)
                 sid = f"{cond}/{subset}/p{i}"
-                meta = {"sample_id": sid, "condition": cond, "prompt_id": f"p{i}", "subset": subset,
-                        "category": "person" if i < 2 else "object", "mode": mode, "checkpoint": ckpt}
+                meta = {
+                    "sample_id": sid,
+                    "condition": cond,
+                    "prompt_id": f"p{i}",
+                    "subset": subset,
+                    "category": "person" if i < 2 else "object",
+                    "mode": mode,
+                    "checkpoint": ckpt,
+                }
                 for judge in ("world", "ood"):
                     failed = judge == "ood" and cond == "trained" and subset == "simple" and i == 0
                     for metric in JUDGE_METRICS:
-                        v = None if failed else float(np.clip(value + (0 if metric == "score" else rng.normal(0, .05)), 0, 1))
-                        rows.append({**meta, "judge": judge, "metric": metric, "value": v,
-                                     "raw_value": None if v is None else (v if metric == "score" else 10 * v),
-                                     "status": "unscored" if failed else "ok",
-                                     "reason": "judge call failed after 1 attempt(s): timeout" if failed else None})
-                rows.append({**meta, "judge": "image_stats", "metric": "image_stats", "value": 0.5, "raw_value": 0.5,
-                             "status": "ok", "reason": None})
+                        v = (
+                            None
+                            if failed
+                            else float(np.clip(value + (0 if metric == "score" else rng.normal(0, 0.05)), 0, 1))
+                        )
+                        rows.append(
+                            {
+                                **meta,
+                                "judge": judge,
+                                "metric": metric,
+                                "value": v,
+                                "raw_value": None if v is None else (v if metric == "score" else 10 * v),
+                                "status": "unscored" if failed else "ok",
+                                "reason": "judge call failed after 1 attempt(s): timeout" if failed else None,
+                            }
+                        )
+                rows.append(
+                    {
+                        **meta,
+                        "judge": "image_stats",
+                        "metric": "image_stats",
+                        "value": 0.5,
+                        "raw_value": 0.5,
+                        "status": "ok",
+                        "reason": None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -44,16 +72,33 @@ def test_results_fit_the_contract():
     assert validate("eval_results", table).success
     bad = _results()
     bad.loc[0, "value"] = 1.5
-    report = validate("eval_results", pa.Table.from_pandas(bad, schema=get_kind("eval_results").schema,
-                                                           preserve_index=False))
+    report = validate(
+        "eval_results", pa.Table.from_pandas(bad, schema=get_kind("eval_results").schema, preserve_index=False)
+    )
     assert not report.success
 
 
 def test_comparison_paired_categories_and_failures():
-    throughput = pd.DataFrame([{"condition": c, "subset": s, "mode": "planner_smooth", "checkpoint": "x",
-                                "videos": 4, "latent_frames": 48, "generation_s": 2.0, "planning_s": 0.5,
-                                "videos_per_s": 2.0, "latent_frames_per_s": 24.0, "batch_size": 4, "device": "cpu"}
-                               for c in ("bootstrap", "trained") for s in ("simple", "hard")])
+    throughput = pd.DataFrame(
+        [
+            {
+                "condition": c,
+                "subset": s,
+                "mode": "planner_smooth",
+                "checkpoint": "x",
+                "videos": 4,
+                "latent_frames": 48,
+                "generation_s": 2.0,
+                "planning_s": 0.5,
+                "videos_per_s": 2.0,
+                "latent_frames_per_s": 24.0,
+                "batch_size": 4,
+                "device": "cpu",
+            }
+            for c in ("bootstrap", "trained")
+            for s in ("simple", "hard")
+        ]
+    )
     report = build_report(_results(), throughput=throughput, plots=False, judge_roles={"ood": "out_of_domain"})
     rows = {(r["condition"], r["subset"], r["judge"]): r for r in report.rows}
     hard = rows[("trained", "hard", "world")]
@@ -84,10 +129,21 @@ def test_comparison_paired_categories_and_failures():
 
 def test_plots_are_pngs_and_videos_are_linked():
     res = _results()
-    videos = pd.DataFrame([{"sample_id": sid, "condition": c, "subset": s, "prompt_id": p, "prompt": f"prompt {p}",
-                            "video_path": f"videos/{c}/{s}/{p}.mp4"}
-                           for sid, c, s, p in res[["sample_id", "condition", "subset", "prompt_id"]]
-                           .drop_duplicates().itertuples(index=False)])
+    videos = pd.DataFrame(
+        [
+            {
+                "sample_id": sid,
+                "condition": c,
+                "subset": s,
+                "prompt_id": p,
+                "prompt": f"prompt {p}",
+                "video_path": f"videos/{c}/{s}/{p}.mp4",
+            }
+            for sid, c, s, p in res[["sample_id", "condition", "subset", "prompt_id"]]
+            .drop_duplicates()
+            .itertuples(index=False)
+        ]
+    )
     report = build_report(res, videos=videos, plots=True, video_link=lambda p: "https://store/" + p)
     assert set(report.plots) == {"plots/tf_score.png", "plots/subscores.png", "plots/categories.png"}
     assert all(png.startswith(b"\x89PNG") for png in report.plots.values())

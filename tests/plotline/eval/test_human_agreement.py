@@ -1,5 +1,6 @@
 """A/B export (randomised sides, key kept apart), importing annotator choices (bad rows with line numbers), and
 judge–human agreement with the ±0.03 tie band."""
+
 from __future__ import annotations
 
 import csv
@@ -7,11 +8,24 @@ import csv
 import pandas as pd
 import pytest
 
-from plotline.eval.human import (HumanDataError, agreement, export_pairs, human_preferences, judge_preference,
-                                 read_choices, read_key)
+from plotline.eval.human import (
+    HumanDataError,
+    agreement,
+    export_pairs,
+    human_preferences,
+    judge_preference,
+    read_choices,
+    read_key,
+)
 
-SCORES = {"p0": (0.80, 0.50), "p1": (0.51, 0.50), "p2": (0.30, 0.70), "p3": (0.60, 0.58), "p4": (0.90, 0.10),
-          "p5": (0.40, 0.41)}
+SCORES = {
+    "p0": (0.80, 0.50),
+    "p1": (0.51, 0.50),
+    "p2": (0.30, 0.70),
+    "p3": (0.60, 0.58),
+    "p4": (0.90, 0.10),
+    "p5": (0.40, 0.41),
+}
 """prompt → (score of A, score of B) under judge `world`."""
 
 
@@ -20,19 +34,30 @@ def _tables():
     for cond, k in (("A", 0), ("B", 1)):
         for p, scores in SCORES.items():
             sid = f"{cond}/s/{p}"
-            videos.append({"sample_id": sid, "condition": cond, "subset": "s", "prompt_id": p,
-                           "prompt": f"prompt {p}", "video_path": f"videos/{cond}/{p}.mp4"})
-            results.append({"sample_id": sid, "condition": cond, "judge": "world", "metric": "score",
-                            "value": scores[k]})
-            results.append({"sample_id": sid, "condition": cond, "judge": "world", "metric": "final_score",
-                            "value": 0.0})
+            videos.append(
+                {
+                    "sample_id": sid,
+                    "condition": cond,
+                    "subset": "s",
+                    "prompt_id": p,
+                    "prompt": f"prompt {p}",
+                    "video_path": f"videos/{cond}/{p}.mp4",
+                }
+            )
+            results.append(
+                {"sample_id": sid, "condition": cond, "judge": "world", "metric": "score", "value": scores[k]}
+            )
+            results.append(
+                {"sample_id": sid, "condition": cond, "judge": "world", "metric": "final_score", "value": 0.0}
+            )
     return pd.DataFrame(videos), pd.DataFrame(results)
 
 
 def _export(tmp_path, seed=0):
     videos, _ = _tables()
-    return export_pairs(videos, "A", "B", tmp_path / "annotate", tmp_path / "private" / "key.csv",
-                        lambda path: path.encode(), seed=seed)
+    return export_pairs(
+        videos, "A", "B", tmp_path / "annotate", tmp_path / "private" / "key.csv", lambda path: path.encode(), seed=seed
+    )
 
 
 def test_export_randomises_sides_and_keeps_the_key_apart(tmp_path):
@@ -86,9 +111,12 @@ def test_agreement_with_tie_band(tmp_path):
 def test_bad_choices_are_reported_with_line_numbers(tmp_path):
     key = _export(tmp_path)
     p0 = next(k["pair_id"] for k in key if k["prompt_id"] == "p0")
-    path = _choices_file(tmp_path, key, {"p0": "A"},
-                         extra=f"pair-9999,left,ann1\n{key[1]['pair_id']},maybe,ann1\n{key[2]['pair_id']},,ann1\n"
-                               f"{p0},right,ann1\n")
+    path = _choices_file(
+        tmp_path,
+        key,
+        {"p0": "A"},
+        extra=f"pair-9999,left,ann1\n{key[1]['pair_id']},maybe,ann1\n{key[2]['pair_id']},,ann1\n{p0},right,ann1\n",
+    )
     with pytest.raises(HumanDataError) as exc:
         read_choices(path, key)
     msg = str(exc.value)
@@ -103,8 +131,10 @@ def test_bad_choices_are_reported_with_line_numbers(tmp_path):
 def test_majority_vote_and_split_votes(tmp_path):
     key = _export(tmp_path)
     k = key[0]
-    votes = [{"pair_id": k["pair_id"], "annotator": a, "choice": c} for a, c in (("x", "left"), ("y", "left"),
-                                                                                 ("z", "right"))]
+    votes = [
+        {"pair_id": k["pair_id"], "annotator": a, "choice": c}
+        for a, c in (("x", "left"), ("y", "left"), ("z", "right"))
+    ]
     assert human_preferences(votes, key)[k["pair_id"]] == k["left_condition"]
     split = votes[:1] + votes[2:]
     assert human_preferences(split, key)[k["pair_id"]] == "tie"

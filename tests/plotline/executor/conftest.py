@@ -1,4 +1,5 @@
 """Shared tiny executor for the executor tests (built once per session)."""
+
 import pytest
 import torch
 

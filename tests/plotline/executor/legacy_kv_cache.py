@@ -1,5 +1,6 @@
 """The KV cache as it was before the in-place rewrite (h16), kept verbatim as the reference the in-place cache
 must match bitwise: per-frame K/V in dicts, concatenated on every read, forks by reference."""
+
 from __future__ import annotations
 
 import torch
@@ -31,14 +32,21 @@ class LegacyKVCache:
             return None
         return torch.cat([store[f][0] for f in keep], 1), torch.cat([store[f][1] for f in keep], 1)
 
-    def write(self, layer: int, start_frame: int, k: torch.Tensor, v: torch.Tensor, num_frames: int,
-              next_chunk_frames: int | None = None) -> None:
+    def write(
+        self,
+        layer: int,
+        start_frame: int,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        num_frames: int,
+        next_chunk_frames: int | None = None,
+    ) -> None:
         """Store K/V [B, num_frames·T, H, d] of frames start_frame.. (overwriting), then drop the frames the next
         chunk (next_chunk_frames long, default num_frames) can no longer see."""
         per = k.shape[1] // num_frames
         store = self.frames[layer]
         for i in range(num_frames):
-            store[start_frame + i] = (k[:, i * per:(i + 1) * per], v[:, i * per:(i + 1) * per])
+            store[start_frame + i] = (k[:, i * per : (i + 1) * per], v[:, i * per : (i + 1) * per])
         nxt = start_frame + num_frames
         span = num_frames if next_chunk_frames is None else next_chunk_frames
         for f in [f for f in store if not self.window.visible(f, nxt, nxt + span) and f < nxt]:
@@ -79,29 +87,33 @@ class LegacyKVCache:
                 return kv[0].shape[0]
         return None
 
-    def fork(self, n: int, max_frames: int | None = None) -> "LegacyKVCache":  # max_frames: no buffers to size
+    def fork(self, n: int, max_frames: int | None = None) -> LegacyKVCache:  # max_frames: no buffers to size
         """A cache whose batch holds n copies of each sample (sample-major); the source is left unchanged."""
+
         def rep(t: torch.Tensor) -> torch.Tensor:
             if t.shape[0] == 1:
                 return t.expand(n, *t.shape[1:])
             return t.repeat_interleave(n, dim=0)
+
         out = LegacyKVCache(self.num_layers, self.window)
         out.frames = [{f: (rep(k), rep(v)) for f, (k, v) in store.items()} for store in self.frames]
         out.cross = [None if kv is None else (rep(kv[0]), rep(kv[1])) for kv in self.cross]
         out.prompt_index = self.prompt_index
         return out
 
-    def select(self, index: int) -> "LegacyKVCache":
+    def select(self, index: int) -> LegacyKVCache:
         """A batch-1 cache holding only sample `index` of this one (e.g. the chosen candidate of a fork)."""
+
         def pick(t: torch.Tensor) -> torch.Tensor:
-            return t[index:index + 1] if t.shape[0] > 1 else t
+            return t[index : index + 1] if t.shape[0] > 1 else t
+
         out = LegacyKVCache(self.num_layers, self.window)
         out.frames = [{f: (pick(k), pick(v)) for f, (k, v) in store.items()} for store in self.frames]
         out.cross = [None if kv is None else (pick(kv[0]), pick(kv[1])) for kv in self.cross]
         out.prompt_index = self.prompt_index
         return out
 
-    def clone(self) -> "LegacyKVCache":
+    def clone(self) -> LegacyKVCache:
         """An independent cache sharing the (never mutated in place) tensors."""
         out = LegacyKVCache(self.num_layers, self.window)
         out.frames = [dict(store) for store in self.frames]

@@ -1,6 +1,7 @@
 """The backbone registry is populated in one place: built-in entries in plotline.executor.backbones, and the
 provided `shapes` backbone registered by the registry itself on first lookup (importing its module registers
 nothing)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,8 +25,14 @@ print("ok", bb.arch.num_layers)
 
 
 def test_importing_the_world_backbone_registers_nothing_and_lookup_registers_it():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "2"]
 

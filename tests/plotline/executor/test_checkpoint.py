@@ -1,4 +1,5 @@
 """Wan-layout state dicts (built here from the published key layout) load strictly; mismatches name the keys."""
+
 import pytest
 import torch
 
@@ -12,14 +13,23 @@ def wan_layout(a) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g) * 0.02
     d, f = a.dim, a.ffn_dim
-    sd = {"patch_embedding.weight": r(d, a.in_dim, *a.patch_size), "patch_embedding.bias": r(d),
-          "text_embedding.0.weight": r(d, a.text_dim), "text_embedding.0.bias": r(d),
-          "text_embedding.2.weight": r(d, d), "text_embedding.2.bias": r(d),
-          "time_embedding.0.weight": r(d, a.freq_dim), "time_embedding.0.bias": r(d),
-          "time_embedding.2.weight": r(d, d), "time_embedding.2.bias": r(d),
-          "time_projection.1.weight": r(6 * d, d), "time_projection.1.bias": r(6 * d),
-          "head.head.weight": r(a.out_dim * 4, d), "head.head.bias": r(a.out_dim * 4),
-          "head.modulation": r(1, 2, d)}
+    sd = {
+        "patch_embedding.weight": r(d, a.in_dim, *a.patch_size),
+        "patch_embedding.bias": r(d),
+        "text_embedding.0.weight": r(d, a.text_dim),
+        "text_embedding.0.bias": r(d),
+        "text_embedding.2.weight": r(d, d),
+        "text_embedding.2.bias": r(d),
+        "time_embedding.0.weight": r(d, a.freq_dim),
+        "time_embedding.0.bias": r(d),
+        "time_embedding.2.weight": r(d, d),
+        "time_embedding.2.bias": r(d),
+        "time_projection.1.weight": r(6 * d, d),
+        "time_projection.1.bias": r(6 * d),
+        "head.head.weight": r(a.out_dim * 4, d),
+        "head.head.bias": r(a.out_dim * 4),
+        "head.modulation": r(1, 2, d),
+    }
     for n in range(a.num_layers):
         p = f"blocks.{n}."
         for att in ("self_attn", "cross_attn"):
@@ -63,8 +73,15 @@ def test_self_forcing_and_longlive_formats(tmp_path):
     base, lora = tmp_path / "longlive_base.pt", tmp_path / "lora.pt"
     torch.save({"generator": {f"model.{k}": v for k, v in sd.items()}}, base)
     A, B = torch.randn(4, TINY.dim), torch.randn(TINY.dim, 4)
-    torch.save({"generator_lora": {"base_model.model.blocks.0.self_attn.q.lora_A.weight": A,
-                                   "base_model.model.blocks.0.self_attn.q.lora_B.weight": B}}, lora)
+    torch.save(
+        {
+            "generator_lora": {
+                "base_model.model.blocks.0.self_attn.q.lora_A.weight": A,
+                "base_model.model.blocks.0.self_attn.q.lora_B.weight": B,
+            }
+        },
+        lora,
+    )
     m2 = CausalWanDiT(TINY)
     load_checkpoint(m2, "longlive", base, lora_path=lora, lora_alpha=8.0)
     torch.testing.assert_close(m2.blocks[0].self_attn.q.weight, sd["blocks.0.self_attn.q.weight"] + 2.0 * B @ A)

@@ -1,11 +1,18 @@
 """Meta-device FLOP and KV-byte counting against hand counts of the tiny DiT (2·m·n·k per linear layer,
 4·Lq·Lk·d per attention head), so the real-size report cannot silently drift."""
+
 import torch
 from torch import nn
 
 from plotline.executor.arch import TINY
-from plotline.executor.flops import (DIT_KINDS, KVTrafficMeter, attention_flops, count_forward,
-                                     count_forward_backward, linear_flops)
+from plotline.executor.flops import (
+    DIT_KINDS,
+    KVTrafficMeter,
+    attention_flops,
+    count_forward,
+    count_forward_backward,
+    linear_flops,
+)
 from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.model import CausalWanDiT
 
@@ -24,11 +31,15 @@ def _hand(a, past_tokens: int, text_kv: bool) -> dict[str, int]:
     }
     out = {k: v * a.num_layers for k, v in per.items()}
     patch = a.in_dim * 4
-    out["other"] = (linear_flops(B * L, d, patch)                                          # patch embedding
-                    + linear_flops(B * lt, d, a.text_dim) + linear_flops(B * lt, d, d)     # text embedding
-                    + linear_flops(B * NF, d, a.freq_dim) + linear_flops(B * NF, d, d)     # time embedding
-                    + linear_flops(B * NF, 6 * d, d)                                       # time projection
-                    + linear_flops(B * L, a.out_dim * 4, d))                               # head
+    out["other"] = (
+        linear_flops(B * L, d, patch)  # patch embedding
+        + linear_flops(B * lt, d, a.text_dim)
+        + linear_flops(B * lt, d, d)  # text embedding
+        + linear_flops(B * NF, d, a.freq_dim)
+        + linear_flops(B * NF, d, d)  # time embedding
+        + linear_flops(B * NF, 6 * d, d)  # time projection
+        + linear_flops(B * L, a.out_dim * 4, d)
+    )  # head
     return out
 
 
@@ -50,7 +61,7 @@ def test_cached_dit_forwards_match_the_hand_count_and_kv_bytes():
     L, per_token = NF * 16, B * TINY.dim * 4 * TINY.num_layers  # fp32 meta weights
     assert traffic.attended == 2 * L * per_token + 2 * (L + L) * per_token
     assert traffic.concat_copies == 2 * (2 * L + L) * per_token  # only the second forward has a past
-    assert traffic.in_place_copies == 2 * (2 * L * per_token)   # each forward writes its chunk once
+    assert traffic.in_place_copies == 2 * (2 * L * per_token)  # each forward writes its chunk once
 
 
 def test_backward_counts_the_input_gradient_of_a_frozen_linear():

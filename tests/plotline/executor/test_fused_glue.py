@@ -1,6 +1,7 @@
 """executor.compile: the fused glue (torch.compile of the block's LayerNorm + modulation and gated residuals)
 gives the eager outputs to fp32 tolerance on a tiny DiT; the eager glue is the block's reference ops (checked
 against a hand-written AdaLN); the switch is off on CPU and falls back with a clear message when compiling fails."""
+
 import logging
 
 import pytest
@@ -13,20 +14,37 @@ from plotline.executor.executor import apply_compile_switch
 from plotline.executor.fused import EAGER, gated_residual, norm_modulate, set_fused_glue
 from plotline.executor.model import CausalWanDiT
 
-ARCH = DiTArch(dim=32, ffn_dim=64, num_heads=2, num_layers=2, in_dim=4, out_dim=4, text_dim=16, text_len=8,
-               freq_dim=16, patch_size=(1, 2, 2))
+ARCH = DiTArch(
+    dim=32,
+    ffn_dim=64,
+    num_heads=2,
+    num_layers=2,
+    in_dim=4,
+    out_dim=4,
+    text_dim=16,
+    text_len=8,
+    freq_dim=16,
+    patch_size=(1, 2, 2),
+)
 
 
 def _inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(2, 4, 3, 4, 4, generator=g), torch.full((2, 3), 500.0),
-            torch.randn(2, ARCH.text_len, ARCH.text_dim, generator=g))
+    return (
+        torch.randn(2, 4, 3, 4, 4, generator=g),
+        torch.full((2, 3), 500.0),
+        torch.randn(2, ARCH.text_len, ARCH.text_dim, generator=g),
+    )
 
 
 def test_eager_glue_is_adaln_by_hand():
     g = torch.Generator().manual_seed(1)
-    x, shift, scale, gate = (torch.randn(2, 6, 8, generator=g), torch.randn(2, 3, 8, generator=g),
-                             torch.randn(2, 3, 8, generator=g), torch.randn(2, 3, 8, generator=g))
+    x, shift, scale, gate = (
+        torch.randn(2, 6, 8, generator=g),
+        torch.randn(2, 3, 8, generator=g),
+        torch.randn(2, 3, 8, generator=g),
+        torch.randn(2, 3, 8, generator=g),
+    )
     mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
     ln = (x - mu) / torch.sqrt(var + 1e-6)
     frame = torch.arange(6) // 2  # 2 tokens per frame
@@ -64,6 +82,7 @@ def test_compiled_glue_gives_the_eager_outputs_to_fp32_tolerance():
 def test_failed_compile_falls_back_to_eager_with_a_clear_message(monkeypatch, caplog):
     def broken(*a, **k):
         raise FileNotFoundError("no C++ compiler found")
+
     monkeypatch.setattr(fused, "_compiled", None)
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
     model = CausalWanDiT(ARCH)

@@ -1,11 +1,12 @@
 """KV-cached generation == full block-causal recomputation; fork == fresh; batched == single continuations."""
+
 import pytest
 import torch
 
 from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.prompts import frame_prompt_index, span_starts
-from plotline.executor.rollout import batched_rollout, fork_rollout, sequential_rollout, regenerate_rollout
+from plotline.executor.rollout import batched_rollout, fork_rollout, regenerate_rollout, sequential_rollout
 
 ATOL = 2e-5
 
@@ -23,8 +24,13 @@ def reference_video(model, contexts, starts, num_frames, chunk, window, sigmas, 
             seq = x if clean is None else torch.cat([clean, x], 2)
             nf = seq.shape[2]
             t = torch.cat([torch.zeros(s), torch.full((nf - s,), sig * 1000.0)]).expand(x.shape[0], nf)
-            ctx = torch.stack([contexts[idx if recache else frame_prompt_index(starts, f)][0].expand(x.shape[0], -1, -1)
-                               for f in range(nf)], 1)
+            ctx = torch.stack(
+                [
+                    contexts[idx if recache else frame_prompt_index(starts, f)][0].expand(x.shape[0], -1, -1)
+                    for f in range(nf)
+                ],
+                1,
+            )
             v = model(seq, t, ctx, chunk_frames=chunk, window=window)[:, :, s:]
             x0 = x - sig * v
             if i + 1 < len(sigmas):
@@ -40,12 +46,15 @@ def _gen(ex, window, recache):
     return ChunkGenerator(ex.model, ex.generator.sigmas, window, 3, recache)
 
 
-@pytest.mark.parametrize("window,recache,switch", [
-    (AttentionWindow(9, 3), False, None),      # sink + sliding window, evictions happen
-    (AttentionWindow(-1, 0), False, 6),        # global attention, prompt switches without re-cache
-    (AttentionWindow(9, 3), False, 6),         # windowed + switches
-    (AttentionWindow(-1, 0), True, 6),         # LongLive re-cache with a global window
-])
+@pytest.mark.parametrize(
+    "window,recache,switch",
+    [
+        (AttentionWindow(9, 3), False, None),  # sink + sliding window, evictions happen
+        (AttentionWindow(-1, 0), False, 6),  # global attention, prompt switches without re-cache
+        (AttentionWindow(9, 3), False, 6),  # windowed + switches
+        (AttentionWindow(-1, 0), True, 6),  # LongLive re-cache with a global window
+    ],
+)
 @torch.no_grad()
 def test_cached_generation_matches_full_recomputation(tiny_executor, prompts, window, recache, switch):
     ex = tiny_executor
@@ -69,8 +78,12 @@ def test_recache_changes_the_continuation(tiny_executor, prompts):
     starts = span_starts(12, 3, 6)
     noise = ex.noise(3)
     fn = lambda c: noise.batch(["x"], c)
-    a, _ = _gen(ex, AttentionWindow(-1, 0), True).run(_gen(ex, AttentionWindow(), True).new_cache(), ctx, starts, 0, 12, fn)
-    b, _ = _gen(ex, AttentionWindow(-1, 0), False).run(_gen(ex, AttentionWindow(), False).new_cache(), ctx, starts, 0, 12, fn)
+    a, _ = _gen(ex, AttentionWindow(-1, 0), True).run(
+        _gen(ex, AttentionWindow(), True).new_cache(), ctx, starts, 0, 12, fn
+    )
+    b, _ = _gen(ex, AttentionWindow(-1, 0), False).run(
+        _gen(ex, AttentionWindow(), False).new_cache(), ctx, starts, 0, 12, fn
+    )
     torch.testing.assert_close(a[:, :, :3], b[:, :, :3])  # identical before the first switch
     assert (a[:, :, 3:] - b[:, :, 3:]).abs().max() > 1e-4
 
@@ -93,17 +106,20 @@ def test_fork_batched_equals_fresh_and_single(tiny_executor, prompts):
     for n in ids:
         fn = lambda c, n=n: noise.batch([("plan", "prefix")] if c * 3 < k else [("plan", n)], c)
         fresh, _ = gen.run(gen.new_cache(), ctx, starts, 0, K, fn)
-        torch.testing.assert_close(batched.videos()[n:n + 1], fresh, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(batched.videos()[n : n + 1], fresh, atol=ATOL, rtol=1e-4)
     # N single rollouts (each its own fork)
     for n in ids:
         single = fork_rollout(gen, ctx, starts, K, k, noise, "plan", [n])
-        torch.testing.assert_close(batched.continuations[n:n + 1], single.continuations, atol=ATOL, rtol=1e-4)
-        torch.testing.assert_close(batched.trajectory.logprobs[n:n + 1], single.trajectory.logprobs, atol=ATOL, rtol=1e-4)
-        torch.testing.assert_close(batched.trajectory.states[n:n + 1], single.trajectory.states, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(batched.continuations[n : n + 1], single.continuations, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(
+            batched.trajectory.logprobs[n : n + 1], single.trajectory.logprobs, atol=ATOL, rtol=1e-4
+        )
+        torch.testing.assert_close(batched.trajectory.states[n : n + 1], single.trajectory.states, atol=ATOL, rtol=1e-4)
     # the benchmark baselines produce the same rollout
     for other in (sequential_rollout, regenerate_rollout, batched_rollout):
-        torch.testing.assert_close(other(gen, ctx, starts, K, k, noise, "plan", ids).continuations,
-                                   batched.continuations, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(
+            other(gen, ctx, starts, K, k, noise, "plan", ids).continuations, batched.continuations, atol=ATOL, rtol=1e-4
+        )
 
 
 @torch.no_grad()
@@ -112,11 +128,19 @@ def test_fork_leaves_source_cache_untouched(tiny_executor, prompts):
     gen = ex.generator
     ctx = ex.encode(prompts)
     from plotline.executor.rollout import generate_prefix
+
     prefix, cache = generate_prefix(gen, ctx, span_starts(12, 3, 6), 6, ex.noise(0), "p")
     before = {f: kv[0].clone() for f, kv in cache.frames[0].items()}
     fork = cache.fork(2)
-    gen.run(fork, [c.expand(2, -1, -1) for c in ctx], span_starts(12, 3, 6), 6, 12,
-            lambda c: ex.noise(0).batch([0, 1], c), history=prefix.expand(2, -1, -1, -1, -1))
+    gen.run(
+        fork,
+        [c.expand(2, -1, -1) for c in ctx],
+        span_starts(12, 3, 6),
+        6,
+        12,
+        lambda c: ex.noise(0).batch([0, 1], c),
+        history=prefix.expand(2, -1, -1, -1, -1),
+    )
     assert sorted(cache.frames[0]) == sorted(before)
     for f, k in before.items():
         assert torch.equal(cache.frames[0][f][0], k)

@@ -1,4 +1,5 @@
 """Prompts/spans, fork points, adapters for another backbone, video writing."""
+
 import dataclasses
 
 import pytest
@@ -37,8 +38,13 @@ def test_fork_point_outside_video(tiny_executor, k):
 
 def test_adapter_for_another_backbone_is_refused(tmp_path):
     tiny = get_backbone("tiny")
-    other = dataclasses.replace(tiny, name="other", arch=DiTArch(in_dim=4, out_dim=4, dim=24, ffn_dim=48,
-                                freq_dim=16, text_dim=32, text_len=16, num_heads=2, num_layers=1))
+    other = dataclasses.replace(
+        tiny,
+        name="other",
+        arch=DiTArch(
+            in_dim=4, out_dim=4, dim=24, ffn_dim=48, freq_dim=16, text_dim=32, text_len=16, num_heads=2, num_layers=1
+        ),
+    )
     peft = attach_lora(CausalWanDiT(other.arch), 2, 2, ["q", "v"])
     save_adapter(peft, tmp_path / "ad", other, "v1")
     assert (tmp_path / "ad" / "adapter_model.safetensors").is_file()

@@ -1,31 +1,35 @@
 """The in-place KV cache gives bitwise the outputs of the concatenating cache it replaced (kept verbatim in
 legacy_kv_cache.py) for generation, fork rollouts, both re-cache modes and the Flow-GRPO recomputation; and it
 really works in place: reads are views of one buffer, a fork never writes into its source, copies on write."""
+
 import pytest
 import torch
 
 from plotline.executor.config import ExecutorConfig
+from plotline.executor.denoise_loop import ChunkGenerator
 from plotline.executor.executor import build_executor
-from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
 from plotline.executor.kv_cache import AttentionWindow, KVCache
 from plotline.executor.lora import attach_lora
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.noise import ChunkNoise
-from plotline.executor.schedule import warped_sigmas
-from plotline.world.backbone import WORLD_ARCH, WORLD_WINDOW
 from plotline.executor.prompts import span_starts
-from plotline.executor.rollout import fork_rollout, generate_prefix, sequential_rollout
+from plotline.executor.rollout import fork_rollout, sequential_rollout
+from plotline.executor.schedule import warped_sigmas
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
 from plotline.rl.flow_grpo_trainer import FlowGRPOTrainer, TransitionGroup
 from plotline.video import VideoConfig
+from plotline.world.backbone import WORLD_ARCH, WORLD_WINDOW
 from tests.plotline.executor.legacy_kv_cache import LegacyKVCache
 
 K = 12
 
 
 def _legacy(monkeypatch):
-    monkeypatch.setattr(ChunkGenerator, "new_cache",
-                        lambda self, max_frames=None: LegacyKVCache(self.model.arch.num_layers, self.window))
+    monkeypatch.setattr(
+        ChunkGenerator,
+        "new_cache",
+        lambda self, max_frames=None: LegacyKVCache(self.model.arch.num_layers, self.window),
+    )
 
 
 def _equal_rollouts(a, b):
@@ -35,13 +39,16 @@ def _equal_rollouts(a, b):
         assert torch.equal(getattr(a.trajectory, name), getattr(b.trajectory, name)), name
 
 
-@pytest.mark.parametrize("window,recache,mode,switch", [
-    (AttentionWindow(9, 3), False, "chunked", None),    # sink + window, evictions compact the buffer
-    (AttentionWindow(12, 3), True, "chunked", 6),       # the tiny backbone's LongLive setting
-    (AttentionWindow(12, 3), True, "one_pass", 9),      # one-pass re-cache keeping the sink
-    (AttentionWindow(-1, 0), True, "one_pass", 6),      # global, one-pass re-cache
-    (AttentionWindow(-1, 0), False, "chunked", 6),      # global, switch without re-cache
-])
+@pytest.mark.parametrize(
+    "window,recache,mode,switch",
+    [
+        (AttentionWindow(9, 3), False, "chunked", None),  # sink + window, evictions compact the buffer
+        (AttentionWindow(12, 3), True, "chunked", 6),  # the tiny backbone's LongLive setting
+        (AttentionWindow(12, 3), True, "one_pass", 9),  # one-pass re-cache keeping the sink
+        (AttentionWindow(-1, 0), True, "one_pass", 6),  # global, one-pass re-cache
+        (AttentionWindow(-1, 0), False, "chunked", 6),  # global, switch without re-cache
+    ],
+)
 @torch.no_grad()
 def test_generation_is_bitwise_the_concatenating_cache(tiny_executor, prompts, window, recache, mode, switch):
     ex = tiny_executor
@@ -65,9 +72,11 @@ def test_generation_is_bitwise_the_concatenating_cache(tiny_executor, prompts, w
 @pytest.mark.parametrize("dtype,k", [("float32", 6), ("bfloat16", 3)])
 @torch.no_grad()
 def test_fork_and_sequential_rollouts_are_bitwise_the_concatenating_cache(monkeypatch, prompts, dtype, k):
-    ex = build_executor(ExecutorConfig(backbone="tiny", latent_height=4, latent_width=4, dtype=dtype),
-                        VideoConfig(target_latent_frames=9, latent_frames_per_step=3, switch_frames=[3, 6]),
-                        device="cpu")
+    ex = build_executor(
+        ExecutorConfig(backbone="tiny", latent_height=4, latent_width=4, dtype=dtype),
+        VideoConfig(target_latent_frames=9, latent_frames_per_step=3, switch_frames=[3, 6]),
+        device="cpu",
+    )
     ctx = ex.encode(prompts[:3])
     starts = span_starts(9, 3, k)[:]
     ids = [0, 1, 2]
@@ -97,8 +106,11 @@ def test_shapes_world_dit_rollout_is_bitwise_the_concatenating_cache(monkeypatch
 
 def test_flow_grpo_recomputation_and_gradients_are_bitwise_the_concatenating_cache(monkeypatch, prompts):
     torch.manual_seed(0)
-    ex = build_executor(ExecutorConfig(latent_height=4, latent_width=4),
-                        VideoConfig(target_latent_frames=9, latent_frames_per_step=3, switch_frames=[6]), device="cpu")
+    ex = build_executor(
+        ExecutorConfig(latent_height=4, latent_width=4),
+        VideoConfig(target_latent_frames=9, latent_frames_per_step=3, switch_frames=[6]),
+        device="cpu",
+    )
     cfg = FlowGRPOConfig(lora_rank=4, lora_alpha=4, beta=0.01)
     peft = attach_lora(ex.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets)
     tr = FlowGRPOTrainer(peft, ex.generator, cfg)
@@ -110,8 +122,17 @@ def test_flow_grpo_recomputation_and_gradients_are_bitwise_the_concatenating_cac
     ids = list(range(4))
     r = fork_rollout(ex.generator, ctx, starts, 9, 6, ex.noise(2), "p", ids)
     t = r.trajectory
-    g = TransitionGroup([f"s{i}" for i in ids], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs,
-                        t.sigmas, torch.tensor([1.0, -1.0, 0.5, -0.5]))
+    g = TransitionGroup(
+        [f"s{i}" for i in ids],
+        r.prefix,
+        ctx,
+        starts,
+        t.states,
+        t.velocities,
+        t.logprobs,
+        t.sigmas,
+        torch.tensor([1.0, -1.0, 0.5, -0.5]),
+    )
 
     def terms_and_grads():
         terms = tr.group_terms(g, with_grad=True)

@@ -1,6 +1,7 @@
 """KV buffers sized once from the frames the video holds: the allocation equals the hand-computed bytes (global:
 max_frames slots; window: min(max_frames, local_attn_size) slots), nothing is reallocated while the video is
 generated, and a rollout through sized caches is bitwise the one through growing caches."""
+
 import pytest
 import torch
 
@@ -27,14 +28,17 @@ def _fill(cache, frames, batch, start=0):
         for layer in range(LAYERS):
             k = _kv(batch, F, seed=s + layer)
             cache.attend(layer, s, F, k, -k, write_cache=False)  # a denoising step (scratch slots)
-            cache.attend(layer, s, F, k, -k, write_cache=True)   # the clean pass
+            cache.attend(layer, s, F, k, -k, write_cache=True)  # the clean pass
 
 
-@pytest.mark.parametrize("window,k,total,slots", [
-    (AttentionWindow(-1, 0), 6, 21, 21),    # Self-Forcing: the whole video
-    (AttentionWindow(12, 3), 6, 21, 12),    # LongLive: the window caps it
-    (AttentionWindow(12, 3), 3, 9, 9),      # a short video under a window
-])
+@pytest.mark.parametrize(
+    "window,k,total,slots",
+    [
+        (AttentionWindow(-1, 0), 6, 21, 21),  # Self-Forcing: the whole video
+        (AttentionWindow(12, 3), 6, 21, 12),  # LongLive: the window caps it
+        (AttentionWindow(12, 3), 3, 9, 9),  # a short video under a window
+    ],
+)
 @torch.no_grad()
 def test_buffers_are_allocated_once_at_the_hand_computed_size(window, k, total, slots):
     n = 4

@@ -1,5 +1,6 @@
 """The causal DiT at real scale on the meta device (no CPU tensor mixed into a forward on another device), and
 bf16 end to end: fp32 noise cast at the model boundary, fp32 norms, fp32 x̂0 / log-probs."""
+
 import math
 
 import torch
@@ -35,8 +36,13 @@ def test_wan_1_3b_masked_recomputation_on_meta_device():
         model = CausalWanDiT(WAN_1_3B)
     x = torch.empty(1, 16, 6, 60, 104, device="meta")
     ctx = torch.empty(1, 6, 512, WAN_1_3B.text_dim, device="meta")  # one prompt per frame
-    v = model(x, torch.zeros(1, 6, device="meta"), ctx, chunk_frames=3,
-              window=AttentionWindow(local_attn_size=12, sink_size=3))
+    v = model(
+        x,
+        torch.zeros(1, 6, device="meta"),
+        ctx,
+        chunk_frames=3,
+        window=AttentionWindow(local_attn_size=12, sink_size=3),
+    )
     assert v.shape == (1, 16, 6, 60, 104) and v.device.type == "meta"
 
 
@@ -65,8 +71,9 @@ def test_dtype_auto_is_bf16_on_cuda_fp32_on_cpu():
 
 @torch.no_grad()
 def test_tiny_bf16_fork_rollout_keeps_fp32_logprobs(tiny_video, tiny_executor, prompts):
-    ex16 = build_executor(ExecutorConfig(backbone="tiny", latent_height=4, latent_width=4, dtype="bfloat16"),
-                          tiny_video, device="cpu")
+    ex16 = build_executor(
+        ExecutorConfig(backbone="tiny", latent_height=4, latent_width=4, dtype="bfloat16"), tiny_video, device="cpu"
+    )
     assert next(ex16.model.parameters()).dtype == torch.bfloat16
     K, k, ids = 12, 6, [0, 1]
     starts = span_starts(K, 3, k)
@@ -83,7 +90,7 @@ def test_tiny_bf16_fork_rollout_keeps_fp32_logprobs(tiny_video, tiny_executor, p
     for i in range(t.logprobs.shape[1]):
         mu = (1 - sig[i + 1]) * (t.states[:, i].double() - sig[i] * t.velocities[:, i].double())
         x = t.states[:, i + 1].double()
-        ref = (-(x - mu) ** 2 / (2 * sig[i + 1] ** 2) - torch.log(sig[i + 1]) - 0.5 * math.log(2 * math.pi))
+        ref = -((x - mu) ** 2) / (2 * sig[i + 1] ** 2) - torch.log(sig[i + 1]) - 0.5 * math.log(2 * math.pi)
         torch.testing.assert_close(t.logprobs[:, i].double(), ref.flatten(1).mean(1), atol=1e-5, rtol=1e-6)
     # bf16 follows the fp32 model closely (same weights rounded), and is not secretly the fp32 computation
     diff = (r.continuations - out["fp32"].continuations).abs()

@@ -1,6 +1,7 @@
 """LongLive's one-pass re-cache at a prompt switch against an independent forward: full masked recomputation of
 the whole sequence without a cache, with the frame visibility LongLive's buffer has after `_recache_after_switch`
 (global_sink) written out by hand."""
+
 import pytest
 import torch
 
@@ -32,14 +33,17 @@ def longlive_reference_mask(window: AttentionWindow, k: int) -> tuple[torch.Tens
     return m, kept
 
 
-@pytest.mark.parametrize("window,k", [
-    (AttentionWindow(-1, 0), 6),    # global: every frame re-encoded in one dense pass
-    (AttentionWindow(12, 3), 9),    # k ≤ local_attn_size: all frames, sink re-encoded too
-    (AttentionWindow(12, 3), 12),
-    (AttentionWindow(12, 3), 15),   # recompute: sink kept (old prompt), frames 6..14 re-encoded
-    (AttentionWindow(12, 3), 21),
-    (AttentionWindow(9, 0), 15),    # window without sink
-])
+@pytest.mark.parametrize(
+    "window,k",
+    [
+        (AttentionWindow(-1, 0), 6),  # global: every frame re-encoded in one dense pass
+        (AttentionWindow(12, 3), 9),  # k ≤ local_attn_size: all frames, sink re-encoded too
+        (AttentionWindow(12, 3), 12),
+        (AttentionWindow(12, 3), 15),  # recompute: sink kept (old prompt), frames 6..14 re-encoded
+        (AttentionWindow(12, 3), 21),
+        (AttentionWindow(9, 0), 15),  # window without sink
+    ],
+)
 @torch.no_grad()
 def test_one_pass_recache_equals_independent_forward(tiny_executor, prompts, window, k):
     ex = tiny_executor
@@ -78,8 +82,9 @@ def test_one_pass_differs_from_chunk_by_chunk(tiny_executor, prompts):
 
 def test_unknown_recache_mode_is_refused(tiny_executor):
     with pytest.raises(ValueError, match="recache_mode 'twice'"):
-        ChunkGenerator(tiny_executor.model, tiny_executor.generator.sigmas, AttentionWindow(), CHUNK, True,
-                       recache_mode="twice")
+        ChunkGenerator(
+            tiny_executor.model, tiny_executor.generator.sigmas, AttentionWindow(), CHUNK, True, recache_mode="twice"
+        )
 
 
 def test_window_smaller_than_a_chunk_is_refused(tiny_executor):

@@ -1,4 +1,5 @@
 """RoPE tables cached on the device per (start, length, grid) give bitwise the rotation computed afresh."""
+
 import torch
 
 from plotline.executor.arch import TINY
@@ -20,7 +21,7 @@ def test_cached_rope_grid_is_reused_and_bitwise_the_fresh_rotation():
     model = CausalWanDiT(TINY)
     first = model.rope_grid("cpu", 3, 4, 4, 6)
     assert model.rope_grid(torch.device("cpu"), 3, 4, 4, 6) is first  # reused, not rebuilt
-    assert model.rope_grid("cpu", 3, 4, 4, 9) is not first            # keyed by the start frame
+    assert model.rope_grid("cpu", 3, 4, 4, 9) is not first  # keyed by the start frame
     angles = grid_angles(rope_angles(TINY.head_dim, TINY.rope_max_positions, TINY.rope_theta), 3, 4, 4, 6)
     x = torch.randn(2, 48, TINY.num_heads, TINY.head_dim)
     for dtype in (torch.float32, torch.bfloat16):

@@ -1,6 +1,7 @@
 """Parity with upstream Self-Forcing and LongLive: the same tiny fp32 weights (upstream key layout, loaded strictly)
 generate the videos upstream's CausalWanModel generated chunk by chunk with its KV cache, and LongLive's prompt
 switches with its re-cache (fixtures/README.md)."""
+
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ WINDOWS = [(-1, 0), (9, 0), (9, 3), (12, 3)]
 
 def _model() -> CausalWanDiT:
     model = CausalWanDiT(TINY)
-    model.load_state_dict({k[len("weight."):]: v for k, v in FIXTURE.items() if k.startswith("weight.")}, strict=True)
+    model.load_state_dict({k[len("weight.") :]: v for k, v in FIXTURE.items() if k.startswith("weight.")}, strict=True)
     return model.eval()
 
 

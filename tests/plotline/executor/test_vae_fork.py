@@ -1,6 +1,7 @@
 """Decoding a fork's prefix once: the causal Wan VAE decoded in pieces (prefix, then each continuation from the
 prefix's forked decoder state) gives the full decode of every video, seam included; the streamed decode of a
 whole video is bitwise the diffusers decode; decoders without a causal state decode the whole videos."""
+
 import torch
 from torch import nn
 
@@ -49,6 +50,7 @@ def test_identity_decoder_fork_is_bitwise_and_stateless_decoders_decode_whole_vi
     class Plain(nn.Module):  # no causal state: the reference path, the same call as before
         def forward(self, z):
             return z.permute(0, 2, 3, 4, 1)[..., :3] * 2
+
     assert torch.equal(decode_rollout(Plain(), prefix, cont), Plain()(videos))
 
 
@@ -68,7 +70,7 @@ def test_fork_decode_flops_are_the_prefix_once_plus_the_new_frames():
     from plotline.executor.flops import count_forward
 
     dec = tiny_wan_vae(C, seed=1)
-    flops = lambda fn: count_forward(fn, breakdown=False)[0].total  # noqa: E731
+    flops = lambda fn: count_forward(fn, breakdown=False)[0].total
     c0 = flops(lambda: dec(_latents(1, 1, 0)))
     c1 = flops(lambda: dec(_latents(1, 2, 0))) - c0
     assert flops(lambda: dec(_latents(1, 4, 0))) == c0 + 3 * c1  # every later frame costs the same

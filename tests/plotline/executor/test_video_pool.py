@@ -1,6 +1,7 @@
 """mp4 encoding in a worker pool: byte-identical to the sequential encoder, in order; and the overlapped
 pipeline encodes plan i while plan i+1 is produced (shown with events, not timing) and yields what the
 one-at-a-time loop yields."""
+
 import threading
 
 import numpy as np
@@ -43,6 +44,7 @@ def test_overlapped_encodes_item_i_while_item_i_plus_1_is_produced():
                 assert started[i + 1].wait(timeout=30), f"item {i + 1} was not produced while {i} encoded"
             done.set()
             return x + 1
+
         t = threading.Thread(target=encode)
         t.start()
         return t, done, x + 1

@@ -1,9 +1,11 @@
 """Attention window vs upstream's KV-cache arithmetic (Self-Forcing / LongLive `CausalWanSelfAttention` with
 kv_cache, local_attn_size, sink_size), the backbone registry's numbers, and the tiny backbone's unchanged frames."""
+
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import load_file
-from pathlib import Path
 
 from plotline.executor.backbones import get_backbone
 from plotline.executor.config import ExecutorConfig
@@ -23,8 +25,8 @@ def upstream_visible(local_attn_size: int, sink_size: int, chunk_end: int, sink_
     and attends to the last max_attention_size (= local_attn_size) frames of the buffer. LongLive (sink_concat)
     attends to buffer[:sink] + buffer[max(sink, end − (max_attention_size − sink)):end].
     """
-    size = local_attn_size if local_attn_size != -1 else 10 ** 6
-    max_att = local_attn_size if local_attn_size != -1 else 10 ** 6
+    size = local_attn_size if local_attn_size != -1 else 10**6
+    max_att = local_attn_size if local_attn_size != -1 else 10**6
     buf: list[int | None] = [None] * min(size, 200)
     local_end = global_end = 0
     keys = []
@@ -33,15 +35,15 @@ def upstream_visible(local_attn_size: int, sink_size: int, chunk_end: int, sink_
         if local_attn_size != -1 and ce > global_end and new + local_end > size:
             evicted = new + local_end - size
             rolled = local_end - evicted - sink_size
-            buf[sink_size:sink_size + rolled] = buf[sink_size + evicted:sink_size + evicted + rolled]
+            buf[sink_size : sink_size + rolled] = buf[sink_size + evicted : sink_size + evicted + rolled]
             local_end = local_end + ce - global_end - evicted
         else:
             local_end = local_end + ce - global_end
-        buf[local_end - new:local_end] = list(range(cs, ce))
+        buf[local_end - new : local_end] = list(range(cs, ce))
         if sink_concat and sink_size > 0:
-            keys = buf[:sink_size] + buf[max(sink_size, local_end - (max_att - sink_size)):local_end]
+            keys = buf[:sink_size] + buf[max(sink_size, local_end - (max_att - sink_size)) : local_end]
         else:
-            keys = buf[max(0, local_end - max_att):local_end]
+            keys = buf[max(0, local_end - max_att) : local_end]
         global_end = ce
     return sorted(keys)
 
@@ -64,6 +66,7 @@ def test_kv_cache_holds_exactly_the_visible_frames():
     """The cache's eviction keeps what the next chunk sees (and nothing a later chunk could need)."""
     window = AttentionWindow(local_attn_size=12, sink_size=3)
     from plotline.executor.kv_cache import KVCache
+
     cache = KVCache(1, window)
     k = torch.zeros(1, CHUNK * 2, 1, 2)
     for cs in range(0, 45, CHUNK):
@@ -99,8 +102,11 @@ def test_invalid_window_is_refused():
     with pytest.raises(ValueError, match="sink_size"):
         AttentionWindow(local_attn_size=12, sink_size=-1)
     with pytest.raises(ValueError, match="executor.local_attn_size=2"):
-        build_executor(ExecutorConfig(backbone="tiny", local_attn_size=2), VideoConfig(
-            target_latent_frames=6, latent_frames_per_step=3, frames_per_chunk=3, switch_frames=[3]), device="cpu")
+        build_executor(
+            ExecutorConfig(backbone="tiny", local_attn_size=2),
+            VideoConfig(target_latent_frames=6, latent_frames_per_step=3, frames_per_chunk=3, switch_frames=[3]),
+            device="cpu",
+        )
 
 
 @torch.no_grad()
@@ -111,7 +117,8 @@ def test_tiny_generation_equals_the_former_window():
     ex = build_executor(ExecutorConfig(backbone="tiny", latent_height=4, latent_width=4), video, device="cpu")
     ctx = ex.encode(["a red square on the left", "the square moves right", "the square turns blue"])
     noise = ex.noise(5)
-    out, traj = ex.generator.run(ex.generator.new_cache(), ctx, [0, 9, 18], 0, 24,
-                                 lambda c: noise.batch(["fixture"], c), record_first=True)
+    out, traj = ex.generator.run(
+        ex.generator.new_cache(), ctx, [0, 9, 18], 0, 24, lambda c: noise.batch(["fixture"], c), record_first=True
+    )
     torch.testing.assert_close(out, fixture["video"], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(traj.logprobs, fixture["first_logprobs"], atol=1e-5, rtol=1e-5)

@@ -1,4 +1,5 @@
 """Per-stage memory estimates on the meta device, checked against independent counts on a tiny executor."""
+
 import torch
 
 from plotline.config import load_config
@@ -7,9 +8,18 @@ from plotline.memory import estimate as E
 from plotline.memory.live import LiveBytesMeter
 from plotline.memory.meta import on_meta
 
-TINY_RUN = ["executor.backbone=tiny", "executor.latent_height=8", "executor.latent_width=8", "executor.num_continuations=4",
-            "video.target_latent_frames=9", "video.latent_frames_per_step=3", "video.switch_frames=[3,6]",
-            "rl.executor.lora_rank=4", "rl.executor.lora_alpha=4", "executor.dtype=float32"]
+TINY_RUN = [
+    "executor.backbone=tiny",
+    "executor.latent_height=8",
+    "executor.latent_width=8",
+    "executor.num_continuations=4",
+    "video.target_latent_frames=9",
+    "video.latent_frames_per_step=3",
+    "video.switch_frames=[3,6]",
+    "rl.executor.lora_rank=4",
+    "rl.executor.lora_alpha=4",
+    "executor.dtype=float32",
+]
 
 
 def tiny(*extra):
@@ -26,7 +36,7 @@ def test_rollout_estimate_holds_the_kv_cache_and_matches_the_real_rollout_on_met
     measured = est.parts["KV cache + activations (measured)"]
     tokens = (8 // 2) * (8 // 2)
     frame = 2 * TINY.num_layers * tokens * TINY.dim * 4  # K and V of one frame, fp32
-    kv = frame * (k + n * (6 - k))          # before the last chunk [6, 9): prefix once, continuation frames × N
+    kv = frame * (k + n * (6 - k))  # before the last chunk [6, 9): prefix once, continuation frames × N
     assert kv < measured < kv + 4 * n * 3 * tokens * TINY.ffn_dim * 4 * 4  # cache + a bounded forward
     # the real rollout code on meta: its peak (the whole rollout) is the same order, never far below
     ex = E._executor_on_meta(cfg)
@@ -40,7 +50,9 @@ def test_rollout_estimate_holds_the_kv_cache_and_matches_the_real_rollout_on_met
 def test_update_estimate_scales_with_micro_batch_and_checkpointing_saves_activations():
     one = E.estimate_update_executor(tiny("rl.executor.micro_batch_size=1"), 6)
     four = E.estimate_update_executor(tiny("rl.executor.micro_batch_size=4"), 6)
-    ckpt = E.estimate_update_executor(tiny("rl.executor.micro_batch_size=4", "rl.executor.gradient_checkpointing=true"), 6)
+    ckpt = E.estimate_update_executor(
+        tiny("rl.executor.micro_batch_size=4", "rl.executor.gradient_checkpointing=true"), 6
+    )
     key = "prefix caches + activations + grads (measured)"
     saved = "saved activations (saved_tensors_hooks)"
     assert four.notes[saved] > 3 * one.notes[saved]

@@ -1,4 +1,5 @@
 """Job kinds for the worker-protocol tests: importable by worker processes through PYTHONPATH (this folder)."""
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,18 @@ def echo(ctx: WorkerContext) -> dict:
     sum over the launch's collective of (rank + 1)."""
     video = ctx.section("video", VideoConfig)
     total = ctx.collective.sum_floats([ctx.collective.rank + 1.0])[0]
-    return {"shard": ctx.spec.shard, "num_shards": ctx.spec.num_shards, "device": ctx.device,
-            "launcher": ctx.spec.launcher, "threads": torch.get_num_threads(),
-            "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "video": video.model_dump(mode="json"),
-            "inputs": ctx.spec.inputs, "world_size": ctx.collective.world_size, "rank_sum": total}
+    return {
+        "shard": ctx.spec.shard,
+        "num_shards": ctx.spec.num_shards,
+        "device": ctx.device,
+        "launcher": ctx.spec.launcher,
+        "threads": torch.get_num_threads(),
+        "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "video": video.model_dump(mode="json"),
+        "inputs": ctx.spec.inputs,
+        "world_size": ctx.collective.world_size,
+        "rank_sum": total,
+    }
 
 
 @register_job("test_fail_on_shard_1")

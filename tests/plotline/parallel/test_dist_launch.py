@@ -1,4 +1,5 @@
 """The worker protocol: error records become the parent's exception; the launch command; the identity collective."""
+
 from __future__ import annotations
 
 import sys
@@ -6,9 +7,9 @@ import sys
 import pytest
 import torch
 
+from plotline.executor.prompts import PlanTooShort
 from plotline.parallel import launch
 from plotline.parallel.collective import Collective
-from plotline.executor.prompts import PlanTooShort
 
 
 def _report(tmp_path, exc, rank, monkeypatch):
@@ -26,7 +27,9 @@ def test_earliest_error_is_reraised_as_its_own_class_with_the_traceback(tmp_path
         launch.raise_failure(tmp_path, "rollout", 1)
     assert info.value.__notes__ == ["raised in rollout rank 1"]
     cause = info.value.__cause__
-    assert isinstance(cause, launch.WorkerError) and "Traceback" in str(cause) and "ranks [0] failed after" in str(cause)
+    assert (
+        isinstance(cause, launch.WorkerError) and "Traceback" in str(cause) and "ranks [0] failed after" in str(cause)
+    )
 
 
 def test_foreign_or_missing_errors_become_worker_errors(tmp_path, monkeypatch):

@@ -1,10 +1,11 @@
 """How work is split: rollout jobs by instruction, plan instructions at batch boundaries, update windows, devices."""
+
 from __future__ import annotations
 
 import pytest
 
-from plotline.parallel import launch
 from plotline.executor.sharding import RolloutJob, rollout_jobs, shard_by_instruction
+from plotline.parallel import launch
 from plotline.planner.sampling import Instruction
 from plotline.planner.sharding import instructions_per_block, shard_instructions
 from plotline.rl.flow_grpo_job import update_windows
@@ -21,7 +22,9 @@ def test_rollout_shards_keep_instructions_whole_and_balanced():
     jobs = _jobs({"a": 2, "b": 2, "c": 2, "d": 2, "e": 2})
     shards = shard_by_instruction(jobs, 2)
     assert [[j.plan["plan_id"] for j in s] for s in shards] == [
-        ["a/p0", "a/p1", "b/p0", "b/p1", "c/p0", "c/p1"], ["d/p0", "d/p1", "e/p0", "e/p1"]]
+        ["a/p0", "a/p1", "b/p0", "b/p1", "c/p0", "c/p1"],
+        ["d/p0", "d/p1", "e/p0", "e/p1"],
+    ]
     assert sorted(j.index for s in shards for j in s) == list(range(10))
     assert len(shard_by_instruction(jobs, 8)) == 5  # never more shards than instructions
     assert shard_by_instruction(jobs, 1) == [jobs]
@@ -41,10 +44,14 @@ def test_rollout_jobs_carry_seeds_and_ids():
 
 def test_plan_shards_cut_at_generate_batch_boundaries():
     ins = [Instruction(f"i{k}", f"prompt {k}") for k in range(10)]
-    assert instructions_per_block(4, 16) == 4 and instructions_per_block(2, 2) == 1 and instructions_per_block(3, 4) == 4
+    assert (
+        instructions_per_block(4, 16) == 4 and instructions_per_block(2, 2) == 1 and instructions_per_block(3, 4) == 4
+    )
     shards = shard_instructions(ins, 2, 4, 16)  # blocks of 4 instructions: [0-3] [4-7] [8-9]
-    assert [[i.instruction_id for i in s] for s in shards] == [["i0", "i1", "i2", "i3"],
-                                                               ["i4", "i5", "i6", "i7", "i8", "i9"]]
+    assert [[i.instruction_id for i in s] for s in shards] == [
+        ["i0", "i1", "i2", "i3"],
+        ["i4", "i5", "i6", "i7", "i8", "i9"],
+    ]
     for s in shards[:-1]:
         assert (len(s) * 4) % 16 == 0  # every shard but the last fills whole batches
     assert len(shard_instructions(ins, 5, 4, 16)) == 3

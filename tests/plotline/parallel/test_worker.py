@@ -1,15 +1,16 @@
 """The one worker entry point and spec type: a registered job runs in shard processes from its spec; sections and
 inputs round-trip exactly; bad specs and failures are reported. (`accelerate launch` of the same entry point is
 exercised by the update stages' distributed tests, tests/stages/test_update_*_distributed.py.)"""
+
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
+import parallel_jobs  # noqa: F401 - registers the test job kinds in this process
 import pytest
 
-import parallel_jobs  # noqa: F401 - registers the test job kinds in this process
 from plotline.executor.prompts import PlanTooShort
 from plotline.parallel import jobs, launch, worker
 from plotline.parallel.spec import WorkerSpec, read_spec
@@ -23,8 +24,9 @@ INPUTS = {"x": 0.1 + 0.2, "tiny": 5e-324, "paths": ["/a/b.parquet"], "none": Non
 @pytest.fixture
 def job_path(monkeypatch):
     """Worker processes import the test job module from this folder."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([HERE] + [p for p in os.environ.get("PYTHONPATH", "").split(
-        os.pathsep) if p]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([HERE] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    )
 
 
 def _echo_spec(out_dir: Path) -> WorkerSpec:
@@ -51,8 +53,11 @@ def test_a_kind_registered_twice_by_another_function_is_refused():
 def test_the_context_names_a_missing_section_or_input():
     ctx = jobs.WorkerContext(_echo_spec(Path("/tmp/out")), None, "cpu")
     assert ctx.section("video", VideoConfig) == VIDEO
-    with pytest.raises(ValueError, match=r"worker job 'test_echo': the spec has no config section 'planner' "
-                                         r"\(it has \['video'\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"worker job 'test_echo': the spec has no config section 'planner' "
+        r"\(it has \['video'\]\)",
+    ):
         ctx.section("planner", VideoConfig)
     with pytest.raises(ValueError, match="worker job 'test_echo': config section 'video'"):
         ctx.section("video", VideoConfig, fps="fast")
@@ -83,8 +88,7 @@ def test_a_failing_shard_raises_its_own_error_class(tmp_path, job_path):
 
 def test_an_invalid_spec_is_reported_naming_the_file_and_field(tmp_path, monkeypatch):
     path = tmp_path / "spec.json"
-    path.write_text(json.dumps({"module": "parallel_jobs", "out_dir": "/tmp", "workdir": str(tmp_path),
-                                "shard": -1}))
+    path.write_text(json.dumps({"module": "parallel_jobs", "out_dir": "/tmp", "workdir": str(tmp_path), "shard": -1}))
     exits = []
     monkeypatch.setattr(worker.os, "_exit", lambda code: exits.append(code))
     monkeypatch.setenv("RANK", "0")
@@ -99,16 +103,21 @@ def test_an_invalid_spec_is_reported_naming_the_file_and_field(tmp_path, monkeyp
 
 def test_a_spec_whose_module_does_not_register_its_kind_is_refused():
     spec = WorkerSpec(kind="test_echo", module="plotline.parallel.spec", out_dir="/tmp")
-    with pytest.raises(ValueError, match="job kind 'test_echo' is registered by parallel_jobs, not "
-                                         "plotline.parallel.spec"):
+    with pytest.raises(
+        ValueError, match="job kind 'test_echo' is registered by parallel_jobs, not plotline.parallel.spec"
+    ):
         worker.run_spec(spec)
 
 
 def test_the_four_job_sets_register_with_the_one_worker_entry_point():
     import importlib
 
-    expected = {"plan_shard": "plotline.planner.sharding", "rollout_shard": "plotline.executor.sharding",
-                "planner_update": "plotline.planner.gspo_job", "executor_update": "plotline.rl.flow_grpo_job"}
+    expected = {
+        "plan_shard": "plotline.planner.sharding",
+        "rollout_shard": "plotline.executor.sharding",
+        "planner_update": "plotline.planner.gspo_job",
+        "executor_update": "plotline.rl.flow_grpo_job",
+    }
     for module in expected.values():
         importlib.import_module(module)
     assert {k: jobs.get_job(k).module for k in expected} == expected

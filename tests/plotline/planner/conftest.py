@@ -1,4 +1,5 @@
 """Planner fixtures: a tiny SFT'd Qwen3 planner base and a cold-start adapter, built once per process."""
+
 import pytest
 
 

@@ -1,4 +1,5 @@
 """Completion masks exclude the thinking block exactly (both tags) and padding after eos."""
+
 from plotline.planner.masks import ThinkTokens, completion_mask, truncate_at_eos
 from plotline.tiny import build_tiny_tokenizer
 
@@ -32,7 +33,7 @@ def test_with_thinking_block_the_span_from_open_to_close_tag_is_excluded():
 def test_unclosed_think_and_prefilled_open_tag():
     comp = ids("<think>\nstill thinking") + [TOK.eos_token_id]
     assert completion_mask(comp, THINK) == [0] * len(comp)
-    comp = ids("thought\n</think>\n\n[\"A\"]") + [TOK.eos_token_id]  # template pre-filled <think>
+    comp = ids('thought\n</think>\n\n["A"]') + [TOK.eos_token_id]  # template pre-filled <think>
     close_i = comp.index(THINK.close_id)
     assert completion_mask(comp, THINK) == [0] * (close_i + 1) + [1] * (len(comp) - close_i - 1)
 

@@ -1,4 +1,5 @@
 """Loading the planner: LoRA defaults, cold-start adapter, versioning, and bad inputs with clear errors."""
+
 import pytest
 
 from plotline.planner.config import PlannerConfig

@@ -1,5 +1,6 @@
 """The `openai` backend against a real `transformers serve` on loopback (tiny local model), and against small
 scripted HTTP servers for timeouts, errors, retries and the adapter version in every request."""
+
 import threading
 
 import pyarrow as pa
@@ -27,8 +28,13 @@ def served(tiny_planner_paths, tmp_path_factory):
 
 
 def _config(base_url, base, **openai):
-    return PlannerConfig(backend="openai", base_model=base, num_plans=2, max_new_tokens=40,
-                         openai=PlannerOpenAIConfig(base_url=base_url, **openai))
+    return PlannerConfig(
+        backend="openai",
+        base_model=base,
+        num_plans=2,
+        max_new_tokens=40,
+        openai=PlannerOpenAIConfig(base_url=base_url, **openai),
+    )
 
 
 def test_samples_plans_from_transformers_serve(served):
@@ -36,7 +42,10 @@ def test_samples_plans_from_transformers_serve(served):
     tok = load_tokenizer(base)
     cfg = _config(base_url, base, max_retries=0, timeout_s=60)
     backend = make_backend("openai", BackendContext(cfg, tok, "base"))
-    ins = [Instruction("a", "a red square moves right, then grows"), Instruction("b", "a blue circle jumps up, then grows")]
+    ins = [
+        Instruction("a", "a red square moves right, then grows"),
+        Instruction("b", "a blue circle jumps up, then grows"),
+    ]
     records = sample_plans(backend, tok, ins, cfg, J, seed=3)
     assert [r.error for r in records] == [None] * 4, [r.error for r in records]
     assert all(r.backend == "openai" and r.adapter_version == "base" and r.completion_token_ids for r in records)
@@ -70,20 +79,31 @@ def scripted():
         modes.late.set()
 
 
-@pytest.mark.parametrize("mode, retries, expect, calls", [
-    ("sleep", 1, "timed out after 0.2 s", 2),
-    ("500", 2, "HTTP 500", 3),
-    ("400", 2, "HTTP 400", 1),  # a client error is not retried
-])
-def test_failures_are_retried_then_marked_failed_with_reason(scripted, tiny_planner_paths, mode, retries, expect, calls):
+@pytest.mark.parametrize(
+    "mode, retries, expect, calls",
+    [
+        ("sleep", 1, "timed out after 0.2 s", 2),
+        ("500", 2, "HTTP 500", 3),
+        ("400", 2, "HTTP 400", 1),  # a client error is not retried
+    ],
+)
+def test_failures_are_retried_then_marked_failed_with_reason(
+    scripted, tiny_planner_paths, mode, retries, expect, calls
+):
     server, url = scripted
     server.modes.mode = mode
     base = str(tiny_planner_paths[0])
     tok = load_tokenizer(base)
     cfg = _config(url, base, timeout_s=0.2, max_retries=retries, backoff_s=0.01)
     cfg.num_plans = 1
-    records = sample_plans(make_backend("openai", BackendContext(cfg, tok, "base")), tok,
-                           [Instruction("x", "a red square moves right, then grows")], cfg, J, seed=0)
+    records = sample_plans(
+        make_backend("openai", BackendContext(cfg, tok, "base")),
+        tok,
+        [Instruction("x", "a red square moves right, then grows")],
+        cfg,
+        J,
+        seed=0,
+    )
     (r,) = records
     assert r.parse_status == "failed" and r.format_reward == 0.0 and expect in r.error, r.error
     assert r.steps == ["a red square moves right, then grows"] * J and r.completion_token_ids == []

@@ -1,21 +1,25 @@
 """Parsing planner text: thinking blocks, fences, prose, trailing commas; format reward and smoothing."""
+
 import pytest
 
-from plotline.planner.parsing import extract_steps, failed_plan, parse_plan, strip_thinking
 from plotline.executor.prompts import smooth_steps
+from plotline.planner.parsing import extract_steps, failed_plan, parse_plan, strip_thinking
 
 G = "a red square moves right, then turns blue"
 
 
-@pytest.mark.parametrize("text", [
-    '["A", "B", "C"]',
-    '<think>\nI think ["X"] could work.\n</think>\n\n["A", "B", "C"]',
-    'Sure! Here is the plan:\n```json\n["A", "B", "C"]\n```\nHope this helps.',
-    '```\n[\n  "A",\n  "B",\n  "C",\n]\n```',
-    'The plan is ["A", "B", "C",] as requested.',
-    '{"steps": [{"prompt": "A"}, {"prompt": "B"}, {"caption": "C"}]}',
-    'Plan: [3 steps] -> ["A", "B", "C"]',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["A", "B", "C"]',
+        '<think>\nI think ["X"] could work.\n</think>\n\n["A", "B", "C"]',
+        'Sure! Here is the plan:\n```json\n["A", "B", "C"]\n```\nHope this helps.',
+        '```\n[\n  "A",\n  "B",\n  "C",\n]\n```',
+        'The plan is ["A", "B", "C",] as requested.',
+        '{"steps": [{"prompt": "A"}, {"prompt": "B"}, {"caption": "C"}]}',
+        'Plan: [3 steps] -> ["A", "B", "C"]',
+    ],
+)
 def test_robust_extraction(text):
     assert extract_steps(text) == ["A", "B", "C"]
 
@@ -31,7 +35,7 @@ def test_format_reward_levels():
     assert (extra.status, extra.format_reward, extra.steps, extra.found) == ("truncated", 1.0, ["A", "B", "C"], 4)
     few = parse_plan('["A"]', 3, G)
     assert (few.status, few.format_reward, few.steps) == ("padded", 0.5, ["A", "A", "A"])
-    for junk in ("", "no json here", "[1, 2, 3]", '["  ", ""]', "<think>\n[\"A\", \"B\"] unfinished thought"):
+    for junk in ("", "no json here", "[1, 2, 3]", '["  ", ""]', '<think>\n["A", "B"] unfinished thought'):
         bad = parse_plan(junk, 3, G)
         assert (bad.status, bad.format_reward, bad.steps) == ("unparsed", 0.0, [G, G, G]), junk
 

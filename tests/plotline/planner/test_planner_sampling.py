@@ -1,5 +1,6 @@
 """Local sampling end to end: tiny Qwen3 samples M plans, they parse, mask, get fp32 old log-probs, and
 round-trip through the plans contract."""
+
 import pyarrow as pa
 import pytest
 import torch
@@ -52,8 +53,13 @@ def test_local_sampling_parses_and_round_trips_through_the_contract(planner):
     assert report.success, report.format()
     back = [PlanRecord.from_row(row) for row in table.to_pylist()]
     for a, b in zip(records, back):
-        assert (a.plan_id, a.steps, a.smoothed_steps, a.completion_token_ids, a.completion_mask) == \
-               (b.plan_id, b.steps, b.smoothed_steps, b.completion_token_ids, b.completion_mask)
+        assert (a.plan_id, a.steps, a.smoothed_steps, a.completion_token_ids, a.completion_mask) == (
+            b.plan_id,
+            b.steps,
+            b.smoothed_steps,
+            b.completion_token_ids,
+            b.completion_mask,
+        )
         assert torch.allclose(torch.tensor(a.old_logprobs), torch.tensor(b.old_logprobs))
     # an incomplete group is caught by the suite
     bad = validate("plans", table.slice(1), {"M": cfg.num_plans})
@@ -63,8 +69,12 @@ def test_local_sampling_parses_and_round_trips_through_the_contract(planner):
 def test_same_weights_give_ratio_exactly_one(planner):
     _, records = _sample(planner)
     record_old_logprobs(planner, records)
-    again = sequence_logprobs(planner.model, [r.prompt_token_ids for r in records],
-                              [r.completion_token_ids for r in records], planner.tokenizer.pad_token_id)
+    again = sequence_logprobs(
+        planner.model,
+        [r.prompt_token_ids for r in records],
+        [r.completion_token_ids for r in records],
+        planner.tokenizer.pad_token_id,
+    )
     T = max(len(r.completion_token_ids) for r in records)
     pad = lambda rows: torch.tensor([list(x) + [0.0] * (T - len(x)) for x in rows])
     mask = pad([r.completion_mask for r in records])
@@ -87,5 +97,12 @@ def test_bad_instructions_name_the_instruction(planner):
     with pytest.raises(PlannerInputError, match="'blank'.*empty"):
         sample_plans(backend, planner.tokenizer, [Instruction("blank", "  ")], cfg, J, seed=0)
     with pytest.raises(PlannerInputError, match="'huge'.*longer than the allowed"):
-        sample_plans(backend, planner.tokenizer, [Instruction("huge", "grows " * 2000)], cfg, J, seed=0,
-                     context_length=planner.context_length)
+        sample_plans(
+            backend,
+            planner.tokenizer,
+            [Instruction("huge", "grows " * 2000)],
+            cfg,
+            J,
+            seed=0,
+            context_length=planner.context_length,
+        )

@@ -1,5 +1,6 @@
 """openai planner backend: the adapter path sent to the server is one it can read (a shared volume), checked
 before any request; a private download-cache path is refused with the key to set."""
+
 import pytest
 
 from plotline.planner.backends import BackendContext, make_backend
@@ -17,8 +18,13 @@ def server():
 
 
 def _cfg(url, base, **openai):
-    return PlannerConfig(backend="openai", base_model=base, num_plans=1, max_new_tokens=40,
-                         openai=PlannerOpenAIConfig(base_url=url, max_retries=0, **openai))
+    return PlannerConfig(
+        backend="openai",
+        base_model=base,
+        num_plans=1,
+        max_new_tokens=40,
+        openai=PlannerOpenAIConfig(base_url=url, max_retries=0, **openai),
+    )
 
 
 def test_private_cache_adapter_without_shared_dir_is_refused_before_any_request(server, tiny_planner_paths):
@@ -26,16 +32,27 @@ def test_private_cache_adapter_without_shared_dir_is_refused_before_any_request(
     base, cold = map(str, tiny_planner_paths)
     tok = load_tokenizer(base)
     with pytest.raises(PlannerError, match=r"download cache .* cannot read: set planner\.openai\.shared_adapter_dir"):
-        make_backend("openai", BackendContext(_cfg(url, base), tok, adapter_version(cold), adapter_path=cold,
-                                              adapter_private=True))
+        make_backend(
+            "openai",
+            BackendContext(_cfg(url, base), tok, adapter_version(cold), adapter_path=cold, adapter_private=True),
+        )
     with pytest.raises(PlannerError, match=r"planner\.openai\.shared_adapter_dir '.*/absent' is not a directory"):
-        make_backend("openai", BackendContext(_cfg(url, base, shared_adapter_dir=str(tiny_planner_paths[1].parent / "absent")),
-                                              tok, adapter_version(cold), adapter_path=cold, adapter_private=True))
+        make_backend(
+            "openai",
+            BackendContext(
+                _cfg(url, base, shared_adapter_dir=str(tiny_planner_paths[1].parent / "absent")),
+                tok,
+                adapter_version(cold),
+                adapter_path=cold,
+                adapter_private=True,
+            ),
+        )
     assert srv.calls == []
 
 
-def test_adapter_is_published_on_the_shared_volume_and_loaded_from_the_servers_mount(server, tiny_planner_paths,
-                                                                                     tmp_path):
+def test_adapter_is_published_on_the_shared_volume_and_loaded_from_the_servers_mount(
+    server, tiny_planner_paths, tmp_path
+):
     srv, url = server
     base, cold = map(str, tiny_planner_paths)
     tok = load_tokenizer(base)

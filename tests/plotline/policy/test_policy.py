@@ -1,5 +1,6 @@
 """plotline.policy: the one planner loader, span conditioning with the one joiner, checkpoint pins recorded as
 stage inputs, and the layering (reflect is a leaf that imports neither eval nor policy)."""
+
 from __future__ import annotations
 
 import ast
@@ -46,9 +47,11 @@ def test_reflect_is_a_leaf_and_policy_sits_below_eval():
 def test_span_conditioning_with_the_one_joiner():
     assert smoothed(" then ")(("a", "b", "c")) == ["a then b", "b then c", "c"]
     assert unsmoothed(("a", "b")) == ["a", "b"]
-    plans = [{"plan_id": "p0", "steps": ["a", "b"], "smoothed_steps": ["A", "B"]},  # already smoothed: kept
-             {"plan_id": "p1", "steps": ["a", "b", "c"], "smoothed_steps": None},   # filled from its steps
-             {"plan_id": "p2", "steps": ["a"], "smoothed_steps": []}]                # too short: left as is
+    plans = [
+        {"plan_id": "p0", "steps": ["a", "b"], "smoothed_steps": ["A", "B"]},  # already smoothed: kept
+        {"plan_id": "p1", "steps": ["a", "b", "c"], "smoothed_steps": None},  # filled from its steps
+        {"plan_id": "p2", "steps": ["a"], "smoothed_steps": []},
+    ]  # too short: left as is
     out = condition_plans(plans, " / ", 2)
     assert out[0] is plans[0] and out[2] is plans[2]
     assert out[1]["smoothed_steps"] == ["a / b", "b"] and plans[1]["smoothed_steps"] is None
@@ -76,9 +79,17 @@ def test_the_one_loader_samples_what_the_plan_stage_sampled(tmp_path):
     base, cold = cached_tiny_planner()
     data = tmp_path / "instructions.jsonl"
     data.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in shape_instructions(2)))
-    cfg = load_config(overrides=[f"planner.base_model={base}", f"planner.cold_start_adapter={cold}",
-                                 "planner.num_plans=2", "planner.max_new_tokens=24", "data.source=file",
-                                 f"data.path={data}", "data.instructions_per_step=2"])
+    cfg = load_config(
+        overrides=[
+            f"planner.base_model={base}",
+            f"planner.cold_start_adapter={cold}",
+            "planner.num_plans=2",
+            "planner.max_new_tokens=24",
+            "data.source=file",
+            f"data.path={data}",
+            "data.instructions_per_step=2",
+        ]
+    )
     cfg.storage = StorageConfig(root=str(tmp_path / "runs"))
     run = str(tmp_path / "runs" / "r")
     with torch_threads(1):
@@ -89,20 +100,39 @@ def test_the_one_loader_samples_what_the_plan_stage_sampled(tmp_path):
         planner = open_planner(cfg.planner, cold, lora_seed=ctx.seed("lora-init"))
         ids = list(dict.fromkeys(r["instruction_id"] for r in rows))
         prompts = {r["instruction_id"]: r["prompt"] for r in rows}
-        records = sample_plans(planner.backend, planner.tokenizer, [Instruction(i, prompts[i], "train") for i in ids],
-                               cfg.planner, cfg.video.num_steps, ctx.seed("sample"), planner.context_length)
+        records = sample_plans(
+            planner.backend,
+            planner.tokenizer,
+            [Instruction(i, prompts[i], "train") for i in ids],
+            cfg.planner,
+            cfg.video.num_steps,
+            ctx.seed("sample"),
+            planner.context_length,
+        )
     assert planner.adapter_version == out.manifest.summary["adapter_version"]
-    assert [(r.plan_id, r.completion_token_ids, r.steps, r.smoothed_steps) for r in records] == \
-           [(r["plan_id"], r["completion_token_ids"], r["steps"], r["smoothed_steps"]) for r in rows]
+    assert [(r.plan_id, r.completion_token_ids, r.steps, r.smoothed_steps) for r in records] == [
+        (r["plan_id"], r["completion_token_ids"], r["steps"], r["smoothed_steps"]) for r in rows
+    ]
 
 
 def _commit(store: RunStore, stage: str, step: int):
     version = store.next_version(stage, step)
     writer = store.open_writer(stage, step, version, "attempt-test", {})
     writer.write_bytes("adapter/adapter_config.json", b"{}")
-    return store.commit(writer, Manifest(run_id=store.run_id, stage=stage, step=step, version=version,
-                                         code_version="test", config_hash="h", config_sections=[],
-                                         input_digest=f"d{stage}{step}{version}", attempt="attempt-test"))
+    return store.commit(
+        writer,
+        Manifest(
+            run_id=store.run_id,
+            stage=stage,
+            step=step,
+            version=version,
+            code_version="test",
+            config_hash="h",
+            config_sections=[],
+            input_digest=f"d{stage}{step}{version}",
+            attempt="attempt-test",
+        ),
+    )
 
 
 def test_pinned_references_are_recorded_as_stage_inputs(tmp_path):
@@ -111,8 +141,15 @@ def test_pinned_references_are_recorded_as_stage_inputs(tmp_path):
     store = RunStore(str(tmp_path / "runs" / "r"))
     p1 = _commit(store, "update_planner", 1)
     cfg = load_config()
-    cfg = extend(cfg, eval={"conditions": [{"name": "then", "mode": "planner", "checkpoint": "latest"},
-                                           {"name": "base", "mode": "planner"}]})
+    cfg = extend(
+        cfg,
+        eval={
+            "conditions": [
+                {"name": "then", "mode": "planner", "checkpoint": "latest"},
+                {"name": "base", "mode": "planner"},
+            ]
+        },
+    )
     spec = registry()["evaluate"]
     assert spec.pins is condition_inputs
     found, refs = resolve_inputs(spec, store, 0, config=cfg)
@@ -125,8 +162,9 @@ def test_pinned_references_are_recorded_as_stage_inputs(tmp_path):
     _, refs2 = resolve_inputs(spec, store, 0, config=cfg)
     assert [r.manifest_id for r in refs2 if r.key == key] == [p2.manifest.manifest_id]
     # a stage without pins resolves only its declared inputs
-    plain = StageSpec("x", "", (InputSpec("planner_adapter", stage="update_planner", optional=True),), (), (),
-                      run=lambda ctx: None)
+    plain = StageSpec(
+        "x", "", (InputSpec("planner_adapter", stage="update_planner", optional=True),), (), (), run=lambda ctx: None
+    )
     assert [r.key for r in resolve_inputs(plain, store, 2, config=cfg)[1]] == ["planner_adapter"]
 
 
@@ -137,15 +175,29 @@ def test_policy_reference_from_pinned_inputs(tmp_path):
     boot_writer = store.open_writer("bootstrap", 0, 1, "attempt-b", {}, "checkpoints")
     boot_writer.write_bytes("planner/config.json", b"{}")
     boot_writer.write_bytes("executor/dit.safetensors", b"x")
-    boot = store.commit(boot_writer, Manifest(run_id=store.run_id, stage="bootstrap", step=0, version=1,
-                                              area="checkpoints", code_version="t", config_hash="h",
-                                              config_sections=[], input_digest="b", attempt="attempt-b"))
+    boot = store.commit(
+        boot_writer,
+        Manifest(
+            run_id=store.run_id,
+            stage="bootstrap",
+            step=0,
+            version=1,
+            area="checkpoints",
+            code_version="t",
+            config_hash="h",
+            config_sections=[],
+            input_digest="b",
+            attempt="attempt-b",
+        ),
+    )
     p1 = _commit(store, "update_planner", 1)
     cfg = load_config(overrides=["planner.cold_start_adapter=/cold", "planner.base_model=/configured"])
     bare = policy_from_inputs(cfg.planner, cfg.executor, {})
     assert (bare.planner.base_model, bare.planner_adapter, bare.executor_adapter) == ("/configured", None, None)
-    assert policy_from_inputs(cfg.planner, cfg.executor, {"planner_adapter": None}, cold_start=True
-                              ).planner_adapter == "/cold"
+    assert (
+        policy_from_inputs(cfg.planner, cfg.executor, {"planner_adapter": None}, cold_start=True).planner_adapter
+        == "/cold"
+    )
     ref = policy_from_inputs(cfg.planner, cfg.executor, {"bootstrap": boot, "planner_adapter": p1}, cold_start=True)
     assert ref.planner.base_model == boot.local_dir("planner")
     assert ref.executor.checkpoint == boot.local_path("executor/dit.safetensors")

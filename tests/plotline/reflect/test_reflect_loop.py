@@ -2,6 +2,7 @@
 generation exactly; an always-rejecting critic ends within every budget limit and the trail reports the limits
 hit; regeneration keeps the best-scoring candidate (its latents are the forked batch's) and its cache slot; the
 memory of critiques reaches later spans; the trail validates against the `reflections` contract."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,24 +17,29 @@ from data_contracts.registry import get_kind
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import build_executor
 from plotline.executor.prompts import span_starts
+from plotline.policy.spans import smoothed
 from plotline.reflect.config import ReflectConfig
 from plotline.reflect.critic import Critic
-from plotline.policy.spans import smoothed
-from plotline.reflect.open_loop import OpenLoopGenerator
 from plotline.reflect.loop import ReflectiveGenerator, VideoSpec
+from plotline.reflect.open_loop import OpenLoopGenerator
 from plotline.reflect.revise import Revision
 from plotline.reflect.segments import generate_span
 from plotline.rewards.config import RewardsConfig
-from plotline.rewards.judges import create_backend
-from plotline.rewards.judges import programmatic
+from plotline.rewards.judges import create_backend, programmatic
 from plotline.rewards.judges.scorer import JudgeScorer
 from plotline.video import VideoConfig
 
 torch.set_num_threads(1)
 VIDEO = VideoConfig(target_latent_frames=9, latent_frames_per_step=3, frames_per_chunk=3, switch_frames=[3])
 STEPS = ["a red square moves right", "the square turns blue", "the square grows"]
-KEYS = ("step_score", "subject_score", "scene_score", "action_score", "object_appearance_reasonability_score",
-        "final_score")
+KEYS = (
+    "step_score",
+    "subject_score",
+    "scene_score",
+    "action_score",
+    "object_appearance_reasonability_score",
+    "final_score",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +58,7 @@ def step_judge():
             calls.append(req)
             value = float(score_of(req))
             return json.dumps({k: value for k in KEYS[1:]})
+
         programmatic.register_programmatic_judge("step", judge)
         return calls
 
@@ -68,8 +75,16 @@ def critic(num_frames: int = 2) -> Critic:
 
 
 def spec() -> VideoSpec:
-    return VideoSpec("vid", "ins", "a red square moves right, then turns blue, then grows", list(STEPS),
-                     smoothed(" "), ("eval", "x"), VIDEO.target_latent_frames, VIDEO.latent_frames_per_step)
+    return VideoSpec(
+        "vid",
+        "ins",
+        "a red square moves right, then turns blue, then grows",
+        list(STEPS),
+        smoothed(" "),
+        ("eval", "x"),
+        VIDEO.target_latent_frames,
+        VIDEO.latent_frames_per_step,
+    )
 
 
 class EchoReviser:
@@ -82,8 +97,12 @@ class EchoReviser:
 
     def revise(self, request, n=1):
         self.requests.append(request)
-        return [Revision(request.steps[:request.span] + [s + f" (revised {i})" for s in request.steps[request.span:]],
-                         "ok") for i in range(n)]
+        return [
+            Revision(
+                request.steps[: request.span] + [s + f" (revised {i})" for s in request.steps[request.span :]], "ok"
+            )
+            for i in range(n)
+        ]
 
 
 def check_contract(rows):
@@ -108,8 +127,15 @@ def test_accepting_critic_reproduces_open_loop(ex, step_judge):
 
 def test_always_rejecting_critic_ends_within_the_budget_and_reports_it(ex, step_judge):
     calls = step_judge(lambda req: 0.0)
-    cfg = ReflectConfig(threshold=0.5, candidates=3, remedies=["regenerate", "replan", "regenerate"],
-                        max_regenerations=1, max_replans=1, max_critic_calls=6, memory_size=1)
+    cfg = ReflectConfig(
+        threshold=0.5,
+        candidates=3,
+        remedies=["regenerate", "replan", "regenerate"],
+        max_regenerations=1,
+        max_replans=1,
+        max_critic_calls=6,
+        memory_size=1,
+    )
     reviser = EchoReviser()
     out = ReflectiveGenerator(ex, critic(), cfg, reviser).generate(spec(), ex.noise(0))
     assert out.latents.shape[2] == VIDEO.target_latent_frames and out.frames.shape[0] > 0  # the video is finished
@@ -134,8 +160,9 @@ def test_always_rejecting_critic_ends_within_the_budget_and_reports_it(ex, step_
     assert sum(r["event"] == "revision" for r in rows) == 2
     check_contract(rows)
 
-    none = ReflectiveGenerator(ex, critic(), cfg.model_copy(update={"max_critic_calls": 0})).generate(spec(),
-                                                                                                 ex.noise(0))
+    none = ReflectiveGenerator(ex, critic(), cfg.model_copy(update={"max_critic_calls": 0})).generate(
+        spec(), ex.noise(0)
+    )
     assert none.cost == {"critic_calls": 0, "regenerations": 0, "replans": 0, "chunk_generations": 3}
     assert none.budget_hits == ["max_critic_calls"]
 
@@ -163,7 +190,7 @@ def test_regeneration_keeps_the_best_candidate_and_its_cache(ex, step_judge):
     contexts = ex.encode(s.conditioning(s.steps))
     keys = [(s.noise_key, "reflect", 0, 1, i) for i in range(3)]
     batch = generate_span(ex, ex.generator.new_cache(), None, contexts, starts, (0, 3), noise, keys, s.num_frames)
-    assert torch.equal(out.latents[:, :, :3], batch.latents[best["candidate"] - 1:best["candidate"]])
+    assert torch.equal(out.latents[:, :, :3], batch.latents[best["candidate"] - 1 : best["candidate"]])
     # ... and span 1 continues from that candidate's cache slot (its first candidate uses the open-loop noise)
     latents, cache = batch.take(best["candidate"] - 1)
     nxt = generate_span(ex, cache, latents, contexts, starts, (3, 6), noise, [s.noise_key], s.num_frames)
@@ -180,8 +207,8 @@ def test_regeneration_keeps_the_best_candidate_and_its_cache(ex, step_judge):
 def test_config_and_condition_flag():
     import typer
 
-    from plotline.config import ConfigError, load_config
     from plotline.cli.eval import parse_condition
+    from plotline.config import ConfigError, load_config
 
     assert parse_condition("closed=planner_smooth+reflect@step=3").reflect is True
     assert parse_condition("open=planner_smooth@base").reflect is False

@@ -1,5 +1,6 @@
 """Fixtures of the rewards tests: a tiny local Qwen3 and a tiny Qwen3-VL, each with a real `transformers serve`
 on loopback."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,6 +39,7 @@ def tiny_vl_server(tiny_vl_dir, tmp_path_factory):
     from plotline.rewards.serve import transformers_serve
 
     tmp = tmp_path_factory.mktemp("serve_vl")
-    with transformers_serve(tiny_vl_dir, trust_remote_code=True, log_path=tmp / "serve.log",
-                            env={"HF_MODULES_CACHE": str(tmp / "modules")}) as url:
+    with transformers_serve(
+        tiny_vl_dir, trust_remote_code=True, log_path=tmp / "serve.log", env={"HF_MODULES_CACHE": str(tmp / "modules")}
+    ) as url:
         yield url

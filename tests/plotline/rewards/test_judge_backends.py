@@ -1,5 +1,6 @@
 """Judge backends: a real OpenAI-compatible server on loopback, and servers that are down, slow or broken.
 None of them may crash the scorer or turn into a silent 0."""
+
 from __future__ import annotations
 
 import threading
@@ -7,28 +8,33 @@ import threading
 import numpy as np
 import pytest
 
+from plotline.net import free_port
 from plotline.rewards.config import RewardsConfig
 from plotline.rewards.frames import encode_png
 from plotline.rewards.judges import JudgeRequest, create_backend
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.rewards.judges.scorer import JudgeScorer
 from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt
-from plotline.net import free_port
 from tests.scripted_openai import ScriptedChat
 
-STEP_REPLY = ('{"subject_score": 8, "scene_score": 7, "action_score": 6, '
-              '"object_appearance_reasonability_score": 9, "final_score": 7}')
+STEP_REPLY = (
+    '{"subject_score": 8, "scene_score": 7, "action_score": 6, '
+    '"object_appearance_reasonability_score": 9, "final_score": 7}'
+)
 
 
 def _config(url: str, **openai) -> RewardsConfig:
     settings = {"base_url": url, "max_retries": 1, "backoff_s": 0.01, "timeout_s": 5.0, **openai}
-    return RewardsConfig.model_validate({"judge_backend": "openai", "openai": settings,
-                                         "models": {"max_tokens": 24, "temperature": 1.0}})
+    return RewardsConfig.model_validate(
+        {"judge_backend": "openai", "openai": settings, "models": {"max_tokens": 24, "temperature": 1.0}}
+    )
 
 
 def _plan_request(model: str, i: int = 0) -> JudgeRequest:
-    system, user = plan_judge_prompt(f"a red square moves right, then turns blue ({i})",
-                                     ["A red square sits on the left.", "The square slides right and turns blue."])
+    system, user = plan_judge_prompt(
+        f"a red square moves right, then turns blue ({i})",
+        ["A red square sits on the left.", "The square slides right and turns blue."],
+    )
     return JudgeRequest("plan", model, system, user)
 
 
@@ -67,6 +73,7 @@ def stub_server():
 
 # --- real server: transformers serve + tiny Qwen3 -------------------------------------------------------------
 
+
 def test_real_server_text_and_image_requests_never_crash(tiny_server, tiny_qwen_dir):
     scorer = JudgeScorer(create_backend(_config(tiny_server)))
     requests = [_plan_request(tiny_qwen_dir, i) for i in range(3)] + [_step_request(tiny_qwen_dir)]
@@ -92,6 +99,7 @@ def test_concurrent_requests_against_real_server(tiny_server, tiny_qwen_dir):
 
 # --- failure modes -------------------------------------------------------------------------------------------
 
+
 def test_server_down_is_unscored_with_reason():
     scorer = JudgeScorer(create_backend(_config(f"http://127.0.0.1:{free_port()}/v1")))
     [out] = scorer.score([_plan_request("m")])
@@ -111,9 +119,10 @@ def test_slow_server_times_out_to_unscored():
     assert out.result.status == "unscored" and "timeout" in out.result.reason
 
 
-@pytest.mark.parametrize("mode,reason", [("not_json", "malformed completion body"),
-                                         ("error", "HTTP 503"),
-                                         ("garbage_content", "no JSON object")])
+@pytest.mark.parametrize(
+    "mode,reason",
+    [("not_json", "malformed completion body"), ("error", "HTTP 503"), ("garbage_content", "no JSON object")],
+)
 def test_garbage_is_unscored_with_reason(stub_server, mode, reason):
     url, handler = stub_server
     handler.mode = mode
@@ -141,6 +150,7 @@ def test_concurrency_is_bounded():
 
 # --- other backends ------------------------------------------------------------------------------------------
 
+
 def test_programmatic_backend_hook(monkeypatch):
     from plotline.rewards.judges import programmatic
 
@@ -149,8 +159,9 @@ def test_programmatic_backend_hook(monkeypatch):
     register_programmatic_judge("plan", lambda req: 1 / 0)
     try:
         scorer = JudgeScorer(create_backend(RewardsConfig(judge_backend="programmatic")))
-        ok, broken, missing = scorer.score([_step_request("world"), _plan_request("world"),
-                                            JudgeRequest("temporal", "world", "s", "u", n_frames=4)])
+        ok, broken, missing = scorer.score(
+            [_step_request("world"), _plan_request("world"), JudgeRequest("temporal", "world", "s", "u", n_frames=4)]
+        )
         assert ok.result.status == "ok"
         assert broken.result.status == "unscored" and "ZeroDivisionError" in broken.result.reason
         assert missing.result.status == "unscored" and "no programmatic judge" in missing.result.reason

@@ -8,6 +8,7 @@ the vision start/end tokens per frame), so they grow with the number and the siz
 replies change when only the pixels change. The random model's replies are noise: each must come back parsed
 as ok / repaired, or unscored with a reason, never a silent 0, with its latency recorded.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,18 +35,20 @@ def _video(n: int = 16, side: int = 128) -> list[np.ndarray]:
     for i in range(n):
         frame = np.full((side, side, 3), 96, np.uint8)
         x = int(i * (side - side // 4) / (n - 1))
-        frame[side // 3: side // 3 + side // 4, x: x + side // 4] = (220, 30, 30) if i < n // 2 else (30, 30, 220)
+        frame[side // 3 : side // 3 + side // 4, x : x + side // 4] = (220, 30, 30) if i < n // 2 else (30, 30, 220)
         frames.append(frame)
     return frames
 
 
 def _config(url: str, model_dir: str, image_size: int = 64) -> RewardsConfig:
-    return RewardsConfig.model_validate({
-        "judge_backend": "openai",
-        "openai": {"base_url": url, "max_retries": 0, "timeout_s": 60.0, "max_concurrency": 2},
-        "models": {"text": model_dir, "vision": model_dir, "max_tokens": 24, "temperature": 0.0},
-        "frames": {"image_size": image_size},
-    })
+    return RewardsConfig.model_validate(
+        {
+            "judge_backend": "openai",
+            "openai": {"base_url": url, "max_retries": 0, "timeout_s": 60.0, "max_concurrency": 2},
+            "models": {"text": model_dir, "vision": model_dir, "max_tokens": 24, "temperature": 0.0},
+            "frames": {"image_size": image_size},
+        }
+    )
 
 
 def _requests(config: RewardsConfig, video: list[np.ndarray], n_whole: int, n_window: int):
@@ -56,8 +59,9 @@ def _requests(config: RewardsConfig, video: list[np.ndarray], n_whole: int, n_wi
 
 def _served_prompt_tokens(backend, request: JudgeRequest) -> int:
     """`usage.prompt_tokens` the server reports for exactly the payload the backend sends for `request`."""
-    resp = httpx.post(f"{backend.base_url}/chat/completions", json=backend._payload(request), timeout=60.0,
-                      trust_env=False)
+    resp = httpx.post(
+        f"{backend.base_url}/chat/completions", json=backend._payload(request), timeout=60.0, trust_env=False
+    )
     assert resp.status_code == 200, resp.text[:300]
     return int(resp.json()["usage"]["prompt_tokens"])
 
@@ -67,9 +71,12 @@ def _local_prompt_ids(processor, request: JudgeRequest) -> list[int]:
     from PIL import Image
 
     content = [{"type": "text", "text": request.user}] + [
-        {"type": "image", "image": Image.open(io.BytesIO(png)).convert("RGB")} for png in request.images]
-    messages = [{"role": "system", "content": [{"type": "text", "text": request.system}]},
-                {"role": "user", "content": content}]
+        {"type": "image", "image": Image.open(io.BytesIO(png)).convert("RGB")} for png in request.images
+    ]
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": request.system}]},
+        {"role": "user", "content": content},
+    ]
     out = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
     ids = out["input_ids"]
     return list(ids[0] if ids and isinstance(ids[0], list) else ids)
@@ -109,8 +116,13 @@ def test_server_turns_every_frame_into_vision_tokens(tiny_vl_server, tiny_vl_dir
     _, step_4_large = _requests(large, video, 8, 4)
 
     served = {}
-    for name, req in [("temporal_8", temporal_8), ("temporal_2", temporal_2), ("step_4", step_4),
-                      ("step_1", step_1), ("step_4_large", step_4_large)]:
+    for name, req in [
+        ("temporal_8", temporal_8),
+        ("temporal_2", temporal_2),
+        ("step_4", step_4),
+        ("step_1", step_1),
+        ("step_4_large", step_4_large),
+    ]:
         served[name] = _served_prompt_tokens(backend, req)
         local = _local_prompt_ids(processor, req)
         assert served[name] == len(local), name  # the server expanded the images exactly as the processor does

@@ -1,4 +1,5 @@
 """PickScore on a tiny CLIP built from CLIPConfig (no torchvision, no downloads)."""
+
 import numpy as np
 import pytest
 
@@ -16,12 +17,28 @@ def tiny_clip_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_clip")
     tok = build_tiny_tokenizer(chat_template=None)
     config = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16, "projection_dim": 16,
-                     "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8, "projection_dim": 16},
-        projection_dim=16)
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "projection_dim": 16,
+            "pad_token_id": tok.pad_token_id,
+            "eos_token_id": tok.eos_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+            "projection_dim": 16,
+        },
+        projection_dim=16,
+    )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(path)
     tok.save_pretrained(path)
@@ -45,7 +62,9 @@ def test_normalisations(tiny_clip_dir):
     frames = [np.zeros((32, 32, 3), np.uint8)]
     cos = PickScorer(PickScoreConfig(model_path=tiny_clip_dir, normalisation="cosine")).score(["x"], [frames])[0]
     logit = PickScorer(PickScoreConfig(model_path=tiny_clip_dir, normalisation="logit")).score(["x"], [frames])[0]
-    scaled = PickScorer(PickScoreConfig(model_path=tiny_clip_dir, normalisation="scaled", scale=26.0)).score(["x"], [frames])[0]
+    scaled = PickScorer(PickScoreConfig(model_path=tiny_clip_dir, normalisation="scaled", scale=26.0)).score(
+        ["x"], [frames]
+    )[0]
     assert scaled == pytest.approx(logit / 26.0)
     assert cos == pytest.approx((logit / np.exp(np.log(1 / 0.07)) + 1) / 2, abs=1e-4)
 

@@ -1,4 +1,5 @@
 """The parser on a corpus of realistic judge replies (tests/plotline/rewards/data/replies.jsonl)."""
+
 import json
 import math
 from pathlib import Path
@@ -63,8 +64,11 @@ def test_to_strict_json_keeps_quotes_inside_strings():
 def test_weights_change_score_but_not_fields():
     raw = '{"faithfulness_score": 1, "coverage_score": 0, "temporal_score": 0, "hallucination_score": 0}'
     default = parse_reply("plan", raw)
-    custom = parse_reply("plan", raw, weights={"faithfulness_score": 1.0, "coverage_score": 0.0,
-                                               "temporal_score": 0.0, "hallucination_score": 0.0})
+    custom = parse_reply(
+        "plan",
+        raw,
+        weights={"faithfulness_score": 1.0, "coverage_score": 0.0, "temporal_score": 0.0, "hallucination_score": 0.0},
+    )
     assert default.fields == custom.fields
     assert default.score == pytest.approx((0.4 + 0.3) / 1.2)
     assert custom.score == pytest.approx(1.0)

@@ -1,4 +1,5 @@
 """The score stage's outage check: per-judge unscored shares against rewards.max_unscored_fraction."""
+
 import pytest
 
 from plotline.rewards.outage import JudgeOutage, check_unscored, unscored_shares
@@ -17,8 +18,11 @@ def test_shares_are_counted_per_judge():
 def test_at_the_threshold_passes_above_it_fails_with_reasons():
     half = _rows("plan", ["ok", "unscored"] * 2)  # exactly 0.5
     check_unscored(half, ["plan"], 0.5, "score step 0")
-    rows = _rows("temporal", ["unscored"] * 3, "out of range: 1000 > 10") + _rows("temporal", ["unscored"], "HTTP 503") \
+    rows = (
+        _rows("temporal", ["unscored"] * 3, "out of range: 1000 > 10")
+        + _rows("temporal", ["unscored"], "HTTP 503")
         + _rows("temporal", ["ok"])
+    )
     with pytest.raises(JudgeOutage) as info:
         check_unscored(half + rows, ["plan", "temporal"], 0.5, "score step 3")
     text = str(info.value)

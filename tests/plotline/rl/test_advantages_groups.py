@@ -1,4 +1,5 @@
 """Group-relative advantages against hand-computed values."""
+
 import math
 
 import numpy as np
@@ -57,8 +58,13 @@ def test_clipping_and_ddof():
 
 
 def test_plan_rewards_with_format_penalty_and_unscored_video():
-    r = plan_rewards(r_judge=[0.5, 0.2, NAN], format_reward=[1.0, 0.5, 1.0], plan_ids=["p1", "p2", "p3"],
-                     rollout_plan_ids=["p1", "p1", "p2", "p2", "p3"], r_video=[0.6, 0.8, 0.4, NAN, 0.9])
+    r = plan_rewards(
+        r_judge=[0.5, 0.2, NAN],
+        format_reward=[1.0, 0.5, 1.0],
+        plan_ids=["p1", "p2", "p3"],
+        rollout_plan_ids=["p1", "p1", "p2", "p2", "p3"],
+        r_video=[0.6, 0.8, 0.4, NAN, 0.9],
+    )
     # p1: .15*.5 + .85*.7 ; p2: .15*.2 + .85*.4 - 1*(1-.5) ; p3: judge unscored
     np.testing.assert_allclose(r, [0.67, -0.13, NAN])
 

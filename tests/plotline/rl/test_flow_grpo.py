@@ -1,20 +1,21 @@
 """Flow-GRPO math vs an independent re-implementation of the DESIGN §3 formulas on random inputs."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from plotline.rl.flow_grpo import clipped_policy_loss, flow_grpo_loss, ratio_norm, velocity_kl
 from plotline.executor.sampler import step_logprob
 from plotline.executor.schedule import warped_sigmas
+from plotline.rl.flow_grpo import clipped_policy_loss, flow_grpo_loss, ratio_norm, velocity_kl
 
 
 def ref_ratio(lp_new, lp_old, v_new, v_old, s, sn):
     out = []
     for b in range(len(lp_new)):
         log_r = lp_new[b] - lp_old[b]
-        bias = (1 - sn) ** 2 * s ** 2 / (2 * sn ** 2) * np.mean((v_new[b] - v_old[b]) ** 2)
+        bias = (1 - sn) ** 2 * s**2 / (2 * sn**2) * np.mean((v_new[b] - v_old[b]) ** 2)
         out.append(math.exp((log_r + bias) * sn / ((1 - sn) * s)))
     return np.array(out)
 
@@ -25,8 +26,9 @@ def ref_loss(r, a, eps, aclip, beta, kl):
 
 
 def test_schedule_values():
-    torch.testing.assert_close(warped_sigmas([1000, 750, 500, 250], 5.0),
-                               torch.tensor([1.0, 0.9375, 0.8333333333, 0.625], dtype=torch.float64))
+    torch.testing.assert_close(
+        warped_sigmas([1000, 750, 500, 250], 5.0), torch.tensor([1.0, 0.9375, 0.8333333333, 0.625], dtype=torch.float64)
+    )
     with pytest.raises(ValueError):
         warped_sigmas([500, 750])
 
@@ -43,7 +45,7 @@ def test_logprob_is_elementwise_gaussian_mean():
 
 
 def _gauss_mean_logp(x_next, mean, std):
-    return np.mean(-((x_next - mean) ** 2) / (2 * std ** 2) - np.log(std) - 0.5 * np.log(2 * np.pi))
+    return np.mean(-((x_next - mean) ** 2) / (2 * std**2) - np.log(std) - 0.5 * np.log(2 * np.pi))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

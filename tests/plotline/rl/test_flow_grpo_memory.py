@@ -1,5 +1,6 @@
 """Memory-bounded Flow-GRPO update: per-transition, per-micro-batch backward with optional block checkpointing
 gives the one-big-backward gradient and metrics; live saved activations do not grow with T or N."""
+
 import logging
 
 import pytest
@@ -22,8 +23,11 @@ K, k = 6, 3
 
 def setup(n: int, seed: int = 0, recache: bool = True, **cfg):
     cfg = FlowGRPOConfig(lora_rank=4, lora_alpha=4, clip=5e-4, beta=0.5, **cfg)
-    ex = build_executor(ExecutorConfig(latent_height=4, latent_width=4, recache_on_switch=recache),
-                        VideoConfig(target_latent_frames=K, latent_frames_per_step=3, switch_frames=[k]), device="cpu")
+    ex = build_executor(
+        ExecutorConfig(latent_height=4, latent_width=4, recache_on_switch=recache),
+        VideoConfig(target_latent_frames=K, latent_frames_per_step=3, switch_frames=[k]),
+        device="cpu",
+    )
     torch.manual_seed(seed)
     peft = attach_lora(ex.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets)
     tr = FlowGRPOTrainer(peft, ex.generator, cfg)
@@ -35,8 +39,9 @@ def setup(n: int, seed: int = 0, recache: bool = True, **cfg):
     r = fork_rollout(ex.generator, ctx, starts, K, k, ex.noise(seed), "p", list(range(n)))
     t = r.trajectory
     adv = torch.linspace(-1.5, 2.5, n)
-    g = TransitionGroup([f"s{i}" for i in range(n)], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs,
-                        t.sigmas, adv)
+    g = TransitionGroup(
+        [f"s{i}" for i in range(n)], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs, t.sigmas, adv
+    )
     with torch.no_grad():  # move the policy off the rollout weights: ratios ≠ 1, some clipped
         for p in tr.params:
             p.add_(0.02 * torch.randn_like(p))
@@ -56,8 +61,9 @@ def old_formulation(tr, g):
     return {key: v.detach() for key, v in out.items()}, r, grads(tr)
 
 
-@pytest.mark.parametrize("micro, ckpt, recache", [(None, False, True), (3, False, True), (1, True, True),
-                                                  (3, True, False)])
+@pytest.mark.parametrize(
+    "micro, ckpt, recache", [(None, False, True), (3, False, True), (1, True, True), (3, True, False)]
+)
 def test_split_backward_equals_one_big_backward(micro, ckpt, recache):
     # recache=False: the transition chunk computes the text K/V itself, so cross_attn.k/v train too (and their
     # recomputation under checkpointing must start from the same empty text cache)
@@ -98,10 +104,10 @@ def peak_saved(n: int, transitions: int, micro: int | None) -> int:
 def test_peak_saved_bytes_bounded_by_micro_batch_not_transitions_or_n():
     one = peak_saved(8, 1, 2)
     assert one > 0
-    assert peak_saved(8, 3, 2) <= 1.05 * one           # T = 3 transitions: no growth
+    assert peak_saved(8, 3, 2) <= 1.05 * one  # T = 3 transitions: no growth
     assert peak_saved(4, 1, 2) == pytest.approx(one, rel=0.05)  # N = 4 or 8: same micro-batch, same peak
     four = peak_saved(8, 1, 4)
-    assert 1.6 * one < four < 2.4 * one               # twice the micro-batch: about twice the activations
+    assert 1.6 * one < four < 2.4 * one  # twice the micro-batch: about twice the activations
     # the old formulation keeps every transition's graph of all N: far larger
     tr, g = setup(8, train_transitions=3)
     with SavedBytesMeter(exclude=tr.peft_model.parameters()) as meter:

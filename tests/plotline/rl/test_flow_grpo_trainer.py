@@ -1,4 +1,5 @@
 """Flow-GRPO trainer: on-policy identity, non-finite inputs, and a learning test on a brightness reward."""
+
 import pytest
 import torch
 
@@ -16,8 +17,11 @@ IDS = list(range(8))
 
 
 def make(cfg: FlowGRPOConfig, K=6, k=3):
-    ex = build_executor(ExecutorConfig(latent_height=4, latent_width=4),
-                        VideoConfig(target_latent_frames=K, latent_frames_per_step=3, switch_frames=[k]), device="cpu")
+    ex = build_executor(
+        ExecutorConfig(latent_height=4, latent_width=4),
+        VideoConfig(target_latent_frames=K, latent_frames_per_step=3, switch_frames=[k]),
+        device="cpu",
+    )
     peft = attach_lora(ex.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets)
     ctx = ex.encode(["a dark square", "the square becomes bright"])
     return ex, FlowGRPOTrainer(peft, ex.generator, cfg), ctx, span_starts(K, 3, k)
@@ -28,8 +32,9 @@ def group(ex, ctx, starts, seed, adv=None, K=6, k=3):
     rw = r.continuations[:, :3].mean((1, 2, 3, 4))
     a = (rw - rw.mean()) / (rw.std() + 1e-6) if adv is None else adv
     t = r.trajectory
-    return TransitionGroup([f"s{i}" for i in IDS], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs,
-                           t.sigmas, a), rw
+    return TransitionGroup(
+        [f"s{i}" for i in IDS], r.prefix, ctx, starts, t.states, t.velocities, t.logprobs, t.sigmas, a
+    ), rw
 
 
 def test_recomputed_logprobs_give_ratio_one_and_zero_kl():
@@ -69,8 +74,16 @@ def test_nan_inputs_stop_with_sample_id_and_never_step():
 
 
 def test_learning_raises_brightness_reward():
-    cfg = FlowGRPOConfig(lora_rank=4, lora_alpha=4, learning_rate=1e-2, clip=0.2, beta=5e-4, ema_decay=0.5,
-                         max_grad_norm=10.0, grad_accum_steps=1)
+    cfg = FlowGRPOConfig(
+        lora_rank=4,
+        lora_alpha=4,
+        learning_rate=1e-2,
+        clip=0.2,
+        beta=5e-4,
+        ema_decay=0.5,
+        max_grad_norm=10.0,
+        grad_accum_steps=1,
+    )
     ex, tr, ctx, starts = make(cfg)
     torch.manual_seed(0)
     start = torch.cat([group(ex, ctx, starts, 1000 + s)[1] for s in range(2)])

@@ -1,5 +1,6 @@
 """GSPO refuses NaN/inf: a non-finite advantage (named by sample), loss (named by step and samples) or gradient
 norm (named by step) raises NonFiniteError and the optimiser does not step."""
+
 import pytest
 import torch
 
@@ -10,8 +11,12 @@ from plotline.rl.gspo_config import GSPOConfig
 
 def _setup(advantages, ids=("p0", "p1", "p2", "p3")):
     theta = torch.nn.Parameter(torch.zeros(4, 3))
-    batch = GSPOBatch(mask=torch.ones(4, 3), old_logp=torch.full((4, 3), -1.0),
-                      advantages=torch.tensor(advantages), sample_ids=list(ids))
+    batch = GSPOBatch(
+        mask=torch.ones(4, 3),
+        old_logp=torch.full((4, 3), -1.0),
+        advantages=torch.tensor(advantages),
+        sample_ids=list(ids),
+    )
     opt = torch.optim.SGD([theta], lr=0.1)
     return theta, batch, opt
 

@@ -1,5 +1,6 @@
 """GSPO learns: on a verifiable reward (exactly J steps, every step says "slowly") a few dozen CPU updates of
 the tiny planner's LoRA raise the mean reward clearly (fixed seeds)."""
+
 import torch
 
 from plotline.planner.backends import BackendContext, make_backend
@@ -35,7 +36,9 @@ def test_gspo_raises_a_verifiable_reward():
         cfg = PlannerConfig(base_model=str(base), num_plans=8, max_new_tokens=40, batch_size=32, top_p=1.0)
         gspo = GSPOConfig(learning_rate=3e-3, kl_coef=0.01, reference="start", mini_batch_size=32, micro_batch_size=16)
         optimizer = make_optimizer(planner, gspo)
-        backend = make_backend("local", BackendContext(cfg, planner.tokenizer, planner.adapter_version, planner=planner))
+        backend = make_backend(
+            "local", BackendContext(cfg, planner.tokenizer, planner.adapter_version, planner=planner)
+        )
         instructions = [Instruction(f"i{k}", s) for k, s in enumerate(shape_instructions())]
         history = []
         for update in range(UPDATES):
@@ -43,8 +46,9 @@ def test_gspo_raises_a_verifiable_reward():
             record_old_logprobs(planner, records)
             rewards = {r.plan_id: verifiable_reward(r) for r in records}
             history.append(sum(rewards.values()) / len(rewards))
-            metrics = gspo_step(planner, records, group_advantages(records, rewards), gspo, optimizer=optimizer,
-                                seed=update)
+            metrics = gspo_step(
+                planner, records, group_advantages(records, rewards), gspo, optimizer=optimizer, seed=update
+            )
             assert len(metrics) == 1 and abs(metrics[0]["ratio"] - 1.0) < 1e-5  # on-policy: ratio 1
         before, after = sum(history[:4]) / 4, sum(history[-4:]) / 4
         print(f"mean reward first 4 updates {before:.3f} -> last 4 updates {after:.3f}")

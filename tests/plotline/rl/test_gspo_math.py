@@ -1,4 +1,5 @@
 """GSPO ratio, loss and KL against an independent per-sequence re-implementation (plain Python loops)."""
+
 import math
 
 import torch
@@ -37,7 +38,9 @@ def test_matches_independent_implementation_on_random_inputs():
         adv = torch.randn(B, generator=gen, dtype=torch.float64) * 2  # some beyond the clip
         eps, c, beta = [(5e-4, 1.0, 0.04), (0.2, 0.5, 0.1)][trial % 2]
         terms = gspo_loss(logp, old, adv, mask, ref, clip=eps, adv_clip=c, kl_coef=beta)
-        r_ratio, r_loss, r_kl = reference(logp.tolist(), old.tolist(), ref.tolist(), mask.tolist(), adv.tolist(), eps, c, beta)
+        r_ratio, r_loss, r_kl = reference(
+            logp.tolist(), old.tolist(), ref.tolist(), mask.tolist(), adv.tolist(), eps, c, beta
+        )
         assert torch.allclose(terms.ratio, torch.tensor(r_ratio, dtype=torch.float64), atol=1e-12)
         assert math.isclose(float(terms.loss), r_loss, rel_tol=1e-10, abs_tol=1e-12)
         assert math.isclose(float(terms.kl), r_kl, rel_tol=1e-10, abs_tol=1e-12)

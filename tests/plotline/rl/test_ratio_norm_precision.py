@@ -1,5 +1,6 @@
 """RatioNorm at real size (16 × 3 × 60 × 104 latents per sample): the fp32 ratio against a float64 evaluation of
 DESIGN §3's log-prob formula, and the exact on-policy identity."""
+
 import math
 
 import pytest
@@ -22,12 +23,14 @@ def _transition(seed: int, dv: float):
 
 def design_ratio(v_new, v_old, x_t, x_next, s, sn, dtype):
     """DESIGN §3 literally: chunk-mean Gaussian log-probs of both policies, log_r + bias, times σ'/((1−σ')σ)."""
+
     def mean_logp(v):
         mu = (1 - sn) * (x_t.to(dtype) - s * v.to(dtype))
-        elem = -((x_next.to(dtype) - mu) ** 2) / (2 * sn ** 2) - math.log(sn) - 0.5 * math.log(2 * math.pi)
+        elem = -((x_next.to(dtype) - mu) ** 2) / (2 * sn**2) - math.log(sn) - 0.5 * math.log(2 * math.pi)
         return elem.flatten(1).mean(1)
+
     log_r = mean_logp(v_new) - mean_logp(v_old)
-    bias = (1 - sn) ** 2 * s ** 2 / (2 * sn ** 2) * ((v_new.to(dtype) - v_old.to(dtype)) ** 2).flatten(1).mean(1)
+    bias = (1 - sn) ** 2 * s**2 / (2 * sn**2) * ((v_new.to(dtype) - v_old.to(dtype)) ** 2).flatten(1).mean(1)
     return torch.exp((log_r + bias) * sn / ((1 - sn) * s))
 
 

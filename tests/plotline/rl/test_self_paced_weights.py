@@ -1,4 +1,5 @@
 """Self-Paced GRPO weights against hand-computed values."""
+
 import math
 
 import numpy as np
@@ -18,8 +19,8 @@ def test_hoyer_extremes():
 def test_weights_hand_computed():
     terms = np.array([[1.0, 1.0], [1.0, 0.0]])  # r_1 = [1, 1] (Hoyer 0), r_2 = [1, 0] (Hoyer 1)
     w = self_paced_weights(terms, thresholds=[0.5, 0.5], alpha=1.0, beta=1.0)
-    g1 = 1 / (1 + math.exp(-0.5))           # sigmoid(1 - .5), no predecessor
-    g2 = 0.5 + 1.0 * (0.0 - 1.0)            # sigmoid(.5 - .5) + beta*(H(r_1) - H(r_2))
+    g1 = 1 / (1 + math.exp(-0.5))  # sigmoid(1 - .5), no predecessor
+    g2 = 0.5 + 1.0 * (0.0 - 1.0)  # sigmoid(.5 - .5) + beta*(H(r_1) - H(r_2))
     e1, e2 = math.exp(g1), math.exp(g2)
     np.testing.assert_allclose(w, [e1 / (e1 + e2), e2 / (e1 + e2)])
     assert w[0] == pytest.approx(0.75444, abs=1e-5)  # 1 / (1 + e^-1.12246)

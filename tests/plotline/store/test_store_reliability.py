@@ -1,5 +1,6 @@
 """Store reliability pieces on their own: the call deadline, manifest path confinement, attempt leases, the
 verified cache memo, and non-finite tensors refused at write time."""
+
 import json
 import os
 import time
@@ -22,7 +23,9 @@ def test_call_deadline_is_the_retry_budget():
     assert call_deadline_s(S3Config(max_attempts=3, connect_timeout_s=2, read_timeout_s=5)) == pytest.approx(25.0)
     assert call_deadline_s(S3Config(max_attempts=1, connect_timeout_s=0.5, read_timeout_s=0.5)) == pytest.approx(2.0)
     # backoff is capped at 20 s per retry: 7 attempts → 1+2+4+8+16+20 = 51 s of backoff
-    assert call_deadline_s(S3Config(max_attempts=7, connect_timeout_s=1, read_timeout_s=1)) == pytest.approx(14 + 51 + 1)
+    assert call_deadline_s(S3Config(max_attempts=7, connect_timeout_s=1, read_timeout_s=1)) == pytest.approx(
+        14 + 51 + 1
+    )
 
 
 def test_transfers_extend_the_deadline_by_their_size(monkeypatch):
@@ -32,8 +35,18 @@ def test_transfers_extend_the_deadline_by_their_size(monkeypatch):
     monkeypatch.setattr(fsmod, "sync", lambda loop, fn, *a, timeout, **kw: seen.append(timeout) or b"")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    cfg = StorageConfig.model_validate({"root": "s3://b/r", "s3": {"endpoint_url": "http://127.0.0.1:9",
-        "max_attempts": 1, "connect_timeout_s": 0.5, "read_timeout_s": 0.5, "min_transfer_mb_s": 2.0}})
+    cfg = StorageConfig.model_validate(
+        {
+            "root": "s3://b/r",
+            "s3": {
+                "endpoint_url": "http://127.0.0.1:9",
+                "max_attempts": 1,
+                "connect_timeout_s": 0.5,
+                "read_timeout_s": 0.5,
+                "min_transfer_mb_s": 2.0,
+            },
+        }
+    )
     fs = StoreFS("s3://b/r", cfg)
     fs.write_bytes("x", b"\0" * 3_000_000)  # 3 MB at 2 MB/s: 1.5 s on top of the 2 s deadline
     fs.read_bytes("x", size_hint=1_000_000)
@@ -101,8 +114,11 @@ def test_non_finite_tensors_are_reported_and_refused(tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_model.safetensors").write_bytes(tensors_to_bytes(t))
-    with pytest.raises(NonFiniteTensor, match=r"adapter/adapter_model.safetensors: refusing non-finite tensors "
-                                              r"\(bad: 2 of 3"):
+    with pytest.raises(
+        NonFiniteTensor,
+        match=r"adapter/adapter_model.safetensors: refusing non-finite tensors "
+        r"\(bad: 2 of 3",
+    ):
         w.write_dir("adapter", str(adapter))
     assert w.files == []
     (adapter / "adapter_model.safetensors").write_bytes(tensors_to_bytes({"ok": torch.ones(2)}))

@@ -1,4 +1,5 @@
 """safetensors helpers: metadata stamping of files written by other libraries (e.g. peft adapters)."""
+
 import torch
 from safetensors.torch import load_file, save_file
 

@@ -1,4 +1,5 @@
 """The tiny Qwen3 builder: config-built model + tokenizer trained in the test, Qwen3-style chat template."""
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -37,11 +38,15 @@ def test_chat_template_thinking_switch():
     off = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, enable_thinking=False)
     assert on == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
     assert off == on + "<think>\n\n</think>\n\n"
-    reply = tok.apply_chat_template(msgs + [{"role": "assistant", "content": "<think>\nhm\n</think>\n\nOK"}],
-                                    tokenize=False)
+    reply = tok.apply_chat_template(
+        msgs + [{"role": "assistant", "content": "<think>\nhm\n</think>\n\nOK"}], tokenize=False
+    )
     assert reply.endswith("<|im_start|>assistant\n<think>\nhm\n</think>\n\nOK<|im_end|>\n")
     # earlier turns lose their reasoning, as in Qwen3
-    history = msgs + [{"role": "assistant", "content": "<think>\nold\n</think>\n\nA1"}, {"role": "user", "content": "U2"}]
+    history = msgs + [
+        {"role": "assistant", "content": "<think>\nold\n</think>\n\nA1"},
+        {"role": "user", "content": "U2"},
+    ]
     assert "old" not in tok.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
 
 

@@ -1,4 +1,5 @@
 """Fixtures of the shapes-world tests: a small world config and a set of generated instructions."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Instruction generator: determinism, phrasings, ground-truth steps, held-out splits, the `world` source."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from plotline.world.config import WorldConfig
-from plotline.world.instructions import (combinations_of, generate_instructions, heldout_combinations,
-                                      instruction_rows, possible_combinations)
+from plotline.world.instructions import (
+    combinations_of,
+    generate_instructions,
+    heldout_combinations,
+    instruction_rows,
+    possible_combinations,
+)
 from plotline.world.parse import parse_events, parse_text
 from plotline.world.phrasing import PHRASINGS, phrase_instruction
 
@@ -62,14 +68,20 @@ def test_ground_truth_steps_are_one_visual_caption_per_event(instructions):
 
 def test_phrasing_templates():
     events = ["move_right", "turn_blue", "grow"]
-    assert phrase_instruction("first_then", "red square", events) == \
-        "First a red square moves to the right, then it turns blue, and finally it grows."
-    assert phrase_instruction("comma_then", "red square", events) == \
-        "A red square moves to the right, then turns blue, then grows."
-    assert phrase_instruction("after", "red square", events[:2]) == \
-        "After a red square moves to the right, it turns blue."
-    assert phrase_instruction("sentence", "red square", events) == \
-        "A red square moves to the right, turns blue and grows."
+    assert (
+        phrase_instruction("first_then", "red square", events)
+        == "First a red square moves to the right, then it turns blue, and finally it grows."
+    )
+    assert (
+        phrase_instruction("comma_then", "red square", events)
+        == "A red square moves to the right, then turns blue, then grows."
+    )
+    assert (
+        phrase_instruction("after", "red square", events[:2]) == "After a red square moves to the right, it turns blue."
+    )
+    assert (
+        phrase_instruction("sentence", "red square", events) == "A red square moves to the right, turns blue and grows."
+    )
     assert phrase_instruction("first_then", "red square", events[:1]) is None
 
 
@@ -111,8 +123,16 @@ def test_world_source_is_found_lazily():
     assert len(rows) == 7 and rows == instruction_rows(config.world)
 
 
-@pytest.mark.parametrize("bad", [{"min_steps": 3, "max_steps": 2}, {"colours": ["red", "mauve"]},
-                                 {"shapes": []}, {"phrasings": ["limerick"]}, {"unknown_key": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"min_steps": 3, "max_steps": 2},
+        {"colours": ["red", "mauve"]},
+        {"shapes": []},
+        {"phrasings": ["limerick"]},
+        {"unknown_key": 1},
+    ],
+)
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValidationError):
         WorldConfig(**bad)

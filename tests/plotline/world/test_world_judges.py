@@ -1,4 +1,5 @@
 """Programmatic judges: exact on rendered ground truth, low on wrong videos and plans, frames-only."""
+
 from __future__ import annotations
 
 import inspect
@@ -18,11 +19,22 @@ from plotline.world.render import render_scenario, span_bounds
 from plotline.world.scenario import InfeasibleScenario, place
 from plotline.world.state import Geometry
 
-VIDEO_KEYS = ("temporal_order_score", "physical_plausibility_score", "visual_consistency_score",
-              "prompt_alignment_score", "final_score")
+VIDEO_KEYS = (
+    "temporal_order_score",
+    "physical_plausibility_score",
+    "visual_consistency_score",
+    "prompt_alignment_score",
+    "final_score",
+)
 STEP_KEYS = ("subject_score", "scene_score", "action_score", "object_appearance_reasonability_score", "final_score")
-OPPOSITE = {"move_left": "move_right", "move_right": "move_left", "move_up": "move_down", "move_down": "move_up",
-            "grow": "shrink", "shrink": "grow"}
+OPPOSITE = {
+    "move_left": "move_right",
+    "move_right": "move_left",
+    "move_up": "move_down",
+    "move_down": "move_up",
+    "grow": "shrink",
+    "shrink": "grow",
+}
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +106,9 @@ def test_temporal_judge_is_low_on_wrong_colour_or_action(many):
             if e.startswith("turn_"):
                 used = {x.removeprefix("turn_") for x in events if x.startswith("turn_")}
                 wrong = [c for c in cfg.colours if c not in used and c != inst.scenario.initial.colour]
-                swapped = events[:i] + ["turn_" + rng.choice(wrong)] + events[i + 1:]
+                swapped = events[:i] + ["turn_" + rng.choice(wrong)] + events[i + 1 :]
             elif e in OPPOSITE:
-                swapped = events[:i] + [OPPOSITE[e]] + events[i + 1:]
+                swapped = events[:i] + [OPPOSITE[e]] + events[i + 1 :]
             else:
                 continue
             video = _variant(inst, swapped, cfg)
@@ -129,7 +141,7 @@ def _windows(inst, video):
     for j, (a, b) in enumerate(span_bounds(len(video), len(inst.steps))):
         n = b - a
         for length in (n, max(2, n // 4 + 1), max(2, n // 2)):
-            yield j, video[a: a + length]
+            yield j, video[a : a + length]
 
 
 def test_step_judge_is_exact_on_ground_truth_windows(many):
@@ -155,7 +167,7 @@ def test_step_judge_is_low_on_wrong_static_and_noisy_windows(many):
             r = json.loads(judge_step(inst.steps[j], video[oa:ob]))  # another step's window
             wrong_action.append(r["action_score"])
             assert r["final_score"] <= 5.0, (inst.steps[j], r["think"])
-            still = np.repeat(video[a:a + 1], b - a, axis=0)
+            still = np.repeat(video[a : a + 1], b - a, axis=0)
             s = json.loads(judge_step(inst.steps[j], still))
             static_final.append(s["final_score"])
             assert s["action_score"] == 0.0
@@ -165,7 +177,9 @@ def test_step_judge_is_low_on_wrong_static_and_noisy_windows(many):
 
 
 def test_step_judge_reads_subject_from_previous_step():
-    video = render_scenario(place(["turn_blue", "move_left"], "circle", "red", True, Geometry.from_config(WorldConfig())))
+    video = render_scenario(
+        place(["turn_blue", "move_left"], "circle", "red", True, Geometry.from_config(WorldConfig()))
+    )
     second = video[16:]
     r = json.loads(judge_step("it moves to the left", second, previous_step="a red circle turns blue"))
     assert r["subject_score"] == 10.0 and r["think"]["expected_subject"] == {"shape": "circle", "colour": "blue"}
@@ -176,8 +190,12 @@ def test_step_judge_reads_subject_from_previous_step():
 def test_plan_judge_scores(many):
     for inst in many:
         gt = json.loads(judge_plan(inst.prompt, inst.steps, list(inst.steps)))
-        assert (gt["faithfulness_score"], gt["coverage_score"], gt["temporal_score"], gt["hallucination_score"]) \
-            == (1.0, 1.0, 1.0, 0.0)
+        assert (gt["faithfulness_score"], gt["coverage_score"], gt["temporal_score"], gt["hallucination_score"]) == (
+            1.0,
+            1.0,
+            1.0,
+            0.0,
+        )
         fallback = json.loads(judge_plan(inst.prompt, inst.steps, [inst.prompt]))  # the parser's fallback plan
         assert fallback["coverage_score"] == fallback["temporal_score"] == 1.0
         padded = json.loads(judge_plan(inst.prompt, inst.steps, list(inst.steps) + [inst.steps[-1]]))
@@ -187,12 +205,14 @@ def test_plan_judge_scores(many):
             rev = json.loads(judge_plan(inst.prompt, inst.steps, reversed_plan))
             assert rev["temporal_score"] == 0.0 and rev["coverage_score"] == 1.0
     inst = many[0]
-    halluc = json.loads(judge_plan(inst.prompt, inst.steps, [inst.steps[0], "a dog jumps over a fence",
-                                                             "a white star spins around"]))
+    halluc = json.loads(
+        judge_plan(inst.prompt, inst.steps, [inst.steps[0], "a dog jumps over a fence", "a white star spins around"])
+    )
     assert halluc["hallucination_score"] >= 0.5 and halluc["faithfulness_score"] <= 1 / 3
     other_shape = {"square": "circle", "circle": "triangle", "triangle": "square"}[inst.scenario.initial.shape]
-    invented = json.loads(judge_plan(inst.prompt, inst.steps, [s.replace(inst.scenario.initial.shape, other_shape)
-                                                               for s in inst.steps]))
+    invented = json.loads(
+        judge_plan(inst.prompt, inst.steps, [s.replace(inst.scenario.initial.shape, other_shape) for s in inst.steps])
+    )
     assert invented["hallucination_score"] == 1.0 and invented["faithfulness_score"] == 0.0
     empty = json.loads(judge_plan(inst.prompt, inst.steps, []))
     assert empty["coverage_score"] == 0.0 and empty["faithfulness_score"] == 0.0
@@ -226,7 +246,9 @@ def test_judges_see_pixels_only(many):
     s = inst.scenario
     nudged = s.__class__(s.initial.with_(size=round(s.initial.size) + 0.2), s.events)
     if np.array_equal(render_scenario(nudged)[0], render_scenario(s)[0]):
-        assert judge_step(inst.steps[0], render_scenario(nudged)[:8]) == judge_step(inst.steps[0], render_scenario(s)[:8])
+        assert judge_step(inst.steps[0], render_scenario(nudged)[:8]) == judge_step(
+            inst.steps[0], render_scenario(s)[:8]
+        )
 
 
 def test_programmatic_backend_answers_with_world_judges(many):
@@ -240,12 +262,23 @@ def test_programmatic_backend_answers_with_world_judges(many):
     pngs = tuple(encode_png(video[i]) for i in idx)
     register_world_judges()
     try:
-        reqs = [JudgeRequest("temporal", "world", "", inst.prompt, pngs, 8, {"instruction": inst.prompt,
-                                                                            "steps": list(inst.steps)}),
-                JudgeRequest("step", "world", "", "", tuple(encode_png(f) for f in video[:8]), None,
-                             {"step": inst.steps[0]}),
-                JudgeRequest("plan", "world", "", "", (), None, {"instruction": inst.prompt, "gt_steps": list(inst.steps),
-                                                                 "plan_steps": list(inst.steps)})]
+        reqs = [
+            JudgeRequest(
+                "temporal", "world", "", inst.prompt, pngs, 8, {"instruction": inst.prompt, "steps": list(inst.steps)}
+            ),
+            JudgeRequest(
+                "step", "world", "", "", tuple(encode_png(f) for f in video[:8]), None, {"step": inst.steps[0]}
+            ),
+            JudgeRequest(
+                "plan",
+                "world",
+                "",
+                "",
+                (),
+                None,
+                {"instruction": inst.prompt, "gt_steps": list(inst.steps), "plan_steps": list(inst.steps)},
+            ),
+        ]
         out = ProgrammaticJudgeBackend().complete(reqs)
     finally:
         for kind in ("temporal", "step", "plan"):
@@ -260,9 +293,10 @@ def test_image_statistics_stand_in(many):
     videos = [render_scenario(inst.scenario) for inst in many[:5]]
     clean = [image_quality_score(v) for v in videos]
     noisy = [image_quality_score(rng.integers(0, 256, v.shape, dtype=np.uint8)) for v in videos]
+
     def blur(v):  # 3x3 box blur of every frame
         f = np.pad(v.astype(float), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-        return sum(f[:, dy:dy + v.shape[1], dx:dx + v.shape[2]] for dy in range(3) for dx in range(3)) / 9
+        return sum(f[:, dy : dy + v.shape[1], dx : dx + v.shape[2]] for dy in range(3) for dx in range(3)) / 9
 
     blurred = [image_quality_score(blur(v).astype(np.uint8)) for v in videos]
     assert all(0.0 <= x <= 1.0 for x in clean + noisy + blurred)
@@ -281,6 +315,6 @@ def test_judges_scale_with_frame_size_and_tolerate_blur():
     for inst in generate_instructions(WorldConfig(num_train_instructions=20, num_eval_instructions=0, seed=4)):
         v = render_scenario(inst.scenario).astype(float)
         f = np.pad(v, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-        soft = (sum(f[:, dy:dy + 32, dx:dx + 32] for dy in range(3) for dx in range(3)) / 9).astype(np.uint8)
+        soft = (sum(f[:, dy : dy + 32, dx : dx + 32] for dy in range(3) for dx in range(3)) / 9).astype(np.uint8)
         finals.append(_temporal(inst, soft)["final_score"])
     assert np.mean(finals) >= 9.5

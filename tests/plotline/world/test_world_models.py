@@ -1,5 +1,6 @@
 """The world's executor pieces: the state latent and its decoder, the event text encoder, plans and their videos,
 and the teacher-forced training example (train/inference consistency)."""
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,16 @@ from plotline.config import load_config
 from plotline.world.detect import observe
 from plotline.world.executor_training import canonical_states, example, frame_contexts, teacher_forced_loss
 from plotline.world.instructions import generate_instructions
-from plotline.world.plans import (CORRUPTIONS, STAY, captions, noisy_plan, padded_events, render_spans,
-                                  span_bounds_from_starts, template_plan)
+from plotline.world.plans import (
+    CORRUPTIONS,
+    STAY,
+    captions,
+    noisy_plan,
+    padded_events,
+    render_spans,
+    span_bounds_from_starts,
+    template_plan,
+)
 from plotline.world.render import render_scenario
 from plotline.world.state import Geometry
 from plotline.world.state_latent import CHANNELS, WorldStateDecoder, decode_states, encode_spans
@@ -48,9 +57,10 @@ def test_world_video_through_the_latent_keeps_its_judged_events(shapes_config):
     decoder = WorldStateDecoder()
     for ins in [i for i in generate_instructions(world) if i.split == "eval"][:6]:
         states = ins.scenario.states(geometry)
-        bounds = span_bounds_from_starts([0, 3, 6][:len(states) - 1], 9)
+        bounds = span_bounds_from_starts([0, 3, 6][: len(states) - 1], 9)
         video = (decoder(encode_spans(states, bounds, world.hold_fraction)[None])[0].numpy() * 255).astype(np.uint8)
         import json
+
         reply = json.loads(judge_temporal(ins.prompt, video, None, world))
         assert reply["temporal_order_score"] == 10.0, (ins.prompt, reply["think"]["observed_events"])
 
@@ -79,7 +89,7 @@ def test_template_plan_and_corruptions(shapes_config):
     world = shapes_config.world
     ins = next(i for i in generate_instructions(world) if i.phrasing == "after" and len(i.steps) >= 2)
     plan = template_plan(ins.scenario, 3)
-    assert plan[:len(ins.steps)] == list(ins.steps) and all("stays still" in s for s in plan[len(ins.steps):])
+    assert plan[: len(ins.steps)] == list(ins.steps) and all("stays still" in s for s in plan[len(ins.steps) :])
     rng = random.Random(0)
     misread = noisy_plan(ins.scenario, 3, rng, {"misread_after": 1.0}, ins.phrasing)
     assert misread[1] == "misread_after" and misread[0] != plan
@@ -148,8 +158,9 @@ def test_planner_warm_start_is_reproducible(tmp_path):
     from plotline.config import load_config
     from plotline.world.planner_training import build_planner
 
-    cfg = load_config(["configs/shapes.yaml"], ["world.bootstrap.planner.steps=4",
-                                                "world.bootstrap.planner.sft_instructions=20"])
+    cfg = load_config(
+        ["configs/shapes.yaml"], ["world.bootstrap.planner.steps=4", "world.bootstrap.planner.sft_instructions=20"]
+    )
     weights = []
     for k in range(2):
         torch.manual_seed(1000 + k)

@@ -1,4 +1,5 @@
 """Renderer (shapes, dtypes, spans, progress) and the text → event parser."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ def test_shape_masks_have_distinct_fill_ratios():
 
 def test_render_from_steps_matches_the_described_events():
     cfg = WorldConfig()
-    video = render_from_steps(["a red square moves to the right", "the red square turns blue",
-                               "the blue square grows"], cfg)
+    video = render_from_steps(
+        ["a red square moves to the right", "the red square turns blue", "the blue square grows"], cfg
+    )
     assert video.shape == (cfg.num_frames, 32, 32, 3)
     first, last = observe(video[0]), observe(video[-1])
     assert (first.shape, first.colour, last.colour) == ("square", "red", "blue")
@@ -80,15 +82,20 @@ def test_render_from_steps_matches_the_described_events():
         render_from_steps(["a red square turns red"], cfg)
 
 
-@pytest.mark.parametrize("text,events", [
-    ("A red square slides left, then becomes larger.", ["move_left", "grow"]),
-    ("First the ball rises, then it vanishes, and finally it fades in.", ["move_up", "disappear", "appear"]),
-    ("After moving to the right, the blue circle changes colour to yellow and gets smaller.",
-     ["move_right", "turn_yellow", "shrink"]),
-    ("a cyan triangle stays still", ["stay"]),
-    ("a purple square moves downward and turns magenta", ["move_down", "turn_purple"]),
-    ("a cat sleeps on the sofa", []),
-])
+@pytest.mark.parametrize(
+    "text,events",
+    [
+        ("A red square slides left, then becomes larger.", ["move_left", "grow"]),
+        ("First the ball rises, then it vanishes, and finally it fades in.", ["move_up", "disappear", "appear"]),
+        (
+            "After moving to the right, the blue circle changes colour to yellow and gets smaller.",
+            ["move_right", "turn_yellow", "shrink"],
+        ),
+        ("a cyan triangle stays still", ["stay"]),
+        ("a purple square moves downward and turns magenta", ["move_down", "turn_purple"]),
+        ("a cat sleeps on the sofa", []),
+    ],
+)
 def test_parser_finds_events_in_order(text, events):
     assert parse_events(text) == events
 

@@ -1,4 +1,5 @@
 """`rewards parse --kind KIND FILE.jsonl`: one result per input line, in input order."""
+
 import json
 from pathlib import Path
 
@@ -12,8 +13,12 @@ CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "replie
 def test_parse_outputs_in_input_order(tmp_path):
     cases = [c for c in CORPUS if c["kind"] == "temporal"]
     src = tmp_path / "replies.jsonl"
-    src.write_text("".join(json.dumps({"id": c["id"], "raw": c["raw"], "n_frames": c.get("n_frames"), "extra": 1})
-                           + "\n" for c in cases))
+    src.write_text(
+        "".join(
+            json.dumps({"id": c["id"], "raw": c["raw"], "n_frames": c.get("n_frames"), "extra": 1}) + "\n"
+            for c in cases
+        )
+    )
     result = CliRunner().invoke(app, ["parse", "--kind", "temporal", str(src)])
     assert result.exit_code == 0, result.output
     out = [json.loads(line) for line in result.stdout.splitlines()]

@@ -1,5 +1,6 @@
 """`plotline stage NAME --run R` reruns under the run's recorded config (run.json), prints every key that
 --set/--config change, and a run without run.json still starts from the presets."""
+
 from typer.testing import CliRunner
 
 from plotline.cli import app
@@ -20,8 +21,21 @@ def test_rerun_uses_run_json_and_prints_the_diff(tmp_path):
     prompts = tmp_path / "prompts.csv"
     prompts.write_text('prompt,category\n"a ball rolls, then stops",object\n')
     run = str(tmp_path / "runs" / "rerun")
-    first = runner.invoke(app, ["stage", "instructions", "--run", run, "--set", "data.source=file",
-                                "--set", f"data.path={prompts}", "--set", "seed=3"])
+    first = runner.invoke(
+        app,
+        [
+            "stage",
+            "instructions",
+            "--run",
+            run,
+            "--set",
+            "data.source=file",
+            "--set",
+            f"data.path={prompts}",
+            "--set",
+            "seed=3",
+        ],
+    )
     assert first.exit_code == 0 and "committed v0" in first.output, first.output
     assert "recorded config" not in first.output  # a new run: presets, nothing to compare with
     # no --set: the run's own config (file source, seed 3), not configs/shapes.yaml's world source -> skipped
@@ -35,4 +49,6 @@ def test_rerun_uses_run_json_and_prints_the_diff(tmp_path):
     assert "data.instructions_per_step: 64 -> 7" in changed.output
     replaced = runner.invoke(app, ["stage", "instructions", "--run", run, "--config", "configs/shapes.yaml"])
     assert replaced.exit_code == 0, replaced.output
-    assert "replacing the run's recorded config" in replaced.output and 'data.source: "file" -> "world"' in replaced.output
+    assert (
+        "replacing the run's recorded config" in replaced.output and 'data.source: "file" -> "world"' in replaced.output
+    )

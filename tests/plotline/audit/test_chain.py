@@ -2,6 +2,7 @@
 reward, its group and the advantage; the reward recomputed by hand from the verbatim replies equals the stored
 one; statistics are per judge and only reward-like columns are ranked; a forced upstream rerun is shown as not
 consumed, and --version follows an older head."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,14 @@ from plotline.store import RunStore
 
 runner = CliRunner()
 
-FAST = ["world.num_train_instructions=2", "world.bootstrap.planner.steps=2", "world.bootstrap.planner.sft_instructions=4",
-        "world.bootstrap.executor.steps=2", "world.bootstrap.executor.pool_size=16", "planner.batch_size=8"]
+FAST = [
+    "world.num_train_instructions=2",
+    "world.bootstrap.planner.steps=2",
+    "world.bootstrap.planner.sft_instructions=4",
+    "world.bootstrap.executor.steps=2",
+    "world.bootstrap.executor.pool_size=16",
+    "planner.batch_size=8",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,9 @@ def test_continuation_chain_recomputes_its_reward_from_the_raw_replies(one_step)
     store = RunStore(run)
     adv = store.latest("advantage", 0).read_table("advantages.parquet").to_pandas()
     row = adv[adv.role == "executor"].iloc[1]
-    chain = _json(runner.invoke(app, ["audit", "--run", run, "--step", "0", "--sample", f"step:{row.sample_id}", "--json"]))
+    chain = _json(
+        runner.invoke(app, ["audit", "--run", run, "--step", "0", "--sample", f"step:{row.sample_id}", "--json"])
+    )
     assert chain["sample_id"] == row.sample_id and chain["role"] == "executor"
     assert chain["plan"]["plan_id"] == row.plan_id and chain["plan"]["raw_text"]
     assert chain["rollout"]["switch_step"] >= 1 and len(chain["rollout"]["span_prompts"]) == len(chain["plan"]["steps"])
@@ -53,8 +62,13 @@ def test_continuation_chain_recomputes_its_reward_from_the_raw_replies(one_step)
     assert all(j["model"].startswith("programmatic:") for n, j in judges.items() if n != "pickscore")
     # by hand, from the verbatim reply: DESIGN §5 R_step weights, 0–10 scale; R_exec = 0.6·R_step + 0.4·R_aes
     raw = json.loads(judges["step"]["raw"])
-    r_step = (0.15 * raw["subject_score"] + 0.15 * raw["scene_score"] + 0.2 * raw["action_score"]
-              + 0.2 * raw["object_appearance_reasonability_score"] + 0.3 * raw["final_score"]) / 10
+    r_step = (
+        0.15 * raw["subject_score"]
+        + 0.15 * raw["scene_score"]
+        + 0.2 * raw["action_score"]
+        + 0.2 * raw["object_appearance_reasonability_score"]
+        + 0.3 * raw["final_score"]
+    ) / 10
     assert judges["step"]["aggregate"] == pytest.approx(r_step, abs=1e-12)
     w = cfg.rewards.weights.exec
     expected = w.step * r_step + w.aesthetic * judges["pickscore"]["stored_score"]
@@ -80,8 +94,16 @@ def test_plan_chain_and_human_output(one_step):
     assert chain["reward"]["stored"] == pytest.approx(by_hand, abs=1e-9)
     out = runner.invoke(app, ["audit", "--run", run, "--step", "0", "--sample", plan_id], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    for word in ("instruction", "judge plan", "faithfulness_score", "aggregate", "recomputed", "group", "advantage",
-                 "versions used"):
+    for word in (
+        "instruction",
+        "judge plan",
+        "faithfulness_score",
+        "aggregate",
+        "recomputed",
+        "group",
+        "advantage",
+        "versions used",
+    ):
         assert word in out.output
     bad = runner.invoke(app, ["audit", "--run", run, "--step", "0", "--sample", "nope#m9"])
     assert bad.exit_code == 1 and "neither a plan nor a continuation" in bad.output
@@ -98,11 +120,15 @@ def test_statistics_are_per_judge_and_only_rewards_are_ranked(one_step):
     ranked_columns = {(e["stage"], e["column"]) for e in report.extremes}
     assert ("bootstrap", "value") not in ranked_columns and ("score", "latency_s") not in ranked_columns
     assert ("advantage", "reward") in ranked_columns and ("score", "score") in ranked_columns
-    for (stage, group) in {(e["stage"], e["group"]) for e in report.extremes}:
+    for stage, group in {(e["stage"], e["group"]) for e in report.extremes}:
         ids = [e["id"] for e in report.extremes if e["stage"] == stage and e["group"] == group]
         assert len(ids) == len(set(ids)), f"{stage}/{group} lists a sample twice"
-    best = [e["value"] for e in report.extremes if e["stage"] == "score" and e["group"] == "step" and e["which"] == "best"]
-    worst = [e["value"] for e in report.extremes if e["stage"] == "score" and e["group"] == "step" and e["which"] == "worst"]
+    best = [
+        e["value"] for e in report.extremes if e["stage"] == "score" and e["group"] == "step" and e["which"] == "best"
+    ]
+    worst = [
+        e["value"] for e in report.extremes if e["stage"] == "score" and e["group"] == "step" and e["which"] == "worst"
+    ]
     assert min(best) >= max(worst) and best == sorted(best, reverse=True)
 
 

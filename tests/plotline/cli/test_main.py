@@ -1,5 +1,4 @@
 """The plotline command: stage --list, running a stage, validate, audit (+CSV), gc, config errors."""
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,8 +13,9 @@ def run_dir(tmp_path):
     prompts = tmp_path / "prompts.csv"
     prompts.write_text('prompt,category\n"a ball rolls, then stops",object\n"first a bird flies, then lands",animal\n')
     run = tmp_path / "runs" / "cli"
-    result = runner.invoke(app, ["stage", "instructions", "--run", str(run), "--set", "data.source=file",
-                                 "--set", f"data.path={prompts}"])
+    result = runner.invoke(
+        app, ["stage", "instructions", "--run", str(run), "--set", "data.source=file", "--set", f"data.path={prompts}"]
+    )
     assert result.exit_code == 0, result.output
     assert "committed v0" in result.output
     return run, prompts
@@ -30,8 +30,11 @@ def test_stage_list_shows_every_built_stage_module():
     result = runner.invoke(app, ["stage", "--list"])
     assert result.exit_code == 0, result.output
     modules = {m.name for m in pkgutil.iter_modules(stages.__path__)} - {"base"}
-    registered = {spec.run.__module__.rsplit(".", 1)[-1] for spec in registry().values()
-                  if spec.run.__module__.startswith("stages.")}
+    registered = {
+        spec.run.__module__.rsplit(".", 1)[-1]
+        for spec in registry().values()
+        if spec.run.__module__.startswith("stages.")
+    }
     assert modules == registered  # every module registers a stage; nothing is listed that has no module
     for module in modules:
         assert module in result.output
@@ -66,7 +69,9 @@ def test_audit_prints_and_exports_csv(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "instructions" in result.output
     text = out.read_text().splitlines()
-    assert text[0].startswith("section,step,stage") and any(",instructions,0,instructions.parquet," in line for line in text)
+    assert text[0].startswith("section,step,stage") and any(
+        ",instructions,0,instructions.parquet," in line for line in text
+    )
     empty = runner.invoke(app, ["audit", "--run", str(run), "--step", "7"])
     assert empty.exit_code == 1 and "nothing committed" in empty.output
 
@@ -74,8 +79,19 @@ def test_audit_prints_and_exports_csv(run_dir, tmp_path):
 def test_bad_config_and_missing_input_exit_with_clear_messages(tmp_path):
     result = runner.invoke(app, ["stage", "instructions", "--run", str(tmp_path / "r"), "--set", "data.sorce=file"])
     assert result.exit_code == 2 and "unknown key 'data.sorce'" in result.output
-    result = runner.invoke(app, ["stage", "instructions", "--run", str(tmp_path / "r"), "--set", "data.source=file",
-                                 "--set", f"data.path={tmp_path / 'nope.csv'}"])
+    result = runner.invoke(
+        app,
+        [
+            "stage",
+            "instructions",
+            "--run",
+            str(tmp_path / "r"),
+            "--set",
+            "data.source=file",
+            "--set",
+            f"data.path={tmp_path / 'nope.csv'}",
+        ],
+    )
     assert result.exit_code == 1 and "nope.csv: file not found" in result.output
     assert not list((tmp_path / "r").rglob("_manifest.json"))
     result = runner.invoke(app, ["stage", "nosuch", "--run", str(tmp_path / "r")])
@@ -85,8 +101,19 @@ def test_bad_config_and_missing_input_exit_with_clear_messages(tmp_path):
 def test_malformed_rows_are_reported_with_line_numbers(tmp_path):
     prompts = tmp_path / "p.csv"
     prompts.write_text('prompt,steps\n"ok one",\n"",\n"ok two","[1, 2]"\n')
-    result = runner.invoke(app, ["stage", "instructions", "--run", str(tmp_path / "r"), "--set", "data.source=file",
-                                 "--set", f"data.path={prompts}"])
+    result = runner.invoke(
+        app,
+        [
+            "stage",
+            "instructions",
+            "--run",
+            str(tmp_path / "r"),
+            "--set",
+            "data.source=file",
+            "--set",
+            f"data.path={prompts}",
+        ],
+    )
     assert result.exit_code == 1
     assert "line 3: empty prompt" in result.output and "line 4: 'steps'" in result.output
     assert not list((tmp_path / "r").rglob("_manifest.json"))
@@ -110,7 +137,9 @@ def test_gc_lists_uncommitted_attempts(run_dir):
 
 def test_data_import_public_list_format(tmp_path):
     prompts = tmp_path / "eval.csv"
-    prompts.write_text('prompt,category\n"A chef slices a tomato, then plates it.",person\n"A glass tips over and falls.",object\n')
+    prompts.write_text(
+        'prompt,category\n"A chef slices a tomato, then plates it.",person\n"A glass tips over and falls.",object\n'
+    )
     run = tmp_path / "runs" / "imp"
     result = runner.invoke(app, ["data", "import", str(prompts), "--run", str(run), "--split", "eval"])
     assert result.exit_code == 0, result.output
