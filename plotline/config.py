@@ -201,3 +201,11 @@ def config_hash(config: PlotlineConfig, sections: Iterable[str] | None = None) -
             picked[name] = node
         dumped = picked
     return hashlib.sha256(canonical_json(dumped).encode()).hexdigest()
+
+
+def with_sections(config: PlotlineConfig, **sections: Any) -> PlotlineConfig:
+    """`config` with the given sections (objects or dicts) replacing its own, re-validated as a root config."""
+    data = config.model_dump(mode="json")
+    for name, value in sections.items():
+        data[name] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    return PlotlineConfig.model_validate(data)

@@ -117,8 +117,8 @@ def run_cmd(
 ) -> None:
     """Generate one video per benchmark prompt for every condition, judge them, and commit results + report."""
     from plotline.config import ConfigError
+    from plotline.config import with_sections as extend
     from plotline.eval.config import PAPER_STEP_FRAMES, EvalSubset, eval_section
-    from plotline.eval.sections import extend
     from plotline.store import RunStore
     from stages.base import run_stage
     from stages.pins import latest_update_step, pin_reference

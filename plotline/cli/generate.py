@@ -77,7 +77,7 @@ def generate_cmd(
 ) -> None:
     """Generate videos for instructions, open loop or with reflection, and commit them with their audit trail."""
     from plotline.config import ConfigError, load_config
-    from plotline.eval.sections import extend
+    from plotline.config import with_sections as extend
     from plotline.reflect.trail import video_summaries
     from plotline.store import RunStore
     from stages.base import run_stage

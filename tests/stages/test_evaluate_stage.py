@@ -9,8 +9,8 @@ import torch
 
 from data_contracts import validate
 from plotline.config import load_config
+from plotline.config import with_sections as extend
 from plotline.eval.config import EvalConfig
-from plotline.eval.sections import extend
 from plotline.net import free_port
 from plotline.store import RunStore, StorageConfig
 from plotline.store.manifest import Manifest

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from plotline.config import load_config
+from plotline.config import with_sections as extend
 from plotline.data.synth import SYSTEM_PROMPT, Selection, SynthesisShortfall, plan_request
 from plotline.data.synth_config import SynthConfig
 from plotline.data.synth_offline import template_candidate, template_reply
-from plotline.eval.sections import extend
 from plotline.net import free_port
 from plotline.rewards.judges.programmatic import register_programmatic_judge, unregister_programmatic_judge
 from plotline.store import RunStore, StorageConfig

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from plotline.config import load_config
+from plotline.config import with_sections as extend
 from plotline.data.importer import ImportRejected
 from plotline.eval.benchmark import BenchmarkError, BenchmarkPrompt, Geometry, load_benchmark, subset_geometry
 from plotline.eval.checkpoints import CheckpointError, checkpoint_key, parse_reference, resolve_checkpoint
 from plotline.eval.conditions import PlannedPrompt, fit_steps, span_prompts
 from plotline.eval.config import EvalCondition, EvalConfig, EvalSubset, paper_subsets
 from plotline.eval.runner import subset_rows
-from plotline.eval.sections import extend
 from plotline.store import RunStore
 from plotline.store.manifest import Manifest
 from plotline.video import VideoConfig

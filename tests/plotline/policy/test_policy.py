@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from plotline.config import load_config
+from plotline.config import with_sections as extend
 from plotline.eval.checkpoints import checkpoint_key
-from plotline.eval.sections import extend
 from plotline.executor.prompts import PlanTooShort
 from plotline.policy.spans import condition_plans, smoothed, unsmoothed
 from plotline.store import RunStore, StorageConfig
