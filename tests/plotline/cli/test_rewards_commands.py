@@ -7,7 +7,10 @@ from typer.testing import CliRunner
 
 from plotline.cli.rewards import app
 
-CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "replies.jsonl").read_text().splitlines()]
+CORPUS = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "rewards" / "data" / "replies.jsonl").read_text().splitlines()
+]
 
 
 def test_parse_outputs_in_input_order(tmp_path):
