@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from plotline.cli import app
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 runner = CliRunner(env={"COLUMNS": "220"})
 
 
