@@ -135,11 +135,13 @@ def test_kill9_leaves_no_orphan_and_the_next_train_reclaims_the_slot(tmp_path, r
     out = second.output
     waiting = re.search(
         rf"waiting for a slot of GPU limit '{LIMIT}' \(1/1 slot\(s\) taken.*\): held by flow run "
-        rf"t_seed@0 \(\S+\), stage t_seed, pid {first.proc.pid} ",
+        rf"procs/t_seed@0 \(\S+\), stage t_seed, pid {first.proc.pid} ",
         out,
     )
     assert waiting, out[-3000:]
-    assert re.search(rf"released the slot of GPU limit '{LIMIT}' held by flow run t_seed@0 .*presumed dead", out), out
+    assert re.search(
+        rf"released the slot of GPU limit '{LIMIT}' held by flow run procs/t_seed@0 .*presumed dead", out
+    ), out
     store = RunStore(run)
     assert store.latest("t_seed", 0) is not None and store.latest("t_count", 0) is not None
     assert_run_valid(run)
