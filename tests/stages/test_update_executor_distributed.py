@@ -71,7 +71,10 @@ def test_two_cpu_ranks_equal_single_process_gradient_accumulation(tmp_path):
     t0 = time.perf_counter()
     one = run_stage("update_executor", single_cfg, run, 0, show_progress=False, pinned_inputs=pins)
     t1 = time.perf_counter()
-    two = run_stage("update_executor", dist_cfg, run, 0, show_progress=False, pinned_inputs=pins)
+    # the process count is a placement setting: same cache key, so only --force computes it again
+    assert run_stage("update_executor", dist_cfg, run, 0, show_progress=False, pinned_inputs=pins).status == "skipped"
+    t1 = time.perf_counter()
+    two = run_stage("update_executor", dist_cfg, run, 0, show_progress=False, pinned_inputs=pins, force=True)
     t2 = time.perf_counter()
     print(f"single process {t1 - t0:.1f} s, 2 gloo ranks {t2 - t1:.1f} s")
     assert one.manifest.summary["num_processes"] == 1 and two.manifest.summary["num_processes"] == 2
