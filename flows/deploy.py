@@ -120,10 +120,14 @@ def plan_deployments(
     pool: str | None = None,
     gpu_pool: str | None = None,
     names: list[str] | None = None,
+    storage_root: str | None = None,
 ) -> DeployPlan:
     """Resolve the deployments of a project file (default: infra/prefect.yaml) for this build: stage checks, pool
-    retargeting, plugin stages."""
+    retargeting, plugin stages. With `pool` (everything on one pool: one box), the parent flows and their schedules
+    default to inline mode and an absolute `storage_root` (default ./runs resolved here; an s3:// root is kept),
+    and process pools run their flows in this working directory (see `single_box_parameters`)."""
     path = Path(path) if path else default_project_file()
+    box_root = resolve_box_root(storage_root) if pool else None
     data = load_project_file(path)
     check_stage_deployments(data, path)
     defs = data.get("definitions") or {}
@@ -171,6 +175,15 @@ def plan_deployments(
         work_pool, job_vars = target(d.get("work_pool") or {})
         if not work_pool:
             raise ValueError(f"{path}: deployment {full} has no work pool")
+        params = dict(d.get("parameters") or {})
+        schedules = [dict(sc) for sc in d.get("schedules") or []]
+        if box_root is not None:
+            params = single_box_parameters(params, box_root)
+            for sc in schedules:
+                if sc.get("parameters"):
+                    sc["parameters"] = single_box_parameters(dict(sc["parameters"]), box_root)
+            if (pool_defs.get(work_pool) or {}).get("type", "process") == "process":
+                job_vars.setdefault("working_dir", str(Path.cwd().resolve()))
         specs.append(
             DeploymentSpec(
                 entrypoint=entrypoint,
@@ -178,8 +191,8 @@ def plan_deployments(
                 name=dep_name,
                 work_pool=work_pool,
                 job_variables=job_vars,
-                parameters=dict(d.get("parameters") or {}),
-                schedules=list(d.get("schedules") or []),
+                parameters=params,
+                schedules=schedules,
                 tags=list(d.get("tags") or []),
                 description=d.get("description"),
                 concurrency_limit=d.get("concurrency_limit"),
@@ -193,6 +206,24 @@ def plan_deployments(
     return DeployPlan(
         pools=pools, deployments=specs, skipped=skipped, pull_steps=list(data.get("pull") or []), base_dir=path.parent
     )
+
+
+def resolve_box_root(storage_root: str | None) -> str:
+    """The storage root of single-box deployments: an s3:// root as given, else the local folder made absolute
+    (default ./runs), so a worker's temporary working directory never receives a run."""
+    if storage_root and storage_root.startswith("s3://"):
+        return storage_root.rstrip("/")
+    return str(Path(storage_root or "runs").expanduser().resolve())
+
+
+def single_box_parameters(parameters: dict[str, Any], root: str) -> dict[str, Any]:
+    """A parent flow's parameters for one box: its `overrides` lose any `orchestration.mode` and `storage.root`
+    and gain `orchestration.mode=inline` and `storage.root=<root>`. Parameters without overrides (stage flows) are
+    returned unchanged."""
+    if "overrides" not in parameters:
+        return parameters
+    kept = [o for o in parameters["overrides"] or [] if not str(o).startswith(("orchestration.mode=", "storage.root="))]
+    return {**parameters, "overrides": [*kept, "orchestration.mode=inline", f"storage.root={root}"]}
 
 
 def base_job_template(pool: dict[str, Any], base_dir: Path) -> dict[str, Any]:

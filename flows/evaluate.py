@@ -60,7 +60,16 @@ def evaluate_flow(
     overrides: list[str] | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a run at `step` (default: its newest complete step); returns the evaluation's manifest reference."""
+    """Evaluate a run at `step` (default: its newest complete step); returns the evaluation's manifest reference.
+
+    Args:
+        config: A fully resolved configuration (what a parent passes); leave empty in the UI and use presets + overrides.
+        run_uri: Run folder or s3:// URI; empty: {storage.root}/{run_name} of the resolved config.
+        step: Step to evaluate (default: the run's newest complete step).
+        config_files: YAML presets merged in order, relative to the worker's working directory (default: configs/shapes.yaml).
+        overrides: key=value settings applied on top, e.g. storage.root=/data/runs, run_name=demo, seed=1.
+        force: Write a new version even when these inputs and this config are already committed.
+    """
     cfg = resolve_config(config, config_files, overrides)
     return run_one_stage(
         cfg.orchestration.evaluate_stage, cfg.model_dump(mode="json"), run_uri, step, None, None, force

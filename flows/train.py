@@ -108,6 +108,14 @@ def train_flow(
 
     `config` is a resolved configuration; without it, `config_files` (default: the shapes preset) and `overrides`
     are used (what a scheduled deployment passes). `run_uri` defaults to `{storage.root}/{run_name}`.
+
+    Args:
+        config: A fully resolved configuration (what a parent passes); leave empty in the UI and use presets + overrides.
+        run_uri: Run folder or s3:// URI; empty: {storage.root}/{run_name} of the resolved config.
+        steps: RL steps to run (default: the config's `steps`).
+        start_step: First RL step (0 starts or resumes from the beginning).
+        config_files: YAML presets merged in order, relative to the worker's working directory (default: configs/shapes.yaml).
+        overrides: key=value settings applied on top, e.g. storage.root=/data/runs, run_name=demo, seed=1.
     """
     cfg = resolve_config(config, config_files, overrides)
     check_pipeline(cfg)

@@ -625,15 +625,23 @@ def deploy_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be registered; change nothing."),
     config: list[str] | None = CONFIG_OPT,
     set_: list[str] | None = SET_OPT,
+    storage_root: str | None = typer.Option(
+        None,
+        "--storage-root",
+        help="With --pool: the storage root the train/evaluate/synthesize deployments default to "
+        "(default ./runs, made absolute here; an s3:// root is kept). They also default to inline mode.",
+    ),
 ) -> None:
-    """Register work pools, the GPU concurrency limit and one deployment per built stage from infra/prefect.yaml."""
+    """Register work pools, the GPU concurrency limit and one deployment per built stage from infra/prefect.yaml.
+    With --pool everything goes on that one pool: the parent flows then default to inline mode and an absolute
+    storage root, and process pools run them in this working directory."""
     _prefect_env()
     from flows.deploy import apply_plan, plan_deployments
     from flows.deploy import store_credentials as save_credentials
 
     try:
         cfg = _config(config, set_)
-        plan = plan_deployments(cfg, file, pool=pool, gpu_pool=gpu_pool, names=name)
+        plan = plan_deployments(cfg, file, pool=pool, gpu_pool=gpu_pool, names=name, storage_root=storage_root)
     except ConfigError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001

@@ -43,6 +43,7 @@ def deploy(monkeypatch, *args: str, **options) -> str:
         dry_run=False,
         config=None,
         set_=list(args),
+        storage_root=None,
     )
     kwargs.update(options)
     cli.deploy_cmd(**kwargs)
