@@ -11,18 +11,14 @@ released by the next run (flows/slots.py).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
-from flows.server import ServerError, healthy, stop_group
+from flows.server import ServerError, healthy, spawn_server, stop_group
 from plotline.net import free_port
-from plotline.procs import die_with_parent
 
 LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
@@ -76,27 +72,7 @@ def embedded_api(timeout_s: float = 120.0, log: Callable[[str], None] | None = N
         return
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    tail: collections.deque[str] = collections.deque(maxlen=30)
-    proc = subprocess.Popen(
-        api_command(port),
-        env=api_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line.rstrip())
-            if log:
-                log(line.rstrip())
-
-    threading.Thread(target=pump, name="prefect-api-output", daemon=True).start()
+    proc, tail = spawn_server(api_command(port), api_env(), log, "prefect-api-output")
     try:
         deadline = time.monotonic() + timeout_s
         while not healthy(url, timeout_s=1.0):

@@ -99,6 +99,35 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
             continue
 
 
+def spawn_server(
+    command: list[str], env: dict[str, str], log: Callable[[str], None] | None, thread_name: str
+) -> tuple[subprocess.Popen, deque[str]]:
+    """Start a server child in its own session that dies with this process (parent-death signal), with its
+    output pumped by a daemon thread into a bounded tail of the last 30 lines (and to `log`, when given)."""
+    tail: deque[str] = deque(maxlen=30)
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
+    )
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            if log:
+                log(line.rstrip())
+
+    threading.Thread(target=pump, name=thread_name, daemon=True).start()
+    return proc, tail
+
+
 def start_server(
     host: str = "127.0.0.1",
     port: int = 4200,
@@ -116,27 +145,7 @@ def start_server(
     if not port_free(host, port):
         hint = " (a Prefect server already answers there)" if healthy(url) else ""
         raise ServerError(f"{host}:{port} is in use{hint}; pick another port with --port")
-    tail: deque[str] = deque(maxlen=30)
-    proc = subprocess.Popen(
-        server_command(host, port),
-        env=server_env(home, f"{url}/api"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
-    )
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line.rstrip())
-            if log:
-                log(line.rstrip())
-
-    threading.Thread(target=pump, name="prefect-server-output", daemon=True).start()
+    proc, tail = spawn_server(server_command(host, port), server_env(home, f"{url}/api"), log, "prefect-server-output")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
