@@ -162,7 +162,8 @@ def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_c
 
     one = plan_deployments(default_config, pool="laptop", names=["stage-plan", "train"])
     assert {d.full_name for d in one.deployments} == {"stage-plan/plotline", "train/plotline"}
-    assert all(d.work_pool == "laptop" and d.job_variables == {} for d in one.deployments)
+    here = {"working_dir": str(Path.cwd().resolve())}  # one box: process pools run where `deploy` ran
+    assert all(d.work_pool == "laptop" and d.job_variables == here for d in one.deployments)
     assert one.pools == [{"name": "laptop", "type": "process", "description": "created by plotline deploy"}]
 
 
