@@ -50,6 +50,31 @@ class PlannerBootstrapConfig(Section):
         return self
 
 
+class SwitchFailureConfig(Section):
+    """Switch failures planted in the bootstrap executor's training videos (plotline.world.switch_failures)."""
+
+    rates: dict[str, float] = Field(default_factory=dict)
+    """Rate of each failure kind (SWITCH_FAILURES: `delay`, `blend`) among the training videos whose switch span it
+    applies to, tried in this order (the first that fires and applies wins). Empty: clean videos only."""
+    delay_frames: int = Field(2, ge=1)
+    """`delay`: frames d by which the video from the switch frame on runs late (d ≥ frames per chunk − 1: the switch
+    chunk shows no change)."""
+    blend_new_weight: float = Field(0.25, ge=0.0, le=1.0)
+    """`blend`: weight w of the new event in the switch span (the old event keeps going with 1 − w)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SwitchFailureConfig:
+        from plotline.world.switch_failures import SWITCH_FAILURES
+
+        unknown = sorted(set(self.rates) - set(SWITCH_FAILURES))
+        if unknown:
+            raise ValueError(f"unknown switch failures {unknown}; known: {sorted(SWITCH_FAILURES)}")
+        bad = {k: v for k, v in self.rates.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"switch failure rates must lie in [0, 1], got {bad}")
+        return self
+
+
 class ExecutorBootstrapConfig(Section):
     """Tiny causal DiT (`shapes` backbone): flow matching on rendered world videos, teacher-forced over chunks."""
 
@@ -61,6 +86,9 @@ class ExecutorBootstrapConfig(Section):
     """Peak AdamW learning rate (cosine decay to 0)."""
     pool_size: int = Field(3000, ge=1)
     """Rendered training videos the batches are drawn from (rendered and encoded once per bootstrap)."""
+    switch_failures: SwitchFailureConfig = Field(default_factory=SwitchFailureConfig)
+    """Failures at the prompt switch planted in the training videos (captions stay clean): the executor learns to
+    react late or blend the old and new events, which Flow-GRPO on the switch chunk can then remove. Default: none."""
 
 
 class BootstrapConfig(Section):

@@ -11,8 +11,9 @@ block-causal pass over frames [0, end of c) gives chunk c the same view of its h
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,23 +23,33 @@ from plotline.executor.model import CausalWanDiT
 from plotline.executor.prompts import smooth_steps, span_starts
 from plotline.executor.schedule import model_timestep
 from plotline.video import VideoConfig
+from plotline.world.bootstrap_config import SwitchFailureConfig
 from plotline.world.config import WorldConfig
 from plotline.world.instructions import combinations_of, heldout_combinations
-from plotline.world.plans import STAY, captions, render_spans, span_bounds_from_starts
+from plotline.world.plans import STAY, captions, span_bounds_from_starts
 from plotline.world.scenario import InfeasibleScenario, place, sample_scenario
 from plotline.world.state import Geometry, ObjectState, Scenario
-from plotline.world.state_latent import encode_spans
+from plotline.world.state_latent import encode_frames
+from plotline.world.switch_failures import (
+    SwitchVideo,
+    apply_switch_failure,
+    draw_frame_states,
+    in_frame,
+    span_frame_states,
+)
 from plotline.world.text_encoder import WorldTextEncoder
 
 
 @dataclass
 class ExecutorExample:
-    """One training video: uint8 frames [K, H, W, 3], its latents [C, K, h, w], span starts and span prompts."""
+    """One training video: uint8 frames [K, H, W, 3], its latents [C, K, h, w], span starts, span prompts and the
+    switch failure planted in it ("clean" when none)."""
 
     frames: np.ndarray
     latents: torch.Tensor
     starts: list[int]
     prompts: list[str]
+    failure: str = "clean"
 
 
 def example(
@@ -48,6 +59,7 @@ def example(
     joiner: str = " ",
     heldout: frozenset | None = None,
     stay_anywhere: float = 0.2,
+    failures: SwitchFailureConfig | None = None,
 ) -> ExecutorExample:
     """A random training example: a world scenario with 1..J events (never a held-out combination), `stay`
     filling spare spans (each at a random position with probability `stay_anywhere`, else at the end), spans
@@ -57,7 +69,10 @@ def example(
     their feasible size and position ranges; scenarios whose later events would then leave the frame are
     redrawn): the first chunk is then a function of its prompt, which a tiny model learns as fast as the
     later chunks (which copy their history), instead of a distribution over starting positions it must keep
-    consistent across the chunk's frames. The judges measure changes, not absolute positions."""
+    consistent across the chunk's frames. The judges measure changes, not absolute positions.
+
+    With a drawn switch frame k, the span starting at k may then show a switch failure (plotline.world.switch_failures;
+    `failures`, default world.bootstrap.executor.switch_failures) while its caption stays the clean one."""
     num_spans = video.num_steps
     heldout = heldout_combinations(world) if heldout is None else heldout
     geometry = Geometry.from_config(world)
@@ -75,9 +90,16 @@ def example(
     k = rng.choice(video.switch_frames) if video.switch_frames and num_spans > 1 else None
     starts = span_starts(video.target_latent_frames, video.latent_frames_per_step, k)
     bounds = span_bounds_from_starts(starts, video.target_latent_frames)
-    frames = render_spans(states, bounds, geometry.height, geometry.width, world.hold_fraction)
-    latents = encode_spans(states, bounds, world.hold_fraction, (geometry.height, geometry.width))
-    return ExecutorExample(frames, latents, starts, smooth_steps(captions(scenario.initial, events), joiner))
+    per_frame = span_frame_states(states, bounds, world.hold_fraction)
+    failure = "clean"
+    if k is not None:
+        failures = world.bootstrap.executor.switch_failures if failures is None else failures
+        video_ = SwitchVideo(states, events, bounds, starts.index(k), geometry, world.hold_fraction)
+        per_frame, failure = apply_switch_failure(video_, per_frame, failures, rng)
+    frames = draw_frame_states(per_frame, geometry.height, geometry.width)
+    latents = encode_frames(per_frame, (geometry.height, geometry.width))
+    prompts = smooth_steps(captions(scenario.initial, events), joiner)
+    return ExecutorExample(frames, latents, starts, prompts, failure)
 
 
 def canonical_states(
@@ -90,16 +112,7 @@ def canonical_states(
     except InfeasibleScenario:
         return None
     states = Scenario(placed.initial, tuple(events)).states(geometry)
-    eps = 1e-6
-    for s in states:
-        half = s.size / 2
-        if not (
-            geometry.min_size - eps <= s.size <= geometry.max_size + eps
-            and half <= s.x <= geometry.width - half
-            and half <= s.y <= geometry.height - half
-        ):
-            return None
-    return states
+    return states if in_frame(states, geometry) else None
 
 
 def frame_contexts(encoder: WorldTextEncoder, prompts: list[str], starts: list[int], num_frames: int) -> torch.Tensor:
@@ -136,10 +149,12 @@ def teacher_forced_loss(
 
 @dataclass
 class ExecutorPool:
-    """Training examples stacked for batching: latents [N, C, K, h, w] and per-frame text features [N, K, Lt, D]."""
+    """Training examples stacked for batching: latents [N, C, K, h, w], per-frame text features [N, K, Lt, D] and
+    how many examples show each switch failure ("clean" included)."""
 
     latents: torch.Tensor
     contexts: torch.Tensor
+    failures: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.latents.shape[0])
@@ -154,14 +169,15 @@ def build_pool(
     joiner: str = " ",
     progress: Callable[[Iterable], Iterable] = lambda it: it,
 ) -> ExecutorPool:
-    """`size` random examples (see `example`), encoded once."""
+    """`size` random examples (see `example`; switch failures from world.bootstrap.executor), encoded once."""
     heldout = heldout_combinations(world)
-    lat, ctx = [], []
+    lat, ctx, failures = [], [], Counter()
     for _ in progress(range(size)):
         ex = example(rng, world, video, joiner, heldout)
         lat.append(ex.latents)
         ctx.append(frame_contexts(encoder, ex.prompts, ex.starts, ex.latents.shape[1]))
-    return ExecutorPool(torch.stack(lat), torch.stack(ctx))
+        failures[ex.failure] += 1
+    return ExecutorPool(torch.stack(lat), torch.stack(ctx), dict(failures))
 
 
 def train_executor(
