@@ -14,7 +14,15 @@ import re
 
 import pytest
 
-from benchmarks.shapes_learning import KERNEL_PINS, PRESET, paired_gain, train_and_evaluate
+from benchmarks.shapes_learning import (
+    KERNEL_PINS,
+    PRESET,
+    VARIANTS,
+    copy_setup,
+    paired_gain,
+    train_and_evaluate,
+    variant_stages,
+)
 from plotline.store import RunStore
 
 SEED = 0
@@ -84,3 +92,28 @@ def _training_prompts(run: str, cfg) -> set[str]:
     for step in range(STEPS):
         prompts.update(store.latest("plan", step).read_table("plans.parquet").column("prompt").to_pylist())
     return prompts
+
+
+def test_variants_leave_out_one_update_stage_each():
+    stages = ["plan", "rollout", "score", "advantage", "update_planner", "update_executor"]
+    assert variant_stages(stages, "joint") == stages
+    assert variant_stages(stages, "executor_only") == [s for s in stages if s != "update_planner"]
+    assert variant_stages(stages, "planner_only") == [s for s in stages if s != "update_executor"]
+    assert set(VARIANTS) == {"joint", "executor_only", "planner_only"}
+    with pytest.raises(KeyError, match="unknown RL variant 'both'"):
+        variant_stages(stages, "both")
+
+
+def test_copy_setup_copies_committed_setup_outputs_only(tmp_path):
+    src = tmp_path / "a"
+    (src / "step=000000" / "instructions" / "v000000").mkdir(parents=True)
+    (src / "step=000000" / "instructions" / "v000000" / "_manifest.json").write_text("{}")
+    (src / "checkpoints" / "step=000000" / "bootstrap" / "v000000").mkdir(parents=True)
+    (src / "checkpoints" / "step=000000" / "bootstrap" / "v000000" / "_manifest.json").write_text("{}")
+    (src / "step=000000" / "plan" / "v000000").mkdir(parents=True)
+    copy_setup(src, tmp_path / "b", ["instructions", "bootstrap"])
+    assert (tmp_path / "b" / "step=000000" / "instructions" / "v000000" / "_manifest.json").is_file()
+    assert (tmp_path / "b" / "checkpoints" / "step=000000" / "bootstrap" / "v000000" / "_manifest.json").is_file()
+    assert not (tmp_path / "b" / "step=000000" / "plan").exists()
+    with pytest.raises(FileNotFoundError, match="no committed output of setup stage 'plan'"):
+        copy_setup(src, tmp_path / "c", ["plan"])
