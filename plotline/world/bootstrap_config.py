@@ -55,7 +55,8 @@ class SwitchFailureConfig(Section):
 
     rates: dict[str, float] = Field(default_factory=dict)
     """Rate of each failure kind (SWITCH_FAILURES: `delay`, `blend`) among the training videos whose switch span it
-    applies to, tried in this order (the first that fires and applies wins). Empty: clean videos only."""
+    applies to, tried in the registry's order whatever the order here (the first that fires and applies wins; so
+    `blend`'s rate applies among the videos `delay` left clean). Empty: clean videos only."""
     delay_frames: int = Field(2, ge=1)
     """`delay`: frames d by which the video from the switch frame on runs late (d ≥ frames per chunk − 1: the switch
     chunk shows no change)."""

@@ -178,9 +178,11 @@ def possible_from(state: ObjectState, events: Sequence[str]) -> bool:
 def apply_switch_failure(
     video: SwitchVideo, frames: list[FrameState], config: SwitchFailureConfig, rng: random.Random
 ) -> tuple[list[FrameState], str]:
-    """(frame states, failure name or "clean"): each failure of `config.rates` fires with its rate (in order; the
-    first that fires and applies wins). A zero rate draws nothing from `rng`."""
-    for name, rate in config.rates.items():
+    """(frame states, failure name or "clean"): each failure of `config.rates` fires with its rate, tried in the
+    registry's order (SWITCH_FAILURES: delay, then blend; the first that fires and applies wins). A zero rate draws
+    nothing from `rng`."""
+    for name in SWITCH_FAILURES:
+        rate = config.rates.get(name, 0.0)
         if rate > 0.0 and rng.random() < rate:
             bad = SWITCH_FAILURES[name](video, frames, config)
             if bad is not None:

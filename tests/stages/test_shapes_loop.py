@@ -46,17 +46,23 @@ the seed now follows the main job rather than a number chosen apart from it. How
 is the sweep's business, not CI's."""
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(2400)  # ~5 min alone on 2 cores; generous for a loaded machine (CI allows 90 min)
-@pytest.mark.skipif(not PRESET.is_file(), reason="configs/shapes.yaml is not in this checkout")
-def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
+@pytest.fixture(scope="module")
+def joint_run(tmp_path_factory):
+    """Seed 0's joint RL run (setup stages, STEPS steps of every step stage, eval bootstrap vs trained)."""
     import os
 
     import torch
 
     assert all(os.environ.get(k) == v for k, v in KERNEL_PINS.items()), "CPU kernels are not pinned (conftest)"
     assert torch.backends.cpu.get_cpu_capability() in ("AVX2", "DEFAULT")
-    result = train_and_evaluate(SEED, STEPS, tmp_path)
+    return train_and_evaluate(SEED, STEPS, tmp_path_factory.mktemp("learn"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~6 min alone on 2 cores; generous for a loaded machine (CI allows 90 min)
+@pytest.mark.skipif(not PRESET.is_file(), reason="configs/shapes.yaml is not in this checkout")
+def test_rl_raises_temporal_following_on_heldout_instructions(joint_run):
+    result = joint_run
     assert result.cli_exit_code == 0, result.cli_output
     cfg, run, art = result.config, result.run, result.eval_artifact
 
@@ -69,6 +75,7 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
     assert set(videos["prompt"]).isdisjoint(_training_prompts(run, cfg))
     print(
         f"\ntraining temporal score per RL step: {[round(r, 3) for r in result.training_temporal]}"
+        f"\ntraining step-following score per RL step: {[round(r, 3) for r in result.training_step]}"
         f"\nheld-out eval ({len(paired)} prompts): bootstrap {paired['bootstrap'].mean():.4f}, "
         f"trained {paired['trained'].mean():.4f}, gain {gain:+.4f} (margin {MARGIN})"
     )
@@ -83,6 +90,30 @@ def test_rl_raises_temporal_following_on_heldout_instructions(tmp_path):
     assert ci_low > 0, f"the 95 % interval of the gain reaches {ci_low:+.3f}"
     headline = art.manifest.summary["headline"]
     assert headline["trained/eval/programmatic"] - headline["bootstrap/eval/programmatic"] == pytest.approx(gain)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~4 min more on 2 cores (the joint run's bootstrap is copied, not retrained)
+@pytest.mark.skipif(not PRESET.is_file(), reason="configs/shapes.yaml is not in this checkout")
+def test_executor_rl_alone_raises_temporal_following(joint_run, tmp_path):
+    """Executor-only RL (no update_planner: every step plans with the bootstrap planner) from the joint run's
+    committed bootstrap: Flow-GRPO on the switch chunk removes the bootstrap executor's planted switch failures."""
+    assert joint_run.cli_exit_code == 0, joint_run.cli_output
+    result = train_and_evaluate(SEED, STEPS, tmp_path, variant="executor_only", setup_from=joint_run.run)
+    assert result.cli_exit_code == 0, result.cli_output
+    store = RunStore(result.run, result.config.storage)
+    assert all(store.latest("update_planner", s) is None for s in range(STEPS))
+    assert all(store.latest("update_executor", s) is not None for s in range(STEPS))
+    gain, paired = paired_gain(result.eval_artifact)
+    _, joint_paired = paired_gain(joint_run.eval_artifact)
+    # the same bootstrap policy on the same prompts and noise: the same computation in both runs
+    assert paired["bootstrap"].to_dict() == pytest.approx(joint_paired["bootstrap"].to_dict(), abs=1e-9)
+    print(
+        f"\nexecutor-only training step-following score per RL step: {[round(r, 3) for r in result.training_step]}"
+        f"\nheld-out eval ({len(paired)} prompts): bootstrap {paired['bootstrap'].mean():.4f}, "
+        f"executor-only trained {paired['trained'].mean():.4f}, gain {gain:+.4f} (margin {EXECUTOR_MARGIN})"
+    )
+    assert gain >= EXECUTOR_MARGIN, f"executor-only RL raised the score by {gain:+.4f} < {EXECUTOR_MARGIN}"
 
 
 def _training_prompts(run: str, cfg) -> set[str]:
