@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -130,6 +131,20 @@ class StageOutcome:
         return self.artifact.manifest
 
 
+def open_pinned(store: RunStore, ref: str) -> Artifact:
+    """The committed artifact a pinned input names: a version folder of this run (relative or URL), or the full
+    version-folder URI of another run's artifact (e.g. a bootstrap checkpoint shared by several runs)."""
+    from plotline.eval.checkpoints import open_artifact
+    from plotline.store.errors import StoreError
+
+    try:
+        return store.artifact_at(ref)
+    except StoreError:
+        if f"{store.run_id}/" in ref.rstrip("/") + "/":
+            raise
+        return open_artifact(ref, store.fs.config)
+
+
 def resolve_inputs(
     spec: StageSpec,
     store: RunStore,
@@ -144,7 +159,7 @@ def resolve_inputs(
     for inp in spec.inputs:
         in_step = inp.fixed_step if inp.fixed_step is not None else step + inp.step_offset
         if pinned and inp.key in pinned:
-            art: Artifact | None = store.artifact_at(pinned[inp.key])
+            art: Artifact | None = open_pinned(store, pinned[inp.key])
         elif in_step < 0:
             art = None
         else:
@@ -167,7 +182,7 @@ def resolve_inputs(
                     version=m.version,
                     area=m.area,
                     manifest_id=m.manifest_id,
-                    path=art.prefix,
+                    path=art.prefix if m.run_id == store.run_id else art.uri,
                 )
             )
     if spec.pins is not None and config is not None:
@@ -267,8 +282,10 @@ def run_stage(
         show_progress=show_progress,
         _progress_hook=progress_hook,
     )
+    started = time.monotonic()
     try:
         spec.run(ctx)
+        writer.summary.setdefault("wall_s", round(time.monotonic() - started, 3))
         if not writer.files:
             raise RuntimeError(f"stage {name!r} wrote no files; refusing to commit an empty output")
         manifest = Manifest(
