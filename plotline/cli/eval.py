@@ -197,7 +197,7 @@ def _write_report(report, out: Path) -> None:
 def _ablation_report(art, out: Path | None) -> None:
     from plotline.eval.ablation_report import report_for_ablation
 
-    report = report_for_ablation(art, plots=out is not None)
+    report = report_for_ablation(art)
     if out is None:
         typer.echo(report.markdown)
         return

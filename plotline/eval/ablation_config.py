@@ -4,7 +4,8 @@ which evaluation conditions (conditioning mode × checkpoint) the table compares
 The default is TempAct's ablation (single prompt, step prompts, + smoothing, + planner RL, + executor RL, joint)
 extended by joint RL with self-paced reward weights and joint RL with reflection at inference. Every training
 variant of a seed starts from that seed's one bootstrap checkpoint; conditions without a variant evaluate the
-bootstrap policy itself. A preset in YAML (configs/ablation.yaml) holds the same default.
+bootstrap policy itself. The YAML preset configs/ablation/tempact.yaml holds the same default (`--ablation PATH` loads another; it lives
+in a sub-folder because every configs/*.yaml is a root-config preset).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class AblationConfig(Section):
             if len(set(names)) != len(names):
                 raise ValueError(f"ablation.{what} has duplicate names: {names}")
         known = {v.name for v in self.variants}
+        if "base" in known:
+            raise ValueError("ablation variant name 'base' is reserved for the bootstrap run")
         for c in self.conditions:
             if c.variant is not None and c.variant not in known:
                 raise ValueError(
@@ -105,8 +108,6 @@ class AblationConfig(Section):
                 )
         if self.baseline not in {c.name for c in self.conditions}:
             raise ValueError(f"ablation.baseline {self.baseline!r} is not one of the conditions")
-        if "base" in known:
-            raise ValueError("ablation variant name 'base' is reserved for the bootstrap run")
         return self
 
     def variant(self, name: str) -> AblationVariant:

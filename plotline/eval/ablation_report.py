@@ -158,8 +158,9 @@ def build_ablation_report(
     return AblationReport(markdown, page, list(summary), list(seeds), out_plots)
 
 
-def report_for_ablation(art, plots: bool = False) -> AblationReport:
-    """Re-render a committed `ablation` artifact from its summary and per-seed tables."""
+def report_for_ablation(art) -> AblationReport:
+    """Re-render a committed `ablation` artifact from its summary and per-seed tables (the same Markdown as the
+    artifact's report.md, bar chart included)."""
     if art.manifest.stage != ABLATION_STAGE:
         raise ValueError(f"{art.uri} is a {art.manifest.stage!r} artifact, not an {ABLATION_STAGE!r} one")
     kinds = {f.kind: f.name for f in art.manifest.files if f.kind}
@@ -170,5 +171,5 @@ def report_for_ablation(art, plots: bool = False) -> AblationReport:
     seeds = art.read_table(kinds["ablation_seeds"]).to_pylist()
     info = art.manifest.summary
     return build_ablation_report(
-        summary, seeds, info.get("baseline", "bootstrap"), float(info.get("confidence", 0.95)), info.get("steps"), plots
+        summary, seeds, info.get("baseline", "bootstrap"), float(info.get("confidence", 0.95)), info.get("steps")
     )
