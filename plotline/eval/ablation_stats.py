@@ -184,6 +184,6 @@ def summary_rows(
         }
         for col in COMPUTE_COLUMNS:
             vals = [r.get(col) for r in rows]
-            row[col] = None if any(v is None for v in vals) else sum(vals)
+            row[col] = None if any(v is None for v in vals) else sum(v for v in vals if v is not None)
         out.append(row)
     return out
