@@ -150,7 +150,8 @@ def build_ablation_report(
     doc.table(SEED_HEADER, [seed_cells(r, baseline) for r in seeds])
     doc.para(
         "Compute: `train s` sums the wall seconds of the condition's RL stages (plan, rollout, score, advantage, "
-        "updates) over seeds; the shared setup (instructions + bootstrap) took "
+        "updates) over seeds, spent once per run even where two conditions share it (joint + reflection evaluates the "
+        "joint run); the shared setup (instructions + bootstrap) took "
         + _num(summary[0].get("bootstrap_s") if summary else None, 1)
         + " s over all seeds; `eval s` is planning + generation in the evaluation."
     )
