@@ -94,6 +94,12 @@ class OrchestrationConfig(Section):
     progress_interval_s: float = Field(2.0, ge=0)
     """Minimum seconds between updates of a stage's progress artifact."""
 
+    @field_validator("concurrent_updates", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `on`/`off` (a preset, or --set ...=on) as a boolean
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     @field_validator("stage_timeouts")
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
