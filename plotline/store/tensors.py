@@ -8,7 +8,6 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-
 ALIGN = 8
 """safetensors pads its JSON header with spaces to a multiple of 8 bytes (the data that follows stays aligned)."""
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from plotline.concurrency import concurrency_decision, device_claim
 from plotline.config import ConfigError, load_config
 from plotline.orchestration_config import OrchestrationConfig
 from plotline.store import RunStore
-from tests.flows.helpers import plugin_config, read_calls
+from tests.flows.helpers import REPO, child_env, plugin_config, read_calls, wait_for
 from tests.stages.shapes_fixtures import TINY_SHAPES
 
 UPDATES = ["update_planner", "update_executor"]
@@ -163,6 +166,54 @@ def test_one_failing_stage_does_not_lose_the_others_commit(prefect_harness, tmp_
     ]
     assert records[2]["manifest_id"] == kept
     assert read_calls(calls) == {"t_seed@0": 1, "t_flaky@0": 2, "t_count@0": 1}
+
+
+@pytest.mark.slow
+def test_a_stop_request_lets_the_whole_group_finish(prefect_harness, tmp_path, calls):
+    """SIGTERM to the flow while t_meet_b@0 is held: both stages of the group still finish and commit (t_meet_a
+    completes only because t_meet_b ran at the same time), and the flow stops before the next step."""
+    from prefect.settings import PREFECT_API_URL
+
+    meet, gate = tmp_path / "meet", tmp_path / "gate"
+    meet.mkdir()
+    run = str(tmp_path / "runs" / "stop")
+    env = child_env(
+        PREFECT_API_URL=PREFECT_API_URL.value(),
+        PLOTLINE_TEST_BLOCK=f"t_meet_b@0={gate}",
+        PLOTLINE_TEST_CALLS=str(calls),
+        PLOTLINE_TEST_MEET=str(meet),
+    )
+    overrides = [
+        "orchestration.step_stages=[t_seed,t_meet_a,t_meet_b]",
+        "orchestration.concurrent_groups=[[t_meet_a,t_meet_b]]",
+        "orchestration.concurrent_updates=on",
+        "orchestration.gpu_slots=0",
+        "orchestration.audit=false",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.flows.run_train", run, "2", *overrides],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: Path(f"{gate}.started").exists() or proc.poll() is not None, 120, "t_meet_b@0 to start")
+        assert proc.poll() is None, proc.stdout.read()
+        proc.send_signal(signal.SIGTERM)
+        Path(f"{gate}.release").touch()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopped by SIGTERM before t_seed at step 1" in out
+    assert "RECORD t_meet_a@0 committed" in out and "RECORD t_meet_b@0 committed" in out
+    assert read_calls(calls) == {"t_seed@0": 1, "t_meet_a@0": 1, "t_meet_b@0": 1}
+    store = RunStore(run)
+    assert store.latest("t_meet_a", 0) is not None and store.latest("t_meet_b", 0) is not None
+    assert store.latest("t_seed", 1) is None
 
 
 # --- the real update stages on the tiny shapes world -------------------------------------------------------------
