@@ -47,6 +47,8 @@ PLACEMENT_OVERRIDES = [
     "rl.executor.num_processes=2",
     "synth.openai.timeout_s=3",
     "orchestration.stage_retries=4",
+    "orchestration.concurrent_updates=on",
+    "executor.encoder_workers=0",
     "storage.s3.read_timeout_s=7",
 ]
 """Settings that only decide where or how parallel a stage runs."""
