@@ -71,9 +71,11 @@ def concurrency_decision(
     names = ", ".join(stages)
     if len(stages) < 2 or orch.concurrent_updates == "off":
         return Decision(False, f"{names}: one after the other (concurrent_updates={orch.concurrent_updates})")
-    if orch.concurrent_updates == "on":
-        return Decision(True, f"{names}: at the same time (concurrent_updates=on)")
     gpu_stages = [s for s in stages if orch.is_gpu_stage(s)]
+    if orch.concurrent_updates == "on":
+        short = gpu_stages and 0 < orch.gpu_slots < len(gpu_stages)
+        note = f"; the GPU limit's {orch.gpu_slots} slot(s) make its GPU stages take turns" if short else ""
+        return Decision(True, f"{names}: at the same time (concurrent_updates=on{note})")
     if gpu_stages and 0 < orch.gpu_slots < len(gpu_stages):
         return Decision(
             False,

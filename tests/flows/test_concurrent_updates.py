@@ -58,7 +58,13 @@ def _orch(**kw) -> OrchestrationConfig:
         ({"mode": "deployments"}, [None, None], False, "GPU limit has 1 slot"),
         ({"gpu_stages": ["plan"]}, [{"cuda:0"}, {"cuda:1"}], True, "disjoint devices"),
         ({"concurrent_updates": "off", "gpu_slots": 0}, [{"cuda:0"}, {"cuda:1"}], False, "concurrent_updates=off"),
-        ({"concurrent_updates": "on"}, [{"cpu"}, {"cpu"}], True, "concurrent_updates=on"),
+        (
+            {"concurrent_updates": "on", "gpu_slots": 0},
+            [{"cpu"}, {"cpu"}],
+            True,
+            "at the same time (concurrent_updates=on)",
+        ),
+        ({"concurrent_updates": "on"}, [None, None], True, "the GPU limit's 1 slot(s) make its GPU stages take turns"),
     ],
 )
 def test_the_auto_rule(orch, claims, concurrent, why):
