@@ -76,7 +76,8 @@ class OrchestrationConfig(Section):
     """Longest wait for one stage flow run in `deployments` mode (None = no limit; the stage's own timeout applies)."""
 
     concurrent_updates: Literal["auto", "on", "off"] = "auto"
-    """Whether the stages of a `concurrent_groups` group run at the same time (each in its own process) or one after
+    """Whether the stages of a `concurrent_groups` group run at the same time, each in its own process (`inline`
+    mode: a `plotline stage` child process with its own torch RNG, threads and device context), or one after
     the other. `off`: one after the other. `on`: at the same time. `auto`: at the same time when resources allow:
     `mode` is `deployments` (each stage runs on a worker of its work pool), or each stage of the group claims
     devices no other one claims (e.g. `planner.device=cuda:1`, `executor.device=cuda:0`; the CPU is one shared
