@@ -277,6 +277,7 @@ def _stage_runs(parent_id) -> dict[str, object]:
     return {fr.name.rsplit("/", 1)[-1]: fr for fr in runs}
 
 
+@pytest.mark.slow
 def test_concurrent_updates_overlap_and_commit_the_sequential_bytes(
     prefect_harness, shapes_step, tmp_path, monkeypatch
 ):
