@@ -148,3 +148,77 @@ def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -
             f"has input digest {plan.digest[:12]}…"
         )
     return record(art, "committed")
+
+
+class StageGroupFailed(RuntimeError):
+    """One or more stages of a concurrently dispatched group failed (the others finished and committed)."""
+
+
+def concurrent_params(params: StageParams, config: PlotlineConfig) -> StageParams:
+    """The parameters of a stage dispatched alongside others: in `inline` mode its config runs it as a `plotline
+    stage` child process (own torch RNG, threads and device context: the same computation as alone); orchestration
+    keys enter no cache key, so its digest and output are those of the sequential run."""
+    if config.orchestration.mode == "deployments":
+        return params
+    cfg = dict(params.config)
+    cfg["orchestration"] = {**cfg.get("orchestration", {}), "isolation": "subprocess"}
+    return params.model_copy(update={"config": cfg})
+
+
+def _committed_record(name: str, params: StageParams, config: PlotlineConfig) -> dict[str, Any] | None:
+    """The record of an output already committed for these inputs (nothing needs to start), else None."""
+    if params.force:
+        return None
+    plan = plan_stage(name, config, params.run_uri, params.step, params.inputs)
+    return record(plan.committed, "skipped") if plan.committed is not None else None
+
+
+def dispatch_concurrently(items: list[tuple[str, StageParams]], config: PlotlineConfig) -> list[dict[str, Any]]:
+    """Run the stages of one group at the same time, each through `dispatch_stage` in its own thread (same Prefect
+    context), and return their records in `items` order.
+
+    A stage already committed for its inputs is recorded as skipped without starting. The main thread only waits
+    (it keeps the flow's stop handlers: a stop request lets every stage of the group finish). When a stage fails
+    the others still finish and commit; then StageGroupFailed names the failed ones (the first error chained).
+    """
+    logger = get_run_logger()
+    results: list[dict[str, Any] | None] = [_committed_record(name, p, config) for name, p in items]
+    for (name, p), rec in zip(items, results, strict=True):
+        if rec is not None:
+            logger.info(f"{name} step {p.step}: already committed as v{rec['version']}; not started")
+    todo = [i for i, rec in enumerate(results) if rec is None]
+    outcomes: dict[int, dict[str, Any]] = {i: {} for i in todo}
+
+    def target(i: int, ctx: contextvars.Context) -> None:
+        name, p = items[i]
+        try:
+            outcomes[i]["value"] = ctx.run(dispatch_stage, name, concurrent_params(p, config), config)
+        except BaseException as exc:  # noqa: BLE001 - reported by the waiting thread
+            outcomes[i]["error"] = exc
+
+    threads = [
+        threading.Thread(
+            target=target, args=(i, contextvars.copy_context()), name=f"plotline-{items[i][0]}", daemon=True
+        )
+        for i in todo
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    failed = [i for i in todo if "error" in outcomes[i]]
+    for i in todo:
+        if i not in failed:
+            results[i] = outcomes[i]["value"]
+    if failed:
+        kept = [f"{items[i][0]} v{rec['version']} ({rec['status']})" for i, rec in enumerate(results) if rec]
+        raise StageGroupFailed(
+            "; ".join(
+                f"stage {items[i][0]} step {items[i][1].step} failed: "
+                f"{type(outcomes[i]['error']).__name__}: {outcomes[i]['error']}"
+                for i in failed
+            )
+            + (f"; kept the committed {', '.join(kept)} (a rerun does not redo them)" if kept else "")
+        ) from outcomes[failed[0]]["error"]
+    return [rec for rec in results if rec is not None]

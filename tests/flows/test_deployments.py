@@ -315,3 +315,55 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
     finally:
         code = worker.stop(signal.SIGTERM)
         assert code is not None, worker.output()
+
+
+def test_deployments_mode_runs_a_concurrent_group_at_the_same_time(api, tmp_path, calls, monkeypatch):
+    """concurrent_updates=auto in `deployments` mode: the group's two stage runs go to the worker together (each
+    completes only while the other runs: tests/flows/plugin_stages.py t_meet_a/b)."""
+    from flows.train import train_flow
+
+    pool = "e2e-concurrent"
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    names = ["stage-t_seed", "stage-t_meet_a", "stage-t_meet_b"]
+    output = deploy(
+        monkeypatch,
+        f"orchestration.stage_modules=[{plugin_stages.MODULE}]",
+        "orchestration.deployment_name=e2e-group",
+        pool=pool,
+        name=names,
+    )
+    assert all(f"{n}/e2e-group" in output for n in names)
+    worker = Child(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
+        child_env(
+            PREFECT_API_URL=api,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_HOME=str(tmp_path / "worker-home"),
+            PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
+            PLOTLINE_TEST_CALLS=str(calls),
+            PLOTLINE_TEST_MEET=str(meet),
+        ),
+    )
+    try:
+        run = str(tmp_path / "runs" / "group")
+        cfg = plugin_config(
+            "orchestration.mode=deployments",
+            "orchestration.deployment_name=e2e-group",
+            "orchestration.deployment_timeout_s=120",
+            "orchestration.step_stages=[t_seed,t_meet_a,t_meet_b]",
+            "orchestration.concurrent_groups=[[t_meet_a,t_meet_b]]",
+        )
+        assert cfg.orchestration.concurrent_updates == "auto"
+        records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
+        assert [(r["stage"], r["status"]) for r in records] == [
+            ("t_seed", "committed"),
+            ("t_meet_a", "committed"),
+            ("t_meet_b", "committed"),
+        ]
+        assert read_calls(calls) == {"t_seed@0": 1, "t_meet_a@0": 1, "t_meet_b@0": 1}
+        assert {p.name for p in meet.iterdir()} == {"t_meet_a.started", "t_meet_b.started"}
+    finally:
+        code = worker.stop(signal.SIGTERM)
+        assert code is not None, worker.output()
