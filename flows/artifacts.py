@@ -31,6 +31,7 @@ from flows.audit_tables import (
 )
 from flows.links import Linker
 from plotline.config import PlotlineConfig
+from plotline.progress import ProgressEvent
 from plotline.store import RunStore
 
 TABLES = {
@@ -212,15 +213,20 @@ class ProgressReporter:
             pass
 
     @property
-    def hook(self) -> Callable[[str, int, int | None], None]:
-        """The `progress_hook(description, index, total)` for run_stage (throttled to one update per interval)."""
+    def hook(self) -> Callable[[ProgressEvent], None]:
+        """The `progress_hook(event)` for run_stage (throttled to one update per interval; the last report of a
+        task always goes through)."""
 
-        def report(desc: str, index: int, total: int | None) -> None:
+        def report(event: ProgressEvent) -> None:
             now = time.monotonic()
-            if not total or now - self._last < self.interval_s:
+            last = bool(event.total) and event.done >= (event.total or 0)
+            if not event.total or (not last and now - self._last < self.interval_s):
                 return
             self._last = now
-            self._set(100.0 * index / total, f"{self.description}: {desc} {index}/{total}")
+            loss = "" if event.loss is None else f", loss {event.loss:.4g}"
+            self._set(
+                100.0 * event.done / event.total, f"{self.description}: {event.label} {event.done}/{event.total}{loss}"
+            )
 
         return report
 

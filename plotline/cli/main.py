@@ -105,7 +105,10 @@ def stage_cmd(
         pinned[k] = v
     try:
         cfg = _stage_config(run, config, set_)
-        outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
+        from plotline.cli.progress_view import progress_display
+
+        with progress_display(console):
+            outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
     except ConfigError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - every stage failure is reported, not dumped
@@ -404,8 +407,10 @@ def train_cmd(
     StopRequest.forget()
     if not verbose:
         _quiet_console_logs()
+    from plotline.cli.progress_view import progress_display
+
     try:
-        with embedded_api():  # no PREFECT_API_URL: a private API that dies with this process
+        with embedded_api(), progress_display(console):  # no PREFECT_API_URL: a private API dying with us
             state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
             records = state.result()
     except Exception as exc:  # noqa: BLE001
