@@ -8,25 +8,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BuiltinStage:
-    """One built-in stage: its name (the module `stages.<name>`) and whether it holds a GPU while it runs."""
+    """One built-in stage: its name (the module `stages.<name>`), whether it holds a GPU while it runs, and the
+    short title its deployment carries in the Prefect UI."""
 
     name: str
     gpu: bool
     """Whether the stage runs on the GPU work pool and takes a slot of the GPU concurrency limit by default."""
+    title: str
+    """What the stage does, in a few words (its deployment is named `<orchestration.deployment_name>: <title>`)."""
 
 
 STAGES: tuple[BuiltinStage, ...] = (
-    BuiltinStage("instructions", gpu=False),
-    BuiltinStage("bootstrap", gpu=False),
-    BuiltinStage("plan", gpu=True),
-    BuiltinStage("rollout", gpu=True),
-    BuiltinStage("score", gpu=True),
-    BuiltinStage("advantage", gpu=False),
-    BuiltinStage("update_planner", gpu=True),
-    BuiltinStage("update_executor", gpu=True),
-    BuiltinStage("evaluate", gpu=True),
-    BuiltinStage("synthesize", gpu=False),
-    BuiltinStage("generate", gpu=True),
+    BuiltinStage("instructions", gpu=False, title="import or generate instructions"),
+    BuiltinStage("bootstrap", gpu=False, title="warm-start planner and executor"),
+    BuiltinStage("plan", gpu=True, title="sample plans"),
+    BuiltinStage("rollout", gpu=True, title="render continuations"),
+    BuiltinStage("score", gpu=True, title="judge plans and videos"),
+    BuiltinStage("advantage", gpu=False, title="group-relative advantages"),
+    BuiltinStage("update_planner", gpu=True, title="GSPO planner update"),
+    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO executor update"),
+    BuiltinStage("evaluate", gpu=True, title="held-out evaluation"),
+    BuiltinStage("synthesize", gpu=False, title="synthesize instructions"),
+    BuiltinStage("generate", gpu=True, title="render videos for prompts"),
 )
 """Every built-in stage, in pipeline order."""
 
