@@ -1,5 +1,6 @@
-"""Names of the stage deployments: `stage-<name>/<orchestration.deployment_name>: <title>`, one title per stage,
-so the Prefect UI's deployment list tells the stages apart. `plotline deploy` registers them under these names
+"""Names of the stage deployments: `stage-<name>/<title> (<orchestration.deployment_name>)`, one title per stage,
+so the Prefect UI's deployment list tells the stages apart (it shows the title above the flow name `stage-<name>`,
+cut after about 20 characters: the title comes first, the namespace last). `plotline deploy` registers them under these names
 and `deployments` mode starts them by the same names (flows/dispatch.py)."""
 
 from __future__ import annotations
@@ -17,5 +18,5 @@ def stage_title(stage: str) -> str:
 
 def stage_deployment_name(stage: str, deployment_name: str) -> str:
     """Deployment name of `stage` under the namespace `deployment_name` (orchestration.deployment_name):
-    `<deployment_name>: <title>`, e.g. `plotline: sample plans` for the plan stage."""
-    return f"{deployment_name}: {stage_title(stage)}"
+    `<title> (<deployment_name>)`, e.g. `sample plans (plotline)` for the plan stage."""
+    return f"{stage_title(stage)} ({deployment_name})"

@@ -1,7 +1,7 @@
 """Start one stage run from a parent flow: as a subflow (`inline`) or through its deployment (`deployments`).
 
 In `deployments` mode the parent first asks the store whether the output is committed (then nothing starts),
-then starts `stage-<name>/<deployment_name>: <title>` with an idempotency key built from run, step, stage and input
+then starts `stage-<name>/<title> (<deployment_name>)` with an idempotency key built from run, step, stage and input
 digest: a retried or restarted parent gets the flow run it started before (still running, or completed) instead of
 a duplicate. A flow run that already ended in failure under a key is not reused: the next attempt key is.
 """

@@ -15,21 +15,22 @@ class BuiltinStage:
     gpu: bool
     """Whether the stage runs on the GPU work pool and takes a slot of the GPU concurrency limit by default."""
     title: str
-    """What the stage does, in a few words (its deployment is named `<orchestration.deployment_name>: <title>`)."""
+    """What the stage does in a few words, the important ones first: the Prefect UI's deployment list shows about
+    20 characters of a name (the deployment is named `<title> (<orchestration.deployment_name>)`)."""
 
 
 STAGES: tuple[BuiltinStage, ...] = (
-    BuiltinStage("instructions", gpu=False, title="import or generate instructions"),
-    BuiltinStage("bootstrap", gpu=False, title="warm-start planner and executor"),
+    BuiltinStage("instructions", gpu=False, title="make instructions"),
+    BuiltinStage("bootstrap", gpu=False, title="warm start"),
     BuiltinStage("plan", gpu=True, title="sample plans"),
-    BuiltinStage("rollout", gpu=True, title="render continuations"),
-    BuiltinStage("score", gpu=True, title="judge plans and videos"),
-    BuiltinStage("advantage", gpu=False, title="group-relative advantages"),
+    BuiltinStage("rollout", gpu=True, title="render rollouts"),
+    BuiltinStage("score", gpu=True, title="judge rollouts"),
+    BuiltinStage("advantage", gpu=False, title="advantages"),
     BuiltinStage("update_planner", gpu=True, title="GSPO planner update"),
-    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO executor update"),
-    BuiltinStage("evaluate", gpu=True, title="held-out evaluation"),
-    BuiltinStage("synthesize", gpu=False, title="synthesize instructions"),
-    BuiltinStage("generate", gpu=True, title="render videos for prompts"),
+    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO executor"),
+    BuiltinStage("evaluate", gpu=True, title="held-out eval"),
+    BuiltinStage("synthesize", gpu=False, title="synthesize prompts"),
+    BuiltinStage("generate", gpu=True, title="render videos"),
 )
 """Every built-in stage, in pipeline order."""
 

@@ -107,6 +107,7 @@ def stage_cmd(
         cfg = _stage_config(run, config, set_)
         from plotline.cli.progress_view import progress_display
 
+        _quiet_library_bars()
         with progress_display(console):
             outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
     except ConfigError as exc:
@@ -312,6 +313,24 @@ def _quiet_console_logs() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+    _quiet_library_bars()
+
+
+def _quiet_library_bars() -> None:
+    """No tqdm bars from transformers / huggingface_hub ("Loading weights", "Writing model shards"): the CLI's
+    own progress display (plotline/cli/progress_view.py) is the one bar, and on a pipe they are noise."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     except ImportError:
         pass
 

@@ -159,13 +159,10 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
         assert gpu_template["job_configuration"]["container_create_kwargs"]["device_requests"][0]["capabilities"] == [
             ["gpu"]
         ]
-        plan = client.read_deployment_by_name("stage-plan/plotline: sample plans")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         assert plan.work_pool_name == "plotline-gpu" and plan.job_variables["image"] == "plotline-gpu:0.1.0"
         assert plan.entrypoint == "flows.stage_flows.plan" and "params" in plan.parameter_openapi_schema["properties"]
-        assert (
-            client.read_deployment_by_name("stage-advantage/plotline: group-relative advantages").work_pool_name
-            == "plotline-cpu"
-        )
+        assert client.read_deployment_by_name("stage-advantage/advantages (plotline)").work_pool_name == "plotline-cpu"
         train = client.read_deployment_by_name("train/plotline")
         schedules = client.read_deployment_schedules(train.id)
         assert len(schedules) == 1 and schedules[0].active is False
@@ -186,7 +183,7 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
     output = deploy(monkeypatch, store_credentials=True, name=["stage-plan"])
     assert "secret plotline-s3-secret-key" in output
     with _client() as client:
-        plan = client.read_deployment_by_name("stage-plan/plotline: sample plans")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         template = client.read_work_pool("plotline-gpu").base_job_template
     props = template["variables"]["properties"]
     values = {**{k: v["default"] for k, v in props.items() if "default" in v}, **plan.job_variables}
@@ -217,7 +214,7 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
             "containers"
         ][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
-        plan = client.read_deployment_by_name("stage-plan/plotline: sample plans")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         assert plan.work_pool_name == "plotline-gpu-k8s" and plan.job_variables["namespace"] == "plotline"
         assert len(client.read_deployment_schedules(client.read_deployment_by_name("train/plotline").id)) == 1
 
@@ -237,7 +234,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         pool=pool,
         name=["stage-t_seed", "stage-t_count"],
     )
-    assert "stage-t_seed/e2e: plugin stage t_seed" in output and "stage-t_count/e2e: plugin stage t_count" in output
+    assert "stage-t_seed/plugin stage t_seed (e2e)" in output and "stage-t_count/plugin stage t_count (e2e)" in output
 
     worker = Child(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
@@ -271,7 +268,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         with _client() as client:
             deps = client.read_deployments(
                 deployment_filter=DeploymentFilter(
-                    name=DeploymentFilterName(any_=["e2e: plugin stage t_seed", "e2e: plugin stage t_count"])
+                    name=DeploymentFilterName(any_=["plugin stage t_seed (e2e)", "plugin stage t_count (e2e)"])
                 )
             )
             assert len(deps) == 2
@@ -286,7 +283,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         key = idempotency_key(run, 0, "t_count", final.input_digest)
         assert by_name[f"{rid}/t_count@0"].idempotency_key == key
         again = run_deployment(
-            "stage-t_count/e2e: plugin stage t_count",
+            "stage-t_count/plugin stage t_count (e2e)",
             parameters={"params": {"run_uri": run, "step": 0}},
             idempotency_key=key,
             timeout=0,
@@ -306,7 +303,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         key7 = idempotency_key(run, 7, "t_seed", plan7.digest)
         assert launch_key("t_seed", fresh, cfg, plan7) == key7
         with _client() as client:
-            dep = client.read_deployment_by_name("stage-t_seed/e2e: plugin stage t_seed")
+            dep = client.read_deployment_by_name("stage-t_seed/plugin stage t_seed (e2e)")
             client.create_flow_run_from_deployment(
                 dep.id,
                 parameters={"params": fresh.model_dump(mode="json")},
@@ -345,7 +342,7 @@ def test_a_train_run_from_the_local_pool_defaults_writes_to_the_absolute_root(ap
     output = deploy(
         monkeypatch, f"orchestration.stage_modules=[{plugin_stages.MODULE}]", pool="local", storage_root=str(root)
     )
-    assert "train/plotline" in output and "stage-plan/plotline: sample plans" in output
+    assert "train/plotline" in output and "stage-plan/sample plans (plotline)" in output
     with _client() as client:
         train = client.read_deployment_by_name("train/plotline")
     assert train.work_pool_name == "local"

@@ -122,6 +122,7 @@ def test_project_file_has_one_deployment_per_builtin_stage_on_its_pool():
         assert d["name"] == stage_deployment_name(stage.name, "plotline"), stage.name  # the title deploy registers
     titles = [d["name"] for d in stage_deps.values()]
     assert len(set(titles)) == len(titles)  # one title per stage
+    assert all(len(s.title) <= 20 for s in STAGES), [s.title for s in STAGES if len(s.title) > 20]  # the UI list cuts
 
 
 def test_deploy_refuses_a_project_file_missing_a_builtin_stage(tmp_path, default_config):
@@ -169,7 +170,7 @@ def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_c
     assert next(p for p in k8s.pools if p["name"] == "plotline-gpu-k8s")["type"] == "kubernetes"
 
     one = plan_deployments(default_config, pool="laptop", names=["stage-plan", "train"])
-    assert {d.full_name for d in one.deployments} == {"stage-plan/plotline: sample plans", "train/plotline"}
+    assert {d.full_name for d in one.deployments} == {"stage-plan/sample plans (plotline)", "train/plotline"}
     here = {"working_dir": str(Path.cwd().resolve())}  # one box: process pools run where `deploy` ran
     assert all(d.work_pool == "laptop" and d.job_variables == here for d in one.deployments)
     assert one.pools == [{"name": "laptop", "type": "process", "description": "created by plotline deploy"}]
