@@ -118,10 +118,10 @@ def phase(progress: Progress | None, start: int, total: int) -> Progress | None:
     (None stays None)."""
     if progress is None:
         return None
-    outer = progress
+    outer, whole = progress, total
 
-    def report(done: int, _total: int | None, loss: float | None = None) -> None:
-        outer(start + done, total, loss)
+    def report(done: int, total: int | None, loss: float | None = None) -> None:
+        outer(start + done, whole, loss)
 
     return report
 
