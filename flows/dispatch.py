@@ -1,7 +1,7 @@
 """Start one stage run from a parent flow: as a subflow (`inline`) or through its deployment (`deployments`).
 
 In `deployments` mode the parent first asks the store whether the output is committed (then nothing starts),
-then starts `stage-<name>/<deployment_name>` with an idempotency key built from run, step, stage and input
+then starts `stage-<name>/<title> (<deployment_name>)` with an idempotency key built from run, step, stage and input
 digest: a retried or restarted parent gets the flow run it started before (still running, or completed) instead of
 a duplicate. A flow run that already ended in failure under a key is not reused: the next attempt key is.
 """
@@ -71,8 +71,10 @@ def in_helper_thread(fn: Callable[..., T], *args: Any) -> T:
 
 
 def deployment_path(name: str, config: PlotlineConfig) -> str:
-    """`flow/deployment` name of a stage's deployment."""
-    return f"{flow_name(name)}/{config.orchestration.deployment_name}"
+    """`flow/deployment` name of a stage's deployment (flows/deployment_names.py), as `plotline deploy` registers it."""
+    from flows.deployment_names import stage_deployment_name
+
+    return f"{flow_name(name)}/{stage_deployment_name(name, config.orchestration.deployment_name)}"
 
 
 def _existing_run(client, deployment_id, key: str):

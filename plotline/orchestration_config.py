@@ -69,7 +69,8 @@ class OrchestrationConfig(Section):
     """While the GPU limit is full: seconds between the repeated "waiting for a slot ... held by ..." lines."""
 
     deployment_name: str = "plotline"
-    """Deployment name of each stage flow: stage X runs as deployment `stage-X/<deployment_name>`."""
+    """Namespace of the stage deployments: stage X runs as deployment `stage-X/<title> (<deployment_name>)`, with
+    the stage's title from plotline/stage_names.py (e.g. `stage-plan/sample plans (plotline)`)."""
     poll_interval_s: float = Field(5.0, gt=0)
     """How often a parent flow polls a stage flow run started through its deployment."""
     deployment_timeout_s: float | None = Field(None, gt=0)

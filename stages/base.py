@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from plotline.config import PlotlineConfig, config_hash
+from plotline.progress import Progress, ProgressEvent, reporter, track
 from plotline.store import AlreadyCommitted, Artifact, ArtifactWriter, InputRef, Manifest, MissingInput, RunStore
 from plotline.store.manifest import input_digest
 from plotline.version import code_version
@@ -88,33 +89,24 @@ class StageContext:
     output: ArtifactWriter
     store: RunStore
     show_progress: bool = True
-    _progress_hook: Callable[[str, int, int | None], None] | None = field(default=None, repr=False)
+    """Whether progress reports also reach this process's listeners (plotline.progress.listening: the CLI's bar)."""
+    _progress_hook: Callable[[ProgressEvent], None] | None = field(default=None, repr=False)
 
     def seed(self, *keys: Any) -> int:
         """A deterministic 31-bit seed from the global seed, this step, this stage and extra keys."""
         text = "|".join(str(k) for k in (self.config.seed, self.step, self.stage, *keys))
         return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
-    def progress(self, iterable: Iterable[T], total: int | None = None, description: str | None = None) -> Iterator[T]:
-        """Iterate with a progress bar (rich) and report progress to an optional hook (e.g. a Prefect artifact)."""
-        desc = description or self.stage
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)  # type: ignore[arg-type]
-        if not self.show_progress:
-            for i, item in enumerate(iterable):
-                if self._progress_hook:
-                    self._progress_hook(desc, i, total)
-                yield item
-            return
-        from rich.progress import Progress
+    def reporter(self, description: str | None = None) -> Progress:
+        """The `Progress(done, total, loss)` callback of one task of this stage, labelled `<stage>@<step>` plus
+        `description`: its reports go to the stage's hook (e.g. a Prefect progress artifact) and, with
+        `show_progress`, to this process's listeners (the CLI's bar)."""
+        label = f"{self.stage}@{self.step}" + (f" {description}" if description and description != self.stage else "")
+        return reporter(label, self._progress_hook, broadcast=self.show_progress)
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task(desc, total=total)
-            for i, item in enumerate(iterable):
-                if self._progress_hook:
-                    self._progress_hook(desc, i, total)
-                yield item
-                bar.advance(task)
+    def progress(self, iterable: Iterable[T], total: int | None = None, description: str | None = None) -> Iterator[T]:
+        """Iterate over `iterable`, reporting each finished item through `reporter(description)`."""
+        return track(iterable, self.reporter(description), total)
 
 
 @dataclass
@@ -239,9 +231,12 @@ def run_stage(
     force: bool = False,
     pinned_inputs: dict[str, str] | None = None,
     show_progress: bool = True,
-    progress_hook: Callable[[str, int, int | None], None] | None = None,
+    progress_hook: Callable[[ProgressEvent], None] | None = None,
 ) -> StageOutcome:
     """Run one stage: resolve inputs, skip if already committed for the same inputs+config, else write and commit.
+
+    The stage's progress reports (`StageContext.reporter`) go to `progress_hook` and, with `show_progress`, to this
+    process's progress listeners (plotline.progress).
 
     A failure inside the stage (including a contract violation) removes this attempt's files and commits nothing.
     `force=True` writes a new version next to the existing ones instead of skipping.
