@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import Flow, flow
+from prefect.context import TagsContext
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
 from flows.stage_task import execute_stage, publish_audit, retry_options
@@ -32,14 +34,25 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     check_stages(cfg, [stage])
     check_worker_storage(cfg, params.run_uri, running_from_deployment())
     orch = cfg.orchestration
-    tags = stage_run_tags(params.run_uri, stage, params.step) + (["gpu"] if orch.is_gpu_stage(stage) else [])
     cfg_json = cfg.model_dump(mode="json")
-    rec = execute_stage.with_options(**retry_options(cfg), tags=tags)(
-        stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force
-    )
+    with TagsContext(current_tags=set()):  # the task's tags are its own: see task_tags
+        rec = execute_stage.with_options(**retry_options(cfg), tags=task_tags(stage, orch.is_gpu_stage(stage)))(
+            stage, quote(cfg_json), params.run_uri, params.step, dict(params.inputs), params.force
+        )
     if orch.audit and rec["status"] == "committed":
         publish_audit(rec, cfg_json, params.run_uri)
     return rec
+
+
+def task_tags(stage: str, gpu: bool) -> list[str]:
+    """Tags of a stage's task run: `plotline`, plus `gpu` for a stage that holds a GPU slot.
+
+    The run, step and stage tags stay on the stage's flow run (stage_run_tags) and are not inherited by its task:
+    Prefect's task engine takes a tag-concurrency lease on every task run's tags, through one API client and
+    worker thread per distinct tag set that live until the process exits; per-run/step/stage tags would open a
+    new pair for every stage run. A constant set reuses one, and Prefect then caches that no such limit exists.
+    """
+    return ["plotline", "gpu"] if gpu else ["plotline"]
 
 
 def run_id_of(run_uri: str) -> str:
