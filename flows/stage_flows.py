@@ -35,24 +35,22 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     check_worker_storage(cfg, params.run_uri, running_from_deployment())
     orch = cfg.orchestration
     cfg_json = cfg.model_dump(mode="json")
-    with TagsContext(current_tags=set()):  # the task's tags are its own: see task_tags
-        rec = execute_stage.with_options(**retry_options(cfg), tags=task_tags(stage, orch.is_gpu_stage(stage)))(
+    # The task runs carry no tags (the flow run does): Prefect's task engine takes a tag-concurrency lease on a
+    # tagged task's tags at its start, through one API client and worker thread per distinct tag set (kept until
+    # the process exits), in a write that the embedded SQLite API often refuses (503, then a 2 s client back-off).
+    with TagsContext(current_tags=set()):
+        rec = execute_stage.with_options(**retry_options(cfg))(
             stage, quote(cfg_json), params.run_uri, params.step, dict(params.inputs), params.force
         )
-    if orch.audit and rec["status"] == "committed":
-        publish_audit(rec, cfg_json, params.run_uri)
+        if orch.audit and rec["status"] == "committed":
+            publish_audit(rec, quote(cfg_json), params.run_uri)
     return rec
 
 
-def task_tags(stage: str, gpu: bool) -> list[str]:
-    """Tags of a stage's task run: `plotline`, plus `gpu` for a stage that holds a GPU slot.
-
-    The run, step and stage tags stay on the stage's flow run (stage_run_tags) and are not inherited by its task:
-    Prefect's task engine takes a tag-concurrency lease on every task run's tags, through one API client and
-    worker thread per distinct tag set that live until the process exits; per-run/step/stage tags would open a
-    new pair for every stage run. A constant set reuses one, and Prefect then caches that no such limit exists.
-    """
-    return ["plotline", "gpu"] if gpu else ["plotline"]
+def stage_flow_tags(run_uri: str, stage: str, step: int, gpu: bool) -> list[str]:
+    """Tags of a stage's flow run as a parent flow starts it inline: stage_run_tags, plus `gpu` for a stage that
+    holds a GPU slot."""
+    return stage_run_tags(run_uri, stage, step) + (["gpu"] if gpu else [])
 
 
 def run_id_of(run_uri: str) -> str:
