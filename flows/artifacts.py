@@ -188,30 +188,35 @@ class RewardCurve:
 
 
 class ProgressReporter:
-    """A progress artifact for a long stage, fed by StageContext.progress through run_stage's `progress_hook`."""
+    """A progress artifact for a long stage, fed by StageContext.progress through run_stage's `progress_hook`.
+
+    The artifact is created by the first report (the stage's first progress step, or `finish`) and updated by the
+    later ones: a stage that reports nothing costs one API write, not two."""
 
     def __init__(self, key: str, description: str, interval_s: float = 2.0):
         self.key, self.description, self.interval_s = key, description, interval_s
         self.artifact_id: UUID | None = None
         self._last = float("-inf")  # the first report always goes through
         self._detail: dict[str, str] = {}
+        self._failed = False
 
     def start(self) -> None:
-        """Create the artifact at 0 %."""
-        try:
-            self.artifact_id = create_progress_artifact(progress=0.0, key=self.key, description=self.description)
-        except Exception:  # noqa: BLE001 - progress is best effort
-            self.artifact_id = None
+        """Begin reporting (the artifact itself is created with the first report)."""
+        self._last = float("-inf")
 
     def _set(self, percent: float, description: str | None = None) -> None:
-        if self.artifact_id is None:
+        if self._failed:
             return
+        percent = max(0.0, min(100.0, percent))
         try:
-            update_progress_artifact(
-                artifact_id=self.artifact_id, progress=max(0.0, min(100.0, percent)), description=description
-            )
-        except Exception:  # noqa: BLE001
-            pass
+            if self.artifact_id is None:
+                self.artifact_id = create_progress_artifact(
+                    progress=percent, key=self.key, description=description or self.description
+                )
+            else:
+                update_progress_artifact(artifact_id=self.artifact_id, progress=percent, description=description)
+        except Exception:  # noqa: BLE001 - progress is best effort
+            self._failed = self.artifact_id is None
 
     @property
     def hook(self) -> Callable[[ProgressEvent], None]:

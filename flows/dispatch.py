@@ -8,16 +8,17 @@ a duplicate. A flow run that already ended in failure under a key is not reused:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from prefect import get_run_logger
 
 from flows.params import StageParams
 from flows.resolve import StagePlan, find_committed, idempotency_key, plan_stage, record
-from flows.stage_flows import flow_name, stage_flow, stage_run_name, stage_run_tags
+from flows.stage_flows import flow_name, stage_flow, stage_flow_tags, stage_run_name, stage_run_tags
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
@@ -33,16 +34,36 @@ def dispatch_stage(name: str, params: StageParams, config: PlotlineConfig) -> di
     """Run stage `name` as configured (`orchestration.mode`) and return the reference to its committed manifest."""
     if config.orchestration.mode == "deployments":
         return run_via_deployment(name, params, config)
-    # an in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
-    # subflow's heartbeat thread costs up to a second
     from prefect import tags
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with (
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        tags(*stage_run_tags(params.run_uri, name, params.step)),
+        without_heartbeats(),
+        tags(*stage_flow_tags(params.run_uri, name, params.step, config.orchestration.is_gpu_stage(name))),
     ):
         return in_helper_thread(stage_flow(name), params)
+
+
+_NO_HEARTBEATS: list[Any] = [None, None]
+"""The last settings seen by without_heartbeats and their copy without flow heartbeats."""
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """The current Prefect settings without flow-run heartbeats, for the block.
+
+    An in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
+    subflow's heartbeat thread costs up to a second. The copy is made once per settings object: building a
+    Settings copy (what temporary_settings does) takes 20-70 ms, entering one is free.
+    """
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    ctx = prefect.context.get_settings_context()
+    if _NO_HEARTBEATS[0] is not ctx.settings:
+        quiet = ctx.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        _NO_HEARTBEATS[:] = [ctx.settings, quiet]
+    with prefect.context.SettingsContext(profile=ctx.profile, settings=_NO_HEARTBEATS[1]):
+        yield
 
 
 def in_helper_thread(fn: Callable[..., T], *args: Any) -> T:
