@@ -9,6 +9,7 @@ import pytest
 import flows.artifacts as artifacts
 import flows.slots as slots
 from flows.dispatch import without_heartbeats
+from plotline.progress import ProgressEvent
 
 
 class FakeClient:
@@ -72,8 +73,8 @@ def test_progress_is_one_write_for_a_silent_stage_and_create_then_updates_otherw
     calls.clear()
     busy = artifacts.ProgressReporter("k", "rollout step 0", interval_s=0)
     busy.start()
-    busy.hook("plans", 1, 4)
-    busy.hook("plans", 2, 4)
+    busy.hook(ProgressEvent("plans", 1, 4))
+    busy.hook(ProgressEvent("plans", 2, 4))
     busy.finish()
     assert [(c, kw["progress"]) for c, kw in calls] == [("create", 25.0), ("update", 50.0), ("update", 100.0)]
     assert all(kw["artifact_id"] == "id-1" for c, kw in calls[1:])

@@ -12,7 +12,11 @@ from plotline.progress import ProgressEvent
 
 def test_progress_artifact_is_throttled_keeps_last_reports_and_closes_with_the_final_losses(monkeypatch):
     updates: list[tuple[float, str]] = []
-    monkeypatch.setattr(artifacts, "create_progress_artifact", lambda **kw: uuid.uuid4())
+    monkeypatch.setattr(  # the first report creates the artifact (one write), later ones update it
+        artifacts,
+        "create_progress_artifact",
+        lambda **kw: updates.append((kw["progress"], kw["description"])) or uuid.uuid4(),
+    )
     monkeypatch.setattr(
         artifacts,
         "update_progress_artifact",
