@@ -31,6 +31,7 @@ from flows.audit_tables import (
 )
 from flows.links import Linker
 from plotline.config import PlotlineConfig
+from plotline.progress import ProgressEvent
 from plotline.store import RunStore
 
 TABLES = {
@@ -187,43 +188,54 @@ class RewardCurve:
 
 
 class ProgressReporter:
-    """A progress artifact for a long stage, fed by StageContext.progress through run_stage's `progress_hook`."""
+    """A progress artifact for a long stage, fed by StageContext.progress through run_stage's `progress_hook`.
+
+    The artifact is created by the first report (the stage's first progress step, or `finish`) and updated by the
+    later ones: a stage that reports nothing costs one API write, not two."""
 
     def __init__(self, key: str, description: str, interval_s: float = 2.0):
         self.key, self.description, self.interval_s = key, description, interval_s
         self.artifact_id: UUID | None = None
-        self._last = 0.0
+        self._last = float("-inf")  # the first report always goes through
+        self._detail: dict[str, str] = {}
+        self._failed = False
 
     def start(self) -> None:
-        """Create the artifact at 0 %."""
-        try:
-            self.artifact_id = create_progress_artifact(progress=0.0, key=self.key, description=self.description)
-        except Exception:  # noqa: BLE001 - progress is best effort
-            self.artifact_id = None
+        """Begin reporting (the artifact itself is created with the first report)."""
+        self._last = float("-inf")
 
     def _set(self, percent: float, description: str | None = None) -> None:
-        if self.artifact_id is None:
+        if self._failed:
             return
+        percent = max(0.0, min(100.0, percent))
         try:
-            update_progress_artifact(
-                artifact_id=self.artifact_id, progress=max(0.0, min(100.0, percent)), description=description
-            )
-        except Exception:  # noqa: BLE001
-            pass
+            if self.artifact_id is None:
+                self.artifact_id = create_progress_artifact(
+                    progress=percent, key=self.key, description=description or self.description
+                )
+            else:
+                update_progress_artifact(artifact_id=self.artifact_id, progress=percent, description=description)
+        except Exception:  # noqa: BLE001 - progress is best effort
+            self._failed = self.artifact_id is None
 
     @property
-    def hook(self) -> Callable[[str, int, int | None], None]:
-        """The `progress_hook(description, index, total)` for run_stage (throttled to one update per interval)."""
+    def hook(self) -> Callable[[ProgressEvent], None]:
+        """The `progress_hook(event)` for run_stage (throttled to one update per interval; the last report of a
+        task always goes through)."""
 
-        def report(desc: str, index: int, total: int | None) -> None:
+        def report(event: ProgressEvent) -> None:
             now = time.monotonic()
-            if not total or now - self._last < self.interval_s:
+            last = bool(event.total) and event.done >= (event.total or 0)
+            loss = "" if event.loss is None else f", loss {event.loss:.4g}"
+            self._detail[event.label] = f"{event.label} {event.done}/{event.total or '?'}{loss}"
+            if not event.total or (not last and now - self._last < self.interval_s):
                 return
             self._last = now
-            self._set(100.0 * index / total, f"{self.description}: {desc} {index}/{total}")
+            self._set(100.0 * event.done / event.total, f"{self.description}: {self._detail[event.label]}")
 
         return report
 
     def finish(self) -> None:
-        """Mark 100 %."""
-        self._set(100.0, f"{self.description}: done")
+        """Mark 100 %, with the last report of each of the stage's tasks (e.g. the final losses)."""
+        tasks = "; ".join(self._detail.values())
+        self._set(100.0, f"{self.description}: done" + (f" ({tasks})" if tasks else ""))

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from flows.deployment_names import stage_deployment_name
 from flows.params import load_stage_modules
 from plotline.config import PlotlineConfig
 from plotline.stage_names import STAGE_NAMES
@@ -153,7 +154,7 @@ def plan_deployments(
             is_gpu = config.orchestration.is_gpu_stage(stage)
             entries.append(
                 {
-                    "name": config.orchestration.deployment_name,
+                    "name": stage_deployment_name(stage, config.orchestration.deployment_name),
                     "entrypoint": f"{STAGE_FLOW_MODULE}.{stage}",
                     "work_pool": template.get("gpu_pool" if is_gpu else "cpu_pool") or {},
                     "tags": list(template.get("tags") or []),
@@ -164,7 +165,8 @@ def plan_deployments(
         entrypoint = d["entrypoint"]
         is_stage = entrypoint.rsplit(".", 1)[0] == STAGE_FLOW_MODULE
         flow = _flow(entrypoint)
-        dep_name = config.orchestration.deployment_name if is_stage else d["name"]
+        stage = entrypoint.rsplit(".", 1)[1]
+        dep_name = stage_deployment_name(stage, config.orchestration.deployment_name) if is_stage else d["name"]
         full = f"{flow.name}/{dep_name}"
         if names and full not in names and flow.name not in names:
             continue

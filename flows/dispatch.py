@@ -1,23 +1,24 @@
 """Start one stage run from a parent flow: as a subflow (`inline`) or through its deployment (`deployments`).
 
 In `deployments` mode the parent first asks the store whether the output is committed (then nothing starts),
-then starts `stage-<name>/<deployment_name>` with an idempotency key built from run, step, stage and input
+then starts `stage-<name>/<title> (<deployment_name>)` with an idempotency key built from run, step, stage and input
 digest: a retried or restarted parent gets the flow run it started before (still running, or completed) instead of
 a duplicate. A flow run that already ended in failure under a key is not reused: the next attempt key is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from prefect import get_run_logger
 
 from flows.params import StageParams
 from flows.resolve import StagePlan, find_committed, idempotency_key, plan_stage, record
-from flows.stage_flows import flow_name, stage_flow, stage_run_name, stage_run_tags
+from flows.stage_flows import flow_name, stage_flow, stage_flow_tags, stage_run_name, stage_run_tags
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
 
@@ -33,16 +34,36 @@ def dispatch_stage(name: str, params: StageParams, config: PlotlineConfig) -> di
     """Run stage `name` as configured (`orchestration.mode`) and return the reference to its committed manifest."""
     if config.orchestration.mode == "deployments":
         return run_via_deployment(name, params, config)
-    # an in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
-    # subflow's heartbeat thread costs up to a second
     from prefect import tags
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with (
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        tags(*stage_run_tags(params.run_uri, name, params.step)),
+        without_heartbeats(),
+        tags(*stage_flow_tags(params.run_uri, name, params.step, config.orchestration.is_gpu_stage(name))),
     ):
         return in_helper_thread(stage_flow(name), params)
+
+
+_NO_HEARTBEATS: list[Any] = [None, None]
+"""The last settings seen by without_heartbeats and their copy without flow heartbeats."""
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """The current Prefect settings without flow-run heartbeats, for the block.
+
+    An in-process subflow needs no heartbeats of its own (the parent's cover the process), and stopping each
+    subflow's heartbeat thread costs up to a second. The copy is made once per settings object: building a
+    Settings copy (what temporary_settings does) takes 20-70 ms, entering one is free.
+    """
+    import prefect.context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    ctx = prefect.context.get_settings_context()
+    if _NO_HEARTBEATS[0] is not ctx.settings:
+        quiet = ctx.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        _NO_HEARTBEATS[:] = [ctx.settings, quiet]
+    with prefect.context.SettingsContext(profile=ctx.profile, settings=_NO_HEARTBEATS[1]):
+        yield
 
 
 def in_helper_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -71,8 +92,10 @@ def in_helper_thread(fn: Callable[..., T], *args: Any) -> T:
 
 
 def deployment_path(name: str, config: PlotlineConfig) -> str:
-    """`flow/deployment` name of a stage's deployment."""
-    return f"{flow_name(name)}/{config.orchestration.deployment_name}"
+    """`flow/deployment` name of a stage's deployment (flows/deployment_names.py), as `plotline deploy` registers it."""
+    from flows.deployment_names import stage_deployment_name
+
+    return f"{flow_name(name)}/{stage_deployment_name(name, config.orchestration.deployment_name)}"
 
 
 def _existing_run(client, deployment_id, key: str):
@@ -148,3 +171,77 @@ def run_via_deployment(name: str, params: StageParams, config: PlotlineConfig) -
             f"has input digest {plan.digest[:12]}…"
         )
     return record(art, "committed")
+
+
+class StageGroupFailed(RuntimeError):
+    """One or more stages of a concurrently dispatched group failed (the others finished and committed)."""
+
+
+def concurrent_params(params: StageParams, config: PlotlineConfig) -> StageParams:
+    """The parameters of a stage dispatched alongside others: in `inline` mode its config runs it as a `plotline
+    stage` child process (own torch RNG, threads and device context: the same computation as alone); orchestration
+    keys enter no cache key, so its digest and output are those of the sequential run."""
+    if config.orchestration.mode == "deployments":
+        return params
+    cfg = dict(params.config)
+    cfg["orchestration"] = {**cfg.get("orchestration", {}), "isolation": "subprocess"}
+    return params.model_copy(update={"config": cfg})
+
+
+def _committed_record(name: str, params: StageParams, config: PlotlineConfig) -> dict[str, Any] | None:
+    """The record of an output already committed for these inputs (nothing needs to start), else None."""
+    if params.force:
+        return None
+    plan = plan_stage(name, config, params.run_uri, params.step, params.inputs)
+    return record(plan.committed, "skipped") if plan.committed is not None else None
+
+
+def dispatch_concurrently(items: list[tuple[str, StageParams]], config: PlotlineConfig) -> list[dict[str, Any]]:
+    """Run the stages of one group at the same time, each through `dispatch_stage` in its own thread (same Prefect
+    context), and return their records in `items` order.
+
+    A stage already committed for its inputs is recorded as skipped without starting. The main thread only waits
+    (it keeps the flow's stop handlers: a stop request lets every stage of the group finish). When a stage fails
+    the others still finish and commit; then StageGroupFailed names the failed ones (the first error chained).
+    """
+    logger = get_run_logger()
+    results: list[dict[str, Any] | None] = [_committed_record(name, p, config) for name, p in items]
+    for (name, p), rec in zip(items, results, strict=True):
+        if rec is not None:
+            logger.info(f"{name} step {p.step}: already committed as v{rec['version']}; not started")
+    todo = [i for i, rec in enumerate(results) if rec is None]
+    outcomes: dict[int, dict[str, Any]] = {i: {} for i in todo}
+
+    def target(i: int, ctx: contextvars.Context) -> None:
+        name, p = items[i]
+        try:
+            outcomes[i]["value"] = ctx.run(dispatch_stage, name, concurrent_params(p, config), config)
+        except BaseException as exc:  # noqa: BLE001 - reported by the waiting thread
+            outcomes[i]["error"] = exc
+
+    threads = [
+        threading.Thread(
+            target=target, args=(i, contextvars.copy_context()), name=f"plotline-{items[i][0]}", daemon=True
+        )
+        for i in todo
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    failed = [i for i in todo if "error" in outcomes[i]]
+    for i in todo:
+        if i not in failed:
+            results[i] = outcomes[i]["value"]
+    if failed:
+        kept = [f"{items[i][0]} v{rec['version']} ({rec['status']})" for i, rec in enumerate(results) if rec]
+        raise StageGroupFailed(
+            "; ".join(
+                f"stage {items[i][0]} step {items[i][1].step} failed: "
+                f"{type(outcomes[i]['error']).__name__}: {outcomes[i]['error']}"
+                for i in failed
+            )
+            + (f"; kept the committed {', '.join(kept)} (a rerun does not redo them)" if kept else "")
+        ) from outcomes[failed[0]]["error"]
+    return [rec for rec in results if rec is not None]

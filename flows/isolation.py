@@ -26,6 +26,7 @@ from flows.params import STAGE_MODULES_ENV, stage_module_names
 from flows.resolve import find_committed, plan_stage, record
 from plotline.config import PlotlineConfig
 from plotline.procs import die_with_parent
+from plotline.progress import ProgressEvent, parse_plain_line, publish
 from plotline.store import RunStore
 
 
@@ -99,8 +100,12 @@ def run_stage_process(
     grace_s: float = 10.0,
     log: Callable[[str], None] = print,
     on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
 ) -> dict[str, Any]:
     """Run stage `name` in a child process and return the reference to what it committed (or found committed).
+
+    The child's plain progress lines (plotline.progress) are read back as progress events: handed to
+    `on_progress` and to this process's progress listeners.
 
     Raises StageTimeout after killing the child when it runs past `timeout_s`, StageProcessFailed when it fails.
     """
@@ -133,9 +138,16 @@ def run_stage_process(
             assert proc.stdout is not None
             for line in proc.stdout:
                 line = line.rstrip()
-                if line:
-                    tail.append(line)
-                    log(f"[{name}@{step} pid {proc.pid}] {line}")
+                if not line:
+                    continue
+                event = parse_plain_line(line)
+                if event is not None:
+                    if on_progress is not None:
+                        on_progress(event)
+                    publish(event)
+                    continue
+                tail.append(line)
+                log(f"[{name}@{step} pid {proc.pid}] {line}")
 
         reader = threading.Thread(target=pump, name=f"stage-{name}-output", daemon=True)
         reader.start()

@@ -22,10 +22,10 @@ DEFAULT_PRESET = Path("configs") / "shapes.yaml"
 class StageParams(BaseModel):
     """Parameters of one stage flow run (what a deployment run or a parent flow passes)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)  # the docstrings describe the UI form
 
     run_uri: str
-    """Run folder: a local path or s3://bucket/prefix/run-id."""
+    """Run folder: an absolute local path (a worker runs in a temporary directory) or s3://bucket/prefix/run-id."""
     step: int = Field(0, ge=0)
     """Training step."""
     config: dict[str, Any] = Field(default_factory=dict)

@@ -63,9 +63,41 @@ class SlotHolder:
         )
 
 
+QUICK_RETRY_S = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+"""Pauses between attempts of a slot call the API answered with 503; after them the client's own retries apply."""
+
+
 def _locked(exc: Exception) -> bool:
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None) == 423
+
+
+def quick_request(client, method: str, path: str, json: dict | None = None):
+    """One call of the slot protocol on `client` (a sync Prefect client), retried after 20, 50, 100, … ms while the
+    API answers 503, then through the client's own request (whose retries pause 2 s, 4 s, …).
+
+    The embedded SQLite API answers 503 when a write transaction met a concurrent commit (SQLITE_BUSY_SNAPSHOT):
+    a slot taken at a task's start often meets the server recording that task's state (4 of 5 GPU stages in one
+    measured pass), and the client's own retry would then pause 2 s. Nothing was written on a 503, so trying again
+    at once is safe. A 403 (CSRF protection) or a transport error goes to the client's request, which handles
+    them. Raises httpx.HTTPStatusError for other errors.
+    """
+    http = getattr(client, "_client", None)
+    if http is not None:
+        import httpx
+
+        for pause in QUICK_RETRY_S:
+            try:
+                response = httpx.Client.send(http, http.build_request(method, path, json=json))
+            except httpx.TransportError:
+                break  # connection trouble: the client's own retries handle it
+            if response.status_code == 403:
+                break  # e.g. CSRF protection: the client's request adds its token
+            if response.status_code != 503:
+                response.raise_for_status()
+                return response
+            time.sleep(pause)
+    return client.request(method, path, json=json)
 
 
 def read_holders(client, limit: str) -> list[SlotHolder]:
@@ -92,9 +124,26 @@ def _write_record(client, holder: SlotHolder, create: bool) -> None:
 
     value = asdict(holder)
     if create:
-        client.create_variable(VariableCreate(name=holder.record_name, value=value, tags=[RECORD_TAG, holder.limit]))
+        body = VariableCreate(name=holder.record_name, value=value, tags=[RECORD_TAG, holder.limit])
+        quick_request(client, "POST", "/variables/", json=body.model_dump(mode="json"))
     else:
         client.update_variable(VariableUpdate(name=holder.record_name, value=value))
+
+
+def _take(client, limit: str, lease_s: float):
+    """Ask for one slot of `limit` under a lease of `lease_s` (raises with status 423 while the limit is full)."""
+    body = {"names": [limit], "slots": 1, "mode": "concurrency", "lease_duration": lease_s}
+    return quick_request(client, "POST", "/v2/concurrency_limits/increment-with-lease", json=body)
+
+
+def _release(client, lease_id: str) -> None:
+    """Give back the slot held under `lease_id` (a no-op when the server already released it)."""
+    quick_request(client, "POST", "/v2/concurrency_limits/decrement-with-lease", json={"lease_id": lease_id})
+
+
+def _delete_record(client, holder: SlotHolder) -> None:
+    with contextlib.suppress(Exception):  # another waiter may have deleted it first
+        quick_request(client, "DELETE", f"/variables/name/{holder.record_name}")
 
 
 def release_dead(client, holders: list[SlotHolder], now: float, log: Callable[[str], None]) -> list[SlotHolder]:
@@ -103,9 +152,8 @@ def release_dead(client, holders: list[SlotHolder], now: float, log: Callable[[s
     for h in holders:
         if h.expires_at >= now:
             continue
-        client.release_concurrency_slots_with_lease(uuid.UUID(h.lease_id))  # a no-op if already released
-        with contextlib.suppress(Exception):  # another waiter may have deleted it first
-            client.delete_variable_by_name(h.record_name)
+        _release(client, h.lease_id)  # a no-op if already released
+        _delete_record(client, h)
         log(f"released the slot of GPU limit {h.limit!r} held by {h.describe(now)}")
         released.append(h)
     return released
@@ -173,7 +221,7 @@ def leased_slot(
     with get_client(sync_client=True) as client:
         while True:
             try:
-                response = client.increment_concurrency_slots_with_lease([limit], 1, "concurrency", prefect_lease_s)
+                response = _take(client, limit, prefect_lease_s)
                 break
             except Exception as exc:
                 if not _locked(exc):
@@ -208,7 +256,7 @@ def leased_slot(
         try:
             _write_record(client, holder, create=True)
         except BaseException:
-            client.release_concurrency_slots_with_lease(uuid.UUID(holder.lease_id))
+            _release(client, holder.lease_id)
             raise
     waited = time.monotonic() - started
     log(
@@ -223,6 +271,5 @@ def leased_slot(
         beat.stop.set()
         beat.join(timeout=10)
         with get_client(sync_client=True) as client:
-            client.release_concurrency_slots_with_lease(uuid.UUID(holder.lease_id))
-            with contextlib.suppress(Exception):
-                client.delete_variable_by_name(holder.record_name)
+            _release(client, holder.lease_id)
+            _delete_record(client, holder)

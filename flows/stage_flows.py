@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import Flow, flow
+from prefect.context import TagsContext
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows.params import StageParams, check_stages, load_stage_modules, resolve_config
 from flows.stage_task import execute_stage, publish_audit, retry_options
@@ -32,14 +34,23 @@ def run_stage_flow(stage: str, params: StageParams) -> dict[str, Any]:
     check_stages(cfg, [stage])
     check_worker_storage(cfg, params.run_uri, running_from_deployment())
     orch = cfg.orchestration
-    tags = stage_run_tags(params.run_uri, stage, params.step) + (["gpu"] if orch.is_gpu_stage(stage) else [])
     cfg_json = cfg.model_dump(mode="json")
-    rec = execute_stage.with_options(**retry_options(cfg), tags=tags)(
-        stage, cfg_json, params.run_uri, params.step, dict(params.inputs), params.force
-    )
-    if orch.audit and rec["status"] == "committed":
-        publish_audit(rec, cfg_json, params.run_uri)
+    # The task runs carry no tags (the flow run does): Prefect's task engine takes a tag-concurrency lease on a
+    # tagged task's tags at its start, through one API client and worker thread per distinct tag set (kept until
+    # the process exits), in a write that the embedded SQLite API often refuses (503, then a 2 s client back-off).
+    with TagsContext(current_tags=set()):
+        rec = execute_stage.with_options(**retry_options(cfg))(
+            stage, quote(cfg_json), params.run_uri, params.step, dict(params.inputs), params.force
+        )
+        if orch.audit and rec["status"] == "committed":
+            publish_audit(rec, quote(cfg_json), params.run_uri)
     return rec
+
+
+def stage_flow_tags(run_uri: str, stage: str, step: int, gpu: bool) -> list[str]:
+    """Tags of a stage's flow run as a parent flow starts it inline: stage_run_tags, plus `gpu` for a stage that
+    holds a GPU slot."""
+    return stage_run_tags(run_uri, stage, step) + (["gpu"] if gpu else [])
 
 
 def run_id_of(run_uri: str) -> str:

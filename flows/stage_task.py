@@ -107,6 +107,7 @@ def execute_stage(
                 timeout_s=orch.timeout_for(name),
                 grace_s=orch.kill_grace_s,
                 log=logger.info,
+                on_progress=progress.hook if progress else None,
                 on_start=lambda pid: logger.info(f"{name}@{step}: child process {pid}"),
             )
         else:
@@ -117,7 +118,6 @@ def execute_stage(
                 step,
                 force=force,
                 pinned_inputs=inputs or None,
-                show_progress=False,
                 progress_hook=progress.hook if progress else None,
             )
             rec = outcome_record(outcome)

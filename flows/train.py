@@ -3,7 +3,10 @@
 It resumes from the last committed step: the leading stage runs whose output is committed for the same inputs and
 config are found in the store (no task is started for them), and the loop starts at the first missing one. Each
 stage runs as its own flow (`inline`: a subflow in this process; `deployments`: a run of its deployment on its work
-pool). The first SIGINT/SIGTERM stops the loop after the running stage; the next run resumes there. A run pinned
+pool). Stages of one `orchestration.concurrent_groups` group (update_planner and update_executor) run at the same
+time when `orchestration.concurrent_updates` says resources allow (flows/groups.py), each in its own process; if
+one fails the others still commit, and the flow then fails naming it. The first SIGINT/SIGTERM stops the loop
+after the running stage (or group); the next run resumes there. A run pinned
 to imported instructions (`plotline data import --run`, plotline/data/pin.py) uses that artifact in place of the
 instructions stage.
 """
@@ -16,12 +19,14 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed
 
 from flows.artifacts import RewardCurve
-from flows.dispatch import dispatch_stage
+from flows.dispatch import dispatch_concurrently, dispatch_stage
+from flows.groups import check_groups, group_decision, split_groups
 from flows.params import StageParams, check_stages, resolve_config
 from flows.resolve import input_pins, plan_stage, record, scan_committed
 from flows.signals import StopRequest
 from flows.stage_task import ensure_gpu_limit
 from flows.worker_checks import check_worker_storage, running_from_deployment
+from plotline.concurrency import Decision
 from plotline.config import PlotlineConfig
 from plotline.data.pin import pinned_instructions
 from plotline.store import RunStore
@@ -31,9 +36,11 @@ INSTRUCTIONS = ("instructions", 0)
 
 
 def check_pipeline(config: PlotlineConfig) -> None:
-    """Fail early, naming them, if the configured stages are not all registered."""
+    """Fail early, naming them, if the configured stages are not all registered or a concurrent group lists
+    stages that read each other."""
     orch = config.orchestration
     check_stages(config, orch.setup_stages + orch.step_stages + orch.final_stages)
+    check_groups(config)
 
 
 def default_run_uri(config: PlotlineConfig) -> str:
@@ -141,16 +148,35 @@ def train_flow(
     cfg_json = cfg.model_dump(mode="json")
     stopped_by = None
     curve_steps: list[int] = []
+    decided: dict[tuple[str, ...], Decision] = {}
     with StopRequest() as stop:
-        for i, (name, step) in enumerate(sequence[len(records) :], start=len(records)):
+        for group in split_groups(cfg, sequence[len(records) :]):
             if stop.requested:
                 stopped_by = stop.signal_name
                 break
-            if pinned is not None and (name, step) == INSTRUCTIONS:
+            if pinned is not None and group == [INSTRUCTIONS]:
                 records.append(record(pinned, "pinned"))
                 continue
-            params = StageParams(run_uri=run_uri, step=step, config=cfg_json, inputs=input_pins(name, step, records))
-            records.append(dispatch_stage(name, params, cfg))
+            names = tuple(name for name, _ in group)
+            if len(group) > 1 and names not in decided:
+                decided[names] = group_decision(cfg, list(names))
+                logger.info(decided[names].reason)
+            items = [
+                (name, StageParams(run_uri=run_uri, step=step, config=cfg_json, inputs=input_pins(name, step, records)))
+                for name, step in group
+            ]
+            if len(group) > 1 and decided[names].concurrent:
+                records.extend(dispatch_concurrently(items, cfg))
+            else:
+                for k, (name, params) in enumerate(items):
+                    if k and stop.requested:  # one after the other: a stop request is honoured between them
+                        break
+                    records.append(dispatch_stage(name, params, cfg))
+                if stop.requested and len(records) < len(sequence) and sequence[len(records)] in group:
+                    stopped_by = stop.signal_name
+                    break
+            i = len(records) - 1
+            step = group[-1][1]
             last_of_step = i + 1 == len(sequence) or sequence[i + 1][1] != step
             if last_of_step and i >= len(orch.setup_stages):
                 logger.info(

@@ -32,7 +32,17 @@ def check_worker_storage(config: PlotlineConfig, run_uri: str | None, from_deplo
 
 
 def running_from_deployment() -> bool:
-    """Whether the current flow run was started from a deployment (i.e. a worker executes it)."""
+    """Whether the current flow run was started from a deployment (i.e. a worker executes it).
+
+    Read from the running flow's context (its flow run carries the deployment id); only outside a flow run does
+    this ask the API (prefect.runtime reads the flow run back from the server on every call)."""
+    from prefect.context import FlowRunContext
     from prefect.runtime import deployment
 
+    inherited = getattr(deployment, "_deployment_id", None)  # set for the subflows of a deployment run
+    if inherited is not None and inherited.get():
+        return True
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run is not None:
+        return ctx.flow_run.deployment_id is not None
     return bool(deployment.id)

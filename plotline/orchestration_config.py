@@ -14,6 +14,7 @@ from plotline._base import Section
 from plotline.stage_names import GPU_STAGES, SETUP_STAGES, STEP_STAGES
 
 DEFAULT_GPU_STAGES = list(GPU_STAGES)
+DEFAULT_CONCURRENT_GROUPS = [["update_planner", "update_executor"]]
 
 
 class OrchestrationConfig(Section):
@@ -68,11 +69,25 @@ class OrchestrationConfig(Section):
     """While the GPU limit is full: seconds between the repeated "waiting for a slot ... held by ..." lines."""
 
     deployment_name: str = "plotline"
-    """Deployment name of each stage flow: stage X runs as deployment `stage-X/<deployment_name>`."""
+    """Namespace of the stage deployments: stage X runs as deployment `stage-X/<title> (<deployment_name>)`, with
+    the stage's title from plotline/stage_names.py (e.g. `stage-plan/sample plans (plotline)`)."""
     poll_interval_s: float = Field(5.0, gt=0)
     """How often a parent flow polls a stage flow run started through its deployment."""
     deployment_timeout_s: float | None = Field(None, gt=0)
     """Longest wait for one stage flow run in `deployments` mode (None = no limit; the stage's own timeout applies)."""
+
+    concurrent_updates: Literal["auto", "on", "off"] = "auto"
+    """Whether the stages of a `concurrent_groups` group run at the same time, each in its own process (`inline`
+    mode: a `plotline stage` child process with its own torch RNG, threads and device context), or one after
+    the other. `off`: one after the other. `on`: at the same time. `auto`: at the same time when resources allow:
+    `mode` is `deployments` (each stage runs on a worker of its work pool), or each stage of the group claims
+    devices no other one claims (e.g. `planner.device=cuda:1`, `executor.device=cuda:0`; the CPU is one shared
+    device, so the CPU default runs them one after the other); and the GPU limit has a slot for each GPU stage of
+    the group (`gpu_slots` 0 or at least their number). Outputs are the same either way (flows/groups.py)."""
+    concurrent_groups: list[list[str]] = Field(default_factory=lambda: [list(g) for g in DEFAULT_CONCURRENT_GROUPS])
+    """Groups of step stages that may run at the same time: consecutive stages of `step_stages` that are all in one
+    group form one dispatch group. No stage of a group may read another's output of the same step (checked
+    before the flow starts)."""
 
     audit: bool = True
     """Publish Prefect artifacts per committed stage (statistics, samples, manifest links, reward curves)."""
@@ -80,6 +95,12 @@ class OrchestrationConfig(Section):
     """Best/worst and plan samples shown per table artifact."""
     progress_interval_s: float = Field(2.0, ge=0)
     """Minimum seconds between updates of a stage's progress artifact."""
+
+    @field_validator("concurrent_updates", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `on`/`off` (a preset, or --set ...=on) as a boolean
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @field_validator("stage_timeouts")
     @classmethod

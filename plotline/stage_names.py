@@ -8,25 +8,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BuiltinStage:
-    """One built-in stage: its name (the module `stages.<name>`) and whether it holds a GPU while it runs."""
+    """One built-in stage: its name (the module `stages.<name>`), whether it holds a GPU while it runs, and the
+    short title its deployment carries in the Prefect UI."""
 
     name: str
     gpu: bool
     """Whether the stage runs on the GPU work pool and takes a slot of the GPU concurrency limit by default."""
+    title: str
+    """What the stage does in a few words, the important ones first: the Prefect UI's deployment list shows about
+    20 characters of a name (the deployment is named `<title> (<orchestration.deployment_name>)`)."""
 
 
 STAGES: tuple[BuiltinStage, ...] = (
-    BuiltinStage("instructions", gpu=False),
-    BuiltinStage("bootstrap", gpu=False),
-    BuiltinStage("plan", gpu=True),
-    BuiltinStage("rollout", gpu=True),
-    BuiltinStage("score", gpu=True),
-    BuiltinStage("advantage", gpu=False),
-    BuiltinStage("update_planner", gpu=True),
-    BuiltinStage("update_executor", gpu=True),
-    BuiltinStage("evaluate", gpu=True),
-    BuiltinStage("synthesize", gpu=False),
-    BuiltinStage("generate", gpu=True),
+    BuiltinStage("instructions", gpu=False, title="make instructions"),
+    BuiltinStage("bootstrap", gpu=False, title="warm start"),
+    BuiltinStage("plan", gpu=True, title="sample plans"),
+    BuiltinStage("rollout", gpu=True, title="render rollouts"),
+    BuiltinStage("score", gpu=True, title="judge rollouts"),
+    BuiltinStage("advantage", gpu=False, title="advantages"),
+    BuiltinStage("update_planner", gpu=True, title="GSPO planner update"),
+    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO executor"),
+    BuiltinStage("evaluate", gpu=True, title="held-out eval"),
+    BuiltinStage("synthesize", gpu=False, title="synthesize prompts"),
+    BuiltinStage("generate", gpu=True, title="render videos"),
 )
 """Every built-in stage, in pipeline order."""
 

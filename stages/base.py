@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from plotline.config import PlotlineConfig, config_hash
+from plotline.progress import Progress, ProgressEvent, reporter, track
 from plotline.store import AlreadyCommitted, Artifact, ArtifactWriter, InputRef, Manifest, MissingInput, RunStore
 from plotline.store.manifest import input_digest
 from plotline.version import code_version
@@ -87,33 +89,24 @@ class StageContext:
     output: ArtifactWriter
     store: RunStore
     show_progress: bool = True
-    _progress_hook: Callable[[str, int, int | None], None] | None = field(default=None, repr=False)
+    """Whether progress reports also reach this process's listeners (plotline.progress.listening: the CLI's bar)."""
+    _progress_hook: Callable[[ProgressEvent], None] | None = field(default=None, repr=False)
 
     def seed(self, *keys: Any) -> int:
         """A deterministic 31-bit seed from the global seed, this step, this stage and extra keys."""
         text = "|".join(str(k) for k in (self.config.seed, self.step, self.stage, *keys))
         return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
-    def progress(self, iterable: Iterable[T], total: int | None = None, description: str | None = None) -> Iterator[T]:
-        """Iterate with a progress bar (rich) and report progress to an optional hook (e.g. a Prefect artifact)."""
-        desc = description or self.stage
-        if total is None and hasattr(iterable, "__len__"):
-            total = len(iterable)  # type: ignore[arg-type]
-        if not self.show_progress:
-            for i, item in enumerate(iterable):
-                if self._progress_hook:
-                    self._progress_hook(desc, i, total)
-                yield item
-            return
-        from rich.progress import Progress
+    def reporter(self, description: str | None = None) -> Progress:
+        """The `Progress(done, total, loss)` callback of one task of this stage, labelled `<stage>@<step>` plus
+        `description`: its reports go to the stage's hook (e.g. a Prefect progress artifact) and, with
+        `show_progress`, to this process's listeners (the CLI's bar)."""
+        label = f"{self.stage}@{self.step}" + (f" {description}" if description and description != self.stage else "")
+        return reporter(label, self._progress_hook, broadcast=self.show_progress)
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task(desc, total=total)
-            for i, item in enumerate(iterable):
-                if self._progress_hook:
-                    self._progress_hook(desc, i, total)
-                yield item
-                bar.advance(task)
+    def progress(self, iterable: Iterable[T], total: int | None = None, description: str | None = None) -> Iterator[T]:
+        """Iterate over `iterable`, reporting each finished item through `reporter(description)`."""
+        return track(iterable, self.reporter(description), total)
 
 
 @dataclass
@@ -130,6 +123,20 @@ class StageOutcome:
         return self.artifact.manifest
 
 
+def open_pinned(store: RunStore, ref: str) -> Artifact:
+    """The committed artifact a pinned input names: a version folder of this run (relative or URL), or the full
+    version-folder URI of another run's artifact (e.g. a bootstrap checkpoint shared by several runs)."""
+    from plotline.eval.checkpoints import open_artifact
+    from plotline.store.errors import StoreError
+
+    try:
+        return store.artifact_at(ref)
+    except StoreError:
+        if f"{store.run_id}/" in ref.rstrip("/") + "/":
+            raise
+        return open_artifact(ref, store.fs.config)
+
+
 def resolve_inputs(
     spec: StageSpec,
     store: RunStore,
@@ -144,7 +151,7 @@ def resolve_inputs(
     for inp in spec.inputs:
         in_step = inp.fixed_step if inp.fixed_step is not None else step + inp.step_offset
         if pinned and inp.key in pinned:
-            art: Artifact | None = store.artifact_at(pinned[inp.key])
+            art: Artifact | None = open_pinned(store, pinned[inp.key])
         elif in_step < 0:
             art = None
         else:
@@ -167,7 +174,7 @@ def resolve_inputs(
                     version=m.version,
                     area=m.area,
                     manifest_id=m.manifest_id,
-                    path=art.prefix,
+                    path=art.prefix if m.run_id == store.run_id else art.uri,
                 )
             )
     if spec.pins is not None and config is not None:
@@ -224,9 +231,12 @@ def run_stage(
     force: bool = False,
     pinned_inputs: dict[str, str] | None = None,
     show_progress: bool = True,
-    progress_hook: Callable[[str, int, int | None], None] | None = None,
+    progress_hook: Callable[[ProgressEvent], None] | None = None,
 ) -> StageOutcome:
     """Run one stage: resolve inputs, skip if already committed for the same inputs+config, else write and commit.
+
+    The stage's progress reports (`StageContext.reporter`) go to `progress_hook` and, with `show_progress`, to this
+    process's progress listeners (plotline.progress).
 
     A failure inside the stage (including a contract violation) removes this attempt's files and commits nothing.
     `force=True` writes a new version next to the existing ones instead of skipping.
@@ -267,8 +277,10 @@ def run_stage(
         show_progress=show_progress,
         _progress_hook=progress_hook,
     )
+    started = time.monotonic()
     try:
         spec.run(ctx)
+        writer.summary.setdefault("wall_s", round(time.monotonic() - started, 3))
         if not writer.files:
             raise RuntimeError(f"stage {name!r} wrote no files; refusing to commit an empty output")
         manifest = Manifest(

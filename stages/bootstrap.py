@@ -43,7 +43,14 @@ def _warm_start_planner(ctx: StageContext, tmp: str) -> list[dict]:
     from plotline.world.bootstrap import bootstrap_planner
 
     cfg = ctx.config
-    info = bootstrap_planner(Path(tmp) / PLANNER_DIR, cfg.world, cfg.video, cfg.planner, ctx.seed("planner"))
+    info = bootstrap_planner(
+        Path(tmp) / PLANNER_DIR,
+        cfg.world,
+        cfg.video,
+        cfg.planner,
+        ctx.seed("planner"),
+        progress=ctx.reporter("planner sft"),
+    )
     ctx.output.write_dir(PLANNER_DIR, str(Path(tmp) / PLANNER_DIR))
     ctx.output.summary.update(info)
     return [
@@ -63,7 +70,13 @@ def _warm_start_executor(ctx: StageContext, tmp: str) -> list[dict]:
 
     with torch.random.fork_rng():
         state, losses = bootstrap_executor(
-            ctx.config.world, ctx.config.video, ctx.config.executor, ctx.config.planner, ctx.seed("executor")
+            ctx.config.world,
+            ctx.config.video,
+            ctx.config.executor,
+            ctx.config.planner,
+            ctx.seed("executor"),
+            progress=ctx.reporter("executor flow matching"),
+            pool_progress=ctx.reporter("executor training videos"),
         )
     ctx.output.write_tensors(EXECUTOR_FILE, state, metadata={"backbone": ctx.config.executor.backbone, "format": "wan"})
     tail = losses[-min(50, len(losses)) :]
@@ -90,7 +103,7 @@ def run(ctx: StageContext) -> None:
     check_config(ctx.config.executor, ctx.config.world, ctx.config.video)
     metrics: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _name, warm_start in ctx.progress(WARM_STARTS, description="bootstrap"):
+        for _name, warm_start in WARM_STARTS:
             metrics += warm_start(ctx, tmp)
     ctx.output.write_table("metrics.parquet", "update_metrics", metrics)
 

@@ -11,7 +11,7 @@ import tempfile
 
 from plotline.executor.backbones import get_backbone
 from plotline.executor.executor import build_executor
-from plotline.executor.sharding import adapter_dir_version, attach_policy, roll_job, rollout_jobs, run_rollout_shards
+from plotline.executor.sharding import adapter_dir_version, attach_policy, roll_jobs, rollout_jobs, run_rollout_shards
 from plotline.policy.spans import condition_plans
 from stages.base import InputSpec, StageContext, StageSpec, register
 from stages.provenance import BOOTSTRAP_INPUT, base_of, with_bootstrap
@@ -44,7 +44,7 @@ def run(ctx: StageContext) -> None:
         else:
             ex = build_executor(cfg.executor, video)
             version, backbone = load_policy_adapter(ctx, ex), ex.backbone.name
-            outputs = (roll_job(ex, job, version) for job in jobs)
+            outputs = roll_jobs(ex, jobs, version)
         rows = []
         for out in ctx.progress(outputs, total=len(jobs), description="rollout"):
             ctx.output.write_tensors(out.group_path, out.tensors, metadata=out.metadata)

@@ -52,7 +52,9 @@ def run(ctx: StageContext) -> None:
                 lora_seed=lora_seed,
                 version=version,
             )
-            result = run_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, progress=ctx.progress)
+            result = run_executor_update(
+                cfg.executor, cfg.video, cfg.rl.executor, inputs, out, progress=ctx.reporter("flow-grpo")
+            )
         ctx.output.write_dir("adapter", str(out / "adapter"))
         if (out / "adapter_ema").is_dir():
             ctx.output.write_dir("adapter_ema", str(out / "adapter_ema"))

@@ -51,7 +51,7 @@ def run(ctx: StageContext) -> None:
                 lora_seed=lora_seed,
                 gspo_seed=gspo_seed,
             )
-            result = run_planner_update(cfg.planner, cfg.rl.planner, inputs, out)
+            result = run_planner_update(cfg.planner, cfg.rl.planner, inputs, out, progress=ctx.reporter("gspo"))
         ctx.output.write_dir("adapter", str(out / "adapter"))
     ctx.output.write_table("metrics.parquet", "update_metrics", result.metrics)
     ctx.output.summary.update({**result.summary, "planner_base": base})

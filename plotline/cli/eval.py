@@ -194,6 +194,32 @@ def _write_report(report, out: Path) -> None:
         (out / name).write_bytes(png)
 
 
+def _ablation_report(art, out: Path | None) -> None:
+    from plotline.eval.ablation_report import report_for_ablation
+
+    report = report_for_ablation(art)
+    if out is None:
+        typer.echo(report.markdown)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(report.markdown)
+    (out / "report.html").write_text(report.html)
+    for name, png in report.plots.items():
+        (out / name).write_bytes(png)
+    console.print(_ablation_table(report.summary, art.manifest.summary.get("baseline", "bootstrap")))
+    console.print(f"wrote {out / 'report.html'}", highlight=False)
+
+
+_ARTIFACT_REPORTS = {"ablation": _ablation_report}
+"""Stages whose committed artifacts `eval report` renders with their own renderer (not an evaluate report)."""
+
+
+def _render_other(arts: list, out: Path | None) -> None:
+    if len(arts) != 1:
+        raise ValueError(f"{arts[0].manifest.stage} artifacts are rendered one at a time (got {len(arts)} URIs)")
+    _ARTIFACT_REPORTS[arts[0].manifest.stage](arts[0], out)
+
+
 @app.command("report")
 def report_cmd(
     uri: list[str] = typer.Argument(..., help="Committed evaluate version folder(s); several are combined."),
@@ -209,6 +235,9 @@ def report_cmd(
 
     try:
         arts = [open_artifact(u) for u in uri]
+        if any(a.manifest.stage in _ARTIFACT_REPORTS for a in arts):
+            _render_other(arts, out)
+            return
         if len(arts) == 1:
             report = report_for_artifact(arts[0], baseline, tie_band, plots=out is not None)
         else:
@@ -296,3 +325,101 @@ def agreement_cmd(
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps([r.row() for r in rows], indent=1))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0,1,2` → [0, 1, 2] (also `0-4` for a range)."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        try:
+            seeds += list(range(int(lo), int(hi) + 1)) if dash and lo else [int(part)]
+        except ValueError:
+            raise typer.BadParameter(f"--seeds {text!r}: {part!r} is not a seed (use e.g. 0,1,2 or 0-4)") from None
+    return seeds
+
+
+def _ablation_table(summary: list[dict], baseline: str) -> Table:
+    from plotline.eval.ablation_report import SUMMARY_HEADER, summary_cells
+
+    table = Table(title="Method ablation")
+    for col in SUMMARY_HEADER:
+        table.add_column(col)
+    for row in summary:
+        table.add_row(*summary_cells(row, baseline))
+    return table
+
+
+@app.command("ablation")
+def ablation_cmd(
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds, e.g. 0,1,2 or 0-4 (one bootstrap + runs per seed)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="RL steps per training variant (default: `steps`)."),
+    root: str | None = typer.Option(None, "--root", help="Store root of the ablation's runs (default: storage.root)."),
+    ablation: Path | None = typer.Option(
+        None, "--ablation", exists=True, dir_okay=False, help="YAML of the variants and conditions (default: built in)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Also write report.md/.html and ablation.png here."),
+    config: list[str] | None = CONFIG_OPT,
+    set_: list[str] | None = SET_OPT,
+) -> None:
+    """TempAct's ablation: per seed one bootstrap, a training run per variant from it, and one evaluation of every
+    condition on the same held-out prompts and noise; commits an `ablation` artifact (rerunning resumes)."""
+    from rich.progress import Progress
+
+    from plotline.config import ConfigError, load_config, load_yaml
+    from plotline.eval.ablation import StageEvent, planned_calls, run_ablation
+    from plotline.eval.ablation_config import AblationConfig
+    from stages.base import run_stage
+
+    try:
+        seed_list = parse_seeds(seeds)
+        presets = [str(p) for p in (config or [])] or (
+            ["configs/shapes.yaml"] if Path("configs/shapes.yaml").is_file() else []
+        )
+        overrides = list(set_ or [])
+        first = load_config(presets, [*overrides, f"seed={seed_list[0] if seed_list else 0}"])
+        root = root or first.storage.root
+        n_steps = steps if steps is not None else first.steps
+        acfg = AblationConfig.model_validate(load_yaml(ablation) if ablation else {})
+        total = planned_calls(acfg, first, seed_list, n_steps)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(
+        f"plotline eval ablation: seeds {seed_list}, {n_steps} RL step(s) per variant, "
+        f"{len(acfg.conditions)} conditions, {total} stage calls, runs under {root}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("ablation", total=total)
+
+        def on_event(e: StageEvent) -> None:
+            wall = "" if e.wall_s is None else f" ({e.wall_s:.1f} s)"
+            bar.console.print(
+                f"seed {e.seed} {e.run} step {e.step} {e.stage}: {e.status}{wall if e.status == 'committed' else ''}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            bar.advance(task)
+
+        try:
+            outcome = run_ablation(acfg, presets, overrides, seed_list, n_steps, root, run_stage, on_event)
+        except (ConfigError, ValueError) as exc:
+            _fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - every stage failure is reported, not dumped
+            _fail(f"{type(exc).__name__}: {exc}", code=1)
+    console.print(_ablation_table(outcome.report.summary, acfg.baseline))
+    started = len(outcome.started)
+    console.print(
+        f"{started} stage(s) computed, {len(outcome.events) - started} already committed; ablation artifact "
+        f"{outcome.status}: {outcome.artifact.uri}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.md").write_text(outcome.report.markdown)
+        (out / "report.html").write_text(outcome.report.html)
+        for name, png in outcome.report.plots.items():
+            (out / name).write_bytes(png)
+        console.print(f"wrote {out / 'report.md'}", highlight=False, soft_wrap=True)

@@ -105,7 +105,11 @@ def stage_cmd(
         pinned[k] = v
     try:
         cfg = _stage_config(run, config, set_)
-        outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
+        from plotline.cli.progress_view import progress_display
+
+        _quiet_library_bars()
+        with progress_display(console):
+            outcome = run_stage(name, cfg, run, step, force=force, pinned_inputs=pinned)
     except ConfigError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - every stage failure is reported, not dumped
@@ -311,6 +315,24 @@ def _quiet_console_logs() -> None:
         hf_logging.set_verbosity_error()
     except ImportError:
         pass
+    _quiet_library_bars()
+
+
+def _quiet_library_bars() -> None:
+    """No tqdm bars from transformers / huggingface_hub ("Loading weights", "Writing model shards"): the CLI's
+    own progress display (plotline/cli/progress_view.py) is the one bar, and on a pipe they are noise."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:
+        pass
 
 
 def _prefect_env() -> None:
@@ -404,8 +426,10 @@ def train_cmd(
     StopRequest.forget()
     if not verbose:
         _quiet_console_logs()
+    from plotline.cli.progress_view import progress_display
+
     try:
-        with embedded_api():  # no PREFECT_API_URL: a private API that dies with this process
+        with embedded_api(), progress_display(console):  # no PREFECT_API_URL: a private API dying with us
             state = train_flow(config=cfg.model_dump(mode="json"), run_uri=run_uri, steps=steps, return_state=True)
             records = state.result()
     except Exception as exc:  # noqa: BLE001

@@ -71,6 +71,9 @@ class ExecutorConfig(Section):
     every shard runs on the CPU, when `device` is `cpu` or no GPU is visible."""
     decode_videos: bool = True
     """Decode every continuation to an mp4 in the rollout stage."""
+    encoder_workers: int = placement(4, ge=0)
+    """Threads encoding the mp4s of plan i while plan i+1 rolls out (each drives its own ffmpeg process). 0: each
+    plan's videos are encoded in line before the next plan starts. The bytes are the same either way."""
     fps: int = Field(16, ge=1)
     """Frame rate of written videos."""
     sampled_frames: int = Field(8, ge=1)

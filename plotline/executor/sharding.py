@@ -18,7 +18,8 @@ import torch
 from plotline.executor.config import ExecutorConfig
 from plotline.executor.executor import Executor, build_executor
 from plotline.executor.lora import load_adapter, read_adapter_meta
-from plotline.executor.rollout_job import group_tensors, mp4s, roll_plan
+from plotline.executor.rollout_job import PlanRollout, group_tensors, mp4s, roll_plan, submit_mp4s
+from plotline.executor.video_io import EncoderPool, overlapped
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import read_json, run_shards, shard_devices, write_json
 from plotline.video import VideoConfig
@@ -90,11 +91,34 @@ def adapter_dir_version(adapter_dir: str | None) -> str:
 def roll_job(ex: Executor, job: RolloutJob, version: str) -> PlanOutput:
     """Roll out one plan's N continuations as one batch and build its group tensors, mp4s and rows (with the
     executor's own config and video geometry)."""
-    video, n_cont = ex.video, ex.config.num_continuations
+    pr = roll_plan(ex, job.plan, job.fork_frame, job.seed, job.ids)
+    videos = mp4s(pr, ex.config.fps) if ex.config.decode_videos else [None] * ex.config.num_continuations
+    return plan_output(ex, job, version, pr, videos)
+
+
+def roll_jobs(ex: Executor, jobs: Sequence[RolloutJob], version: str) -> Iterator[PlanOutput]:
+    """`roll_job` of every job, in order, with plan i's mp4s encoded in an `EncoderPool` of
+    `executor.encoder_workers` threads while plan i+1 rolls out (video_io.overlapped); the outputs are those of
+    `roll_job` one job at a time, byte for byte. Without videos, or with 0 workers, it is that loop."""
+    cfg = ex.config
+    if not cfg.decode_videos or cfg.encoder_workers == 0:
+        for job in jobs:
+            yield roll_job(ex, job, version)
+        return
+    with EncoderPool(cfg.encoder_workers) as pool:
+        yield from overlapped(
+            jobs,
+            lambda job: roll_plan(ex, job.plan, job.fork_frame, job.seed, job.ids),
+            lambda pr: submit_mp4s(pr, cfg.fps, pool),
+            lambda job, pr, pending: plan_output(ex, job, version, pr, [f.result() for f in pending]),
+        )
+
+
+def plan_output(ex: Executor, job: RolloutJob, version: str, pr: PlanRollout, videos: list) -> PlanOutput:
+    """A rolled-out plan's group tensors, mp4 files (`videos`: bytes or None per continuation) and rows."""
+    video = ex.video
     plan, pid, k, gi = job.plan, job.plan["plan_id"], job.fork_frame, job.index
-    pr = roll_plan(ex, plan, k, job.seed, job.ids)
     gpath = f"groups/g{gi:05d}.safetensors"
-    videos = mp4s(pr, ex.config.fps) if ex.config.decode_videos else [None] * n_cont
     t = pr.rollout.trajectory
     rows, files = [], {}
     for n, rid in enumerate(job.ids):
@@ -227,6 +251,6 @@ def rollout_shard(ctx: WorkerContext) -> None:
             f"shard {ctx.spec.shard}: the adapter at {adapter_dir} is version {version!r}, "
             f"but the rollout stage expected {expected!r}"
         )
-    for item in ctx.input("jobs"):
-        job = RolloutJob(**item)
-        save_output(roll_job(ex, job, version), ctx.spec.out_dir, job.index)
+    jobs = [RolloutJob(**item) for item in ctx.input("jobs")]
+    for job, out in zip(jobs, roll_jobs(ex, jobs, version), strict=True):
+        save_output(out, ctx.spec.out_dir, job.index)

@@ -22,6 +22,7 @@ from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import record_old_logprobs
 from plotline.planner.trainable import require_trainable_plans
 from plotline.planner.training import gspo_step, trainable_records
+from plotline.progress import Progress, no_progress
 from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
 from plotline.rl.update_result import UpdateResult
@@ -75,9 +76,11 @@ def run_planner_update(
     *,
     collective: Collective | None = None,
     device: str | None = None,
+    progress: Progress = no_progress,
 ) -> UpdateResult:
     """GSPO-update the planner adapter (config sections `planner`, `rl.planner`); rank 0 writes
-    `out_dir/adapter`. Every rank returns the same result."""
+    `out_dir/adapter`. Every rank returns the same result. `progress(step, steps, loss)` after every optimiser
+    step."""
     coll = collective or Collective()
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
@@ -103,6 +106,7 @@ def run_planner_update(
         seed=inputs.gspo_seed,
         logprob_batch_size=cfg.logprob_batch_size,
         collective=coll,
+        progress=progress,
     )
     version = save_adapter(planner, Path(out_dir) / "adapter") if coll.is_main else None
     version = coll.gather([version])[0]

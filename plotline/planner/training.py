@@ -13,6 +13,7 @@ from plotline.parallel.collective import Collective
 from plotline.planner.logprobs import completion_logprobs, pack, sequence_logprobs
 from plotline.planner.model import Planner, adapter_version, check_adapter_base
 from plotline.planner.records import PlanRecord
+from plotline.progress import Progress, no_progress
 from plotline.rl.gspo import GSPOBatch, gspo_update
 from plotline.rl.gspo_config import GSPOConfig
 
@@ -156,8 +157,10 @@ def gspo_step(
     seed: int = 0,
     logprob_batch_size: int = 8,
     collective: Collective | None = None,
+    progress: Progress = no_progress,
 ) -> list[dict]:
-    """One GSPO update: reference log-probs (if β > 0), then `gspo_update` on the trainable records.
+    """One GSPO update: reference log-probs (if β > 0), then `gspo_update` on the trainable records
+    (`progress(step, steps, loss)` after each optimiser step).
     Returns the per-optimiser-step metrics (empty when no record is trainable). A multi-rank `collective`
     shares the reference passes and the micro-batches across ranks (same update as one process)."""
     records = trainable_records(records)
@@ -178,4 +181,5 @@ def gspo_step(
         config,
         seed=seed,
         collective=collective,
+        progress=progress,
     )

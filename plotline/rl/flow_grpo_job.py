@@ -11,7 +11,7 @@ the same steps as one process, up to the order of floating-point summation.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from plotline.executor.lora import attach_lora, load_adapter, save_adapter
 from plotline.parallel.collective import Collective
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import launch_accelerate, uses_cuda
+from plotline.progress import Progress, no_progress
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
 from plotline.rl.flow_grpo_trainer import FlowGRPOTrainer
 from plotline.rl.flow_grpo_update import build_group, check_versions, executor_advantages
@@ -31,9 +32,6 @@ from plotline.video import VideoConfig
 
 EXECUTOR_UPDATE = "executor_update"
 """Job kind of one data-parallel rank of the executor update."""
-
-Progress = Callable[..., Iterable]
-"""`ctx.progress`-like wrapper: progress(iterable, total=..., description=...)."""
 
 
 @dataclass
@@ -93,7 +91,8 @@ def run_executor_update(
 ) -> UpdateResult:
     """Train the executor LoRA on the rollouts and advantages (config sections `executor`, `video`,
     `rl.executor`); rank 0 writes `out_dir/adapter` (and `out_dir/adapter_ema` when `use_ema`). Every rank
-    returns the same metrics and summary."""
+    returns the same metrics and summary. `progress(step, steps, loss)` after every optimizer step (the loss is
+    the mean over this rank's groups of that step)."""
     coll = collective or Collective()
     ex = build_executor(executor, video, device=device)
     peft, start_version = load_policy(ex, rl, inputs.adapter_dir, inputs.lora_seed)
@@ -104,9 +103,11 @@ def run_executor_update(
     windows = update_windows(plan_ids, rl.inner_epochs, rl.grad_accum_steps)
     mine: list[tuple[int, dict]] = []
     norms: dict[int, float] = {}
-    loop = progress(windows, total=len(windows), description="update_executor") if progress else windows
-    for window in loop:
+    report = progress or no_progress
+    report(0, len(windows))
+    for done, window in enumerate(windows, start=1):
         ids: list[str] = []
+        first = len(mine)
         for it, pid in coll.share(window):
             rows = by_plan[pid]
             group = build_group(
@@ -117,6 +118,8 @@ def run_executor_update(
             ids += group.sample_ids
             mine.append((it, trainer.backward(group.to(ex.device))))
         norms[window[-1][0]] = trainer.step(ids)
+        losses = [m["loss"] for _, m in mine[first:]]
+        report(done, len(windows), sum(losses) / len(losses) if losses else None)
     metrics = []
     for it, m in sorted(coll.gather(mine), key=lambda x: x[0]):
         if it in norms:

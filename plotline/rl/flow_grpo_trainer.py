@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from plotline.executor.denoise_loop import ChunkGenerator, cache_from_latents
+from plotline.executor.lora import AdapterSwitch
 from plotline.executor.sampler import step_logprob
 from plotline.executor.schedule import model_timestep
 from plotline.rl.finite import NonFiniteError  # re-exported (one error for both updates)
@@ -115,6 +116,7 @@ class FlowGRPOTrainer:
 
     def __init__(self, peft_model, gen: ChunkGenerator, cfg: FlowGRPOConfig, grad_sync: GradSync | None = None):
         self.peft_model, self.gen, self.cfg = peft_model, gen, cfg
+        self._adapters = AdapterSwitch(peft_model)
         self.grad_sync = grad_sync
         self.excluded = exclude_gradless_targets(peft_model, gen.recache_on_switch)
         gen.model.gradient_checkpointing = cfg.gradient_checkpointing
@@ -135,7 +137,7 @@ class FlowGRPOTrainer:
     @contextmanager
     def reference(self):
         """The reference policy: the same network with the RL adapter disabled."""
-        with self.peft_model.disable_adapter():
+        with self._adapters.disabled():
             yield
 
     def _velocity(self, cache, x, sigma, context, start) -> torch.Tensor:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from plotline.parallel.collective import Collective
+from plotline.progress import Progress, no_progress
 from plotline.rl.finite import NonFiniteError
 from plotline.rl.gspo_config import GSPOConfig
 
@@ -133,10 +134,11 @@ def gspo_update(
     config: GSPOConfig,
     seed: int = 0,
     collective: Collective | None = None,
+    progress: Progress = no_progress,
 ) -> list[dict]:
     """Run `inner_epochs` passes over shuffled mini-batches; each mini-batch accumulates gradients over its
     micro-batches (loss weighted by their share of the mini-batch), clips the grad norm and takes one step.
-    Returns one metrics dict per optimiser step.
+    Returns one metrics dict per optimiser step; `progress(step, steps, loss)` after each.
 
     With a multi-rank `collective` every rank draws the same permutation, back-propagates its round-robin share
     of each mini-batch's micro-batches, and the gradients and metric sums are added across ranks before the
@@ -148,6 +150,8 @@ def gspo_update(
     mini = max(1, min(config.mini_batch_size, n))
     micro = max(1, min(config.micro_batch_size, mini))
     metrics: list[dict] = []
+    total = config.inner_epochs * -(-n // mini)
+    progress(0, total)
     for epoch in range(config.inner_epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, mini):
@@ -199,5 +203,6 @@ def gspo_update(
             metrics.append(
                 {"epoch": epoch, **sums, "ratio_min": rmin, "ratio_max": rmax, "grad_norm": float(grad_norm)}
             )
+            progress(len(metrics), total, sums["loss"])
     optimizer.zero_grad(set_to_none=True)
     return metrics

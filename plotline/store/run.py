@@ -122,7 +122,11 @@ class RunStore:
         if text.endswith(MANIFEST_NAME):
             text = text[: -len(MANIFEST_NAME) - 1]
         marker = f"{self.run_id}/"
-        idx = text.find(marker)
+        # the run id as a whole path segment followed by the run's layout: a folder above the run may end with
+        # the same letters (run `demo` under /tmp/h18demo/) or be named like it (/data/demo/runs/demo)
+        starts = [i for i in _find_all(text, marker) if i == 0 or text[i - 1] == "/"]
+        inside = [i for i in starts if text[i + len(marker) :].startswith(("step=", "checkpoints/"))]
+        idx = (inside or starts or [-1])[-1]
         if idx < 0:
             raise StoreError(f"{rel_or_url} is not inside run {self.uri}")
         prefix = text[idx:]
@@ -228,3 +232,12 @@ class RunStore:
         """Delete an attempt folder and its lease (what `plotline gc --delete` does to each garbage attempt)."""
         self.fs.remove_tree(attempt_prefix)
         self.fs.remove_tree(attempt_prefix + LEASE_SUFFIX)
+
+
+def _find_all(text: str, part: str) -> list[int]:
+    """Every index at which `part` starts in `text`."""
+    found, i = [], text.find(part)
+    while i >= 0:
+        found.append(i)
+        i = text.find(part, i + 1)
+    return found

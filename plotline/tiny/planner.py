@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from plotline.planner.prompts import PLANNER_SYSTEM_PROMPT, PLANNER_USER_PROMPT, render_prompt
+from plotline.progress import Progress
 from plotline.tiny.lm import build_tiny_qwen3
 
 SHAPES = ("red square", "blue circle", "green triangle", "yellow star")
@@ -59,9 +60,10 @@ def sft(
     lr: float,
     batch_size: int = 16,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> float:
     """Teacher-forced cross-entropy on the completion tokens of (prompt ids, completion ids) pairs; returns the
-    last loss. Trains whatever parameters require grad."""
+    last loss. Trains whatever parameters require grad; `progress(step, steps, loss)` after every step."""
     from plotline.planner.logprobs import completion_logprobs, pack
 
     gen = torch.Generator().manual_seed(seed)
@@ -69,7 +71,7 @@ def sft(
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     model.train()
     loss = torch.tensor(0.0)
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.randint(len(pairs), (min(batch_size, len(pairs)),), generator=gen).tolist()
         chosen = [pairs[i] for i in idx]
         batch = pack([p for p, _ in chosen], [c for _, c in chosen], tokenizer.pad_token_id)
@@ -81,6 +83,8 @@ def sft(
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if progress is not None:
+            progress(step + 1, steps, float(loss.detach()))
     model.eval()
     return float(loss.detach())
 

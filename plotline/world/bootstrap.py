@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 
 from plotline.executor.config import ExecutorConfig
 from plotline.planner.config import PlannerConfig
+from plotline.progress import Progress, no_progress
 from plotline.video import VideoConfig
 from plotline.world.backbone import WORLD_BACKBONE, WORLD_WINDOW
 from plotline.world.config import WorldConfig
@@ -51,13 +51,25 @@ def check_config(executor: ExecutorConfig, world: WorldConfig, video: VideoConfi
 
 
 def bootstrap_planner(
-    out_dir: str | Path, world: WorldConfig, video: VideoConfig, planner: PlannerConfig, seed: int
+    out_dir: str | Path,
+    world: WorldConfig,
+    video: VideoConfig,
+    planner: PlannerConfig,
+    seed: int,
+    progress: Progress = no_progress,
 ) -> dict:
-    """Build and SFT the world planner into `out_dir` (a transformers model folder); returns its summary."""
+    """Build and SFT the world planner into `out_dir` (a transformers model folder); returns its summary.
+    `progress(step, steps, loss)` after every SFT step."""
     from plotline.world.planner_training import build_planner
 
     return build_planner(
-        out_dir, world, video.num_steps, world.bootstrap.planner, enable_thinking=planner.enable_thinking, seed=seed
+        out_dir,
+        world,
+        video.num_steps,
+        world.bootstrap.planner,
+        enable_thinking=planner.enable_thinking,
+        seed=seed,
+        progress=progress,
     )
 
 
@@ -67,10 +79,12 @@ def bootstrap_executor(
     executor: ExecutorConfig,
     planner: PlannerConfig,
     seed: int,
-    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    progress: Progress = no_progress,
+    pool_progress: Progress = no_progress,
 ) -> tuple[dict, list[float]]:
     """(DiT state dict, per-step losses) of the world executor trained by flow matching with teacher forcing
-    (the denoising schedule and context timestep from `executor`, the span joiner from `planner`)."""
+    (the denoising schedule and context timestep from `executor`, the span joiner from `planner`).
+    `pool_progress(done, size)` while the training pool is rendered, `progress(step, steps, loss)` per step."""
     from plotline.executor.backbones import get_backbone
     from plotline.executor.model import CausalWanDiT
     from plotline.executor.schedule import warped_sigmas
@@ -83,7 +97,9 @@ def bootstrap_executor(
         torch.manual_seed(seed)
         model = CausalWanDiT(arch)
     encoder = WorldTextEncoder(arch.text_dim)
-    pool = build_pool(random.Random(seed), world, video, encoder, boot.pool_size, planner.smooth_joiner)
+    pool = build_pool(
+        random.Random(seed), world, video, encoder, boot.pool_size, planner.smooth_joiner, progress=pool_progress
+    )
     losses = train_executor(
         model,
         pool,

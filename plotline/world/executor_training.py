@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ from plotline.executor.kv_cache import AttentionWindow
 from plotline.executor.model import CausalWanDiT
 from plotline.executor.prompts import smooth_steps, span_starts
 from plotline.executor.schedule import model_timestep
+from plotline.progress import Progress, no_progress
 from plotline.video import VideoConfig
 from plotline.world.bootstrap_config import SwitchFailureConfig
 from plotline.world.config import WorldConfig
@@ -167,16 +167,18 @@ def build_pool(
     encoder: WorldTextEncoder,
     size: int,
     joiner: str = " ",
-    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    progress: Progress = no_progress,
 ) -> ExecutorPool:
-    """`size` random examples (see `example`; switch failures from world.bootstrap.executor), encoded once."""
+    """`size` random examples (see `example`; switch failures from world.bootstrap.executor), encoded once;
+    `progress(done, size)` after each."""
     heldout = heldout_combinations(world)
     lat, ctx, failures = [], [], Counter()
-    for _ in progress(range(size)):
+    for i in range(size):
         ex = example(rng, world, video, joiner, heldout)
         lat.append(ex.latents)
         ctx.append(frame_contexts(encoder, ex.prompts, ex.starts, ex.latents.shape[1]))
         failures[ex.failure] += 1
+        progress(i + 1, size)
     return ExecutorPool(torch.stack(lat), torch.stack(ctx), dict(failures))
 
 
@@ -191,11 +193,11 @@ def train_executor(
     lr: float,
     seed: int = 0,
     context_timestep: float = 0.0,
-    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    progress: Progress = no_progress,
 ) -> list[float]:
     """AdamW (cosine-decayed lr, every parameter of `model`) on teacher-forced flow matching over random
     batches of `pool`; each step draws one chunk and one noise level of the sampler's schedule. Returns the loss
-    of every step."""
+    of every step (also reported as `progress(step, steps, loss)`)."""
     gen = torch.Generator().manual_seed(seed)
     pick = random.Random(seed)
     chunks = -(-video.target_latent_frames // video.frames_per_chunk)
@@ -203,7 +205,7 @@ def train_executor(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + np.cos(np.pi * min(i, steps) / steps)))
     model.train().requires_grad_(True)
     losses = []
-    for _ in progress(range(steps)):
+    for _ in range(steps):
         idx = torch.randint(len(pool), (min(batch_size, len(pool)),), generator=gen)
         loss = teacher_forced_loss(
             model,
@@ -222,5 +224,6 @@ def train_executor(
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
+        progress(len(losses), steps, losses[-1])
     model.eval().requires_grad_(False)
     return losses

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from plotline.planner.prompts import PLANNER_SYSTEM_PROMPT, PLANNER_USER_PROMPT, render_prompt
+from plotline.progress import Progress, phase
 from plotline.world.bootstrap_config import PlannerBootstrapConfig
 from plotline.world.config import WorldConfig
 from plotline.world.instructions import WorldInstruction, generate_instructions
@@ -107,9 +108,11 @@ def build_planner(
     cfg: PlannerBootstrapConfig,
     enable_thinking: bool = False,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> dict:
     """Build, SFT and save (save_pretrained: weights, tokenizer, chat template) the world planner base at
-    `path`. Returns a summary (final loss, corruption counts, sizes)."""
+    `path`. Returns a summary (final loss, corruption counts, sizes). `progress(step, steps, loss)` after every
+    SFT step, counted over all learning-rate phases."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -134,6 +137,7 @@ def build_planner(
     pairs, counts = sft_pairs(tokenizer, instructions, num_steps, cfg, enable_thinking, seed)
     torch.manual_seed(seed)
     loss = float("nan")
+    phase_steps = [max(1, round(cfg.steps * share)) for share, _ in LR_PHASES]
     for i, (share, factor) in enumerate(LR_PHASES):
         loss = sft(
             model,
@@ -143,6 +147,7 @@ def build_planner(
             lr=cfg.learning_rate * factor,
             batch_size=cfg.batch_size,
             seed=seed + i,
+            progress=phase(progress, sum(phase_steps[:i]), sum(phase_steps)),
         )
     model.save_pretrained(path)
     return {

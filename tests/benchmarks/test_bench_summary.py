@@ -22,8 +22,16 @@ def test_summary_lists_each_benchmarks_ratios_from_its_result():
         **fork_ratios(fork),
         **reflection_ratios({"chunk_ratio": 1.25, "critic_calls_per_video": 3.0}),
         **flops_ratios([{"k": 12, "decode_ratio": 1.95, "floor_s": 7.6}]),
-        **orch.ratios({"non_model_fraction": 0.4, "prefect_overhead_mean_s": 1.5}),
+        **orch.ratios(
+            {
+                "non_model_fraction": 0.4,
+                "framework_fraction": 0.3,
+                "prefect_overhead_mean_s": 1.5,
+                "prefect_overhead_median_s": 0.5,
+            }
+        ),
     }
+    assert summary["orchestration: Prefect s per inline stage (median)"] == 0.5
     assert summary["fork k=6: N videos, one at a time time×"] == 3.0
     assert summary["fork k=6: N videos, one at a time FLOP×"] == 4.0
     assert summary["rollout k=12: decode FLOPs full / prefix once"] == 1.95
@@ -45,3 +53,16 @@ def test_model_clock_counts_top_level_forwards_and_backward_once(monkeypatch):
     assert after_forward == 1.0 and clock.seconds == 2.0
     assert torch.autograd.backward is not None and model(x).shape == (1, 2)  # hooks and patch removed
     assert clock.seconds == 2.0
+
+
+def test_judge_clock_counts_the_programmatic_backend_and_restores_it(monkeypatch):
+    from plotline.rewards.judges.programmatic import ProgrammaticJudgeBackend
+
+    original = ProgrammaticJudgeBackend.complete
+    ticks = iter(range(1000))
+    with orch.JudgeClock() as clock:
+        monkeypatch.setattr(orch.time, "perf_counter", lambda: float(next(ticks)))
+        replies = ProgrammaticJudgeBackend().complete([])
+        monkeypatch.undo()
+    assert replies == [] and clock.seconds == 1.0  # one call: 2 ticks read by the clock
+    assert ProgrammaticJudgeBackend.complete is original

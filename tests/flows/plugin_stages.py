@@ -5,7 +5,9 @@ Behaviour is steered through environment variables so child processes follow the
 - PLOTLINE_TEST_CALLS: file to which every stage run appends `stage@step`;
 - PLOTLINE_TEST_BLOCK: `stage@step=/path/prefix`: that run writes `<prefix>.started` (with its pid) and waits
   until `<prefix>.release` exists (at most 120 s), so a test can kill or signal the flow mid-stage;
-- PLOTLINE_TEST_FLAKY: a file path; `t_flaky` fails while it does not exist (and creates it).
+- PLOTLINE_TEST_FLAKY: a file path; `t_flaky` fails while it does not exist (and creates it);
+- PLOTLINE_TEST_MEET: a folder; `t_meet_a` and `t_meet_b` each write `<stage>.started` there and wait (at most
+  60 s) for the other's: both complete only when they run at the same time.
 """
 
 from __future__ import annotations
@@ -81,6 +83,33 @@ def _flaky(ctx: StageContext) -> None:
     ctx.output.write_bytes("ok.json", b"{}")
 
 
+MEET_PEERS = {"t_meet_a": "t_meet_b", "t_meet_b": "t_meet_a"}
+
+
+def _meet(ctx: StageContext) -> None:
+    _note(ctx)
+    folder = Path(os.environ["PLOTLINE_TEST_MEET"])
+    (folder / f"{ctx.stage}.started").write_text(str(os.getpid()))
+    peer = folder / f"{MEET_PEERS[ctx.stage]}.started"
+    deadline = time.monotonic() + 60
+    while not peer.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ctx.stage}: {peer.name} never appeared; the two stages did not run at once")
+        time.sleep(0.05)
+    ctx.output.write_bytes("met.json", json.dumps({"stage": ctx.stage, "peer_pid": peer.read_text()}).encode())
+
+
+for _name in MEET_PEERS:
+    register(
+        StageSpec(
+            name=_name,
+            summary="test: completes only while its peer stage runs too",
+            inputs=(InputSpec("seed", stage="t_seed"),),
+            outputs=(),
+            config_sections=("seed",),
+            run=_meet,
+        )
+    )
 register(
     StageSpec(
         name="t_flaky",

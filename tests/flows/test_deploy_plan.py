@@ -66,3 +66,18 @@ def test_parent_flow_parameters_carry_descriptions_for_the_ui_form():
         assert not undocumented, f"{flow.name}: parameters without a description in the deployment form: {undocumented}"
     train = parameter_schema(train_flow.fn).model_dump()["properties"]
     assert "storage.root=" in train["overrides"]["description"] and "RL steps" in train["steps"]["description"]
+
+
+def test_stage_flow_parameters_carry_descriptions_for_the_ui_form():
+    """A stage deployment's form is the StageParams object: every field shows its docstring."""
+    from prefect.utilities.callables import parameter_schema
+
+    import flows.stage_flows as stage_flows
+    from plotline.stage_names import STAGE_NAMES
+
+    for stage in STAGE_NAMES:
+        schema = parameter_schema(getattr(stage_flows, stage).fn).model_dump()
+        props = schema["definitions"]["StageParams"]["properties"]
+        undocumented = [name for name, prop in props.items() if not prop.get("description")]
+        assert not undocumented, f"stage-{stage}: StageParams fields without a description: {undocumented}"
+        assert "absolute" in props["run_uri"]["description"] and props["step"]["description"] == "Training step."

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from pathlib import Path
 
 import httpx
 import pytest
@@ -148,6 +149,7 @@ def _client():
 def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkeypatch):
     output = deploy(monkeypatch)
     import stages  # noqa: F401
+    from flows.deployment_names import stage_deployment_name
     from stages.base import registry
 
     with _client() as client:
@@ -157,10 +159,10 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
         assert gpu_template["job_configuration"]["container_create_kwargs"]["device_requests"][0]["capabilities"] == [
             ["gpu"]
         ]
-        plan = client.read_deployment_by_name("stage-plan/plotline")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         assert plan.work_pool_name == "plotline-gpu" and plan.job_variables["image"] == "plotline-gpu:0.1.0"
         assert plan.entrypoint == "flows.stage_flows.plan" and "params" in plan.parameter_openapi_schema["properties"]
-        assert client.read_deployment_by_name("stage-advantage/plotline").work_pool_name == "plotline-cpu"
+        assert client.read_deployment_by_name("stage-advantage/advantages (plotline)").work_pool_name == "plotline-cpu"
         train = client.read_deployment_by_name("train/plotline")
         schedules = client.read_deployment_schedules(train.id)
         assert len(schedules) == 1 and schedules[0].active is False
@@ -168,7 +170,9 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
         assert client.read_global_concurrency_limit_by_name("plotline-gpu").limit == 1
         for stage in ("evaluate", "synthesize"):
             built = stage in registry()
-            assert f"stage-{stage}/plotline" in output and ("not built" in output or built)
+            assert f"stage-{stage}/{stage_deployment_name(stage, 'plotline')}" in output and (
+                "not built" in output or built
+            )
 
     # --store-credentials: the S3 endpoint and keys the GPU job templates reference resolve on a worker
     from prefect.utilities.templating import apply_values, resolve_block_document_references, resolve_variables
@@ -179,7 +183,7 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
     output = deploy(monkeypatch, store_credentials=True, name=["stage-plan"])
     assert "secret plotline-s3-secret-key" in output
     with _client() as client:
-        plan = client.read_deployment_by_name("stage-plan/plotline")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         template = client.read_work_pool("plotline-gpu").base_job_template
     props = template["variables"]["properties"]
     values = {**{k: v["default"] for k, v in props.items() if "default" in v}, **plan.job_variables}
@@ -210,7 +214,7 @@ def test_deploy_registers_pools_deployments_and_schedules_from_infra(api, monkey
             "containers"
         ][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
-        plan = client.read_deployment_by_name("stage-plan/plotline")
+        plan = client.read_deployment_by_name("stage-plan/sample plans (plotline)")
         assert plan.work_pool_name == "plotline-gpu-k8s" and plan.job_variables["namespace"] == "plotline"
         assert len(client.read_deployment_schedules(client.read_deployment_by_name("train/plotline").id)) == 1
 
@@ -230,7 +234,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         pool=pool,
         name=["stage-t_seed", "stage-t_count"],
     )
-    assert "stage-t_seed/e2e" in output and "stage-t_count/e2e" in output
+    assert "stage-t_seed/plugin stage t_seed (e2e)" in output and "stage-t_count/plugin stage t_count (e2e)" in output
 
     worker = Child(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
@@ -262,7 +266,12 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         assert [i.manifest_id for i in final.inputs] == [records[0]["manifest_id"]]  # the pinned input reference
 
         with _client() as client:
-            deps = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["e2e"])))
+            deps = client.read_deployments(
+                deployment_filter=DeploymentFilter(
+                    name=DeploymentFilterName(any_=["plugin stage t_seed (e2e)", "plugin stage t_count (e2e)"])
+                )
+            )
+            assert len(deps) == 2
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id={"any_": [d.id for d in deps]}))
             rid = run.rstrip("/").rsplit("/", 1)[-1]
             assert sorted(r.name for r in runs) == [f"{rid}/t_count@0", f"{rid}/t_seed@0"]
@@ -274,7 +283,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         key = idempotency_key(run, 0, "t_count", final.input_digest)
         assert by_name[f"{rid}/t_count@0"].idempotency_key == key
         again = run_deployment(
-            "stage-t_count/e2e",
+            "stage-t_count/plugin stage t_count (e2e)",
             parameters={"params": {"run_uri": run, "step": 0}},
             idempotency_key=key,
             timeout=0,
@@ -294,7 +303,7 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
         key7 = idempotency_key(run, 7, "t_seed", plan7.digest)
         assert launch_key("t_seed", fresh, cfg, plan7) == key7
         with _client() as client:
-            dep = client.read_deployment_by_name("stage-t_seed/e2e")
+            dep = client.read_deployment_by_name("stage-t_seed/plugin stage t_seed (e2e)")
             client.create_flow_run_from_deployment(
                 dep.id,
                 parameters={"params": fresh.model_dump(mode="json")},
@@ -312,6 +321,114 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
                 == 3
             )  # the two stage runs + the failed one above
         assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1}
+    finally:
+        code = worker.stop(signal.SIGTERM)
+        assert code is not None, worker.output()
+
+
+def test_a_train_run_from_the_local_pool_defaults_writes_to_the_absolute_root(api, tmp_path, calls, monkeypatch):
+    """`plotline deploy --pool local`, a real process worker on `local`, and a 1-step train started from the
+    deployment's own defaults (inline mode, the absolute root given at deploy time): the run lands in that root,
+    not in the worker's working directory."""
+    from prefect.deployments import run_deployment
+
+    root = tmp_path / "store"
+    preset = tmp_path / "tiny.yaml"  # a 1-step pipeline of the cheap plugin stages
+    preset.write_text(
+        "run_name: local-pool\nsteps: 1\norchestration:\n"
+        f"  stage_modules: [{plugin_stages.MODULE}]\n  setup_stages: []\n  step_stages: [t_seed, t_count]\n"
+        "  final_stages: []\n  stage_retries: 0\n"
+    )
+    output = deploy(
+        monkeypatch, f"orchestration.stage_modules=[{plugin_stages.MODULE}]", pool="local", storage_root=str(root)
+    )
+    assert "train/plotline" in output and "stage-plan/sample plans (plotline)" in output
+    with _client() as client:
+        train = client.read_deployment_by_name("train/plotline")
+    assert train.work_pool_name == "local"
+    assert train.parameters["overrides"][-2:] == ["orchestration.mode=inline", f"storage.root={root.resolve()}"]
+    workdir = train.job_variables["working_dir"]
+
+    worker = Child(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--type", "process", "--limit", "1"],
+        child_env(
+            PREFECT_API_URL=api,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_HOME=str(tmp_path / "worker-home"),
+            PLOTLINE_TEST_CALLS=str(calls),
+        ),
+    )
+    try:
+        # only the preset is given: mode and storage root come from the deployment's defaults
+        fr = run_deployment(
+            "train/plotline",
+            parameters={"config_files": [str(preset)]},
+            timeout=240,
+            poll_interval=1,
+            as_subflow=False,
+        )
+        assert fr.state is not None and fr.state.is_completed(), (fr.state, worker.output())
+        assert fr.parameters["overrides"] == train.parameters["overrides"]  # filled in from the defaults
+        assert read_calls(calls) == {"t_seed@0": 1, "t_count@0": 1}  # ran once each, in the worker's flow run
+        store = RunStore(str(root.resolve() / "local-pool"))
+        count = store.latest("t_count", 0)
+        assert count is not None and count.uri.startswith(str(root.resolve()))
+        assert [i.manifest_id for i in count.manifest.inputs] == [store.latest("t_seed", 0).manifest.manifest_id]
+        assert (root / "local-pool" / "run.json").is_file()
+        assert not (Path(workdir) / "runs" / "local-pool").exists()  # nothing in the worker's working directory
+    finally:
+        code = worker.stop(signal.SIGTERM)
+        assert code is not None, worker.output()
+
+
+def test_deployments_mode_runs_a_concurrent_group_at_the_same_time(api, tmp_path, calls, monkeypatch):
+    """concurrent_updates=auto in `deployments` mode: the group's two stage runs go to the worker together (each
+    completes only while the other runs: tests/flows/plugin_stages.py t_meet_a/b)."""
+    from flows.train import train_flow
+
+    pool = "e2e-concurrent"
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    names = ["stage-t_seed", "stage-t_meet_a", "stage-t_meet_b"]
+    output = deploy(
+        monkeypatch,
+        f"orchestration.stage_modules=[{plugin_stages.MODULE}]",
+        "orchestration.deployment_name=e2e-group",
+        pool=pool,
+        name=names,
+    )
+    assert all(f"{n}/plugin stage {n.removeprefix('stage-')} (e2e-group)" in output for n in names)
+    worker = Child(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
+        child_env(
+            PREFECT_API_URL=api,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_HOME=str(tmp_path / "worker-home"),
+            PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
+            PLOTLINE_TEST_CALLS=str(calls),
+            PLOTLINE_TEST_MEET=str(meet),
+        ),
+    )
+    try:
+        run = str(tmp_path / "runs" / "group")
+        cfg = plugin_config(
+            "orchestration.mode=deployments",
+            "orchestration.deployment_name=e2e-group",
+            "orchestration.deployment_timeout_s=120",
+            "orchestration.step_stages=[t_seed,t_meet_a,t_meet_b]",
+            "orchestration.concurrent_groups=[[t_meet_a,t_meet_b]]",
+        )
+        assert cfg.orchestration.concurrent_updates == "auto"
+        records = train_flow(config=cfg.model_dump(mode="json"), run_uri=run, steps=1)
+        assert [(r["stage"], r["status"]) for r in records] == [
+            ("t_seed", "committed"),
+            ("t_meet_a", "committed"),
+            ("t_meet_b", "committed"),
+        ]
+        assert read_calls(calls) == {"t_seed@0": 1, "t_meet_a@0": 1, "t_meet_b@0": 1}
+        assert {p.name for p in meet.iterdir()} == {"t_meet_a.started", "t_meet_b.started"}
     finally:
         code = worker.stop(signal.SIGTERM)
         assert code is not None, worker.output()

@@ -202,8 +202,12 @@ def test_two_steps_flow_runs_tasks_artifacts_manifests(prefect_harness, tmp_path
         for stage, step in by_key:
             assert states[f"{stage}@{step}"] == "COMPLETED"
             assert states[f"audit {stage}@{step}"] == "COMPLETED"
-        assert "gpu" in next(t for t in tasks if t.name == "t_metrics@1").tags
-        assert "gpu" not in next(t for t in tasks if t.name == "t_seed@1").tags
+        # the GPU stage's flow run is tagged `gpu`; task runs carry no tags (a tagged task run takes a Prefect
+        # tag-concurrency lease at its start: one more API write, and one client + thread per distinct tag set)
+        by_name = {fr.name: fr for fr in children}
+        assert "gpu" in by_name["audit-run/t_metrics@1"].tags and "gpu" not in by_name["audit-run/t_seed@1"].tags
+        stage_tasks = [t for t in tasks if t.name in states and "@" in t.name]  # run-stage and audit task runs
+        assert len(stage_tasks) == 2 * len(by_key) and all(not t.tags for t in stage_tasks), stage_tasks
         assert client.read_global_concurrency_limit_by_name("test-gpu").limit == 1
 
         keys = stage_keys("audit-run", "t_metrics")

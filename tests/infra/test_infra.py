@@ -113,10 +113,16 @@ def test_project_file_has_one_deployment_per_builtin_stage_on_its_pool():
         if d["entrypoint"].startswith("flows.stage_flows.")
     }
     assert sorted(stage_deps) == sorted(STAGE_NAMES)  # the registry and the file name the same stages
+    from flows.deployment_names import stage_deployment_name
+
     for stage in STAGES:
         d = stage_deps[stage.name]
         want = "gpu" if stage.gpu else "cpu"
         assert d["work_pool"]["name"] == pools[want]["name"] and want in d["tags"], stage.name
+        assert d["name"] == stage_deployment_name(stage.name, "plotline"), stage.name  # the title deploy registers
+    titles = [d["name"] for d in stage_deps.values()]
+    assert len(set(titles)) == len(titles)  # one title per stage
+    assert all(len(s.title) <= 20 for s in STAGES), [s.title for s in STAGES if len(s.title) > 20]  # the UI list cuts
 
 
 def test_deploy_refuses_a_project_file_missing_a_builtin_stage(tmp_path, default_config):
@@ -132,6 +138,8 @@ def test_deploy_refuses_a_project_file_missing_a_builtin_stage(tmp_path, default
 
 def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_config):
     from flows.deploy import plan_deployments
+    from flows.deployment_names import stage_deployment_name
+    from flows.dispatch import deployment_path
     from flows.params import load_stage_modules
 
     known = load_stage_modules(default_config)
@@ -142,12 +150,13 @@ def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_c
     skipped = dict(plan.skipped)
     for stage in ("evaluate", "synthesize"):
         assert (f"stage-{stage}" in by_flow) == (stage in known)
-        assert (f"stage-{stage}/plotline" in skipped) == (stage not in known)
+        assert (f"stage-{stage}/{stage_deployment_name(stage, 'plotline')}" in skipped) == (stage not in known)
     orch = default_config.orchestration
     for d in plan.deployments:
         stage = d.flow_name.removeprefix("stage-")
         if d.flow_name.startswith("stage-"):
             assert d.work_pool == ("plotline-gpu" if orch.is_gpu_stage(stage) else "plotline-cpu"), d.full_name
+            assert d.full_name == deployment_path(stage, default_config)  # what `deployments` mode starts
     assert by_flow["stage-plan"].job_variables["env"]["AWS_SECRET_ACCESS_KEY"].startswith("{{ prefect.blocks.secret.")
     assert {p["name"] for p in plan.pools} == {"plotline-cpu", "plotline-gpu"}
 
@@ -161,7 +170,7 @@ def test_plan_deployments_follows_the_built_stages_and_retargets_pools(default_c
     assert next(p for p in k8s.pools if p["name"] == "plotline-gpu-k8s")["type"] == "kubernetes"
 
     one = plan_deployments(default_config, pool="laptop", names=["stage-plan", "train"])
-    assert {d.full_name for d in one.deployments} == {"stage-plan/plotline", "train/plotline"}
+    assert {d.full_name for d in one.deployments} == {"stage-plan/sample plans (plotline)", "train/plotline"}
     here = {"working_dir": str(Path.cwd().resolve())}  # one box: process pools run where `deploy` ran
     assert all(d.work_pool == "laptop" and d.job_variables == here for d in one.deployments)
     assert one.pools == [{"name": "laptop", "type": "process", "description": "created by plotline deploy"}]

@@ -47,6 +47,8 @@ PLACEMENT_OVERRIDES = [
     "rl.executor.num_processes=2",
     "synth.openai.timeout_s=3",
     "orchestration.stage_retries=4",
+    "orchestration.concurrent_updates=on",
+    "executor.encoder_workers=0",
     "storage.s3.read_timeout_s=7",
 ]
 """Settings that only decide where or how parallel a stage runs."""
@@ -119,7 +121,7 @@ def test_config_hash_matches_a_hand_built_digest_of_the_result_settings():
 
     cfg = load_config([], ["executor.num_shards=3"])
     section = cfg.executor.model_dump(mode="json")
-    del section["num_shards"], section["shard_devices"]
+    del section["num_shards"], section["shard_devices"], section["encoder_workers"]
     text = json.dumps({"executor": section, "seed": cfg.seed}, sort_keys=True, separators=(",", ":"))
     assert config_hash(cfg, ["seed", "executor"]) == hashlib.sha256(text.encode()).hexdigest()
 

@@ -88,14 +88,20 @@ def test_update_then_next_rollout_records_adapter(tmp_path):
     adv = run_stage(
         "test_exec_advantages", cfg, run, 0, show_progress=False, pinned_inputs={"rollouts": roll.artifact.uri}
     )
+    events = []
     upd = run_stage(
         "update_executor",
         cfg,
         run,
         0,
         show_progress=False,
+        progress_hook=events.append,
         pinned_inputs={"rollouts": roll.artifact.uri, "advantages": adv.artifact.uri},
     )
+    # progress: one report per optimizer step (one group each here) with that group's loss, as metrics.parquet
+    group_losses = [m["value"] for m in upd.artifact.read_table("metrics.parquet").to_pylist() if m["metric"] == "loss"]
+    assert [(e.label, e.done, e.total) for e in events] == [("update_executor@0 flow-grpo", i, 2) for i in range(3)]
+    assert [e.loss for e in events[1:]] == group_losses
     files = upd.artifact.files
     assert "adapter/adapter_model.safetensors" in files and "adapter/plotline_adapter.json" in files
     assert "adapter_ema/adapter_model.safetensors" in files

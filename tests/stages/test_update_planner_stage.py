@@ -58,14 +58,22 @@ def test_update_writes_adapter_that_the_next_plan_step_uses(tmp_path):
     run_stage("instructions", cfg, run, 0, show_progress=False)
     plans = run_stage("plan", cfg, run, 0, show_progress=False)
     adv = run_stage("test_planner_advantages", cfg, run, 0, show_progress=False)
+    events = []
     upd = run_stage(
         "update_planner",
         cfg,
         run,
         0,
         show_progress=False,
+        progress_hook=events.append,
         pinned_inputs={"plans": plans.artifact.uri, "advantages": adv.artifact.uri},
     )
+    # progress: one report per optimiser step of the whole update, with that step's loss (as metrics.parquet)
+    losses = [m["value"] for m in upd.artifact.read_table("metrics.parquet").to_pylist() if m["metric"] == "loss"]
+    assert [(e.label, e.done, e.total) for e in events] == [
+        ("update_planner@0 gspo", i, len(losses)) for i in range(len(losses) + 1)
+    ]
+    assert [e.loss for e in events[1:]] == losses and events[0].loss is None
     files = upd.artifact.files
     assert "adapter/adapter_model.safetensors" in files and "adapter/adapter_config.json" in files
     summary = upd.manifest.summary
