@@ -52,6 +52,10 @@ class WorldConfig(Section):
     """Temporal judge: normalised change (1 = one full event) that registers an event between frames."""
     step_event_threshold: float = Field(0.1, gt=0.0, le=1.0)
     """Step judge: normalised change that counts as the step's action having started in its window."""
+    step_full_strength: float | None = Field(None, gt=0.0, le=1.0)
+    """Step judge: normalised change from which the step's action counts as fully shown in its window (action
+    credit strength / step_full_strength, capped at 1), so a half-done or late event earns part of the credit; None:
+    step_event_threshold (full credit as soon as the action has started). At least step_event_threshold."""
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     """How the bootstrap stage warm-starts the tiny planner and executor."""
 
@@ -59,6 +63,11 @@ class WorldConfig(Section):
     def _check_ranges(self) -> WorldConfig:
         if self.min_steps > self.max_steps:
             raise ValueError(f"min_steps={self.min_steps} exceeds max_steps={self.max_steps}")
+        if self.step_full_strength is not None and self.step_full_strength < self.step_event_threshold:
+            raise ValueError(
+                f"step_full_strength={self.step_full_strength} is below "
+                f"step_event_threshold={self.step_event_threshold}"
+            )
         if self.min_size_fraction * self.scale_factor > self.max_size_fraction:
             raise ValueError(
                 "max_size_fraction must allow at least one grow from min_size_fraction "

@@ -3,8 +3,10 @@
 The step prompt is parsed into events and a subject (shape, colour); a subject the step does not name is
 taken from the previous step (its colour after the previous step's events). The change from the window's
 first to its last frame is measured for every action:
-- action_score = 10 · mean over the step's events of min(1, strength / step_event_threshold), halved when
-  another action dominates the window (for `stay`: 10 when no action reaches the threshold)
+- action_score = 10 · mean over the step's events of min(1, strength / full), full = step_full_strength
+  (default step_event_threshold), halved when another action dominates the window (an action dominates when its
+  strength reaches step_event_threshold; for `stay`: 10 when none does). With full ≈ 1 a late or half-done event
+  earns part of the credit only
 - subject_score = 10 · mean(majority shape matches, colour of the first visible frame matches)
 - scene_score = 10 · share of clean frames (one compact blob on black, palette colours)
 - object_appearance_reasonability_score = 10 · share of visible frames that are clean and keep the majority
@@ -49,13 +51,13 @@ def instruction_event(instruction: str, span: int) -> str | None:
     return events[span] if 0 <= span < len(events) else None
 
 
-def _action_share(names, dominant, strengths, thr) -> float:
+def _action_share(names, dominant, strengths, full) -> float:
     per = []
     for name in names:
         if not get_action(name).changes:
             per.append(1.0 if dominant is None else 0.0)
             continue
-        value = min(1.0, max(0.0, strengths.get(name, 0.0) / thr))
+        value = min(1.0, max(0.0, strengths.get(name, 0.0) / full))
         per.append(value * (0.5 if dominant not in (None, *names) else 1.0))
     return float(np.mean(per)) if per else 0.0
 
@@ -79,15 +81,16 @@ def judge_step(
     actions = [e.action for e in parse_text(step).events]
     shape, colour = _subject(step, previous_step)
     thr = config.step_event_threshold
+    full = config.step_full_strength or thr
 
     strengths = event_strengths(obs[0], obs[-1], geometry) if len(obs) > 1 else {}
     top = max(strengths, key=strengths.__getitem__) if strengths else None
     dominant = top if top is not None and strengths[top] >= thr else None
-    action = _action_share(actions, dominant, strengths, thr)
+    action = _action_share(actions, dominant, strengths, full)
     expected: str | None = "unchecked"
     if instruction is not None and span is not None and expectation(instruction).events:
         expected = instruction_event(instruction, span)
-        action = min(action, _action_share([expected or "stay"], dominant, strengths, thr))
+        action = min(action, _action_share([expected or "stay"], dominant, strengths, full))
 
     visible = [o for o in obs if o.visible]
     seen_shape = majority([o.shape for o in visible])

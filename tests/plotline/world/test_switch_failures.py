@@ -179,3 +179,55 @@ def shapes_config():
     from plotline.config import load_config
 
     return load_config(["configs/shapes.yaml"])
+
+
+@pytest.mark.parametrize(
+    "progress, strict, lenient", [(1.0, 10.0, 10.0), (0.75, 8.33, 10.0), (0.5, 5.56, 10.0), (0.25, 2.78, 8.33)]
+)
+def test_step_judge_credits_a_late_or_half_done_event_in_proportion(progress, strict, lenient):
+    """A move of 8 px carried out to `progress` in the switch chunk (whole pixels: strength = progress exactly).
+    Hand-computed action (= final) scores: 10·min(1, strength / full) with full = step_full_strength 0.9 (strict),
+    and with full = step_event_threshold 0.3 when step_full_strength is unset (lenient: a half-done move passes)."""
+    from plotline.world.config import WorldConfig
+    from plotline.world.switch_failures import frame_state
+
+    initial = ObjectState("square", "red", 8.0, 16.0, 8.0)
+    states = Scenario(initial, ("grow", "move_right")).states(GEOMETRY)
+    chunk = [frame_state(states[1], states[2], q) for q in (0.0, progress / 2, progress)]
+    steps = captions(initial, ["grow", "move_right"])
+    for full, expected in ((0.9, strict), (None, lenient)):
+        world = WorldConfig(step_event_threshold=0.3, step_full_strength=full)
+        reply = json.loads(judge_step(steps[1], list(draw_frame_states(chunk, 32, 32)), steps[0], world))
+        assert reply["think"]["change_strengths"]["move_right"] == pytest.approx(progress, abs=1e-3)
+        assert reply["action_score"] == pytest.approx(expected, abs=0.01), (full, reply["think"])
+        assert reply["final_score"] == pytest.approx(expected, abs=0.01)
+
+
+def test_step_judge_scores_a_one_frame_late_switch_as_partial(shapes_config):
+    """Delay by one frame: the chunk shows S1, then the clean frames at progress 0 and 2/3 of the move (8 px → 5.33
+    px, rasterised to 5 px: strength 0.625). The preset's strict judge credits 0.625 / 0.9 of the action; the
+    lenient one (full credit from strength 0.3) scored it as a perfect switch."""
+
+    initial = ObjectState("square", "red", 8.0, 16.0, 8.0)
+    events = ["grow", "move_right", "stay"]
+    video = _video(events, initial)
+    late = SWITCH_FAILURES["delay"](
+        video, span_frame_states(video.states, BOUNDS, HOLD), SwitchFailureConfig(delay_frames=1)
+    )
+    pixels = list(draw_frame_states(late, 32, 32)[3:6])
+    steps = captions(initial, events)
+    world = shapes_config.world
+    assert world.step_full_strength == 0.9
+    strict = json.loads(judge_step(steps[1], pixels, steps[0], world))
+    lenient = json.loads(judge_step(steps[1], pixels, steps[0], world.model_copy(update={"step_full_strength": None})))
+    strength = strict["think"]["change_strengths"]["move_right"]
+    assert 0.55 <= strength <= 0.7
+    assert strict["action_score"] == pytest.approx(10 * strength / 0.9, abs=0.02)
+    assert lenient["action_score"] == 10.0
+
+
+def test_step_full_strength_below_the_start_threshold_is_rejected():
+    from plotline.world.config import WorldConfig
+
+    with pytest.raises(ValueError, match="step_full_strength=0.2 is below step_event_threshold=0.3"):
+        WorldConfig(step_event_threshold=0.3, step_full_strength=0.2)
