@@ -172,7 +172,8 @@ def build_pool(
     """`size` random examples (see `example`; switch failures from world.bootstrap.executor), encoded once;
     `progress(done, size)` after each."""
     heldout = heldout_combinations(world)
-    lat, ctx, failures = [], [], Counter()
+    lat, ctx = [], []
+    failures: Counter[str] = Counter()
     for i in range(size):
         ex = example(rng, world, video, joiner, heldout)
         lat.append(ex.latents)
