@@ -344,20 +344,21 @@ def _prefect_overhead(cfg, run: str, stages: list[str], out: dict[str, list[floa
 
 
 def ratios(out: dict[str, float]) -> dict[str, float]:
-    """The summary `make bench` prints."""
-    return {
+    """The summary `make bench` prints (the parts a run measured)."""
+    res = {
         "orchestration: non-model share of a CPU step": out["non_model_fraction"],
         "orchestration: neither model nor judge share of a CPU step": out["framework_fraction"],
         "orchestration: Prefect s per inline stage (mean)": out["prefect_overhead_mean_s"],
         "orchestration: Prefect s per inline stage (median)": out["prefect_overhead_median_s"],
-        "orchestration: GPU slot take+release s (a running GPU stage)": out["gpu_slot_s"],
-        "orchestration: validation s per table, before / now": out["validation_old_s"] / out["validation_new_s"],
-        **{
-            f"orchestration: share of a real-size step at its floor, {g} GPU(s)": out[f"real_share_{g}gpu"]
-            for g in REAL_GPUS
-            if f"real_share_{g}gpu" in out
-        },
     }
+    if "gpu_slot_s" in out:
+        res["orchestration: GPU slot take+release s (a running GPU stage)"] = out["gpu_slot_s"]
+    if out.get("validation_new_s"):
+        res["orchestration: validation s per table, before / now"] = out["validation_old_s"] / out["validation_new_s"]
+    for g in REAL_GPUS:
+        if f"real_share_{g}gpu" in out:
+            res[f"orchestration: share of a real-size step at its floor, {g} GPU(s)"] = out[f"real_share_{g}gpu"]
+    return res
 
 
 if __name__ == "__main__":
