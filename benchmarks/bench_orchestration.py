@@ -9,8 +9,9 @@
 2. Prefect overhead per inline stage: each step stage, now committed, is run again (a cached run: the store
    skips it) once directly and then through `flows.dispatch.dispatch_stage` inside a parent flow, exactly as the
    inline train flow runs it (subflow + task, GPU slot, progress artifact); the difference is Prefect's cost.
-   The Prefect pass is repeated `REPEATS` times; the mean over all of them is compared with the goal, the median
-   is printed next to it. The ephemeral API's start is reported apart. A cached GPU stage takes no GPU slot (its
+   The Prefect pass is repeated `REPEATS` times, each followed by a pass of the previous path (the committed-output
+   check left out: a cached GPU stage takes its slot); the mean over all of them is compared with the goal, the
+   median is printed next to it. The ephemeral API's start is reported apart. A cached GPU stage takes no GPU slot (its
    output is committed: nothing runs); what a slot's take and release cost a GPU stage that runs is measured apart.
 3. Contract validation of the step's tables, old and new side by side (interleaved, same tables): one full-report
    (`SUMMARY`) great-expectations pass as before, and today's cheap first pass (a full report only on failure).
@@ -142,6 +143,7 @@ def main(config: str = "configs/shapes.yaml") -> dict[str, float]:
     wall, model, optim, judge = defaultdict(float), defaultdict(float), defaultdict(float), defaultdict(float)
     direct: dict[str, list[float]] = defaultdict(list)
     prefect: dict[str, list[float]] = defaultdict(list)
+    prefect_old: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         run = str(Path(tmp) / "bench")
         t0 = time.perf_counter()
@@ -162,10 +164,11 @@ def main(config: str = "configs/shapes.yaml") -> dict[str, float]:
                 if outcome.status == "committed":
                     raise RuntimeError(f"{name} ran again instead of being skipped; the overhead would include it")
         validation = validation_old_and_new(cfg, run, stages)
-        start_s, slot_s = _prefect_overhead(cfg, run, stages, prefect)
+        start_s, slot_s = _prefect_overhead(cfg, run, stages, prefect, prefect_old)
     step, step_model, step_judge = sum(wall.values()), sum(model.values()), sum(judge.values())
     step_optim = sum(optim.values())
     overhead = {n: [p - statistics.mean(direct[n]) for p in prefect[n]] for n in stages}
+    overhead_old = [p - statistics.mean(direct[n]) for n in stages for p in prefect_old[n]]
     print(
         f"shapes default, CPU, 1 thread; setup {setup_s:.0f}s (short bootstrap), Prefect API start {start_s:.1f}s; "
         f"Prefect: mean and median of {REPEATS} cached passes through dispatch_stage"
@@ -190,6 +193,8 @@ def main(config: str = "configs/shapes.yaml") -> dict[str, float]:
         "prefect_overhead_mean_s": statistics.mean(every),
         "prefect_overhead_median_s": statistics.median(every),
         "prefect_overhead_max_s": max(every),
+        "prefect_overhead_old_mean_s": statistics.mean(overhead_old),
+        "prefect_overhead_old_median_s": statistics.median(overhead_old),
         "gpu_slot_s": slot_s,
         "cached_step_s": sum(statistics.mean(direct[n]) for n in stages),
         **validation,
@@ -200,7 +205,8 @@ def main(config: str = "configs/shapes.yaml") -> dict[str, float]:
         f"{out['non_model_fraction_without_optimizer']:.0%} counting optimizer steps as non-model), neither model "
         f"nor judge {out['framework_fraction']:.0%}; Prefect per inline stage mean {out['prefect_overhead_mean_s']:.2f}s, "
         f"median {out['prefect_overhead_median_s']:.2f}s, max {out['prefect_overhead_max_s']:.2f}s (goal ≤ 0.3 s); "
-        f"a GPU slot's take and release {slot_s:.2f}s (a GPU stage that runs; a cached one takes none); "
+        f"previous path (cached GPU stages take a slot), interleaved: mean {out['prefect_overhead_old_mean_s']:.2f}s, "
+        f"median {out['prefect_overhead_old_median_s']:.2f}s; a GPU slot's take and release {slot_s:.2f}s (a GPU stage that runs; a cached one takes none); "
         f"cached step without Prefect {out['cached_step_s']:.2f}s"
     )
     print(
@@ -293,10 +299,14 @@ def real_size_share(out: dict[str, float], n_stages: int) -> dict[str, float]:
     return res
 
 
-def _prefect_overhead(cfg, run: str, stages: list[str], out: dict[str, list[float]]) -> tuple[float, float]:
+def _prefect_overhead(
+    cfg, run: str, stages: list[str], out: dict[str, list[float]], old: dict[str, list[float]]
+) -> tuple[float, float]:
     """Append to out[stage] the wall time of each of REPEATS cached dispatches of the stage (as the inline train
-    flow dispatches it, input pins included); return the API start time (with one warm-up pass) and the mean
-    seconds of a GPU slot's take and release (what a GPU stage that runs adds; nan without a GPU limit)."""
+    flow dispatches it, input pins included), and to old[stage] that of the previous path (interleaved: the
+    committed-output check left out, so a cached GPU stage takes its slot as before); return the API start time
+    (with one warm-up pass) and the mean seconds of a GPU slot's take and release (what a GPU stage that runs
+    adds; nan without a GPU limit)."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -327,8 +337,18 @@ def _prefect_overhead(cfg, run: str, stages: list[str], out: dict[str, list[floa
 
         parent(stages, 1)  # warm-up: client, first flow runs, imports
         start_s = time.perf_counter() - t0
-        for name, times in parent(stages, REPEATS).items():
-            out[name].extend(times)
+        import flows.stage_task as stage_task
+
+        fresh = stage_task.committed_record
+        for _ in range(REPEATS):  # interleaved: today's path, then the previous one (a cached GPU stage took a slot)
+            for name, times in parent(stages, 1).items():
+                out[name].extend(times)
+            stage_task.committed_record = lambda *args: None  # type: ignore[assignment]
+            try:
+                for name, times in parent(stages, 1).items():
+                    old[name].extend(times)
+            finally:
+                stage_task.committed_record = fresh
         gpu = [n for n in stages if cfg.orchestration.is_gpu_stage(n)]
 
         @flow(name="bench-gpu-slot", persist_result=False)
@@ -351,6 +371,8 @@ def ratios(out: dict[str, float]) -> dict[str, float]:
         "orchestration: Prefect s per inline stage (mean)": out["prefect_overhead_mean_s"],
         "orchestration: Prefect s per inline stage (median)": out["prefect_overhead_median_s"],
     }
+    if "prefect_overhead_old_mean_s" in out:
+        res["orchestration: Prefect s per inline stage, previous path (mean)"] = out["prefect_overhead_old_mean_s"]
     if "gpu_slot_s" in out:
         res["orchestration: GPU slot take+release s (a running GPU stage)"] = out["gpu_slot_s"]
     if out.get("validation_new_s"):
