@@ -80,7 +80,9 @@ def main() -> dict[str, float]:
         run = str(root / "runs" / "bench")
         for name in ("instructions", "bootstrap", "plan"):
             run_stage(name, base, run, 0, show_progress=False)
-        pins = {"plans": RunStore(run, base.storage).latest("plan", 0).prefix}
+        plans = RunStore(run, base.storage).latest("plan", 0)
+        assert plans is not None
+        pins = {"plans": plans.prefix}
         step = 1
         for latency in (0.0, LATENCY_S):
             times = {}
