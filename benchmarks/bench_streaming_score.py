@@ -26,6 +26,7 @@ OVERRIDES = [
     "world.bootstrap.executor.steps=30",
     "planner.batch_size=8",
     "orchestration.stream_poll_s=0.02",
+    "orchestration.gpu_slots=0",  # rollout and score are both GPU stages: one slot would serialise them
 ]
 
 

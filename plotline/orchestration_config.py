@@ -97,7 +97,7 @@ class OrchestrationConfig(Section):
     committed. `auto`: on when the judges are remote (`rewards.judge_backend` is `openai`: their latency
     overlaps the generation), off otherwise (the in-process shapes-world judges take milliseconds, and the
     second process costs more than it saves on a CPU; benchmarks/bench_streaming_score.py). The score table and
-    the rollout artifact are the same either way."""
+    the rollout artifact are the same either way. Never on while `gpu_slots` is 1 and both stages are GPU stages."""
     stream_timeout_s: float = Field(600.0, gt=0)
     """Longest wait of a streaming score for the rollout's next part (reset each time a part appears). Past it the
     score fails naming the missing part; a rollout that aborted or whose lease expired fails it at once."""

@@ -19,7 +19,12 @@ from plotline.store.parts import PARTS_DIR, PartMissing, PartWriter
 from stages.base import run_stage
 
 torch.set_num_threads(1)
-STREAM = ["orchestration.stream_score=on", "orchestration.stream_timeout_s=60", "orchestration.stream_poll_s=0.02"]
+STREAM = [
+    "orchestration.stream_score=on",
+    "orchestration.gpu_slots=0",
+    "orchestration.stream_timeout_s=60",
+    "orchestration.stream_poll_s=0.02",
+]
 
 
 def _config(cfg, extra):
@@ -151,7 +156,7 @@ def test_a_rollout_failing_mid_way_fails_the_streaming_score_naming_the_missing_
 
 def test_streaming_score_without_a_rollout_times_out_naming_the_part(tiny):
     cfg, run = tiny
-    stream = _config(cfg, [*STREAM[:1], "orchestration.stream_timeout_s=0.3", "orchestration.stream_poll_s=0.05"])
+    stream = _config(cfg, [*STREAM[:2], "orchestration.stream_timeout_s=0.3", "orchestration.stream_poll_s=0.05"])
     store = RunStore(run, cfg.storage)
     first = store.latest("plan", 0).read_table("plans.parquet").to_pylist()[0]["plan_id"]
     step = 7  # no rollout at this step: plans are pinned from step 0
