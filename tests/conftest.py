@@ -56,6 +56,23 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = sorted(items, key=rank)  # stable: collection order within each rank
 
 
+@pytest.fixture(autouse=True)
+def _one_ranks_test_at_a_time(request, tmp_path_factory):
+    """Tests marked `ranks` start torch.distributed CPU ranks (gloo); under xdist two of them at once on two cores
+    oversubscribe the machine and once aborted a rank natively. A file lock shared by all workers of the session
+    runs them one at a time; other tests are unaffected."""
+    if request.node.get_closest_marker("ranks") is None:
+        yield
+        return
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's root, above each worker's own folder
+    with FileLock(str(shared / "ranks.lock")):
+        yield
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """URL of a moto S3 server running on loopback for the whole session, with test credentials in the env."""
