@@ -19,8 +19,11 @@ train: $(STAMP)
 	$(BIN)/plotline train $(ARGS)
 
 # Test suite (CPU; tests/gpu is skipped without CUDA). pytest's exit 5 (no tests) counts as a failure here.
+# TEST_WORKERS xdist processes take whole files (each test process runs torch on one thread); TEST_WORKERS=0 runs
+# the suite in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # Lint (ruff), format check (ruff format) and type check (mypy; its files and settings are in pyproject.toml).
 # Each step runs even when an earlier one fails, so one run lists everything; the target fails if any did.

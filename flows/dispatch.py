@@ -21,6 +21,7 @@ from flows.resolve import StagePlan, find_committed, idempotency_key, plan_stage
 from flows.stage_flows import flow_name, stage_flow, stage_flow_tags, stage_run_name, stage_run_tags
 from plotline.config import PlotlineConfig
 from plotline.store import RunStore
+from plotline.store.errors import MissingInput
 
 MAX_ATTEMPT_KEYS = 100
 T = TypeVar("T")
@@ -192,7 +193,10 @@ def _committed_record(name: str, params: StageParams, config: PlotlineConfig) ->
     """The record of an output already committed for these inputs (nothing needs to start), else None."""
     if params.force:
         return None
-    plan = plan_stage(name, config, params.run_uri, params.step, params.inputs)
+    try:
+        plan = plan_stage(name, config, params.run_uri, params.step, params.inputs)
+    except MissingInput:  # a streamed input (score's rollouts) commits while the group runs
+        return None
     return record(plan.committed, "skipped") if plan.committed is not None else None
 
 

@@ -72,3 +72,30 @@ def group_decision(config: PlotlineConfig, stages: list[str], gpu_count: int | N
     needs_devices = len(stages) > 1 and orch.concurrent_updates == "auto" and orch.mode != "deployments"
     gpus = gpu_count if gpu_count is not None else (visible_gpus() if needs_devices else 0)
     return concurrency_decision(config.orchestration, stages, [stage_claims(config, s, gpus) for s in stages])
+
+
+STREAMED_GROUP = ("rollout", "score")
+"""The stages a streaming score runs together: score reads rollout's parts as they commit (plotline.store.parts)."""
+
+
+def merge_streamed(config: PlotlineConfig, groups: list[list[tuple[str, int]]]) -> list[list[tuple[str, int]]]:
+    """`groups` with each single `rollout` group followed by the same step's single `score` group merged into one
+    group, when score streams the rollout (plotline.concurrency.stream_decision); unchanged otherwise."""
+    from plotline.concurrency import stream_decision
+
+    if not stream_decision(config).concurrent:
+        return groups
+    out: list[list[tuple[str, int]]] = []
+    for group in groups:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and len(last) == 1
+            and len(group) == 1
+            and (last[0][0], group[0][0]) == STREAMED_GROUP
+            and last[0][1] == group[0][1]
+        ):
+            last.append(group[0])
+        else:
+            out.append(list(group))
+    return out

@@ -23,11 +23,12 @@ from typing import Any
 import yaml
 
 from flows.params import STAGE_MODULES_ENV, stage_module_names
-from flows.resolve import find_committed, plan_stage, record
+from flows.resolve import StagePlan, find_committed, plan_stage, record
 from plotline.config import PlotlineConfig
 from plotline.procs import die_with_parent
 from plotline.progress import ProgressEvent, parse_plain_line, publish
 from plotline.store import RunStore
+from plotline.store.errors import MissingInput
 
 
 class StageTimeout(TimeoutError):
@@ -88,6 +89,14 @@ def _kill_group(proc: subprocess.Popen, grace_s: float) -> None:
             continue
 
 
+def streams_missing(name: str, config: PlotlineConfig) -> bool:
+    """Whether stage `name` may start before some of its inputs are committed (StageSpec.streamed)."""
+    from stages.base import get_spec
+
+    spec = get_spec(name)
+    return spec.streamed is not None and bool(spec.streamed(config))
+
+
 def run_stage_process(
     name: str,
     config: PlotlineConfig,
@@ -110,10 +119,16 @@ def run_stage_process(
     Raises StageTimeout after killing the child when it runs past `timeout_s`, StageProcessFailed when it fails.
     """
     inputs = dict(inputs or {})
-    plan = plan_stage(name, config, run_uri, step, inputs)
-    if plan.committed is not None and not force:
+    try:
+        plan: StagePlan | None = plan_stage(name, config, run_uri, step, inputs)
+    except MissingInput:
+        if not streams_missing(name, config):
+            raise
+        plan = None  # a streamed input commits while the child runs; the digest is known after it
+    if plan is not None and plan.committed is not None and not force:
         return record(plan.committed, "skipped")
-    newest = plan.versions[-1] if plan.versions else -1
+    before = plan.versions if plan is not None else RunStore(run_uri, config.storage).versions(name, step)
+    newest = before[-1] if before else -1
     tail: collections.deque[str] = collections.deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="plotline-stage-") as tmp:
         cfg_path = Path(tmp) / "config.yaml"
@@ -170,6 +185,8 @@ def run_stage_process(
             f"{time.monotonic() - started:.1f} s:\n" + "\n".join(tail)
         )
     store = RunStore(run_uri, config.storage)
+    if plan is None:
+        plan = plan_stage(name, config, run_uri, step, inputs)
     art = find_committed(store, name, step, plan.digest, plan.area, newer_than=newest if force else None)
     if art is None:
         raise StageProcessFailed(

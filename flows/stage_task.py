@@ -14,9 +14,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import ProgressReporter, stage_keys
 from flows.isolation import run_stage_process
-from flows.resolve import record
+from flows.resolve import plan_stage, record
 from plotline.config import PlotlineConfig
-from plotline.store import RunStore
+from plotline.store import MissingInput, RunStore
 
 
 def outcome_record(outcome) -> dict[str, Any]:
@@ -81,9 +81,10 @@ def execute_stage(
     name: str, config: dict, run_uri: str, step: int, inputs: dict[str, str] | None = None, force: bool = False
 ) -> dict[str, Any]:
     """Run stage `name` at `step` (in-process, or as a killable child process when isolated or time-limited) and
-    return the reference to its committed manifest."""
-    from stages.base import run_stage
+    return the reference to its committed manifest.
 
+    An output already committed for the same inputs and config is returned as `skipped` straight from the store,
+    as `run_stage` would return it, without taking a GPU slot (five API calls) or starting a child process."""
     cfg = PlotlineConfig.model_validate(config)
     orch = cfg.orchestration
     logger = get_run_logger()
@@ -95,6 +96,35 @@ def execute_stage(
             orch.progress_interval_s,
         )
         progress.start()
+    committed = None if force else committed_record(name, cfg, run_uri, step, inputs)
+    if committed is not None:  # the store would skip it: no GPU slot, no child process
+        rec = committed
+    else:
+        rec = _run(name, cfg, run_uri, step, inputs, force, progress, logger)
+    if progress:
+        progress.finish()
+    logger.info(f"{name} step {step}: {rec['status']} v{rec['version']} (manifest {rec['manifest_id']}) {rec['uri']}")
+    return rec
+
+
+def committed_record(
+    name: str, config: PlotlineConfig, run_uri: str, step: int, inputs: dict[str, str] | None
+) -> dict[str, Any] | None:
+    """The `skipped` record of the output already committed for this stage run's inputs and config (the one
+    `run_stage` would return without running), or None: then the stage must run (a missing input is reported by
+    that run)."""
+    try:
+        plan = plan_stage(name, config, run_uri, step, inputs or None)
+    except MissingInput:
+        return None
+    return record(plan.committed, "skipped") if plan.committed is not None else None
+
+
+def _run(name, cfg: PlotlineConfig, run_uri, step, inputs, force, progress, logger) -> dict[str, Any]:
+    """Run the stage under its GPU slot, in this process or as a killable child process."""
+    from stages.base import run_stage
+
+    orch = cfg.orchestration
     with gpu_slot(cfg, name, log=logger.warning):
         if orch.uses_subprocess(name):
             rec = run_stage_process(
@@ -121,9 +151,6 @@ def execute_stage(
                 progress_hook=progress.hook if progress else None,
             )
             rec = outcome_record(outcome)
-    if progress:
-        progress.finish()
-    logger.info(f"{name} step {step}: {rec['status']} v{rec['version']} (manifest {rec['manifest_id']}) {rec['uri']}")
     return rec
 
 

@@ -5,7 +5,9 @@ config are found in the store (no task is started for them), and the loop starts
 stage runs as its own flow (`inline`: a subflow in this process; `deployments`: a run of its deployment on its work
 pool). Stages of one `orchestration.concurrent_groups` group (update_planner and update_executor) run at the same
 time when `orchestration.concurrent_updates` says resources allow (flows/groups.py), each in its own process; if
-one fails the others still commit, and the flow then fails naming it. The first SIGINT/SIGTERM stops the loop
+one fails the others still commit, and the flow then fails naming it. When score streams the rollout
+(`orchestration.stream_score`, docs/streaming_score.md) a step's rollout and score run at the same time the same
+way, score judging each plan's part while the next plan rolls out (its rollout input resolves when it commits). The first SIGINT/SIGTERM stops the loop
 after the running stage (or group); the next run resumes there. A run pinned
 to imported instructions (`plotline data import --run`, plotline/data/pin.py) uses that artifact in place of the
 instructions stage.
@@ -20,13 +22,13 @@ from prefect.states import Completed
 
 from flows.artifacts import RewardCurve
 from flows.dispatch import dispatch_concurrently, dispatch_stage
-from flows.groups import check_groups, group_decision, split_groups
+from flows.groups import STREAMED_GROUP, check_groups, group_decision, merge_streamed, split_groups
 from flows.params import StageParams, check_stages, resolve_config
 from flows.resolve import input_pins, plan_stage, record, scan_committed
 from flows.signals import StopRequest
 from flows.stage_task import ensure_gpu_limit
 from flows.worker_checks import check_worker_storage, running_from_deployment
-from plotline.concurrency import Decision
+from plotline.concurrency import Decision, stream_decision
 from plotline.config import PlotlineConfig
 from plotline.data.pin import pinned_instructions
 from plotline.store import RunStore
@@ -150,7 +152,7 @@ def train_flow(
     curve_steps: list[int] = []
     decided: dict[tuple[str, ...], Decision] = {}
     with StopRequest() as stop:
-        for group in split_groups(cfg, sequence[len(records) :]):
+        for group in merge_streamed(cfg, split_groups(cfg, sequence[len(records) :])):
             if stop.requested:
                 stopped_by = stop.signal_name
                 break
@@ -159,7 +161,7 @@ def train_flow(
                 continue
             names = tuple(name for name, _ in group)
             if len(group) > 1 and names not in decided:
-                decided[names] = group_decision(cfg, list(names))
+                decided[names] = stream_decision(cfg) if names == STREAMED_GROUP else group_decision(cfg, list(names))
                 logger.info(decided[names].reason)
             items = [
                 (name, StageParams(run_uri=run_uri, step=step, config=cfg_json, inputs=input_pins(name, step, records)))

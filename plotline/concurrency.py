@@ -99,3 +99,32 @@ def concurrency_decision(
                 )
             seen[dev] = stage
     return Decision(True, f"{names}: at the same time (concurrent_updates=auto: disjoint devices)")
+
+
+REMOTE_JUDGE_BACKENDS = frozenset({"openai"})
+"""Judge backends whose requests wait on another machine: their latency overlaps the rollout's generation."""
+
+
+def stream_decision(config: PlotlineConfig) -> Decision:
+    """Whether score streams the rollout (`orchestration.stream_score`, docs/streaming_score.md): `on`, `off`, or
+    under `auto` on when the judges are remote (`rewards.judge_backend` in REMOTE_JUDGE_BACKENDS), where the
+    requests of plan i wait on the judge server while plan i+1 is generated; off for in-process judges, whose
+    milliseconds do not pay for the second process. Never while the GPU limit has fewer than two slots and both
+    stages take one (a score holding the only slot would wait for a rollout that cannot start)."""
+    orch = config.orchestration
+    mode, backend = orch.stream_score, config.rewards.judge_backend
+    gpu_stages = [s for s in ("rollout", "score") if orch.is_gpu_stage(s)]
+    if mode != "off" and len(gpu_stages) == 2 and orch.gpu_slots < 2:
+        # one GPU slot for two GPU stages: a score holding it would wait for a rollout that cannot start
+        return Decision(
+            False,
+            f"rollout, score: score starts after rollout (stream_score={mode}: the GPU limit's {orch.gpu_slots} "
+            f"slot(s) cannot hold both GPU stages; set gpu_slots=0 or >= 2, or take score off gpu_stages)",
+        )
+    if mode == "auto":
+        on = backend in REMOTE_JUDGE_BACKENDS
+        why = f"judge backend {backend} is {'remote' if on else 'in-process'}"
+    else:
+        on, why = mode == "on", "as configured"
+    state = "score judges each plan while rollout generates the next" if on else "score starts after rollout"
+    return Decision(on, f"rollout, score: {state} (stream_score={mode}: {why})")

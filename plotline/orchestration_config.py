@@ -89,6 +89,21 @@ class OrchestrationConfig(Section):
     group form one dispatch group. No stage of a group may read another's output of the same step (checked
     before the flow starts)."""
 
+    stream_score: Literal["auto", "on", "off"] = "auto"
+    """Whether score judges each plan's part of the rollout while rollout is still generating the next plan
+    (docs/streaming_score.md). `on`: the rollout commits every plan's rows, group tensors and mp4s as a part of its
+    attempt as soon as the plan is done (plotline/store/parts.py), and the train flow runs rollout and score at
+    the same time, each in its own process, score polling for the parts. `off`: score starts after rollout has
+    committed. `auto`: on when the judges are remote (`rewards.judge_backend` is `openai`: their latency
+    overlaps the generation), off otherwise (the in-process shapes-world judges take milliseconds, and the
+    second process costs more than it saves on a CPU; benchmarks/bench_streaming_score.py). The score table and
+    the rollout artifact are the same either way. Never on while `gpu_slots` is 1 and both stages are GPU stages."""
+    stream_timeout_s: float = Field(600.0, gt=0)
+    """Longest wait of a streaming score for the rollout's next part (reset each time a part appears). Past it the
+    score fails naming the missing part; a rollout that aborted or whose lease expired fails it at once."""
+    stream_poll_s: float = Field(0.1, gt=0)
+    """Seconds between two looks of a streaming score at the store for the rollout's next part."""
+
     audit: bool = True
     """Publish Prefect artifacts per committed stage (statistics, samples, manifest links, reward curves)."""
     audit_samples: int = Field(5, ge=0)
@@ -96,7 +111,7 @@ class OrchestrationConfig(Section):
     progress_interval_s: float = Field(2.0, ge=0)
     """Minimum seconds between updates of a stage's progress artifact."""
 
-    @field_validator("concurrent_updates", mode="before")
+    @field_validator("concurrent_updates", "stream_score", mode="before")
     @classmethod
     def _yaml_switch(cls, value: object) -> object:
         # YAML 1.1 reads a bare `on`/`off` (a preset, or --set ...=on) as a boolean

@@ -59,6 +59,13 @@ class StageSpec:
     """Inputs the stage pins from its config at input resolution (e.g. evaluate's `latest` / `step=N`
     checkpoints): key → committed artifact (None: the reference means nothing for that key). They are inputs
     like the declared ones: in `ctx.inputs`, in the manifest's inputs and in the input digest."""
+    streamed: Callable[[PlotlineConfig], tuple[str, ...]] | None = None
+    """Input keys the stage can consume while their producer is still writing them (plotline.store.parts), under
+    the config (e.g. score's `rollouts` when `orchestration.stream_score` is on). When such an input is not
+    committed yet, run() starts without it (`ctx.inputs[key]` None, the key in `ctx.deferred`) and must put the
+    committed artifact in `ctx.inputs[key]` before it returns; run_stage then resolves the inputs again, derives
+    the input digest and reuses a committed output with that digest (discarding this attempt) or commits.
+    The lineage stamp of safetensors files written by such a run names only the inputs known at its start."""
 
 
 _REGISTRY: dict[str, StageSpec] = {}
@@ -90,6 +97,8 @@ class StageContext:
     store: RunStore
     show_progress: bool = True
     """Whether progress reports also reach this process's listeners (plotline.progress.listening: the CLI's bar)."""
+    deferred: frozenset[str] = frozenset()
+    """Streamed input keys not committed when the run started (StageSpec.streamed); run() fills them in."""
     _progress_hook: Callable[[ProgressEvent], None] | None = field(default=None, repr=False)
 
     def seed(self, *keys: Any) -> int:
@@ -143,9 +152,11 @@ def resolve_inputs(
     step: int,
     pinned: dict[str, str] | None = None,
     config: PlotlineConfig | None = None,
+    defer: tuple[str, ...] = (),
 ) -> tuple[dict[str, Artifact | None], list[InputRef]]:
     """Find the committed manifest of every input (newest version, or a pinned version folder URI), and, given
-    the `config`, of the inputs the stage pins from it (`spec.pins`)."""
+    the `config`, of the inputs the stage pins from it (`spec.pins`). An uncommitted input named in `defer` is
+    None (and has no ref) instead of a MissingInput error."""
     found: dict[str, Artifact | None] = {}
     refs: list[InputRef] = []
     for inp in spec.inputs:
@@ -156,7 +167,7 @@ def resolve_inputs(
             art = None
         else:
             art = store.latest(inp.stage, in_step, inp.area)
-            if art is None and not inp.optional:
+            if art is None and not inp.optional and inp.key not in defer:
                 raise MissingInput(
                     f"stage {spec.name!r} at step {step} needs input {inp.key!r}: the committed output of stage "
                     f"{inp.stage!r} at step {in_step} ({store.fs.url(store.run_id)}/"
@@ -222,6 +233,44 @@ def get_spec(name: str) -> StageSpec:
     return specs[name]
 
 
+def _committed_with(store: RunStore, spec: StageSpec, step: int, digest: str) -> StageOutcome | None:
+    """The `skipped` outcome of the newest committed output of `spec` at `step` with input digest `digest`."""
+    for art in reversed(store.artifacts(spec.name, step, spec.area)):
+        if art.manifest.input_digest == digest:
+            return StageOutcome(
+                "skipped",
+                art,
+                f"{spec.name} step {step}: already committed as v{art.manifest.version} "
+                f"({art.uri}); same inputs and config, nothing to do",
+            )
+    return None
+
+
+def _resolve_deferred(
+    spec: StageSpec,
+    ctx: StageContext,
+    store: RunStore,
+    step: int,
+    pinned: dict[str, str] | None,
+    config: PlotlineConfig,
+) -> tuple[list[InputRef], str, str]:
+    """(refs, config key, input digest) of a run that started with deferred inputs, resolved after run(): each
+    deferred input must now be committed, and be the artifact run() consumed."""
+    inputs, refs = resolve_inputs(spec, store, step, pinned, config)
+    for key in sorted(ctx.deferred):
+        used, now = ctx.inputs.get(key), inputs[key]
+        if used is None:
+            raise RuntimeError(f"stage {spec.name!r} streamed input {key!r} but never recorded its committed artifact")
+        if now is None or now.manifest.manifest_id != used.manifest.manifest_id:
+            raise MissingInput(
+                f"stage {spec.name!r} at step {step} consumed {key!r} as {used.uri} (manifest "
+                f"{used.manifest.manifest_id}), but its input now resolves to "
+                f"{now.uri if now is not None else 'nothing'}; run it again"
+            )
+    chash, digest = stage_digest(spec, config, refs)
+    return refs, chash, digest
+
+
 def run_stage(
     name: str,
     config: PlotlineConfig,
@@ -243,17 +292,14 @@ def run_stage(
     """
     spec = get_spec(name)
     store = RunStore(run_uri, config.storage)
-    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs, config)
+    streamed = tuple(spec.streamed(config)) if spec.streamed is not None else ()
+    inputs, refs = resolve_inputs(spec, store, step, pinned_inputs, config, defer=streamed)
+    deferred = frozenset(k for k in streamed if inputs.get(k) is None)
     chash, digest = stage_digest(spec, config, refs)
-    if not force:
-        for art in reversed(store.artifacts(spec.name, step, spec.area)):
-            if art.manifest.input_digest == digest:
-                return StageOutcome(
-                    "skipped",
-                    art,
-                    f"{name} step {step}: already committed as v{art.manifest.version} "
-                    f"({art.uri}); same inputs and config, nothing to do",
-                )
+    if not force and not deferred:
+        found = _committed_with(store, spec, step, digest)
+        if found is not None:
+            return found
     version = store.next_version(spec.name, step, spec.area)
     attempt = f"attempt-{uuid.uuid4().hex[:12]}"
     lineage = ",".join(f"{r.key}={r.manifest_id}" for r in refs)
@@ -275,11 +321,18 @@ def run_stage(
         output=writer,
         store=store,
         show_progress=show_progress,
+        deferred=deferred,
         _progress_hook=progress_hook,
     )
     started = time.monotonic()
     try:
         spec.run(ctx)
+        if deferred:
+            refs, chash, digest = _resolve_deferred(spec, ctx, store, step, pinned_inputs, config)
+            found = None if force else _committed_with(store, spec, step, digest)
+            if found is not None:
+                writer.abort()
+                return found
         writer.summary.setdefault("wall_s", round(time.monotonic() - started, 3))
         if not writer.files:
             raise RuntimeError(f"stage {name!r} wrote no files; refusing to commit an empty output")

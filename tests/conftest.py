@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 
 from benchmarks.shapes_learning import KERNEL_PINS
@@ -33,6 +34,43 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # width unless COLUMNS says otherwise (tests that check COLUMNS set it themselves).
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+# Each test process gets a Prefect home of its own, before anything imports prefect: commands that start their
+# embedded API (plotline train, eval ablation, ...) keep its database and concurrency leases there, so two xdist
+# workers never share the `plotline-gpu` slot, and a killed test never leaves a lease in the developer's ~/.prefect.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="plotline-test-prefect-")
+
+FIRST_FILES = ("tests/stages/test_shapes_loop.py",)
+"""Files started before all others: the learning test takes ~5 min, a third of the suite, so under `make test`'s
+two xdist workers it runs on one while the other worker takes every other file."""
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Order the run: FIRST_FILES, then the files holding `slow` tests, then the rest, each file's tests kept in
+    their own order. Under `--dist loadfile` the workers take files in this order, so the longest start first."""
+    slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return 0 if path in FIRST_FILES else 1 if path in slow_files else 2
+
+    items[:] = sorted(items, key=rank)  # stable: collection order within each rank
+
+
+@pytest.fixture(autouse=True)
+def _one_ranks_test_at_a_time(request, tmp_path_factory):
+    """Tests marked `ranks` start torch.distributed CPU ranks (gloo); under xdist two of them at once on two cores
+    oversubscribe the machine and once aborted a rank natively. A file lock shared by all workers of the session
+    runs them one at a time; other tests are unaffected."""
+    if request.node.get_closest_marker("ranks") is None:
+        yield
+        return
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's root, above each worker's own folder
+    with FileLock(str(shared / "ranks.lock")):
+        yield
 
 
 @pytest.fixture(scope="session")

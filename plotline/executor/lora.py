@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from plotline.executor.backbones import Backbone
@@ -123,4 +124,33 @@ class AdapterSwitch:
         finally:
             for m in self.layers:
                 m.enable_adapters(True)
+            model._adapters_disabled = was_disabled
+
+    @contextlib.contextmanager
+    def disabled_for_inference(self) -> Iterator[None]:
+        """The base model for a block run without autograd (the Flow-GRPO reference forwards).
+
+        A LoRA layer's forward reads only its `disable_adapters` flag, so flipping that flag gives exactly the
+        outputs of `disabled`; the `requires_grad` toggling that peft does on the way in and out matters only when
+        gradients are recorded, which is refused here. Every flag (adapter state and `requires_grad`) ends as it
+        was on entry. Falls back to `disabled` where that does anything more: the cases listed on the class and
+        auxiliary (`modules_to_save`) wrappers, which switch modules rather than a flag.
+        """
+        if torch.is_grad_enabled():
+            raise RuntimeError("disabled_for_inference() needs autograd off (torch.no_grad()); use disabled()")
+        flag_only = self.fast and self.tuners and len(self.tuners) == len(self.layers)
+        if not flag_only or any(m.disable_adapters for m in self.tuners):
+            with self.disabled():
+                yield
+            return
+        model = self.peft_model
+        was_disabled = model._adapters_disabled
+        try:
+            for m in self.tuners:
+                m._disable_adapters = True
+            model._adapters_disabled = True
+            yield
+        finally:
+            for m in self.tuners:
+                m._disable_adapters = False
             model._adapters_disabled = was_disabled

@@ -186,3 +186,7 @@ class RewardsConfig(Section):
     commits nothing: an outage must not become a step trained on a handful of survivors. 1.0 disables the check."""
     cache_dir: str | None = None
     """Directory of the on-disk judge-call cache (None: in-memory for one stage run)."""
+    emulated_latency_s: float = placement(0.0, ge=0)
+    """Benchmark and test knob, 0 in every preset: seconds each judge request that reaches the backend (not a cache
+    hit) waits before it is answered, emulating a remote VLM judge server (plotline/rewards/judges/delayed.py).
+    Scores do not change (only the recorded latencies), so cache keys leave it out."""

@@ -136,8 +136,8 @@ class FlowGRPOTrainer:
 
     @contextmanager
     def reference(self):
-        """The reference policy: the same network with the RL adapter disabled."""
-        with self._adapters.disabled():
+        """The reference policy: the same network with the RL adapter disabled (its forwards run without autograd)."""
+        with torch.no_grad(), self._adapters.disabled_for_inference():
             yield
 
     def _velocity(self, cache, x, sigma, context, start) -> torch.Tensor:
@@ -182,7 +182,7 @@ class FlowGRPOTrainer:
             )
         ratio = ratio_norm(v, g.velocities[rows, i], x_t, x_next, sigma, sigma_next)
         if ref_cache is not None:
-            with torch.no_grad(), self.reference():
+            with self.reference():
                 v_ref = self._velocity(ref_cache.fork(b), x_t, sigma, ctx, k)
             kl = velocity_kl(v, v_ref)
         else:

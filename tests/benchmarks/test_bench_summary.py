@@ -66,3 +66,33 @@ def test_judge_clock_counts_the_programmatic_backend_and_restores_it(monkeypatch
         monkeypatch.undo()
     assert replies == [] and clock.seconds == 1.0  # one call: 2 ticks read by the clock
     assert ProgrammaticJudgeBackend.complete is original
+
+
+def test_model_clock_counts_optimizer_steps_apart_and_in_model_time(monkeypatch):
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.ones(1, 2)).sum().backward()
+    ticks = iter(range(1000))
+    monkeypatch.setattr(orch.time, "perf_counter", lambda: float(next(ticks)))
+    with orch.ModelClock() as clock:
+        opt.step()  # one step: 2 ticks read (pre hook, post hook) -> 1 s
+        opt.step()
+    assert clock.optimizer_seconds == 2.0 and clock.seconds == 2.0
+    opt.step()  # hooks removed: not counted
+    assert clock.optimizer_seconds == 2.0
+
+
+def test_orchestration_ratios_list_the_measured_parts_only():
+    base = {
+        "non_model_fraction": 0.4,
+        "framework_fraction": 0.3,
+        "prefect_overhead_mean_s": 0.25,
+        "prefect_overhead_median_s": 0.24,
+    }
+    assert len(orch.ratios(base)) == 4
+    full = orch.ratios(
+        {**base, "gpu_slot_s": 0.15, "validation_old_s": 0.5, "validation_new_s": 0.25, "real_share_32gpu": 0.05}
+    )
+    assert full["orchestration: validation s per table, before / now"] == 2.0
+    assert full["orchestration: share of a real-size step at its floor, 32 GPU(s)"] == 0.05
+    assert "orchestration: share of a real-size step at its floor, 1 GPU(s)" not in full

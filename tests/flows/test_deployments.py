@@ -140,6 +140,22 @@ def api(ui_server):
         APILogWorker.drain_all(timeout=10)  # send this test's flow logs while the server is still up
 
 
+def _process_worker(api: str, pool: str, limit: int, home: Path, **env: str) -> Child:
+    """A real `prefect worker` of type process on `pool` against the test API `api`, polling every second, with
+    its own PREFECT_HOME; `env` adds the plugin stages' variables."""
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--type", "process"]
+    return Child(
+        [*command, "--pool", pool, "--limit", str(limit)],
+        child_env(
+            PREFECT_API_URL=api,
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="1",
+            PREFECT_HOME=str(home),
+            **env,
+        ),
+    )
+
+
 def _client():
     from prefect.client.orchestration import get_client
 
@@ -236,16 +252,13 @@ def test_deployments_mode_end_to_end_with_a_process_worker(api, tmp_path, calls,
     )
     assert "stage-t_seed/plugin stage t_seed (e2e)" in output and "stage-t_count/plugin stage t_count (e2e)" in output
 
-    worker = Child(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
-        child_env(
-            PREFECT_API_URL=api,
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_WORKER_PREFETCH_SECONDS="1",
-            PREFECT_HOME=str(tmp_path / "worker-home"),
-            PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
-            PLOTLINE_TEST_CALLS=str(calls),
-        ),
+    worker = _process_worker(
+        api,
+        pool,
+        2,
+        tmp_path / "worker-home",
+        PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
+        PLOTLINE_TEST_CALLS=str(calls),
     )
     try:
         run = str(tmp_path / "runs" / "deployed")
@@ -349,16 +362,7 @@ def test_a_train_run_from_the_local_pool_defaults_writes_to_the_absolute_root(ap
     assert train.parameters["overrides"][-2:] == ["orchestration.mode=inline", f"storage.root={root.resolve()}"]
     workdir = train.job_variables["working_dir"]
 
-    worker = Child(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "local", "--type", "process", "--limit", "1"],
-        child_env(
-            PREFECT_API_URL=api,
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_WORKER_PREFETCH_SECONDS="1",
-            PREFECT_HOME=str(tmp_path / "worker-home"),
-            PLOTLINE_TEST_CALLS=str(calls),
-        ),
-    )
+    worker = _process_worker(api, "local", 1, tmp_path / "worker-home", PLOTLINE_TEST_CALLS=str(calls))
     try:
         # only the preset is given: mode and storage root come from the deployment's defaults
         fr = run_deployment(
@@ -399,17 +403,14 @@ def test_deployments_mode_runs_a_concurrent_group_at_the_same_time(api, tmp_path
         name=names,
     )
     assert all(f"{n}/plugin stage {n.removeprefix('stage-')} (e2e-group)" in output for n in names)
-    worker = Child(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process", "--limit", "2"],
-        child_env(
-            PREFECT_API_URL=api,
-            PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_WORKER_PREFETCH_SECONDS="1",
-            PREFECT_HOME=str(tmp_path / "worker-home"),
-            PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
-            PLOTLINE_TEST_CALLS=str(calls),
-            PLOTLINE_TEST_MEET=str(meet),
-        ),
+    worker = _process_worker(
+        api,
+        pool,
+        2,
+        tmp_path / "worker-home",
+        PLOTLINE_STAGE_MODULES=plugin_stages.MODULE,
+        PLOTLINE_TEST_CALLS=str(calls),
+        PLOTLINE_TEST_MEET=str(meet),
     )
     try:
         run = str(tmp_path / "runs" / "group")

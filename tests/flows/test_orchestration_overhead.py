@@ -1,15 +1,21 @@
 """The cheap paths of a stage's Prefect plumbing: slot calls retried in milliseconds after a 503, a progress
-artifact written once for a stage that reports nothing, and one settings copy for heartbeat-free subflows."""
+artifact written once for a stage that reports nothing, one settings copy for heartbeat-free subflows, and no
+GPU slot or child process for a stage whose output is already committed."""
 
 from __future__ import annotations
+
+import contextlib
+import logging
 
 import httpx
 import pytest
 
 import flows.artifacts as artifacts
 import flows.slots as slots
+import flows.stage_task as stage_task
 from flows.dispatch import without_heartbeats
 from plotline.progress import ProgressEvent
+from tests.flows.helpers import plugin_config, read_calls
 
 
 class FakeClient:
@@ -92,3 +98,49 @@ def test_heartbeat_free_settings_are_copied_once_and_left_on_exit():
         with without_heartbeats():
             assert get_settings_context().settings is copy  # the same copy, not a new one
         assert first is None and PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 30
+
+
+@pytest.fixture
+def slot_log(monkeypatch):
+    """Stage tasks run outside Prefect: a plain logger, and a GPU slot that records who took it."""
+    taken: list[str] = []
+
+    @contextlib.contextmanager
+    def leased_slot(limit, stage, **kw):
+        taken.append(stage)
+        yield None
+
+    monkeypatch.setattr(slots, "leased_slot", leased_slot)
+    monkeypatch.setattr(stage_task, "get_run_logger", lambda: logging.getLogger("test-stage-task"))
+    return taken
+
+
+def test_a_committed_output_is_returned_without_a_slot_or_a_child(tmp_path, calls, slot_log, monkeypatch):
+    from stages.base import run_stage
+
+    cfg = plugin_config("orchestration.gpu_slots=1", "orchestration.gpu_stages=[t_count]", "orchestration.audit=false")
+    cfg_json, run = cfg.model_dump(mode="json"), str(tmp_path / "runs" / "cached")
+    assert stage_task.committed_record("t_count", cfg, run, 0, {}) is None  # its input is missing: it must run
+    run_stage("t_seed", cfg, run, 0, show_progress=False)
+    assert stage_task.committed_record("t_count", cfg, run, 0, {}) is None  # not committed yet
+
+    first = stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {})
+    assert first["status"] == "committed" and slot_log == ["t_count"]
+    again = stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {})
+    skipped = run_stage("t_count", cfg, run, 0, show_progress=False)  # what the store itself answers
+    assert again == stage_task.outcome_record(skipped) and again["status"] == "skipped"
+    assert again["manifest_id"] == first["manifest_id"] and slot_log == ["t_count"]  # no second slot
+    assert read_calls(calls)["t_count@0"] == 1
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a committed output must not start a child process")
+
+    monkeypatch.setattr(stage_task, "run_stage_process", no_child)
+    isolated = cfg.model_copy(deep=True)
+    isolated.orchestration.isolation = "subprocess"
+    cached = stage_task.execute_stage.fn("t_count", isolated.model_dump(mode="json"), run, 0, {})
+    assert cached == again and slot_log == ["t_count"]
+
+    forced = stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {}, True)  # force: runs, under a slot
+    assert forced["status"] == "committed" and forced["version"] == first["version"] + 1
+    assert slot_log == ["t_count", "t_count"] and read_calls(calls)["t_count@0"] == 2

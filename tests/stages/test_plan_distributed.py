@@ -10,6 +10,8 @@ from test_plan_stage import planner_config
 from plotline.tiny.planner import torch_threads
 from stages.base import run_stage
 
+pytestmark = pytest.mark.ranks  # starts torch.distributed CPU ranks: one such test at a time (conftest)
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():

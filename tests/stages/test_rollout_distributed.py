@@ -12,6 +12,8 @@ from plotline.executor.prompts import PlanTooShort
 from plotline.store import RunStore
 from stages.base import StageSpec, register, run_stage
 
+pytestmark = pytest.mark.ranks  # starts torch.distributed CPU ranks: one such test at a time (conftest)
+
 torch.set_num_threads(1)
 
 

@@ -12,6 +12,8 @@ from plotline.rl.flow_grpo_trainer import NonFiniteError
 from plotline.store import RunStore
 from stages.base import InputSpec, StageSpec, register, run_stage
 
+pytestmark = pytest.mark.ranks  # starts torch.distributed CPU ranks: one such test at a time (conftest)
+
 torch.set_num_threads(1)
 COMMON = (
     "rl.executor.lora_rank=4",

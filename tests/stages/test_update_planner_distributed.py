@@ -11,6 +11,8 @@ from test_plan_stage import planner_config
 from plotline.tiny.planner import torch_threads
 from stages.base import InputSpec, StageSpec, register, run_stage
 
+pytestmark = pytest.mark.ranks  # starts torch.distributed CPU ranks: one such test at a time (conftest)
+
 COMMON = (
     "rl.planner.inner_epochs=2",
     "planner.logprob_batch_size=2",

@@ -30,12 +30,18 @@ def available_backends() -> list[str]:
 
 
 def create_backend(config: RewardsConfig, name: str | None = None) -> JudgeBackend:
-    """Build the backend `name` (default `config.judge_backend`), naming the choices on a miss."""
+    """Build the backend `name` (default `config.judge_backend`), naming the choices on a miss; wrapped in a
+    `DelayedBackend` when `rewards.emulated_latency_s` > 0."""
     _load_builtin()
     name = name or config.judge_backend
     if name not in _BACKENDS:
         raise ValueError(f"unknown judge backend {name!r}; registered: {', '.join(sorted(_BACKENDS))}")
-    return _BACKENDS[name](config)
+    backend = _BACKENDS[name](config)
+    if config.emulated_latency_s > 0:  # benchmark/test knob: emulate a remote judge server's latency
+        from plotline.rewards.judges.delayed import DelayedBackend
+
+        return DelayedBackend(backend, config.emulated_latency_s)
+    return backend
 
 
 def _load_builtin() -> None:

@@ -48,9 +48,16 @@ class JudgeScorer:
             min_frame_fraction=self.config.min_frame_fraction,
         )
 
-    def score(self, requests: Sequence[JudgeRequest]) -> list[JudgeOutcome]:
-        """Answer every request (cache first; identical misses are sent once) and parse the replies."""
-        responses: dict[str, JudgeResponse] = {}
+    def score(
+        self, requests: Sequence[JudgeRequest], session: dict[str, JudgeResponse] | None = None
+    ) -> list[JudgeOutcome]:
+        """Answer every request (cache first; identical misses are sent once) and parse the replies.
+
+        `session` (cache key → response) carries the answers of earlier calls of one stage run, which is updated in
+        place: a request answered there is answered the same way, as a repeat within one call is, so several
+        calls over parts of a request list give the outcomes of one call over the whole list (the streaming
+        score)."""
+        responses: dict[str, JudgeResponse] = session if session is not None else {}
         misses: dict[str, JudgeRequest] = {}
         for req in requests:
             key = req.cache_key

@@ -1,4 +1,5 @@
-"""AdapterSwitch: the same base-model outputs and the same requires_grad flags as peft's disable_adapter."""
+"""AdapterSwitch: the same base-model outputs as peft's disable_adapter, with the same requires_grad flags (disabled)
+or with every flag untouched (disabled_for_inference, autograd off)."""
 
 import pytest
 import torch
@@ -92,3 +93,35 @@ def test_partly_disabled_layers_fall_back_to_peft(monkeypatch):
         pass
     assert calls == [1]
     assert all(not m.disable_adapters for m in switch.tuners)
+
+
+def test_inference_switch_gives_peft_base_outputs_and_leaves_every_flag_as_it_was():
+    ex, peft = _peft()
+    frozen = next(p for n, p in peft.named_parameters() if "lora_A" in n)
+    frozen.requires_grad_(False)  # a gradless target frozen by the trainer: peft's exit would unfreeze it
+    adapted = _velocity(ex, peft)
+    with peft.disable_adapter():
+        base_peft = _velocity(ex, peft)
+    frozen.requires_grad_(False)
+    before = _flags(peft)
+    switch = AdapterSwitch(peft)
+    with torch.no_grad(), switch.disabled_for_inference():
+        base_switch = _velocity(ex, peft)
+        assert peft._adapters_disabled is True and all(m.disable_adapters for m in switch.tuners)
+        assert _flags(peft) == before  # no requires_grad toggling
+    assert peft._adapters_disabled is False and not any(m.disable_adapters for m in switch.tuners)
+    assert _flags(peft) == before and frozen.requires_grad is False
+    assert torch.equal(base_switch, base_peft)  # the same computation: the base model
+    assert torch.equal(_velocity(ex, peft), adapted)
+
+
+def test_inference_switch_refuses_autograd_and_restores_after_an_error():
+    ex, peft = _peft()
+    adapted = _velocity(ex, peft)
+    switch = AdapterSwitch(peft)
+    with pytest.raises(RuntimeError, match=r"needs autograd off"), switch.disabled_for_inference():
+        pass
+    with pytest.raises(RuntimeError, match="boom"), torch.no_grad(), switch.disabled_for_inference():
+        raise RuntimeError("boom")
+    assert not any(m.disable_adapters for m in switch.tuners) and peft._adapters_disabled is False
+    assert torch.equal(_velocity(ex, peft), adapted)

@@ -1,5 +1,7 @@
 """Flow-GRPO trainer: on-policy identity, non-finite inputs, and a learning test on a brightness reward."""
 
+import contextlib
+
 import pytest
 import torch
 
@@ -95,3 +97,31 @@ def test_learning_raises_brightness_reward():
     print(f"brightness reward: start {start.mean():.3f}±{start.std():.3f} → end {end.mean():.3f}±{end.std():.3f}")
     assert tr.state.optimizer_steps == 30
     assert end.mean() > start.mean() + 3 * start.std()
+
+
+def _three_updates(reference_switch: str) -> list[torch.Tensor]:
+    """LoRA weights after three KL-regularised updates whose reference forwards use `reference_switch`."""
+    torch.manual_seed(3)
+    ex, tr, ctx, starts = make(FlowGRPOConfig(lora_rank=4, lora_alpha=4, learning_rate=1e-2, beta=0.1))
+    with torch.no_grad():
+        for p in tr.params:
+            p.add_(0.05 * torch.randn_like(p))  # B != 0: the reference differs from the policy
+    switch = getattr(tr._adapters, reference_switch)
+
+    @contextlib.contextmanager
+    def reference():
+        with torch.no_grad(), switch():
+            yield
+
+    tr.reference = reference  # the reference policy of this trainer's updates
+    for it in range(3):
+        assert tr.accumulate(group(ex, ctx, starts, it)[0])["kl"] > 0
+    return [p.detach().clone() for p in tr.params]
+
+
+def test_reference_forwards_flag_switch_updates_bitwise_like_peft_toggling():
+    """The trainer's reference policy flips only the LoRA layers' flags (autograd off); peft's toggling also flips
+    requires_grad. Same computation, so three updates give bitwise the same adapter."""
+    toggled = _three_updates("disabled")
+    flagged = _three_updates("disabled_for_inference")
+    assert len(toggled) == len(flagged) and all(torch.equal(a, b) for a, b in zip(toggled, flagged, strict=True))
