@@ -40,6 +40,7 @@ def gpu_slot(config: PlotlineConfig, stage: str, log=print) -> Iterator[None]:
         lease_s=orch.gpu_lease_s,
         poll_s=orch.slot_poll_s,
         report_s=orch.slot_wait_report_s,
+        orphan_grace_s=orch.slot_orphan_grace_s,
         log=log,
     ):
         yield
