@@ -322,10 +322,12 @@ def leased_slot(
     report_s: float,
     orphan_grace_s: float = 30.0,
     log: Callable[[str], None] = print,
+    info: Callable[[str], None] | None = None,
 ) -> Iterator[SlotHolder]:
     """Hold one slot of the global concurrency limit `limit` for the block, under a lease renewed every
     `lease_s / 3`; while the limit is full, report the holders every `report_s` and release dead ones every
-    `poll_s` (against the embedded API also slots no live lease explains, after `orphan_grace_s`)."""
+    `poll_s` (against the embedded API also slots no live lease explains, after `orphan_grace_s`). Waits, releases
+    and renewal failures go to `log`; a slot taken without waiting goes to `info` (default `log`)."""
     from prefect.client.orchestration import get_client
 
     prefect_lease_s = max(PREFECT_MIN_LEASE_S, lease_s)
@@ -381,7 +383,7 @@ def leased_slot(
             _release(client, holder.lease_id)
             raise
     waited = time.monotonic() - started
-    log(
+    (log if waited >= 1 or info is None else info)(
         f"{stage}: took a slot of GPU limit {limit!r} (lease {holder.lease_id}, {lease_s:g} s, renewed every "
         f"{min(lease_s, prefect_lease_s) / 3:g} s)" + (f" after waiting {waited:.0f} s" if waited >= 1 else "")
     )
