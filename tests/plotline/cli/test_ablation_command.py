@@ -92,7 +92,7 @@ def test_ablation_commits_the_artifact(ablation):
         assert line in output
     # progress off a terminal: plain lines of the whole ablation and of each stage's tasks, no library tqdm bars
     assert "progress ablation stage calls: 25/25 (100%)" in output
-    assert "progress bootstrap@0 " in output and "progress rollout@0 " in output
+    assert "progress bootstrap@0 " in output and "progress rollout@0: " in output
     assert "Loading weights" not in output and "Writing model shards" not in output
 
 
