@@ -95,10 +95,15 @@ def _api_url(api: str) -> Iterator[None]:
     """Point every thread of this process (the process-global Prefect settings) and every child process (the
     environment) at `api` for the block; before leaving, send the logs and events still queued for it."""
     from prefect.context import refresh_global_settings_context
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    from flows.slots import LEASE_DIR_ENV
 
     previous = os.environ.get("PREFECT_API_URL")
+    previous_leases = os.environ.get(LEASE_DIR_ENV)
     os.environ["PREFECT_API_URL"] = api
+    # the API's filesystem lease storage (its PREFECT_HOME is ours): GPU-slot waiters free what no live lease explains
+    os.environ[LEASE_DIR_ENV] = str(get_current_settings().home / "concurrency_leases")
     refresh_global_settings_context()
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
@@ -107,10 +112,11 @@ def _api_url(api: str) -> Iterator[None]:
             finally:
                 _drain_workers()
     finally:
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
+        for name, value in (("PREFECT_API_URL", previous), (LEASE_DIR_ENV, previous_leases)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         refresh_global_settings_context()
 
 

@@ -7,12 +7,20 @@ slot prints the limit and the holders (once, then every `report_s`) and releases
 record expired: a live holder keeps renewing, so an expired one was killed (kill -9, a lost machine). Releasing by
 lease id frees exactly that holder's slot, and is a no-op when the server has already repossessed it. Expiry times
 are wall-clock times of the holder's machine.
+
+Against plotline's embedded API (flows/embedded.py), which runs without Prefect's background services and so
+without the repossessor that revokes expired leases, the waiter also reads that API's lease storage (a directory
+under PREFECT_HOME, named by PLOTLINE_LEASE_DIR) and frees the two kinds of stuck slot a lease record cannot
+explain: a Prefect lease that expired with no record (the holder died between taking the slot and publishing its
+record), and slots taken with no live lease at all (taken outside the slot protocol, or by a server whose
+in-memory leases died with it), once they have stayed so for `orphan_grace_s`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import os
 import socket
 import threading
@@ -20,8 +28,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
 
 RECORD_TAG = "plotline-slot"
+LEASE_DIR_ENV = "PLOTLINE_LEASE_DIR"
+"""Environment variable set while plotline's embedded API serves: the directory of its filesystem lease storage."""
 PREFECT_MIN_LEASE_S = 60.0
 """The shortest lease a Prefect server grants; the record's own expiry may be shorter."""
 
@@ -159,6 +171,100 @@ def release_dead(client, holders: list[SlotHolder], now: float, log: Callable[[s
     return released
 
 
+@dataclass(frozen=True)
+class PrefectLease:
+    """One Prefect concurrency lease on a limit, as its server's filesystem lease storage holds it."""
+
+    lease_id: str
+    expires_at: float
+    """Wall-clock expiry (epoch seconds) of the Prefect lease."""
+    slots: int
+
+
+def read_leases(lease_dir: Path, limit_id: str) -> list[PrefectLease]:
+    """The Prefect leases on the limit with id `limit_id` in the filesystem lease storage at `lease_dir` (Prefect
+    3.8's layout: one `<lease id>.json` per lease with its resource ids, ISO expiration and slots); files being
+    written or removed while read are skipped."""
+    out = []
+    for path in sorted(lease_dir.glob("*.json")):
+        if path.name == "expirations.json":
+            continue
+        try:
+            data = json.loads(path.read_text())
+            if limit_id not in data.get("resource_ids", []):
+                continue
+            slots = int((data.get("metadata") or {}).get("slots", 1))
+            out.append(PrefectLease(str(data["id"]), datetime.fromisoformat(data["expiration"]).timestamp(), slots))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # removed or replaced while we read it: the next poll sees the new state
+    return out
+
+
+@dataclass
+class OrphanWatch:
+    """How long the limit has shown slots that neither a live Prefect lease nor a live lease record accounts for,
+    and the fewest such slots seen over that time (only those are freed)."""
+
+    since: float | None = None
+    fewest: int = 0
+
+    def observe(self, orphans: int, at: float) -> float:
+        """Record `orphans` unaccounted slots at monotonic time `at`; returns how long there have been some."""
+        if orphans <= 0:
+            self.since, self.fewest = None, 0
+            return 0.0
+        if self.since is None:
+            self.since, self.fewest = at, orphans
+        self.fewest = min(self.fewest, orphans)
+        return at - self.since
+
+
+def reclaim_unleased(
+    client,
+    limit: str,
+    lease_dir: Path,
+    holders: list[SlotHolder],
+    now: float,
+    watch: OrphanWatch,
+    grace_s: float,
+    log: Callable[[str], None],
+) -> bool:
+    """Free slots of `limit` that no live holder explains, reading the server's lease storage at `lease_dir`:
+    release every expired Prefect lease with no live record, and once slots without any live lease or record have
+    stayed so for `grace_s`, decrement the limit by their fewest count. Returns whether anything was freed."""
+    gcl = client.read_global_concurrency_limit_by_name(limit)
+    leases = read_leases(lease_dir, str(gcl.id))
+    live_records = {h.lease_id for h in holders if h.expires_at >= now}
+    freed = False
+    for lease in leases:
+        if lease.expires_at >= now or lease.lease_id in live_records:
+            continue
+        _release(client, lease.lease_id)
+        log(
+            f"released the slot of GPU limit {limit!r} held by Prefect lease {lease.lease_id}, expired "
+            f"{now - lease.expires_at:.0f} s ago with no plotline lease record (its holder died before publishing one)"
+        )
+        freed = True
+    if freed:
+        watch.observe(0, time.monotonic())
+        return True
+    live_leases = {lease.lease_id: lease.slots for lease in leases if lease.expires_at >= now}
+    accounted = sum(live_leases.values()) + len(live_records - live_leases.keys())
+    orphans = gcl.active_slots - accounted
+    held_for = watch.observe(orphans, time.monotonic())
+    if orphans <= 0 or held_for < grace_s:
+        return False
+    count = watch.fewest
+    quick_request(client, "POST", "/v2/concurrency_limits/decrement", json={"names": [limit], "slots": count})
+    log(
+        f"freed {count} slot(s) of GPU limit {limit!r} that stayed taken for {held_for:.0f} s with neither a live "
+        "Prefect lease nor a plotline lease record (taken outside the slot protocol, or by a server whose leases "
+        "were lost)"
+    )
+    watch.observe(0, time.monotonic())
+    return True
+
+
 def wait_message(
     limit: str, active: int | None, size: int | None, holders: list[SlotHolder], now: float, waited_s: float
 ) -> str:
@@ -208,16 +314,27 @@ def _flow_run() -> tuple[str, str]:
 
 @contextlib.contextmanager
 def leased_slot(
-    limit: str, stage: str, *, lease_s: float, poll_s: float, report_s: float, log: Callable[[str], None] = print
+    limit: str,
+    stage: str,
+    *,
+    lease_s: float,
+    poll_s: float,
+    report_s: float,
+    orphan_grace_s: float = 30.0,
+    log: Callable[[str], None] = print,
+    info: Callable[[str], None] | None = None,
 ) -> Iterator[SlotHolder]:
     """Hold one slot of the global concurrency limit `limit` for the block, under a lease renewed every
     `lease_s / 3`; while the limit is full, report the holders every `report_s` and release dead ones every
-    `poll_s`."""
+    `poll_s` (against the embedded API also slots no live lease explains, after `orphan_grace_s`). Waits, releases
+    and renewal failures go to `log`; a slot taken without waiting goes to `info` (default `log`)."""
     from prefect.client.orchestration import get_client
 
     prefect_lease_s = max(PREFECT_MIN_LEASE_S, lease_s)
     flow_run, flow_run_id = _flow_run()
     started, next_report = time.monotonic(), 0.0
+    lease_dir = Path(os.environ[LEASE_DIR_ENV]) if os.environ.get(LEASE_DIR_ENV) else None
+    watch = OrphanWatch()
     with get_client(sync_client=True) as client:
         while True:
             try:
@@ -238,8 +355,15 @@ def leased_slot(
                     active = size = None
                 log(wait_message(limit, active, size, holders, now, time.monotonic() - started))
                 next_report = time.monotonic() + report_s
-            if not release_dead(client, holders, now, log):
-                time.sleep(poll_s)
+            if release_dead(client, holders, now, log):
+                continue
+            if lease_dir is not None:
+                try:
+                    if reclaim_unleased(client, limit, lease_dir, holders, now, watch, orphan_grace_s, log):
+                        continue
+                except Exception as exc:  # noqa: BLE001 - reclaiming is best effort; the wait goes on
+                    log(f"could not check the leases of GPU limit {limit!r}: {type(exc).__name__}: {exc}")
+            time.sleep(poll_s)
         lease_id = response.json().get("lease_id")
         if lease_id is None:
             raise SlotError(f"the Prefect API granted a slot of {limit!r} without a lease id: {response.text[:200]}")
@@ -259,7 +383,7 @@ def leased_slot(
             _release(client, holder.lease_id)
             raise
     waited = time.monotonic() - started
-    log(
+    (log if waited >= 1 or info is None else info)(
         f"{stage}: took a slot of GPU limit {limit!r} (lease {holder.lease_id}, {lease_s:g} s, renewed every "
         f"{min(lease_s, prefect_lease_s) / 3:g} s)" + (f" after waiting {waited:.0f} s" if waited >= 1 else "")
     )

@@ -25,9 +25,10 @@ def outcome_record(outcome) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def gpu_slot(config: PlotlineConfig, stage: str, log=print) -> Iterator[None]:
+def gpu_slot(config: PlotlineConfig, stage: str, log=print, info=None) -> Iterator[None]:
     """Hold one slot of the global GPU concurrency limit, under a renewed lease, while a GPU stage runs (no-op for
-    CPU stages); a wait for the slot is reported with its holders (flows/slots.py)."""
+    CPU stages); a wait for the slot is reported to `log` with its holders (flows/slots.py), a slot taken without
+    waiting only to `info` (the stage task's INFO, which the CLI's console leaves out)."""
     orch = config.orchestration
     if not orch.is_gpu_stage(stage):
         yield
@@ -40,7 +41,9 @@ def gpu_slot(config: PlotlineConfig, stage: str, log=print) -> Iterator[None]:
         lease_s=orch.gpu_lease_s,
         poll_s=orch.slot_poll_s,
         report_s=orch.slot_wait_report_s,
+        orphan_grace_s=orch.slot_orphan_grace_s,
         log=log,
+        info=info,
     ):
         yield
 
@@ -125,7 +128,7 @@ def _run(name, cfg: PlotlineConfig, run_uri, step, inputs, force, progress, logg
     from stages.base import run_stage
 
     orch = cfg.orchestration
-    with gpu_slot(cfg, name, log=logger.warning):
+    with gpu_slot(cfg, name, log=logger.warning, info=logger.info):
         if orch.uses_subprocess(name):
             rec = run_stage_process(
                 name,

@@ -67,6 +67,10 @@ class OrchestrationConfig(Section):
     """While the GPU limit is full: seconds between attempts to take a slot (and to release dead holders' slots)."""
     slot_wait_report_s: float = Field(60.0, gt=0)
     """While the GPU limit is full: seconds between the repeated "waiting for a slot ... held by ..." lines."""
+    slot_orphan_grace_s: float = Field(30.0, gt=0)
+    """While the GPU limit of plotline's embedded API is full: seconds its slots must stay taken with neither a live
+    Prefect lease nor a live plotline lease record before the waiter frees them (a Prefect lease that expired with
+    no record is released at once). A Prefect server of your own revokes expired leases itself."""
 
     deployment_name: str = "plotline"
     """Namespace of the stage deployments: stage X runs as deployment `stage-X/<title> (<deployment_name>)`, with

@@ -58,13 +58,22 @@ def run(ctx: StageContext) -> None:
                 cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"), tmp
             )
     elif cfg.backend == "local":
-        records = sample_local(cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"))
+        records = sample_local(
+            cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"), ctx.reporter("plans")
+        )
     else:
         art = ctx.inputs.get("planner_adapter")
         private = art is not None and art.fs.protocol != "file"  # a remote store's adapter: a download-cache copy
         planner = open_planner(cfg, adapter, lora_seed=ctx.seed("lora-init"), adapter_private=private)
         records = sample_plans(
-            planner.backend, planner.tokenizer, instructions, cfg, num_steps, ctx.seed("sample"), planner.context_length
+            planner.backend,
+            planner.tokenizer,
+            instructions,
+            cfg,
+            num_steps,
+            ctx.seed("sample"),
+            planner.context_length,
+            ctx.reporter("plans"),
         )
     check_records(records)
     ctx.output.write_table("plans.parquet", "plans", [r.to_row() for r in records], params={"M": cfg.num_plans})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 
@@ -38,6 +40,7 @@ os.environ.pop("LINES", None)
 # embedded API (plotline train, eval ablation, ...) keep its database and concurrency leases there, so two xdist
 # workers never share the `plotline-gpu` slot, and a killed test never leaves a lease in the developer's ~/.prefect.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="plotline-test-prefect-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)  # removed when this process exits
 
 FIRST_FILES = ("tests/stages/test_shapes_loop.py",)
 """Files started before all others: the learning test takes ~5 min, a third of the suite, so under `make test`'s

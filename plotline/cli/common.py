@@ -23,3 +23,20 @@ def preset_paths(paths: list[str] | None) -> list[str]:
     if paths:
         return list(paths)
     return [str(DEFAULT_PRESET)] if DEFAULT_PRESET.is_file() else []
+
+
+def quiet_library_bars() -> None:
+    """No tqdm bars from transformers / huggingface_hub ("Loading weights", "Writing model shards"): the CLI's
+    own progress display (plotline/cli/progress_view.py) is the one bar, and on a pipe they are noise."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:
+        pass

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from plotline.cli.common import fail as _fail
+from plotline.cli.common import quiet_library_bars
 from plotline.console import console
 
 app = typer.Typer(no_args_is_help=True, help="Temporal Order benchmark: runs, reports, human agreement.")
@@ -364,11 +365,11 @@ def ablation_cmd(
 ) -> None:
     """TempAct's ablation: per seed one bootstrap, a training run per variant from it, and one evaluation of every
     condition on the same held-out prompts and noise; commits an `ablation` artifact (rerunning resumes)."""
-    from rich.progress import Progress
-
+    from plotline.cli.progress_view import progress_display
     from plotline.config import ConfigError, load_config, load_yaml
     from plotline.eval.ablation import StageEvent, planned_calls, run_ablation
     from plotline.eval.ablation_config import AblationConfig
+    from plotline.progress import reporter
     from stages.base import run_stage
 
     try:
@@ -390,17 +391,22 @@ def ablation_cmd(
         highlight=False,
         soft_wrap=True,
     )
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("ablation", total=total)
+    quiet_library_bars()
+    with progress_display(console):  # each stage's own tasks (SFT, rollout, GSPO, ...) as bars or plain lines
+        overall = reporter("ablation stage calls")
+        overall(0, total)
+        done = 0
 
         def on_event(e: StageEvent) -> None:
+            nonlocal done
             wall = "" if e.wall_s is None else f" ({e.wall_s:.1f} s)"
-            bar.console.print(
+            console.print(
                 f"seed {e.seed} {e.run} step {e.step} {e.stage}: {e.status}{wall if e.status == 'committed' else ''}",
                 highlight=False,
                 soft_wrap=True,
             )
-            bar.advance(task)
+            done += 1
+            overall(done, total)
 
         try:
             outcome = run_ablation(acfg, presets, overrides, seed_list, n_steps, root, run_stage, on_event)

@@ -14,6 +14,7 @@ import yaml
 from rich.table import Table
 
 from plotline.cli.common import fail as _fail
+from plotline.cli.common import quiet_library_bars as _quiet_library_bars
 from plotline.config import ConfigError, config_hash, load_config
 from plotline.console import console, err
 
@@ -316,23 +317,6 @@ def _quiet_console_logs() -> None:
     except ImportError:
         pass
     _quiet_library_bars()
-
-
-def _quiet_library_bars() -> None:
-    """No tqdm bars from transformers / huggingface_hub ("Loading weights", "Writing model shards"): the CLI's
-    own progress display (plotline/cli/progress_view.py) is the one bar, and on a pipe they are noise."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-    try:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    except ImportError:
-        pass
 
 
 def _prefect_env() -> None:

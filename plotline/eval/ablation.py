@@ -239,7 +239,7 @@ def run_seed(
     events: list[StageEvent] = []
 
     def call(name: str, cfg: PlotlineConfig, uri: str, step: int, pins: dict[str, str] | None = None) -> Artifact:
-        out = run_stage(name, cfg, uri, step, pinned_inputs=pins, show_progress=False)
+        out = run_stage(name, cfg, uri, step, pinned_inputs=pins)  # progress reaches this process's listeners (the CLI)
         event = StageEvent(seed, uri.rsplit("/", 1)[-1], name, step, out.status, _wall(out.artifact))
         events.append(event)
         if on_event is not None:

@@ -14,6 +14,7 @@ from plotline.planner.masks import ThinkTokens, completion_mask
 from plotline.planner.parsing import STATUS_FAILED, failed_plan, parse_plan
 from plotline.planner.prompts import render_prompt
 from plotline.planner.records import PlanRecord, make_plan_id
+from plotline.progress import Progress, no_progress
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,12 @@ def sample_plans(
     num_steps: int,
     seed: int,
     context_length: int | None = None,
+    progress: Progress = no_progress,
 ) -> list[PlanRecord]:
-    """Sample M plans per instruction with `sampler` and return parsed, masked records (old log-probs unset)."""
+    """Sample M plans per instruction with `sampler` and return parsed, masked records (old log-probs unset); plans
+    sampled of the total go to `progress`."""
     requests = build_requests(tokenizer, instructions, config, num_steps, seed, context_length)
-    samples = sampler.sample(requests)
+    samples = sampler.sample(requests, progress)
     if len(samples) != len(requests):
         raise RuntimeError(f"backend {sampler.name!r} returned {len(samples)} plans for {len(requests)} requests")
     think = ThinkTokens.from_tokenizer(tokenizer)

@@ -20,6 +20,7 @@ from plotline.planner.config import PlannerConfig
 from plotline.planner.loading import open_planner
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
+from plotline.progress import Progress, no_progress
 
 PLAN_SHARD = "plan_shard"
 """Job kind of one plan shard."""
@@ -32,14 +33,23 @@ def sample_local(
     num_steps: int,
     sample_seed: int,
     lora_seed: int,
+    progress: Progress = no_progress,
 ) -> list[PlanRecord]:
     """Load the planner (base + `adapter`, else a fresh LoRA seeded by `lora_seed`), sample, parse and mask M
-    plans per instruction with the `local` backend, and record their old log-probs from the sampling weights."""
+    plans per instruction with the `local` backend (plans sampled go to `progress`), and record their old
+    log-probs from the sampling weights."""
     if config.backend != "local":
         raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
     planner = open_planner(config, adapter, lora_seed=lora_seed)
     records = sample_plans(
-        planner.backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed, planner.context_length
+        planner.backend,
+        planner.tokenizer,
+        list(instructions),
+        config,
+        num_steps,
+        sample_seed,
+        planner.context_length,
+        progress,
     )
     record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records

@@ -96,3 +96,10 @@ def test_a_slot_taken_outside_plotline_is_named_as_such():
         "plotline lease record (taken outside plotline or before slot leases); free it in the UI or with "
         "`prefect gcl update plotline-gpu --active-slots 0`"
     )
+
+
+def test_a_slot_taken_without_waiting_is_reported_as_info_not_as_a_warning(limit):
+    warnings, infos = [], []
+    with leased_slot(limit, "plan", lease_s=6, poll_s=0.1, report_s=60, log=warnings.append, info=infos.append):
+        assert _active(limit) == 1
+    assert warnings == [] and len(infos) == 1 and infos[0].startswith(f"plan: took a slot of GPU limit '{limit}'")

@@ -46,8 +46,11 @@ def test_plan_stage_writes_contracted_plans(tmp_path):
     cfg = planner_config(tmp_path)
     run = str(tmp_path / "runs" / "p1")
     run_stage("instructions", cfg, run, 0, show_progress=False)
-    out = run_stage("plan", cfg, run, 0, show_progress=False)
+    events = []
+    out = run_stage("plan", cfg, run, 0, show_progress=False, progress_hook=events.append)
     rows = out.artifact.read_table("plans.parquet").to_pylist()
+    plans = [(e.done, e.total) for e in events if e.label == "plan@0 plans"]
+    assert plans[0] == (0, 4) and plans[-1] == (4, 4)  # the sampling reports its plans
     assert len(rows) == 4 and sorted({r["plan_index"] for r in rows}) == [0, 1]
     version = adapter_version(cfg.planner.cold_start_adapter)
     assert {r["adapter_version"] for r in rows} == {version}

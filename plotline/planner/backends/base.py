@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from plotline.planner.config import PlannerConfig
+from plotline.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from plotline.planner.model import Planner
@@ -57,8 +58,8 @@ class PlanSampler(Protocol):
 
     name: str
 
-    def sample(self, requests: list[PlanRequest]) -> list[SampledPlan]:
-        """Sample one completion per request."""
+    def sample(self, requests: list[PlanRequest], progress: Progress = no_progress) -> list[SampledPlan]:
+        """Sample one completion per request, reporting plans done of `len(requests)` to `progress`."""
         ...
 
 

@@ -6,6 +6,7 @@ import torch
 
 from plotline.planner.backends.base import BackendContext, PlanRequest, SampledPlan, register_backend
 from plotline.planner.masks import ThinkTokens, truncate_at_eos
+from plotline.progress import Progress, no_progress
 
 
 def _eos_ids(model, tokenizer) -> list[int]:
@@ -76,11 +77,14 @@ class LocalSampler:
             )
         return results
 
-    def sample(self, requests: list[PlanRequest]) -> list[SampledPlan]:
-        """Generate one completion per request, `batch_size` sequences per `generate` call (seeded per batch)."""
+    def sample(self, requests: list[PlanRequest], progress: Progress = no_progress) -> list[SampledPlan]:
+        """Generate one completion per request, `batch_size` sequences per `generate` call (seeded per batch),
+        reporting the plans done after each call."""
         out: list[SampledPlan] = []
+        progress(0, len(requests))
         for i in range(0, len(requests), self.batch_size):
             out.extend(self._generate(requests[i : i + self.batch_size]))
+            progress(len(out), len(requests))
         return out
 
 

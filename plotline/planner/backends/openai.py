@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import httpx
 
 from plotline.planner.backends.base import BackendContext, PlanRequest, SampledPlan, register_backend
 from plotline.planner.backends.shared_adapter import server_adapter_path
 from plotline.planner.masks import ThinkTokens
+from plotline.progress import Progress, no_progress
 
 ADAPTER_HEADER = "X-Plotline-Adapter-Version"
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -158,11 +159,16 @@ class OpenAISampler:
                 error=f"{self.base_url} model {self.model_name!r}: {exc}",
             )
 
-    def sample(self, requests: list[PlanRequest]) -> list[SampledPlan]:
-        """One chat request per plan, `max_concurrency` in flight; failed plans carry the reason in `error`."""
+    def sample(self, requests: list[PlanRequest], progress: Progress = no_progress) -> list[SampledPlan]:
+        """One chat request per plan, `max_concurrency` in flight, reporting each answered plan; failed plans carry
+        the reason in `error`. Plans come back in request order."""
         self.ensure_adapter()
+        progress(0, len(requests))
         with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
-            return list(pool.map(self._sample_one, requests))
+            futures = [pool.submit(self._sample_one, r) for r in requests]
+            for done, _ in enumerate(as_completed(futures), start=1):
+                progress(done, len(requests))
+            return [f.result() for f in futures]
 
 
 @register_backend("openai")

@@ -90,6 +90,10 @@ def test_ablation_commits_the_artifact(ablation):
     assert f"ablation artifact committed: {art}" in output
     for line in ("ablation-s0-base step 0 bootstrap: committed", "ablation-s0-joint step 0 update_executor: committed"):
         assert line in output
+    # progress off a terminal: plain lines of the whole ablation and of each stage's tasks, no library tqdm bars
+    assert "progress ablation stage calls: 25/25 (100%)" in output
+    assert "progress bootstrap@0 " in output and "progress rollout@0: " in output
+    assert "Loading weights" not in output and "Writing model shards" not in output
 
 
 def test_variants_share_one_bootstrap_and_omit_their_stages(ablation):

@@ -119,8 +119,19 @@ def test_adapter_version_travels_with_every_request(scripted, tiny_planner_paths
     version = adapter_version(cold)
     cfg = _config(url, base)
     backend = make_backend("openai", BackendContext(cfg, tok, version, adapter_path=cold))
-    records = sample_plans(backend, tok, [Instruction("x", "a red square moves right, then grows")], cfg, J, seed=0)
+    reports: list[tuple[int, int | None]] = []
+    records = sample_plans(
+        backend,
+        tok,
+        [Instruction("x", "a red square moves right, then grows")],
+        cfg,
+        J,
+        seed=0,
+        progress=lambda done, total, loss=None: reports.append((done, total)),
+    )
     assert all(r.adapter_version == version and r.error is None and r.parse_status == "ok" for r in records)
+    assert reports == [(0, 2), (1, 2), (2, 2)]  # one report per answered plan
+    assert [r.plan_index for r in records] == [0, 1]  # request order, whatever order the answers came in
     load = [s for s in server.calls if s[0].endswith("/load_lora_adapter")]
     assert load and load[0][2] == {"lora_name": f"plotline-planner-{version}", "lora_path": cold}
     chats = [s for s in server.calls if s[0].endswith("/chat/completions")]
