@@ -285,6 +285,27 @@ def store_credentials() -> list[str]:
     return saved
 
 
+def form_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A flow's parameter schema (Prefect's, from its signature) as the deployment's run form should show it: each
+    top-level optional parameter (`X | None = None`, an `anyOf` of X and null) becomes its plain type X without a
+    default, so the UI shows an ordinary, optional X field instead of a type toggle ("Property is type None"), and a
+    field left empty is left out of the run (the flow then gets its default, None). Other properties are unchanged.
+    """
+    out = {**schema, "properties": {}}
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if (
+            isinstance(options, list)
+            and len(options) == 2
+            and {"type": "null"} in options
+            and prop.get("default") is None
+        ):
+            (plain,) = [o for o in options if o != {"type": "null"}]
+            prop = {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **plain}
+        out["properties"][name] = prop
+    return out
+
+
 def apply_plan(plan: DeployPlan, config: PlotlineConfig) -> list[dict[str, str]]:
     """Create missing work pools and the GPU limit, then create or update every deployment (schedules replaced)."""
     from prefect.client.orchestration import get_client
@@ -336,11 +357,11 @@ def apply_plan(plan: DeployPlan, config: PlotlineConfig) -> list[dict[str, str]]
                 entrypoint=spec.entrypoint,
                 path=None,
                 pull_steps=plan.pull_steps,
-                parameters=spec.parameters,
+                parameters={k: v for k, v in spec.parameters.items() if v is not None},  # None = the default
                 job_variables=spec.job_variables,
                 description=spec.description or flow.description,
                 tags=spec.tags,
-                parameter_openapi_schema=parameter_schema(flow).model_dump(exclude_unset=True),
+                parameter_openapi_schema=form_schema(parameter_schema(flow).model_dump(exclude_unset=True)),
                 enforce_parameter_schema=True,
                 concurrency_limit=spec.concurrency_limit,
             )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flows.deploy import plan_deployments, resolve_box_root, single_box_parameters
 from flows.params import resolve_config
 from plotline.config import load_config
@@ -81,3 +83,32 @@ def test_stage_flow_parameters_carry_descriptions_for_the_ui_form():
         undocumented = [name for name, prop in props.items() if not prop.get("description")]
         assert not undocumented, f"stage-{stage}: StageParams fields without a description: {undocumented}"
         assert "absolute" in props["run_uri"]["description"] and props["step"]["description"] == "Training step."
+
+
+def test_the_run_form_shows_optional_parameters_as_plain_fields():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.deploy import form_schema
+    from flows.train import train_flow
+
+    raw = parameter_schema(train_flow).model_dump(exclude_unset=True)
+    form = form_schema(raw)
+    props = form["properties"]
+    assert list(props) == list(raw["properties"])  # same parameters, same order
+    for name in ("config", "run_uri", "steps", "config_files", "overrides"):
+        assert "anyOf" not in props[name] and "default" not in props[name], props[name]
+        assert props[name]["description"] == raw["properties"][name]["description"]
+    assert props["config"]["type"] == "object" and props["steps"]["type"] == "integer"
+    assert props["overrides"] == {
+        **{k: v for k, v in raw["properties"]["overrides"].items() if k not in ("anyOf", "default")},
+        "items": {"type": "string"},
+        "type": "array",
+    }
+    assert props["start_step"] == raw["properties"]["start_step"]  # not optional: unchanged, default 0
+    assert not form.get("required")  # every field may be left empty
+
+    import jsonschema
+
+    jsonschema.validate({"config_files": ["configs/shapes.yaml"], "steps": 3}, form)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"steps": "three"}, form)
