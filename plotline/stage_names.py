@@ -15,21 +15,22 @@ class BuiltinStage:
     gpu: bool
     """Whether the stage runs on the GPU work pool and takes a slot of the GPU concurrency limit by default."""
     title: str
-    """What the stage does in a few words, the important ones first: the Prefect UI's deployment list shows about
-    20 characters of a name (the deployment is named `<title> (<orchestration.deployment_name>)`)."""
+    """What the stage does in a few words, the important ones first, at most 15 characters: the Prefect UI's
+    deployment list shows about 26 characters of a name in a 1400-pixel window, and the deployment is named
+    `<title> (<orchestration.deployment_name>)` (with the default `plotline`, 11 more)."""
 
 
 STAGES: tuple[BuiltinStage, ...] = (
-    BuiltinStage("instructions", gpu=False, title="make instructions"),
+    BuiltinStage("instructions", gpu=False, title="make prompts"),
     BuiltinStage("bootstrap", gpu=False, title="warm start"),
     BuiltinStage("plan", gpu=True, title="sample plans"),
     BuiltinStage("rollout", gpu=True, title="render rollouts"),
     BuiltinStage("score", gpu=True, title="judge rollouts"),
     BuiltinStage("advantage", gpu=False, title="advantages"),
-    BuiltinStage("update_planner", gpu=True, title="GSPO planner update"),
-    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO executor"),
+    BuiltinStage("update_planner", gpu=True, title="GSPO planner"),
+    BuiltinStage("update_executor", gpu=True, title="Flow-GRPO"),
     BuiltinStage("evaluate", gpu=True, title="held-out eval"),
-    BuiltinStage("synthesize", gpu=False, title="synthesize prompts"),
+    BuiltinStage("synthesize", gpu=False, title="write prompts"),
     BuiltinStage("generate", gpu=True, title="render videos"),
 )
 """Every built-in stage, in pipeline order."""
