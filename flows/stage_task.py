@@ -87,25 +87,26 @@ def execute_stage(
     return the reference to its committed manifest.
 
     An output already committed for the same inputs and config is returned as `skipped` straight from the store,
-    as `run_stage` would return it, without taking a GPU slot (five API calls) or starting a child process."""
+    as `run_stage` would return it, without taking a GPU slot (five API calls), starting a child process or writing a
+    progress artifact (one call)."""
     cfg = PlotlineConfig.model_validate(config)
     orch = cfg.orchestration
     logger = get_run_logger()
-    progress = None
-    if orch.audit:
-        progress = ProgressReporter(
-            stage_keys(RunStore(run_uri, cfg.storage).run_id, name)["progress"],
-            f"{name} step {step}",
-            orch.progress_interval_s,
-        )
-        progress.start()
     committed = None if force else committed_record(name, cfg, run_uri, step, inputs)
-    if committed is not None:  # the store would skip it: no GPU slot, no child process
+    if committed is not None:  # the store would skip it: no GPU slot, no child process, no progress to show
         rec = committed
     else:
+        progress = None
+        if orch.audit:
+            progress = ProgressReporter(
+                stage_keys(RunStore(run_uri, cfg.storage).run_id, name)["progress"],
+                f"{name} step {step}",
+                orch.progress_interval_s,
+            )
+            progress.start()
         rec = _run(name, cfg, run_uri, step, inputs, force, progress, logger)
-    if progress:
-        progress.finish()
+        if progress:
+            progress.finish()
     logger.info(f"{name} step {step}: {rec['status']} v{rec['version']} (manifest {rec['manifest_id']}) {rec['uri']}")
     return rec
 

@@ -144,3 +144,30 @@ def test_a_committed_output_is_returned_without_a_slot_or_a_child(tmp_path, call
     forced = stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {}, True)  # force: runs, under a slot
     assert forced["status"] == "committed" and forced["version"] == first["version"] + 1
     assert slot_log == ["t_count", "t_count"] and read_calls(calls)["t_count@0"] == 2
+
+
+def test_a_committed_output_writes_no_progress_artifact(tmp_path, calls, slot_log, monkeypatch):
+    from stages.base import run_stage
+
+    made: list[str] = []
+
+    class Recorder:
+        def __init__(self, key, description, interval_s):
+            made.append(description)
+
+        def start(self):
+            pass
+
+        def finish(self):
+            made.append("finished")
+
+        hook = None
+
+    monkeypatch.setattr(stage_task, "ProgressReporter", Recorder)
+    cfg = plugin_config("orchestration.gpu_slots=0", "orchestration.audit=true")
+    cfg_json, run = cfg.model_dump(mode="json"), str(tmp_path / "runs" / "cached")
+    run_stage("t_seed", cfg, run, 0, show_progress=False)
+    assert stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {})["status"] == "committed"
+    assert made == ["t_count step 0", "finished"]  # a stage that runs reports its progress
+    assert stage_task.execute_stage.fn("t_count", cfg_json, run, 0, {})["status"] == "skipped"
+    assert made == ["t_count step 0", "finished"]  # the committed one: no progress artifact (one API call fewer)
