@@ -16,10 +16,12 @@ from pathlib import Path
 
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import run_shards, shard_devices
+from plotline.parallel.progress import ProgressFactory
 from plotline.planner.config import PlannerConfig
 from plotline.planner.loading import open_planner
 from plotline.planner.records import PlanRecord
 from plotline.planner.sampling import Instruction, record_old_logprobs, sample_plans
+from plotline.progress import Progress, no_progress
 
 PLAN_SHARD = "plan_shard"
 """Job kind of one plan shard."""
@@ -32,15 +34,20 @@ def sample_local(
     num_steps: int,
     sample_seed: int,
     lora_seed: int,
+    progress: Progress = no_progress,
 ) -> list[PlanRecord]:
     """Load the planner (base + `adapter`, else a fresh LoRA seeded by `lora_seed`), sample, parse and mask M
-    plans per instruction with the `local` backend, and record their old log-probs from the sampling weights."""
+    plans per instruction with the `local` backend (plans sampled go to `progress`), and record their old
+    log-probs from the sampling weights."""
     if config.backend != "local":
         raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
     planner = open_planner(config, adapter, lora_seed=lora_seed)
+    total = len(instructions) * config.num_plans
+    progress(0, total)
     records = sample_plans(
         planner.backend, planner.tokenizer, list(instructions), config, num_steps, sample_seed, planner.context_length
     )
+    progress(len(records), total)
     record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records
 
@@ -71,10 +78,12 @@ def sample_sharded(
     lora_seed: int,
     workdir: str | Path,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> list[PlanRecord]:
     """`sample_local` over `config.num_shards` concurrent worker processes (pinned to GPUs per
     `shard_devices`, or to the CPU); records come back in instruction order. A failed shard stops the others
-    and raises its error (see `plotline.parallel.launch`)."""
+    and raises its error (see `plotline.parallel.launch`). Shard i's plans sampled go to
+    `progress("shard <i> plans")`."""
     shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
     devices = shard_devices(len(shards), config.device, config.shard_devices)
     specs = [
@@ -92,7 +101,7 @@ def sample_sharded(
         )
         for shard in shards
     ]
-    results = run_shards(specs, devices, workdir, what="plan")
+    results = run_shards(specs, devices, workdir, what="plan", progress=progress)
     return [PlanRecord.from_row(r) for rows in results for r in rows]
 
 
@@ -108,5 +117,6 @@ def plan_shard(ctx: WorkerContext) -> list[dict]:
         ctx.input("num_steps"),
         ctx.input("sample_seed"),
         ctx.input("lora_seed"),
+        ctx.reporter("plans"),
     )
     return [r.to_row() for r in records]
