@@ -115,9 +115,9 @@ class ProgressPoller:
             return 0
         found = []
         for path in self.folder.glob("rank*-*.json"):
-            rank, _, index = path.stem.removeprefix("rank").partition("-")
-            if rank.isdigit() and index.isdigit():
-                found.append((int(rank), int(index), path))
+            rank_text, _, index_text = path.stem.removeprefix("rank").partition("-")
+            if rank_text.isdigit() and index_text.isdigit():
+                found.append((int(rank_text), int(index_text), path))
         forwarded = 0
         for _, _, path in sorted(found):
             entry = read_progress_file(path)

@@ -13,9 +13,16 @@ import pytest
 
 from plotline.parallel import jobs, launch
 from plotline.parallel.collective import Collective
-from plotline.parallel.progress import ProgressFile, ProgressPoller, make_poller, progress_path, read_progress_file
+from plotline.parallel.progress import (
+    ProgressFactory,
+    ProgressFile,
+    ProgressPoller,
+    make_poller,
+    progress_path,
+    read_progress_file,
+)
 from plotline.parallel.spec import WorkerSpec
-from plotline.progress import ProgressEvent, no_progress, reporter
+from plotline.progress import Progress, ProgressEvent, no_progress, reporter
 
 HERE = str(Path(__file__).resolve().parent)
 
@@ -30,10 +37,10 @@ class Clock:
         return self.now
 
 
-def _collector() -> tuple[dict[str, list[ProgressEvent]], object]:
+def _collector() -> tuple[dict[str, list[ProgressEvent]], ProgressFactory]:
     events: dict[str, list[ProgressEvent]] = {}
 
-    def factory(label: str):
+    def factory(label: str) -> Progress:
         events.setdefault(label, [])
         return reporter(label, events[label].append, broadcast=False)
 
