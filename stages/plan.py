@@ -55,7 +55,14 @@ def run(ctx: StageContext) -> None:
     if cfg.backend == "local" and cfg.num_shards > 1:
         with tempfile.TemporaryDirectory() as tmp:
             records = sample_sharded(
-                cfg, adapter, instructions, num_steps, ctx.seed("sample"), ctx.seed("lora-init"), tmp
+                cfg,
+                adapter,
+                instructions,
+                num_steps,
+                ctx.seed("sample"),
+                ctx.seed("lora-init"),
+                tmp,
+                progress=ctx.reporter,
             )
     elif cfg.backend == "local":
         records = sample_local(

@@ -67,7 +67,7 @@ def run(ctx: StageContext) -> None:
         if cfg.executor.num_shards > 1:
             adapter_dir = policy_adapter_dir(ctx)
             version, backbone = adapter_dir_version(adapter_dir), get_backbone(cfg.executor.backbone).name
-            outputs = run_rollout_shards(cfg.executor, video, jobs, adapter_dir, version, tmp)
+            outputs = run_rollout_shards(cfg.executor, video, jobs, adapter_dir, version, tmp, progress=ctx.reporter)
         else:
             ex = build_executor(cfg.executor, video)
             version, backbone = load_policy_adapter(ctx, ex), ex.backbone.name

@@ -42,7 +42,9 @@ def run(ctx: StageContext) -> None:
                 "lora_seed": lora_seed,
                 "version": version,
             }
-            result = launch_executor_update(cfg.executor, cfg.video, cfg.rl.executor, inputs, out, Path(tmp) / "work")
+            result = launch_executor_update(
+                cfg.executor, cfg.video, cfg.rl.executor, inputs, out, Path(tmp) / "work", progress=ctx.reporter
+            )
         else:
             inputs = ExecutorUpdateInputs(
                 rollouts=rollouts.read_table("rollouts.parquet").to_pylist(),

@@ -42,7 +42,9 @@ def run(ctx: StageContext) -> None:
                 "lora_seed": lora_seed,
                 "gspo_seed": gspo_seed,
             }
-            result = launch_planner_update(cfg.planner, cfg.rl.planner, inputs, out, Path(tmp) / "work")
+            result = launch_planner_update(
+                cfg.planner, cfg.rl.planner, inputs, out, Path(tmp) / "work", progress=ctx.reporter
+            )
         else:
             inputs = PlannerUpdateInputs(
                 plans=plans.read_table("plans.parquet").to_pylist(),

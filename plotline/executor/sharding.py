@@ -22,6 +22,8 @@ from plotline.executor.rollout_job import PlanRollout, group_tensors, mp4s, roll
 from plotline.executor.video_io import EncoderPool, overlapped
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import read_json, run_shards, shard_devices, write_json
+from plotline.parallel.progress import ProgressFactory
+from plotline.progress import track
 from plotline.video import VideoConfig
 
 ROLLOUT_SHARD = "rollout_shard"
@@ -218,10 +220,12 @@ def run_rollout_shards(
     version: str,
     workdir: str | Path,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> Iterator[PlanOutput]:
     """Roll the jobs out in `executor.num_shards` concurrent worker processes (split by instruction, pinned to
     GPUs per `shard_devices`, or to the CPU); then yield every plan's output in table order. A failed shard stops
-    the others and raises its error (see `plotline.parallel.launch`)."""
+    the others and raises its error (see `plotline.parallel.launch`). Shard i's plans rolled out go to
+    `progress("shard <i> rollout")`."""
     workdir = Path(workdir)
     shards = shard_by_instruction(jobs, executor.num_shards)
     devices = shard_devices(len(shards), executor.device, executor.shard_devices)
@@ -234,7 +238,7 @@ def run_rollout_shards(
         )
         for shard in shards
     ]
-    run_shards(specs, devices, workdir, what="rollout", timeout_s=timeout_s)
+    run_shards(specs, devices, workdir, what="rollout", timeout_s=timeout_s, progress=progress)
     for job in sorted(jobs, key=lambda j: j.index):
         yield load_output(workdir / "out", job.index)
 
@@ -252,5 +256,6 @@ def rollout_shard(ctx: WorkerContext) -> None:
             f"but the rollout stage expected {expected!r}"
         )
     jobs = [RolloutJob(**item) for item in ctx.input("jobs")]
-    for job, out in zip(jobs, roll_jobs(ex, jobs, version), strict=True):
+    outputs = track(roll_jobs(ex, jobs, version), ctx.reporter("rollout"), total=len(jobs))
+    for job, out in zip(jobs, outputs, strict=True):
         save_output(out, ctx.spec.out_dir, job.index)

@@ -10,13 +10,15 @@ the job packages (executor, planner, rl) to `plotline.parallel`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from plotline.parallel.collective import Collective
+from plotline.parallel.progress import ProgressFile, progress_path
 from plotline.parallel.spec import WorkerSpec
+from plotline.progress import Progress, no_progress
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,6 +32,28 @@ class WorkerContext:
     """The identity collective for a shard process; an `AccelerateCollective` under `accelerate launch`."""
     device: str
     """Torch device string of this process (`cpu`, `cuda`, `cuda:1`, ...)."""
+    reporters: list[ProgressFile] = field(default_factory=list, compare=False, repr=False)
+    """The progress files this process's `reporter` calls made (the worker flushes them when the job returns)."""
+
+    @property
+    def rank(self) -> int:
+        """This worker's rank: the shard index of a shard process, the process index under `accelerate launch`."""
+        return self.collective.rank if self.spec.launcher == "accelerate" else self.spec.shard
+
+    def reporter(self, description: str) -> Progress:
+        """A Progress whose latest report the parent reads from `<workdir>/progress/rank<r>-<n>.json` and
+        forwards as `shard <r> <description>` / `rank <r> <description>` (see `plotline.parallel.progress`);
+        reports are discarded when the spec has no work folder (a job run outside a launch)."""
+        if not self.spec.workdir:
+            return no_progress
+        out = ProgressFile(progress_path(self.spec.workdir, self.rank, len(self.reporters)), self.rank, description)
+        self.reporters.append(out)
+        return out
+
+    def flush_progress(self) -> None:
+        """Write every reporter's latest report that the throttle held back."""
+        for out in self.reporters:
+            out.flush()
 
     def section(self, name: str, model: type[M], **overrides: Any) -> M:
         """Config section `name` of the spec validated as `model` (with `overrides` applied to its fields); a

@@ -16,6 +16,11 @@ exiting non-zero. The parent re-raises the earliest reported error as the worker
 is one of ours (so callers can catch `AdapterVersionMismatch` etc. as in a single process), chained to a
 `WorkerError` that carries the traceback. Workers never touch the store and never commit; the parent reads what
 they wrote.
+
+Progress: every rank's `WorkerContext.reporter` writes `progress/rank<r>-<n>.json`; with a `progress` factory the
+parent forwards those reports while it waits (to `progress("shard <i> <description>")` for shards,
+`progress("rank <r> <description>")` for accelerate ranks; see `plotline.parallel.progress`), and once more after
+the workers exit, before it returns their results.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from plotline.parallel.progress import ProgressFactory, ProgressPoller, make_poller
 from plotline.parallel.spec import WorkerSpec
 
 THREADS_ENV = "PLOTLINE_WORKER_THREADS"
@@ -145,11 +151,18 @@ def result_path(workdir: str | Path, shard: int) -> Path:
 
 
 def launch_accelerate(
-    spec: WorkerSpec, workdir: str | Path, num_processes: int, *, what: str, timeout_s: float | None = None
+    spec: WorkerSpec,
+    workdir: str | Path,
+    num_processes: int,
+    *,
+    what: str,
+    timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> Any:
     """Run the spec's job under `accelerate launch` with `num_processes` ranks (CPU ranks with gloo when the spec's
     device is `cpu`) and wait; return rank 0's result, or raise the first rank's error (see module docstring) when
-    any rank fails. The spec is written to `workdir/spec.json` with the work folder and launcher filled in."""
+    any rank fails. The spec is written to `workdir/spec.json` with the work folder and launcher filled in. Every
+    rank's progress goes to `progress("rank <r> <description>")` while the launch runs."""
     from plotline.net import free_port
 
     if num_processes < 2:
@@ -173,13 +186,15 @@ def launch_accelerate(
     extra = {"ACCELERATE_USE_CPU": "true", "CUDA_VISIBLE_DEVICES": ""} if cpu else {}
     cmd = accelerate_command(spec_path, num_processes, free_port(), threads)
     log = workdir / "launch.log"
+    poller = make_poller(workdir, "rank", progress)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=_worker_env(threads, extra), start_new_session=True
         )
-        rc = _wait(proc, timeout_s, what)
+        rc = _wait(proc, timeout_s, what, poller.poll if poller is not None else None)
     if rc != 0:
         raise_failure(workdir, what, rc, [log])
+    _final_poll(poller)
     return read_json(result_path(workdir, 0))
 
 
@@ -190,12 +205,14 @@ def run_shards(
     *,
     what: str,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> list[Any]:
     """Run one worker process per spec concurrently, shard i pinned to GPU `devices[i]` (None: CPU, with CUDA
     hidden); wait for all and return their results in shard order; on the first failure stop the others and raise
-    that shard's error."""
+    that shard's error. Shard i's progress goes to `progress("shard <i> <description>")` while they run."""
     workdir = Path(workdir)
     threads = worker_threads(len(specs))
+    poller = make_poller(workdir, "shard", progress)
     procs, logs = [], []
     try:
         for i, (spec, dev) in enumerate(zip(specs, devices, strict=True)):
@@ -236,21 +253,41 @@ def run_shards(
             if deadline is not None and time.monotonic() > deadline:
                 _stop(pending)
                 raise WorkerError(f"{what}: shards still running after {timeout_s:.0f} s; stopped")
+            if poller is not None:
+                poller.poll()
             time.sleep(0.05)
     finally:
         _stop([p for p in procs if p.poll() is None])
+    _final_poll(poller)
     return [read_json(result_path(workdir, i)) for i in range(len(specs))]
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float | None, what: str) -> int:
+def _final_poll(poller: ProgressPoller | None) -> None:
+    """Forward the workers' last reports (they have exited, so every file holds its final state)."""
+    if poller is not None:
+        poller.poll()
+
+
+def _wait(
+    proc: subprocess.Popen, timeout_s: float | None, what: str, on_tick: Callable[[], object] | None = None
+) -> int:
+    """Wait for `proc` (calling `on_tick` every 50 ms while it runs) and return its exit code; past `timeout_s`
+    stop it and raise WorkerError; on any other exception (an interrupt) stop it and re-raise."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
-        return proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _stop([proc])
-        raise WorkerError(f"{what}: still running after {timeout_s:.0f} s; stopped") from None
+        while (rc := proc.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            if on_tick is not None:
+                on_tick()
+            time.sleep(0.05)
     except BaseException:
         _stop([proc])
         raise
+    if rc is None:
+        _stop([proc])
+        raise WorkerError(f"{what}: still running after {timeout_s:.0f} s; stopped")
+    return rc
 
 
 def _stop(procs: Sequence[subprocess.Popen]) -> None:

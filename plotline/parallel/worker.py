@@ -41,7 +41,9 @@ def run_spec(spec: WorkerSpec) -> Any:
         device = str(accelerator.device)
     else:
         coll, device = Collective(), spec.device
-    result = job.run(WorkerContext(spec, coll, device))
+    ctx = WorkerContext(spec, coll, device)
+    result = job.run(ctx)
+    ctx.flush_progress()  # the last report of every task reaches the parent, even a throttled one
     if coll.is_main and spec.workdir:
         write_json(result_path(spec.workdir, spec.shard), result)
     if accelerator is not None:

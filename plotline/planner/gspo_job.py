@@ -16,6 +16,7 @@ from pathlib import Path
 from plotline.parallel.collective import Collective
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import launch_accelerate, uses_cuda
+from plotline.parallel.progress import ProgressFactory
 from plotline.planner.config import PlannerConfig
 from plotline.planner.model import load_planner_from_config, save_adapter
 from plotline.planner.records import PlanRecord
@@ -137,8 +138,10 @@ def launch_planner_update(
     out_dir: str | Path,
     workdir: str | Path,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> UpdateResult:
-    """Run the update with `gspo.num_processes` ranks under `accelerate launch` and return rank 0's result.
+    """Run the update with `gspo.num_processes` ranks under `accelerate launch` and return rank 0's result; rank
+    r's optimiser steps go to `progress("rank <r> gspo")`.
 
     `inputs`: `plans_table`, `advantages_table` (local Parquet paths), `adapter` (local folder or None),
     `lora_seed`, `gspo_seed`. GPUs are used unless `planner.device` is `cpu` or none is visible (then CPU ranks
@@ -151,7 +154,9 @@ def launch_planner_update(
         out_dir=str(out_dir),
         device="cuda" if uses_cuda(cfg.device) else "cpu",
     )
-    result = launch_accelerate(spec, workdir, gspo.num_processes, what="update_planner", timeout_s=timeout_s)
+    result = launch_accelerate(
+        spec, workdir, gspo.num_processes, what="update_planner", timeout_s=timeout_s, progress=progress
+    )
     return UpdateResult.from_json(result)
 
 
@@ -174,5 +179,6 @@ def planner_update(ctx: WorkerContext) -> dict:
         ctx.spec.out_dir,
         collective=ctx.collective,
         device=ctx.device,
+        progress=ctx.reporter("gspo"),
     )
     return result.to_json()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import run_shards, shard_devices
+from plotline.parallel.progress import ProgressFactory
 from plotline.planner.config import PlannerConfig
 from plotline.planner.loading import open_planner
 from plotline.planner.records import PlanRecord
@@ -41,6 +42,8 @@ def sample_local(
     if config.backend != "local":
         raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
     planner = open_planner(config, adapter, lora_seed=lora_seed)
+    total = len(instructions) * config.num_plans
+    progress(0, total)
     records = sample_plans(
         planner.backend,
         planner.tokenizer,
@@ -51,6 +54,7 @@ def sample_local(
         planner.context_length,
         progress,
     )
+    progress(len(records), total)
     record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records
 
@@ -81,10 +85,12 @@ def sample_sharded(
     lora_seed: int,
     workdir: str | Path,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> list[PlanRecord]:
     """`sample_local` over `config.num_shards` concurrent worker processes (pinned to GPUs per
     `shard_devices`, or to the CPU); records come back in instruction order. A failed shard stops the others
-    and raises its error (see `plotline.parallel.launch`)."""
+    and raises its error (see `plotline.parallel.launch`). Shard i's plans sampled go to
+    `progress("shard <i> plans")`."""
     shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
     devices = shard_devices(len(shards), config.device, config.shard_devices)
     specs = [
@@ -102,7 +108,7 @@ def sample_sharded(
         )
         for shard in shards
     ]
-    results = run_shards(specs, devices, workdir, what="plan")
+    results = run_shards(specs, devices, workdir, what="plan", progress=progress)
     return [PlanRecord.from_row(r) for rows in results for r in rows]
 
 
@@ -118,5 +124,6 @@ def plan_shard(ctx: WorkerContext) -> list[dict]:
         ctx.input("num_steps"),
         ctx.input("sample_seed"),
         ctx.input("lora_seed"),
+        ctx.reporter("plans"),
     )
     return [r.to_row() for r in records]

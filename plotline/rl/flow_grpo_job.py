@@ -23,6 +23,7 @@ from plotline.executor.lora import attach_lora, load_adapter, save_adapter
 from plotline.parallel.collective import Collective
 from plotline.parallel.jobs import WorkerContext, job_spec, register_job
 from plotline.parallel.launch import launch_accelerate, uses_cuda
+from plotline.parallel.progress import ProgressFactory
 from plotline.progress import Progress, no_progress
 from plotline.rl.flow_grpo_config import FlowGRPOConfig
 from plotline.rl.flow_grpo_trainer import FlowGRPOTrainer
@@ -163,8 +164,10 @@ def launch_executor_update(
     out_dir: str | Path,
     workdir: str | Path,
     timeout_s: float | None = None,
+    progress: ProgressFactory | None = None,
 ) -> UpdateResult:
-    """Run the update with `rl.num_processes` ranks under `accelerate launch` and return rank 0's result.
+    """Run the update with `rl.num_processes` ranks under `accelerate launch` and return rank 0's result; rank r's
+    optimizer steps go to `progress("rank <r> flow-grpo")`.
 
     `inputs`: `rollouts_table`, `advantages_table` (local Parquet paths), `group_files` (group_path → local
     safetensors path), `adapter_dir` (or None), `lora_seed`, `version`. GPUs are used unless `executor.device`
@@ -177,7 +180,9 @@ def launch_executor_update(
         out_dir=str(out_dir),
         device="cuda" if uses_cuda(executor.device) else "cpu",
     )
-    result = launch_accelerate(spec, workdir, rl.num_processes, what="update_executor", timeout_s=timeout_s)
+    result = launch_accelerate(
+        spec, workdir, rl.num_processes, what="update_executor", timeout_s=timeout_s, progress=progress
+    )
     return UpdateResult.from_json(result)
 
 
@@ -204,5 +209,6 @@ def executor_update(ctx: WorkerContext) -> dict:
         ctx.spec.out_dir,
         collective=ctx.collective,
         device=ctx.device,
+        progress=ctx.reporter("flow-grpo"),
     )
     return result.to_json()

@@ -1,4 +1,5 @@
-"""update_planner under `accelerate launch` with 2 CPU ranks (gloo) equals the single-process GSPO update."""
+"""update_planner under `accelerate launch` with 2 CPU ranks (gloo) equals the single-process GSPO update, and
+every rank's progress reaches the stage's progress hook."""
 
 from __future__ import annotations
 
@@ -75,7 +76,17 @@ def test_two_cpu_ranks_equal_single_process_update(tmp_path):
     # the process count is a placement setting: same cache key, so only --force computes it again
     assert run_stage("update_planner", dist_cfg, run, 0, show_progress=False, pinned_inputs=pins).status == "skipped"
     t1 = time.perf_counter()
-    two = run_stage("update_planner", dist_cfg, run, 0, show_progress=False, pinned_inputs=pins, force=True)
+    events = []
+    two = run_stage(
+        "update_planner",
+        dist_cfg,
+        run,
+        0,
+        show_progress=False,
+        pinned_inputs=pins,
+        force=True,
+        progress_hook=events.append,
+    )
     t2 = time.perf_counter()
     print(f"single process {t1 - t0:.1f} s, 2 gloo ranks {t2 - t1:.1f} s")
     s1, s2 = one.manifest.summary, two.manifest.summary
@@ -94,3 +105,12 @@ def test_two_cpu_ranks_equal_single_process_update(tmp_path):
     for x, y in zip(m1, m2):
         assert y["value"] == pytest.approx(x["value"], rel=1e-4, abs=1e-5), (x, y)
     print(f"max |Δ adapter| single vs 2 ranks: {worst:.3g}")
+    # every rank's optimiser steps reached the stage's progress hook, each ending at done == total
+    by_label: dict[str, list] = {}
+    for e in events:
+        by_label.setdefault(e.label, []).append(e)
+    assert sorted(by_label) == ["update_planner@0 rank 0 gspo", "update_planner@0 rank 1 gspo"]
+    for label, seen in by_label.items():
+        assert [e.total for e in seen] == [2] * len(seen), label
+        assert seen[-1].done == 2 and seen[-1].loss is not None, label
+        assert [e.done for e in seen] == sorted({e.done for e in seen}), label  # forwarded once each, in order

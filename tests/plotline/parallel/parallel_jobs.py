@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import torch
 
@@ -36,3 +38,22 @@ def fail_on_shard_1(ctx: WorkerContext) -> None:
     """Shard 1 raises one of plotline's own exceptions; the others succeed."""
     if ctx.spec.shard == 1:
         raise PlanTooShort(f"plan {ctx.input('plan')} has 1 step prompts")
+
+
+@register_job("test_progress")
+def report_progress(ctx: WorkerContext) -> int:
+    """Reports a known sequence: `count` steps 0..n with loss = done (and done == total at the end), then a fast
+    loop of `fast` reports the throttle must thin out; a half-written progress file of a foreign rank sits beside
+    them all along."""
+    folder = Path(ctx.spec.workdir) / "progress"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rank9-0.json").write_text('{"rank": 9, "descr')
+    n = int(ctx.input("n")) + ctx.spec.shard
+    count = ctx.reporter("count")
+    for done in range(n + 1):
+        count(done, n, float(done))
+        time.sleep(0.02)
+    fast, total = ctx.reporter("fast"), int(ctx.input("fast"))
+    for done in range(total + 1):
+        fast(done, total)
+    return ctx.spec.shard
