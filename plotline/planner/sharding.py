@@ -42,8 +42,6 @@ def sample_local(
     if config.backend != "local":
         raise ValueError(f"sample_local samples with the `local` backend; planner.backend is {config.backend!r}")
     planner = open_planner(config, adapter, lora_seed=lora_seed)
-    total = len(instructions) * config.num_plans
-    progress(0, total)
     records = sample_plans(
         planner.backend,
         planner.tokenizer,
@@ -54,7 +52,6 @@ def sample_local(
         planner.context_length,
         progress,
     )
-    progress(len(records), total)
     record_old_logprobs(planner.model, records, config.logprob_batch_size)
     return records
 

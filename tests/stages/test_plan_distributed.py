@@ -28,8 +28,13 @@ def test_two_cpu_shards_equal_unsharded(tmp_path):
     t0 = time.perf_counter()
     one = run_stage("plan", one_cfg, run, 0, show_progress=False)
     t1 = time.perf_counter()
-    two = run_stage("plan", two_cfg, run, 0, show_progress=False)
+    events = []
+    # num_shards is a placement field (not in the cache key): without force the store would answer with `one`
+    two = run_stage("plan", two_cfg, run, 0, force=True, show_progress=False, progress_hook=events.append)
     print(f"unsharded {t1 - t0:.1f} s, 2 CPU shards {time.perf_counter() - t1:.1f} s")
+    assert two.status == "committed" and two.manifest.version == one.manifest.version + 1  # the sharded path ran
+    final = {e.label: (e.done, e.total) for e in events}
+    assert final == {"plan@0 shard 0 plans": (2, 2), "plan@0 shard 1 plans": (2, 2)}  # each shard's progress
     a = one.artifact.read_table("plans.parquet").to_pylist()
     b = two.artifact.read_table("plans.parquet").to_pylist()
     assert len(a) == len(b) == 4 and len({r["instruction_id"] for r in a}) == 2

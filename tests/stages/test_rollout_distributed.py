@@ -71,8 +71,15 @@ def test_two_cpu_shards_equal_unsharded(tmp_path):
     t0 = time.perf_counter()
     one = run_stage("rollout", one_cfg, run, 0, show_progress=False, pinned_inputs=pins)
     t1 = time.perf_counter()
-    two = run_stage("rollout", two_cfg, run, 0, show_progress=False, pinned_inputs=pins)
+    events = []
+    # num_shards is a placement field (not in the cache key): without force the store would answer with `one`
+    two = run_stage(
+        "rollout", two_cfg, run, 0, force=True, show_progress=False, pinned_inputs=pins, progress_hook=events.append
+    )
     print(f"unsharded {t1 - t0:.1f} s, 2 CPU shards {time.perf_counter() - t1:.1f} s")
+    assert two.status == "committed" and two.manifest.version == one.manifest.version + 1  # the sharded path ran
+    final = {e.label: (e.done, e.total) for e in events if "shard" in e.label}
+    assert final == {"rollout@0 shard 0 rollout": (2, 2), "rollout@0 shard 1 rollout": (2, 2)}
     a, b = one.artifact, two.artifact
     rows_a, rows_b = a.read_table("rollouts.parquet"), b.read_table("rollouts.parquet")
     assert rows_a.num_rows == 8 and rows_a.equals(rows_b)
