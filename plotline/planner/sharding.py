@@ -86,8 +86,8 @@ def sample_sharded(
 ) -> list[PlanRecord]:
     """`sample_local` over `config.num_shards` concurrent worker processes (pinned to GPUs per
     `shard_devices`, or to the CPU); records come back in instruction order. A failed shard stops the others
-    and raises its error (see `plotline.parallel.launch`). Shard i's plans sampled go to
-    `progress("shard <i> plans")`."""
+    and raises its error (see `plotline.parallel.launch`); shards still running after `timeout_s` are stopped
+    (WorkerError). Shard i's plans sampled go to `progress("shard <i> plans")`."""
     shards = shard_instructions(instructions, config.num_shards, config.num_plans, config.batch_size)
     devices = shard_devices(len(shards), config.device, config.shard_devices)
     specs = [
@@ -105,7 +105,7 @@ def sample_sharded(
         )
         for shard in shards
     ]
-    results = run_shards(specs, devices, workdir, what="plan", progress=progress)
+    results = run_shards(specs, devices, workdir, what="plan", timeout_s=timeout_s, progress=progress)
     return [PlanRecord.from_row(r) for rows in results for r in rows]
 
 

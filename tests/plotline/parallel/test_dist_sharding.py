@@ -76,3 +76,16 @@ def test_shard_devices(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(RuntimeError, match="no CUDA device"):
         launch.shard_devices(2, "cuda")
+
+
+def test_sharded_plan_sampling_stops_its_shards_at_the_timeout(tmp_path):
+    from plotline.planner.config import PlannerConfig
+    from plotline.planner.sharding import sample_sharded
+    from plotline.tiny.planner import cached_tiny_planner
+
+    base, cold = cached_tiny_planner()
+    cfg = PlannerConfig(base_model=str(base), device="cpu", num_plans=2, batch_size=2, num_shards=2)
+    instructions = [Instruction(f"i{k}", "a red square moves right, then grows", "train") for k in range(2)]
+    with pytest.raises(launch.WorkerError, match=r"^plan: shards still running after 0 s; stopped"):
+        sample_sharded(cfg, str(cold), instructions, 2, 0, 0, tmp_path, timeout_s=0.2)  # loading alone takes longer
+    assert not list((tmp_path / "results").glob("*.json"))  # stopped before any shard finished
