@@ -48,6 +48,38 @@ def span_progress(offset: int, length: int, hold_fraction: float) -> float:
     return min(1.0, offset / max((length - 1) * (1.0 - hold_fraction), 1e-9))
 
 
+FrameState = tuple[ObjectState, str, float]
+"""One frame: (object with its pre-change colour and the frame's geometry/opacity, colour it changes to, wipe front
+in [0, 1]) — the frame representation of state_latent.encode_frames and WorldStateDecoder."""
+
+
+def frame_state(before: ObjectState, after: ObjectState, progress: float) -> FrameState:
+    """The frame at `progress` of the event from `before` to `after` (geometry and opacity interpolated linearly,
+    colour wiped across the shape, as render.draw draws it)."""
+    lerp = lambda a, b: a + (b - a) * progress  # noqa: E731
+    s = ObjectState(
+        before.shape,
+        before.colour,
+        lerp(before.x, after.x),
+        lerp(before.y, after.y),
+        lerp(before.size, after.size),
+        lerp(before.alpha, after.alpha),
+    )
+    return s, after.colour, progress
+
+
+def span_frame_states(
+    states: Sequence[ObjectState], bounds: Sequence[tuple[int, int]], hold_fraction: float
+) -> list[FrameState]:
+    """Per-frame states of the clean video: span j shows the event from states[j] to states[j + 1], progressing
+    linearly and holding its end state for the span's last `hold_fraction` (plans.render_spans)."""
+    return [
+        frame_state(states[j], states[j + 1], span_progress(f - a, b - a, hold_fraction))
+        for j, (a, b) in enumerate(bounds)
+        for f in range(a, b)
+    ]
+
+
 def draw(frame: np.ndarray, s0: ObjectState, s1: ObjectState, p: float) -> None:
     """Draw the object at progress p from s0 to s1 into `frame` (in place; uint8 [H, W, 3])."""
     lerp = lambda a, b: a + (b - a) * p  # noqa: E731

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from plotline.world.render import draw, span_progress
+from plotline.world.render import draw, span_frame_states
 from plotline.world.state import ObjectState
 from plotline.world.vocab import PALETTE, SHAPES
 
@@ -45,20 +45,6 @@ SLOT_OLD, SLOT_NEW, SLOT_SHAPE = 4, 10, 17
 CHANNELS = SLOT_SHAPE + len(SHAPES)
 """Latent channels C."""
 _HI, _LO = 2.0, -2.0
-
-
-def _frame_state(before: ObjectState, after: ObjectState, progress: float) -> tuple[ObjectState, str, float]:
-    """(geometry/opacity of the frame with the old colour, new colour, wipe) at `progress` (as render.draw)."""
-    lerp = lambda a, b: a + (b - a) * progress  # noqa: E731
-    s = ObjectState(
-        before.shape,
-        before.colour,
-        lerp(before.x, after.x),
-        lerp(before.y, after.y),
-        lerp(before.size, after.size),
-        lerp(before.alpha, after.alpha),
-    )
-    return s, after.colour, progress
 
 
 def encode_frames(
@@ -89,12 +75,7 @@ def encode_spans(
     frame_size: tuple[int, int] = FRAME_SIZE,
 ) -> torch.Tensor:
     """Latents [C, T, 1, 1] of the video plans.render_spans draws from the same states and span bounds."""
-    frames = [
-        _frame_state(states[j], states[j + 1], span_progress(f - a, b - a, hold_fraction))
-        for j, (a, b) in enumerate(bounds)
-        for f in range(a, b)
-    ]
-    return encode_frames(frames, frame_size)
+    return encode_frames(span_frame_states(states, bounds, hold_fraction), frame_size)
 
 
 def decode_states(

@@ -29,12 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from plotline.world.bootstrap_config import SwitchFailureConfig
-from plotline.world.render import draw, span_progress
+from plotline.world.plans import possible
+from plotline.world.render import FrameState, draw, frame_state, span_frame_states  # noqa: F401 - re-exported
 from plotline.world.state import Geometry, ObjectState, Scenario
-
-FrameState = tuple[ObjectState, str, float]
-"""One frame: (object with its pre-change colour and the frame's geometry/opacity, colour it changes to, wipe front
-in [0, 1]) — the frame representation of state_latent.encode_frames and WorldStateDecoder."""
 
 
 @dataclass(frozen=True)
@@ -62,33 +59,6 @@ def register_switch_failure(name: str):
         return fn
 
     return deco
-
-
-def frame_state(before: ObjectState, after: ObjectState, progress: float) -> FrameState:
-    """The frame at `progress` of the event from `before` to `after` (geometry and opacity interpolated linearly,
-    colour wiped across the shape, as render.draw draws it)."""
-    lerp = lambda a, b: a + (b - a) * progress  # noqa: E731
-    s = ObjectState(
-        before.shape,
-        before.colour,
-        lerp(before.x, after.x),
-        lerp(before.y, after.y),
-        lerp(before.size, after.size),
-        lerp(before.alpha, after.alpha),
-    )
-    return s, after.colour, progress
-
-
-def span_frame_states(
-    states: Sequence[ObjectState], bounds: Sequence[tuple[int, int]], hold_fraction: float
-) -> list[FrameState]:
-    """Per-frame states of the clean video: span j shows the event from states[j] to states[j + 1], progressing
-    linearly and holding its end state for the span's last `hold_fraction` (plans.render_spans)."""
-    return [
-        frame_state(states[j], states[j + 1], span_progress(f - a, b - a, hold_fraction))
-        for j, (a, b) in enumerate(bounds)
-        for f in range(a, b)
-    ]
 
 
 def draw_frame_states(frames: Sequence[FrameState], height: int, width: int):
@@ -154,25 +124,13 @@ def _blend(video: SwitchVideo, frames: list[FrameState], config: SwitchFailureCo
     mix = lambda a, b, c: a + (1.0 - w) * (b - a) + w * (c - a)  # noqa: E731
     end = s.with_(x=mix(s.x, again.x, nxt.x), y=mix(s.y, again.y, nxt.y), size=mix(s.size, again.size, nxt.size))
     rest = tuple(video.events[j + 1 :])
-    if not possible_from(end, rest):
+    if not possible(end, rest):
         return None
     later = Scenario(end, rest).states(g)
     loose = Geometry(g.height, g.width, g.move_fraction, g.min_size / g.scale_factor, g.max_size * g.scale_factor)
     if not in_frame(later, loose):
         return None
     return span_frame_states(list(video.states[: j + 1]) + later, video.bounds, video.hold_fraction)
-
-
-def possible_from(state: ObjectState, events: Sequence[str]) -> bool:
-    """Whether the events can happen one after another from `state` (e.g. no `appear` while visible)."""
-    from plotline.world.actions import get_action
-
-    for name in events:
-        action = get_action(name)
-        if not action.possible(state):
-            return False
-        state = action.apply(state, Geometry(100, 100))
-    return True
 
 
 def apply_switch_failure(
