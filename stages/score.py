@@ -30,6 +30,7 @@ import numpy as np
 
 from plotline.concurrency import stream_decision
 from plotline.config import PlotlineConfig
+from plotline.rewards.frames import PngCache
 from plotline.rewards.judges import create_backend
 from plotline.rewards.judges.base import JudgeRequest
 from plotline.rewards.judges.scorer import JudgeOutcome, JudgeScorer
@@ -96,6 +97,7 @@ class Judging:
     aesthetic_model: str | None
     session: dict = field(default_factory=dict)
     groups: dict = field(default_factory=dict)
+    png: PngCache = field(default_factory=PngCache)
     sources: Counter = field(default_factory=Counter)
     items: list[VideoItem] = field(default_factory=list)
     temporal: list[JudgeOutcome] = field(default_factory=list)
@@ -112,7 +114,9 @@ class Judging:
             self.sources.update(f"{k}:{v}" for k, v in src.items())
             switch = int(r["switch_step"])
             previous = list(plan["steps"])[switch - 1] if switch > 0 else None
-            temporal, step = video_requests(plan["prompt"], r["step_prompt"], previous, whole, window, self.cfg)
+            temporal, step = video_requests(
+                plan["prompt"], r["step_prompt"], previous, whole, window, self.cfg, self.png
+            )
             out.append(VideoItem(r, temporal, step, window, frames))
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -56,3 +57,32 @@ def encode_png(frame: np.ndarray, max_side: int | None = None) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+class PngCache:
+    """encode_png with a memory: frames with the same pixels (same dtype, shape and bytes: a plan's continuations
+    share their prefix frames, the step window's frames are among the whole-video ones) are encoded once; the
+    bytes are encode_png's. Holds at most `max_frames` encodings (the memory starts over beyond that)."""
+
+    def __init__(self, max_frames: int = 65536):
+        if max_frames < 1:
+            raise ValueError(f"PngCache max_frames must be ≥ 1, got {max_frames}")
+        self.max_frames = max_frames
+        self._png: dict[tuple, bytes] = {}
+        self.hits = 0
+
+    def encode(self, frame: np.ndarray, max_side: int | None = None) -> bytes:
+        """encode_png(frame, max_side), from memory when these pixels were encoded at this size before."""
+        arr = np.ascontiguousarray(frame)
+        key = (arr.dtype.str, arr.shape, max_side, hashlib.sha256(arr.data).digest())
+        found = self._png.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        if len(self._png) >= self.max_frames:
+            self._png.clear()
+        self._png[key] = png = encode_png(arr, max_side)
+        return png
+
+    def __len__(self) -> int:
+        return len(self._png)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from plotline.rewards.config import RewardsConfig
-from plotline.rewards.frames import encode_png, latent_to_pixel_window, whole_video_indices, window_indices
+from plotline.rewards.frames import PngCache, encode_png, latent_to_pixel_window, whole_video_indices, window_indices
 from plotline.rewards.judges.base import JudgeRequest, JudgeResponse
 from plotline.rewards.judges.scorer import JudgeOutcome
 from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt, temporal_judge_prompt
@@ -184,18 +184,21 @@ def video_requests(
     whole: Sequence[np.ndarray],
     window: Sequence[np.ndarray],
     config: RewardsConfig,
+    png: PngCache | None = None,
 ) -> tuple[JudgeRequest, JudgeRequest]:
     """(temporal request on `whole` — frames over the whole video, in order, last included — against the
     instruction; step request on the transition `window` against the new step prompt, with the previous step).
-    Neither carries ground truth: like a VLM, the judges read the instruction and the step prompts."""
+    Neither carries ground truth: like a VLM, the judges read the instruction and the step prompts. Frames are
+    encoded through `png` when given (each distinct frame once; the same bytes)."""
     fc = config.frames
+    encode = png.encode if png is not None else encode_png
     system, user = temporal_judge_prompt(instruction, len(whole))
     temporal = JudgeRequest(
         "temporal",
         judge_model_name(config, "temporal"),
         system,
         user,
-        images=tuple(encode_png(f, fc.image_size) for f in whole),
+        images=tuple(encode(f, fc.image_size) for f in whole),
         n_frames=len(whole),
         meta={"instruction": instruction, "steps": None},
     )
@@ -205,7 +208,7 @@ def video_requests(
         judge_model_name(config, "step"),
         system,
         user,
-        images=tuple(encode_png(f, fc.image_size) for f in window),
+        images=tuple(encode(f, fc.image_size) for f in window),
         n_frames=len(window),
         meta={"step": step, "previous_step": previous_step},
     )

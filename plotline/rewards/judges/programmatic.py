@@ -34,6 +34,29 @@ def unregister_programmatic_judge(kind: str) -> None:
     _JUDGES.pop(kind, None)
 
 
+def prepare_batch(requests: Sequence[JudgeRequest]) -> None:
+    """Let the registered judges prepare for a batch: a judge function with a `prepare(requests)` attribute gets
+    its kind's requests at once (e.g. to decode and observe all their frames in one pass), each distinct
+    `prepare` once with the requests of every kind that shares it. A speed-up only: a failure there is left to
+    each request's own call, which reports it."""
+    groups: list[tuple[Callable, list[JudgeRequest]]] = []
+    for req in requests:
+        prepare = getattr(_JUDGES.get(req.kind), "prepare", None)
+        if prepare is None:
+            continue
+        for fn, reqs in groups:
+            if fn == prepare:
+                reqs.append(req)
+                break
+        else:
+            groups.append((prepare, [req]))
+    for fn, reqs in groups:
+        try:
+            fn(reqs)
+        except Exception:  # noqa: BLE001 - each request's own call reports the failure
+            pass
+
+
 class ProgrammaticJudgeBackend:
     """Answers each request with the registered function of its kind; a missing function or an exception
     becomes a response with `error` (the request is then unscored, never 0)."""
@@ -41,7 +64,8 @@ class ProgrammaticJudgeBackend:
     name = "programmatic"
 
     def complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
-        """Call the registered judge of each request's kind."""
+        """Call the registered judge of each request's kind (after `prepare_batch`)."""
+        prepare_batch(requests)
         out = []
         for req in requests:
             start = time.perf_counter()

@@ -11,22 +11,14 @@ A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
-
 from plotline.rewards.scoring import ProgrammaticRewards
 from plotline.world.config import WorldConfig
+from plotline.world.judges.observer import FrameObserver, decode_frames
 from plotline.world.judges.plan import judge_plan
-from plotline.world.judges.step import judge_step
-from plotline.world.judges.temporal import judge_temporal
+from plotline.world.judges.step import step_reply
+from plotline.world.judges.temporal import temporal_reply
 
-
-def decode_frames(images) -> list[np.ndarray]:
-    """PNG/JPEG bytes → list of HxWx3 uint8 arrays."""
-    from PIL import Image
-
-    return [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in images]
+__all__ = ["decode_frames", "world_judges", "register_world_judges", "world_rewards", "IMAGE_STATS_MODEL"]
 
 
 def _required(meta: dict, key: str):
@@ -36,18 +28,23 @@ def _required(meta: dict, key: str):
 
 
 def world_judges(config: WorldConfig | None = None) -> dict:
-    """The world's judge functions by kind (`temporal`, `step`, `plan`): JudgeRequest → reply text."""
+    """The world's judge functions by kind (`temporal`, `step`, `plan`): JudgeRequest → reply text. The video
+    judges share one FrameObserver (each distinct image decoded and observed once); their `prepare(requests)`
+    observes a whole batch's frames together (the programmatic backend calls it before answering)."""
     config = config or WorldConfig()
+    observer = FrameObserver(config.foreground_threshold)
 
     def temporal(req) -> str:
-        return judge_temporal(
-            req.meta.get("instruction", req.user), decode_frames(req.images), req.meta.get("steps"), config
-        )
+        obs, size = observer.observe(req.images)
+        return temporal_reply(req.meta.get("instruction", req.user), obs, size, req.meta.get("steps"), config)
 
     def step(req) -> str:
-        return judge_step(
-            _required(req.meta, "step"),
-            decode_frames(req.images),
+        prompt = _required(req.meta, "step")
+        obs, size = observer.observe(req.images)
+        return step_reply(
+            prompt,
+            obs,
+            size,
             req.meta.get("previous_step"),
             config,
             req.meta.get("instruction"),
@@ -62,6 +59,7 @@ def world_judges(config: WorldConfig | None = None) -> dict:
             config,
         )
 
+    temporal.prepare = step.prepare = observer.prepare  # type: ignore[attr-defined]
     return {"temporal": temporal, "step": step, "plan": plan}
 
 

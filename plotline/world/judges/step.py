@@ -22,11 +22,13 @@ when the instruction names no event of the world).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from plotline.world.actions import get_action
 from plotline.world.config import WorldConfig
-from plotline.world.detect import majority, observe_video
+from plotline.world.detect import Observation, majority, observe_video
 from plotline.world.events import event_strengths
 from plotline.world.judges.common import as_frames, expectation, reply, ten
 from plotline.world.parse import parse_text
@@ -75,9 +77,25 @@ def judge_step(
     the instruction's event of that span (see the module docstring)."""
     config = config or WorldConfig()
     frames = as_frames(frames)
-    h, w = frames[0].shape[:2]
-    geometry = Geometry.from_config(config, h, w)
     obs = observe_video(frames, config.foreground_threshold)
+    return step_reply(step, obs, frames[0].shape[:2], previous_step, config, instruction, span)
+
+
+def step_reply(
+    step: str,
+    obs: Sequence[Observation],
+    size: tuple[int, int],
+    previous_step: str | None = None,
+    config: WorldConfig | None = None,
+    instruction: str | None = None,
+    span: int | None = None,
+) -> str:
+    """judge_step's reply from the window frames' observations (`observe` of each, in time order) and the frames'
+    (height, width)."""
+    config = config or WorldConfig()
+    if not obs:
+        raise ValueError("the judge needs at least one frame")
+    geometry = Geometry.from_config(config, *size)
     actions = [e.action for e in parse_text(step).events]
     shape, colour = _subject(step, previous_step)
     thr = config.step_event_threshold

@@ -79,10 +79,24 @@ def judge_temporal(
     included) against the instruction; ground-truth `steps` sharpen the expectation when given."""
     config = config or WorldConfig()
     frames = as_frames(frames)
-    h, w = frames[0].shape[:2]
-    geometry = Geometry.from_config(config, h, w)
-    exp = expectation(instruction, steps)
     obs = observe_video(frames, config.foreground_threshold)
+    return temporal_reply(instruction, obs, frames[0].shape[:2], steps, config)
+
+
+def temporal_reply(
+    instruction: str,
+    obs: Sequence[Observation],
+    size: tuple[int, int],
+    steps: Sequence[str] | None = None,
+    config: WorldConfig | None = None,
+) -> str:
+    """judge_temporal's reply from the frames' observations (`observe` of each, in time order) and the frames'
+    (height, width)."""
+    config = config or WorldConfig()
+    if not obs:
+        raise ValueError("the judge needs at least one frame")
+    geometry = Geometry.from_config(config, *size)
+    exp = expectation(instruction, steps)
     detected = detect_events(obs, geometry, config.event_threshold)
     observed = [d.action for d in detected]
     order = order_agreement(observed, exp.events)
