@@ -59,6 +59,17 @@ def encode_png(frame: np.ndarray, max_side: int | None = None) -> bytes:
     return buf.getvalue()
 
 
+def png_pixels(frame: np.ndarray, max_side: int | None = None) -> np.ndarray | None:
+    """The pixels encode_png(frame, max_side) stores when they are the frame itself (uint8 HxWx3 whose longest
+    side is at most `max_side`): decoding that PNG gives this array. None when encoding converts or resizes."""
+    arr = np.asarray(frame)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] != 3:
+        return None
+    if max_side and max(arr.shape[:2]) > max_side:
+        return None
+    return arr
+
+
 class PngCache:
     """encode_png with a memory: frames with the same pixels (same dtype, shape and bytes: a plan's continuations
     share their prefix frames, the step window's frames are among the whole-video ones) are encoded once; the

@@ -23,7 +23,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from plotline.rewards.config import RewardsConfig
-from plotline.rewards.frames import PngCache, encode_png, latent_to_pixel_window, whole_video_indices, window_indices
+from plotline.rewards.frames import (
+    PngCache,
+    encode_png,
+    latent_to_pixel_window,
+    png_pixels,
+    whole_video_indices,
+    window_indices,
+)
 from plotline.rewards.judges.base import JudgeRequest, JudgeResponse
 from plotline.rewards.judges.scorer import JudgeOutcome
 from plotline.rewards.prompts import plan_judge_prompt, step_judge_prompt, temporal_judge_prompt
@@ -177,6 +184,12 @@ def plan_request(plan: Mapping[str, Any], config: RewardsConfig, gt_steps: Seque
     return JudgeRequest("plan", judge_model_name(config, "plan"), system, user, meta=meta)
 
 
+def frame_pixels(frames: Sequence[np.ndarray], max_side: int | None) -> tuple[np.ndarray, ...] | None:
+    """A request's `pixels`: the frames themselves when each is what its PNG stores (png_pixels), else None."""
+    found = tuple(png_pixels(f, max_side) for f in frames)
+    return None if any(p is None for p in found) else found  # type: ignore[return-value]
+
+
 def video_requests(
     instruction: str,
     step: str,
@@ -200,6 +213,7 @@ def video_requests(
         user,
         images=tuple(encode(f, fc.image_size) for f in whole),
         n_frames=len(whole),
+        pixels=frame_pixels(whole, fc.image_size),
         meta={"instruction": instruction, "steps": None},
     )
     system, user = step_judge_prompt(step, previous_step, len(window))
@@ -210,6 +224,7 @@ def video_requests(
         user,
         images=tuple(encode(f, fc.image_size) for f in window),
         n_frames=len(window),
+        pixels=frame_pixels(window, fc.image_size),
         meta={"step": step, "previous_step": previous_step},
     )
     return temporal, step_req

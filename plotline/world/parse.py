@@ -51,8 +51,10 @@ _SUBJECT = re.compile(rf"\b(?:({_alt(COLOUR_SYNONYMS)})\s+)?({_alt(SHAPE_SYNONYM
 _SUBJECT_COLOUR_ONLY = re.compile(rf"\b(?:a|an|the)\s+({_alt(COLOUR_SYNONYMS)})\s+(?:one|object|shape|thing)\b", re.I)
 
 
+@lru_cache(maxsize=16384)
 def parse_text(text: str) -> ParsedText:
-    """Events (registry actions) of `text` in textual order, each with its subject's shape and colour."""
+    """Events (registry actions) of `text` in textual order, each with its subject's shape and colour (remembered
+    per text: the result is immutable)."""
     hits = sorted(
         ((m.start(), -(m.end() - m.start()), name, m.end()) for name, rx in _compiled() for m in rx.finditer(text))
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 
@@ -14,7 +15,9 @@ class JudgeRequest:
 
     `kind` is the judge kind (`plan`, `temporal`, `step`) whose schema the reply must follow;
     `n_frames` the number of frame scores expected (temporal judge); `meta` free context for
-    programmatic judges (e.g. ground-truth steps) that is not part of the prompt."""
+    programmatic judges (e.g. ground-truth steps) that is not part of the prompt; `pixels`, when the builder
+    has them, the frames `images` encode (HxWx3 uint8, exactly what decoding each image gives), so an in-process
+    judge need not decode them (never part of the key: the images are)."""
 
     kind: str
     model: str
@@ -23,8 +26,9 @@ class JudgeRequest:
     images: tuple[bytes, ...] = ()
     n_frames: int | None = None
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+    pixels: tuple | None = field(default=None, compare=False, hash=False, repr=False)
 
-    @property
+    @cached_property
     def frames_hash(self) -> str:
         """sha256 over the frames' bytes (in order); empty string when there are none."""
         if not self.images:
@@ -34,7 +38,7 @@ class JudgeRequest:
             h.update(hashlib.sha256(img).digest())
         return h.hexdigest()
 
-    @property
+    @cached_property
     def cache_key(self) -> str:
         """sha256 of (model, prompt, frames hash): identical calls share one reply."""
         h = hashlib.sha256()

@@ -35,12 +35,12 @@ def world_judges(config: WorldConfig | None = None) -> dict:
     observer = FrameObserver(config.foreground_threshold)
 
     def temporal(req) -> str:
-        obs, size = observer.observe(req.images)
+        obs, size = observer.observe(req.images, req.pixels)
         return temporal_reply(req.meta.get("instruction", req.user), obs, size, req.meta.get("steps"), config)
 
     def step(req) -> str:
         prompt = _required(req.meta, "step")
-        obs, size = observer.observe(req.images)
+        obs, size = observer.observe(req.images, req.pixels)
         return step_reply(
             prompt,
             obs,

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,7 +30,13 @@ class Expectation:
 
 def expectation(instruction: str, steps: Sequence[str] | None = None) -> Expectation:
     """Read the expectation from ground-truth steps (one or more events each), or from the instruction when
-    no steps are given. Repeats and `stay` are collapsed, as a detector would see them."""
+    no steps are given. Repeats and `stay` are collapsed, as a detector would see them (remembered per texts: the
+    result is immutable)."""
+    return _expectation(instruction, tuple(steps) if steps is not None else None)
+
+
+@lru_cache(maxsize=16384)
+def _expectation(instruction: str, steps: tuple[str, ...] | None) -> Expectation:
     texts = [s for s in (steps or []) if s and s.strip()] or [instruction]
     parsed = [parse_text(t) for t in texts]
     shape = next((p.shape for p in parsed if p.shape), None) or parse_text(instruction).shape

@@ -34,27 +34,44 @@ class FrameObserver:
         self.max_images = max_images
         self._seen: dict[bytes, tuple[Observation, tuple[int, int]]] = {}
 
-    def prefetch(self, images: Iterable[bytes]) -> None:
-        """Decode and observe, in one batch, every distinct image of `images` not seen yet."""
-        new = list(dict.fromkeys(b for b in images if b not in self._seen))
+    def prefetch(self, images: Sequence[bytes], pixels: Sequence[np.ndarray | None] | None = None) -> None:
+        """Observe, in one batch, every distinct image of `images` not seen yet: from its entry in `pixels` (the
+        frame the image encodes, when given and not None), else decoded."""
+        if pixels is not None and len(pixels) != len(images):
+            raise ValueError(f"{len(pixels)} pixel frames for {len(images)} images")
+        new: dict[bytes, np.ndarray | None] = {}
+        for b, px in zip(images, pixels if pixels is not None else [None] * len(images)):
+            if b not in self._seen and new.get(b) is None:
+                new[b] = px
         if not new:
             return
         if len(self._seen) + len(new) > self.max_images:
             self._seen.clear()
-        frames = decode_frames(new)
+        missing = [b for b, px in new.items() if px is None]
+        decoded = dict(zip(missing, decode_frames(missing)))
+        frames = [px if px is not None else decoded[b] for b, px in new.items()]
         for b, f, o in zip(new, frames, observe_video(frames, self.threshold)):
             self._seen[b] = (o, (int(f.shape[0]), int(f.shape[1])))
 
     def prepare(self, requests: Sequence) -> None:
-        """Prefetch the frames of every request (JudgeRequest-like: `images`)."""
-        self.prefetch(b for r in requests for b in r.images)
+        """Prefetch the frames of every request (JudgeRequest-like: `images`, optional `pixels`)."""
+        for r in requests:
+            if getattr(r, "pixels", None) is not None and len(r.pixels) != len(r.images):
+                raise ValueError(f"a {r.kind} request carries {len(r.pixels)} pixel frames for {len(r.images)} images")
+        self.prefetch(
+            [b for r in requests for b in r.images],
+            [px for r in requests for px in (getattr(r, "pixels", None) or (None,) * len(r.images))],
+        )
 
-    def observe(self, images: Sequence[bytes]) -> tuple[list[Observation], tuple[int, int]]:
+    def observe(
+        self, images: Sequence[bytes], pixels: Sequence[np.ndarray] | None = None
+    ) -> tuple[list[Observation], tuple[int, int]]:
         """(observation of each image, in order; the first image's (height, width)): the same as observe_video of
-        the decoded frames. Raises ValueError for no images."""
+        the decoded frames (`pixels`: the frames the images encode, when known). Raises ValueError for no
+        images."""
         if not images:
             raise ValueError("the judge needs at least one frame")
-        self.prefetch(images)
+        self.prefetch(images, pixels)
         found = [self._seen[b] for b in images]
         return [o for o, _ in found], found[0][1]
 

@@ -12,6 +12,7 @@ image_quality_score = mean frame_quality over the frames. The prompt is ignored.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,7 +54,23 @@ class ImageStatsScorer:
         self.threshold = threshold
 
     def score(self, prompts: Sequence[str], videos: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
-        """[len(prompts)] float array of image_quality_score per video (prompts are ignored)."""
+        """[len(prompts)] float array of image_quality_score per video (prompts are ignored); each distinct frame is
+        scored once."""
         if len(prompts) != len(videos):
             raise ValueError(f"{len(prompts)} prompts for {len(videos)} videos")
-        return np.array([image_quality_score(v, p, self.threshold) for p, v in zip(prompts, videos)], dtype=np.float64)
+        seen: dict[tuple, float] = {}  # frames with the same pixels (a plan's shared prefix) are scored once
+
+        def quality(frame) -> float:
+            arr = np.ascontiguousarray(frame)
+            key = (arr.dtype.str, arr.shape, hashlib.sha256(arr.data).digest())
+            if key not in seen:
+                seen[key] = frame_quality(arr, self.threshold)
+            return seen[key]
+
+        out = []
+        for video in videos:
+            frames = list(video)
+            if not frames:
+                raise ValueError("no frames to score")
+            out.append(float(np.mean([quality(fr) for fr in frames])))
+        return np.array(out, dtype=np.float64)

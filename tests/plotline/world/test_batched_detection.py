@@ -174,3 +174,40 @@ def test_world_judges_through_the_backend_equal_frame_by_frame_judging():
             reference = step_reply(req.meta["step"], one_by_one, frames[0].shape[:2], req.meta["previous_step"], config)
             assert resp.raw == reference
         assert json.loads(resp.raw)["final_score"] >= 0
+
+
+def test_png_pixels_are_what_decoding_gives():
+    from plotline.rewards.frames import png_pixels
+
+    for f in _frames():
+        px = png_pixels(f, 448)
+        assert px is not None
+        np.testing.assert_array_equal(px, decode_frames([encode_png(f, 448)])[0])
+    big = _frames()[-1]  # 70x90: encode_png resizes it to 32
+    assert png_pixels(big, 32) is None and png_pixels(big.astype(np.float32), None) is None
+    assert png_pixels(np.zeros((8, 8, 4), np.uint8), None) is None
+
+
+def test_frame_observer_reads_request_pixels_as_decoding_would():
+    from plotline.rewards.frames import png_pixels
+
+    frames = _frames()[:10]
+    images = tuple(encode_png(f) for f in frames)
+    req = JudgeRequest("step", "m", "", "", images=images, pixels=tuple(png_pixels(f) for f in frames))
+    with_pixels, without = FrameObserver(48), FrameObserver(48)
+    with_pixels.prepare([req])
+    assert with_pixels.observe(images)[0] == without.observe(images)[0] == [observe(f) for f in frames]
+    short = JudgeRequest("step", "m", "", "", images=images, pixels=req.pixels[:3])
+    with pytest.raises(ValueError, match="3 pixel frames for 10 images"):
+        FrameObserver(48).prepare([short])
+
+
+def test_image_stats_scorer_equals_per_video_quality():
+    from plotline.world.judges import ImageStatsScorer, image_quality_score
+
+    frames = _frames()
+    videos = [frames[:5], frames[3:9], frames[:5], [frames[-1], frames[0]]]  # shared and repeated frames
+    got = ImageStatsScorer(48).score(["p"] * len(videos), videos)
+    assert got.tolist() == [image_quality_score(v, None, 48) for v in videos]
+    with pytest.raises(ValueError, match="no frames"):
+        ImageStatsScorer(48).score(["p"], [[]])
