@@ -149,6 +149,27 @@ def extract_json(raw: str, expected_keys: tuple[str, ...] = ()) -> Extracted:
     text = strip_thinking(raw)
     if not text:
         raise JSONExtractError("reply holds only a thinking block, no answer")
+    whole = _whole_object(text)
+    if whole is not None:
+        return Extracted(whole, [])
+    return _extract_embedded(text, expected_keys)
+
+
+def _whole_object(text: str) -> dict | None:
+    """The object when `text` is exactly one strict-JSON object (no fence), else None. What the embedded search
+    finds then too: outside JSON strings only braces and brackets occur, so the one top-level span is the whole
+    text, decoded as is, with no repair."""
+    if not (text.startswith("{") and text.endswith("}")) or "```" in text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _extract_embedded(text: str, expected_keys: tuple[str, ...]) -> Extracted:
+    """extract_json's search of a reply without thinking: fenced blocks first, else the objects in the prose."""
     repairs: list[str] = []
     fences = [body for _, body in _FENCE.findall(text)]
     if fences:
