@@ -21,9 +21,9 @@ SCORE_ONLY_JUDGES = ("pickscore", "critic")
 def _judge_values(scores: pd.DataFrame, judge: str, key: str, weights: RewardWeights) -> pd.Series:
     """Per `key` (plan_id or rollout_id): the re-aggregated reward of `judge` with the configured weights
     (NaN when unscored); PickScore rows carry their normalised score."""
-    rows = scores[scores["judge"] == judge]
+    rows = scores.loc[scores["judge"] == judge, [key, "status", "score", "fields_json"]]
     out = {}
-    for _, row in rows.iterrows():
+    for row in rows.to_dict("records"):  # plain values, without a Series per row
         if row["status"] == "unscored":
             out[row[key]] = np.nan
         elif judge in SCORE_ONLY_JUDGES:
@@ -34,12 +34,12 @@ def _judge_values(scores: pd.DataFrame, judge: str, key: str, weights: RewardWei
 
 
 def _field(scores: pd.DataFrame, judge: str, field: str) -> pd.Series:
-    rows = scores[(scores["judge"] == judge)]
+    rows = scores.loc[scores["judge"] == judge, ["rollout_id", "status", "fields_json"]]
     vals = {
         r["rollout_id"]: (
             json.loads(r["fields_json"]).get(field, np.nan) / 10.0 if r["status"] != "unscored" else np.nan
         )
-        for _, r in rows.iterrows()
+        for r in rows.to_dict("records")
     }
     return pd.Series(vals, dtype=np.float64)
 

@@ -95,3 +95,27 @@ def test_unscored_step_dropped_and_self_paced_weights_recorded():
     assert ex.loc["r2", "status"] == "unscored" and not ex.loc["r2", "keep"] and pd.isna(ex.loc["r2", "advantage"])
     assert len(ex.loc["r1", "self_paced_weights"]) == 2
     assert set(summary["self_paced_weights_mean"]) == {"aesthetic", "step"}
+
+
+def test_judge_values_equal_the_row_by_row_reference():
+    """The per-judge reward series read the rows' plain values: the same as the former iterrows loop."""
+    from plotline.rewards.aggregate import judge_reward, kind_weights
+    from plotline.rl.advantage_table import SCORE_ONLY_JUDGES, _field, _judge_values
+
+    _, scores = _inputs()
+    weights = RewardsConfig().weights
+    for judge in ("step", "pickscore", "temporal"):
+        reference = {}
+        for _, row in scores[scores["judge"] == judge].iterrows():
+            if row["status"] == "unscored":
+                reference[row["rollout_id"]] = np.nan
+            elif judge in SCORE_ONLY_JUDGES:
+                reference[row["rollout_id"]] = float(row["score"])
+            else:
+                fields = json.loads(row["fields_json"])
+                reference[row["rollout_id"]] = judge_reward(judge, fields, kind_weights(judge, weights))
+        pd.testing.assert_series_equal(
+            _judge_values(scores, judge, "rollout_id", weights), pd.Series(reference, dtype=np.float64)
+        )
+    consistency = _field(scores, "temporal", "visual_consistency_score")
+    assert consistency.loc["r1"] == 1.0 and consistency.loc["r2"] == 0.0 and np.isnan(consistency.loc["r4"])
