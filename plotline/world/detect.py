@@ -163,13 +163,31 @@ def _prepared(frame: np.ndarray, threshold: int) -> tuple[np.ndarray, int, np.nd
     return f, k, peak, peak >= threshold
 
 
-def _observation(f: np.ndarray, k: int, peak: np.ndarray, fg: np.ndarray, blob: np.ndarray | None) -> Observation:
+def _palette_distances(pix: np.ndarray) -> np.ndarray:
+    """[n, P] distance of each pixel's chroma (RGB over its brightest channel) to each palette chroma."""
+    chroma = pix / np.maximum(pix.max(axis=1, keepdims=True), 1e-6)
+    return np.linalg.norm(chroma[:, None, :] - palette_chroma()[None, :, :], axis=-1)
+
+
+def _observation(
+    f: np.ndarray,
+    k: int,
+    peak: np.ndarray,
+    fg: np.ndarray,
+    blob: np.ndarray | None,
+    found: tuple[np.ndarray, float, np.ndarray] | None = None,
+) -> Observation:
     """The Observation of a prepared frame whose largest foreground component is `blob` (None: too few
-    foreground pixels, no object)."""
+    foreground pixels, no object). `found`: the blob's (brightest-channel values, their 90th percentile, palette
+    distances), when computed for a batch (observe_video); else they are computed here."""
     n = int(fg.sum())
     fg_fraction = n / fg.size
     if blob is None:
         return Observation(False, foreground_fraction=fg_fraction)
+    if found is None:
+        values = peak[blob]
+        found = values, float(np.percentile(values, 90)), _palette_distances(f[blob])
+    values, core, dist = found
     pixels = float(blob.sum())
     ys, xs = np.nonzero(blob)
     width = int(xs.max() - xs.min() + 1)
@@ -179,14 +197,9 @@ def _observation(f: np.ndarray, k: int, peak: np.ndarray, fg: np.ndarray, blob: 
     top, bottom = float(np.sum(ys + 0.5 < centre)), float(np.sum(ys + 0.5 > centre))
     asymmetry = bottom / max(top, 1.0)
     # brightness-invariant area: light in the blob's box (1 px margin, dim edge pixels included) divided by
-    # the blob's core brightness, so a fade or a soft edge does not read as a size change
+    # the blob's core brightness (90th percentile), so a fade or a soft edge does not read as a size change
     box = peak[max(0, ys.min() - 1) : ys.max() + 2, max(0, xs.min() - 1) : xs.max() + 2]
-    core = float(np.percentile(peak[blob], 90))
     area = float(box.sum() / core)
-    pix = f[blob]
-    chroma = pix / np.maximum(pix.max(axis=1, keepdims=True), 1e-6)
-    pal = palette_chroma()
-    dist = np.linalg.norm(chroma[:, None, :] - pal[None, :, :], axis=-1)
     nearest = dist.argmin(axis=1)
     names = palette_names()
     counts = np.bincount(nearest, minlength=len(names)) / len(nearest)
@@ -202,7 +215,7 @@ def _observation(f: np.ndarray, k: int, peak: np.ndarray, fg: np.ndarray, blob: 
         shape=classify_shape(fill, width, height, asymmetry),
         colour=names[int(counts.argmax())],
         colours=colours,
-        brightness=float(peak[blob].mean() / 255.0),
+        brightness=float(values.mean() / 255.0),
         palette_distance=float(dist.min(axis=1).mean()),
         clutter=1.0 - pixels / n,
         foreground_fraction=fg_fraction,
@@ -216,24 +229,57 @@ def observe(frame: np.ndarray, threshold: int = 48) -> Observation:
 
 
 OBSERVE_BATCH = 256
-"""Frames whose largest components `observe_video` finds in one batched pass (bounds its memory)."""
+"""Frames `observe_video` observes in one batched pass (bounds its memory)."""
+
+
+def _observe_batch(frames: Sequence[np.ndarray], threshold: int) -> list[Observation]:
+    """`observe` of each of `frames` (one shape and dtype), computed together where the arithmetic is the same
+    element by element: the float conversion and brightest channel (frames that need no downscaling), the largest
+    components, the blobs' palette distances, and their 90th percentiles (one call per blob size)."""
+    if max(frames[0].shape[:2]) <= MAX_SIDE:
+        stack = np.asarray(np.stack(frames), dtype=np.float64)[..., :3]
+        peaks = stack.max(axis=-1)
+        prepared = [(stack[i], 1, peaks[i], peaks[i] >= threshold) for i in range(len(frames))]
+    else:
+        prepared = [_prepared(fr, threshold) for fr in frames]
+    visible = [i for i, p in enumerate(prepared) if int(p[3].sum()) >= MIN_PIXELS]
+    blobs: list[np.ndarray | None] = [None] * len(prepared)
+    found: list[tuple | None] = [None] * len(prepared)
+    if visible:
+        masks = largest_components(np.stack([prepared[i][3] for i in visible]))
+        pix = np.concatenate([prepared[i][0][m] for i, m in zip(visible, masks)])
+        values = np.concatenate([prepared[i][2][m] for i, m in zip(visible, masks)])
+        sizes = [int(m.sum()) for m in masks]
+        ends = np.cumsum(sizes)[:-1]
+        dists = np.split(_palette_distances(pix), ends)
+        per_blob = np.split(values, ends)
+        by_size: dict[int, list[int]] = {}
+        for j, n in enumerate(sizes):
+            by_size.setdefault(n, []).append(j)
+        cores: dict[int, float] = {}
+        for js in by_size.values():
+            for j, q in zip(js, np.percentile(np.stack([per_blob[j] for j in js]), 90, axis=1)):
+                cores[j] = float(q)
+        for j, i in enumerate(visible):
+            blobs[i] = masks[j]
+            found[i] = (per_blob[j], cores[j], dists[j])
+    return [_observation(*p, blob, extra) for p, blob, extra in zip(prepared, blobs, found)]
 
 
 def observe_video(frames: Sequence[np.ndarray] | np.ndarray, threshold: int = 48) -> list[Observation]:
     """Observations of every frame of a [T, H, W, 3] video (or a list of frames), each equal to `observe` of the
-    frame: the largest components of frames of one (downscaled) size are found together (largest_components)."""
-    prepared = [_prepared(fr, threshold) for fr in frames]
-    blobs: list[np.ndarray | None] = [None] * len(prepared)
-    by_size: dict[tuple[int, ...], list[int]] = {}
-    for i, (_, _, _, fg) in enumerate(prepared):
-        if int(fg.sum()) >= MIN_PIXELS:
-            by_size.setdefault(fg.shape, []).append(i)
-    for idx in by_size.values():
+    frame; frames of one shape are observed together, OBSERVE_BATCH at a time (_observe_batch)."""
+    frames = [np.asarray(fr) for fr in frames]
+    out: list[Observation | None] = [None] * len(frames)
+    groups: dict[tuple, list[int]] = {}
+    for i, fr in enumerate(frames):
+        groups.setdefault((fr.shape, fr.dtype.str), []).append(i)
+    for idx in groups.values():
         for s in range(0, len(idx), OBSERVE_BATCH):
             part = idx[s : s + OBSERVE_BATCH]
-            for i, blob in zip(part, largest_components(np.stack([prepared[i][3] for i in part]))):
-                blobs[i] = blob
-    return [_observation(f, k, peak, fg, blob) for (f, k, peak, fg), blob in zip(prepared, blobs)]
+            for i, o in zip(part, _observe_batch([frames[i] for i in part], threshold)):
+                out[i] = o
+    return out  # type: ignore[return-value]
 
 
 def majority(values: Sequence[str | None]) -> str | None:
