@@ -85,6 +85,10 @@ def _frames() -> list[np.ndarray]:
     dim[5, 5:7] = 200
     frames += [big, rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), np.zeros((32, 32, 3), np.uint8), dim, two]
     frames += [rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)]
+    for y, x in ((3, 4), (10, 12), (20, 2), (1, 25)):  # blobs of one size, mixed brightness: one percentile call
+        sq = np.zeros((32, 32, 3), dtype=np.uint8)
+        sq[y : y + 5, x : x + 5, 0] = rng.integers(60, 256, (5, 5), dtype=np.uint8)
+        frames.append(sq)
     return frames
 
 
@@ -183,7 +187,7 @@ def test_png_pixels_are_what_decoding_gives():
         px = png_pixels(f, 448)
         assert px is not None
         np.testing.assert_array_equal(px, decode_frames([encode_png(f, 448)])[0])
-    big = _frames()[-1]  # 70x90: encode_png resizes it to 32
+    big = next(f for f in _frames() if f.shape[:2] == (70, 90))  # encode_png resizes it to 32
     assert png_pixels(big, 32) is None and png_pixels(big.astype(np.float32), None) is None
     assert png_pixels(np.zeros((8, 8, 4), np.uint8), None) is None
 
@@ -206,7 +210,7 @@ def test_image_stats_scorer_equals_per_video_quality():
     from plotline.world.judges import ImageStatsScorer, image_quality_score
 
     frames = _frames()
-    videos = [frames[:5], frames[3:9], frames[:5], [frames[-1], frames[0]]]  # shared and repeated frames
+    videos = [frames[:5], frames[3:9], frames[:5], [frames[-5], frames[0]], frames[-4:]]  # shared and repeated frames
     got = ImageStatsScorer(48).score(["p"] * len(videos), videos)
     assert got.tolist() == [image_quality_score(v, None, 48) for v in videos]
     with pytest.raises(ValueError, match="no frames"):
