@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -169,36 +170,100 @@ def _palette_distances(pix: np.ndarray) -> np.ndarray:
     return np.linalg.norm(chroma[:, None, :] - palette_chroma()[None, :, :], axis=-1)
 
 
+class BlobStats(NamedTuple):
+    """What the Observation of a blob is computed from: its pixel count, bounding box (inclusive), sums of its
+    pixels' row and column indices, pixels above / below its box's middle row line, its pixels' brightest-channel
+    values (row-major), their 90th percentile and the pixels' palette distances [n, P]. Integers are exact, so a
+    batch's statistics equal a frame's own."""
+
+    pixels: int
+    ymin: int
+    ymax: int
+    xmin: int
+    xmax: int
+    sum_y: int
+    sum_x: int
+    top: int
+    bottom: int
+    values: np.ndarray
+    core: float
+    dist: np.ndarray
+
+
+def blob_stats(f: np.ndarray, peak: np.ndarray, blob: np.ndarray) -> BlobStats:
+    """BlobStats of one frame's blob (f: the frame as float64 RGB, peak: its brightest channel)."""
+    ys, xs = np.nonzero(blob)
+    ymin, ymax = int(ys.min()), int(ys.max())
+    centre = ymin + (ymax - ymin + 1) / 2
+    values = peak[blob]
+    return BlobStats(
+        int(blob.sum()),
+        ymin,
+        ymax,
+        int(xs.min()),
+        int(xs.max()),
+        int(ys.sum()),
+        int(xs.sum()),
+        int(np.sum(ys + 0.5 < centre)),
+        int(np.sum(ys + 0.5 > centre)),
+        values,
+        float(np.percentile(values, 90)),
+        _palette_distances(f[blob]),
+    )
+
+
+def _batch_geometry(masks: np.ndarray) -> list[tuple[int, ...]]:
+    """(pixels, ymin, ymax, xmin, xmax, sum_y, sum_x, top, bottom) of each blob of `masks` [V, H, W] (non-empty),
+    from row and column counts (integers: the same as blob_stats)."""
+    _, h, w = masks.shape
+    rows, cols = masks.sum(axis=2), masks.sum(axis=1)
+    ymin = (rows > 0).argmax(axis=1)
+    ymax = h - 1 - (rows[:, ::-1] > 0).argmax(axis=1)
+    xmin = (cols > 0).argmax(axis=1)
+    xmax = w - 1 - (cols[:, ::-1] > 0).argmax(axis=1)
+    centre = ymin + (ymax - ymin + 1) / 2
+    mid = np.arange(h) + 0.5
+    top = (rows * (mid[None, :] < centre[:, None])).sum(axis=1)
+    bottom = (rows * (mid[None, :] > centre[:, None])).sum(axis=1)
+    columns = (
+        rows.sum(axis=1),
+        ymin,
+        ymax,
+        xmin,
+        xmax,
+        rows @ np.arange(h),
+        cols @ np.arange(w),
+        top,
+        bottom,
+    )
+    return [tuple(int(c[j]) for c in columns) for j in range(len(masks))]
+
+
 def _observation(
     f: np.ndarray,
     k: int,
     peak: np.ndarray,
     fg: np.ndarray,
     blob: np.ndarray | None,
-    found: tuple[np.ndarray, float, np.ndarray] | None = None,
+    found: BlobStats | None = None,
 ) -> Observation:
     """The Observation of a prepared frame whose largest foreground component is `blob` (None: too few
-    foreground pixels, no object). `found`: the blob's (brightest-channel values, their 90th percentile, palette
-    distances), when computed for a batch (observe_video); else they are computed here."""
+    foreground pixels, no object). `found`: the blob's statistics when computed for a batch (observe_video);
+    else they are computed here (blob_stats)."""
     n = int(fg.sum())
     fg_fraction = n / fg.size
     if blob is None:
         return Observation(False, foreground_fraction=fg_fraction)
-    if found is None:
-        values = peak[blob]
-        found = values, float(np.percentile(values, 90)), _palette_distances(f[blob])
-    values, core, dist = found
-    pixels = float(blob.sum())
-    ys, xs = np.nonzero(blob)
-    width = int(xs.max() - xs.min() + 1)
-    height = int(ys.max() - ys.min() + 1)
+    b = found if found is not None else blob_stats(f, peak, blob)
+    values, core, dist = b.values, b.core, b.dist
+    pixels = float(b.pixels)
+    width = b.xmax - b.xmin + 1
+    height = b.ymax - b.ymin + 1
     fill = pixels / (width * height)
-    centre = ys.min() + height / 2
-    top, bottom = float(np.sum(ys + 0.5 < centre)), float(np.sum(ys + 0.5 > centre))
-    asymmetry = bottom / max(top, 1.0)
+    asymmetry = float(b.bottom) / max(float(b.top), 1.0)
     # brightness-invariant area: light in the blob's box (1 px margin, dim edge pixels included) divided by
     # the blob's core brightness (90th percentile), so a fade or a soft edge does not read as a size change
-    box = peak[max(0, ys.min() - 1) : ys.max() + 2, max(0, xs.min() - 1) : xs.max() + 2]
+    box = peak[max(0, b.ymin - 1) : b.ymax + 2, max(0, b.xmin - 1) : b.xmax + 2]
     area = float(box.sum() / core)
     nearest = dist.argmin(axis=1)
     names = palette_names()
@@ -207,8 +272,8 @@ def _observation(
     return Observation(
         visible=True,
         area=area * k * k,
-        cx=float(xs.mean() + 0.5) * k,
-        cy=float(ys.mean() + 0.5) * k,
+        cx=(b.sum_x / b.pixels + 0.5) * k,
+        cy=(b.sum_y / b.pixels + 0.5) * k,
         width=width * k,
         height=height * k,
         fill=float(fill),
@@ -244,7 +309,7 @@ def _observe_batch(frames: Sequence[np.ndarray], threshold: int) -> list[Observa
         prepared = [_prepared(fr, threshold) for fr in frames]
     visible = [i for i, p in enumerate(prepared) if int(p[3].sum()) >= MIN_PIXELS]
     blobs: list[np.ndarray | None] = [None] * len(prepared)
-    found: list[tuple | None] = [None] * len(prepared)
+    found: list[BlobStats | None] = [None] * len(prepared)
     if visible:
         masks = largest_components(np.stack([prepared[i][3] for i in visible]))
         pix = np.concatenate([prepared[i][0][m] for i, m in zip(visible, masks)])
@@ -260,9 +325,9 @@ def _observe_batch(frames: Sequence[np.ndarray], threshold: int) -> list[Observa
         for js in by_size.values():
             for j, q in zip(js, np.percentile(np.stack([per_blob[j] for j in js]), 90, axis=1)):
                 cores[j] = float(q)
-        for j, i in enumerate(visible):
+        for j, (i, geometry) in enumerate(zip(visible, _batch_geometry(masks))):
             blobs[i] = masks[j]
-            found[i] = (per_blob[j], cores[j], dists[j])
+            found[i] = BlobStats(*geometry, per_blob[j], cores[j], dists[j])
     return [_observation(*p, blob, extra) for p, blob, extra in zip(prepared, blobs, found)]
 
 

@@ -14,13 +14,23 @@ import pytest
 from plotline.rewards.frames import PngCache, encode_png
 from plotline.rewards.judges.base import JudgeRequest
 from plotline.world.config import WorldConfig
-from plotline.world.detect import largest_component, largest_components, observe, observe_video
+from plotline.world.detect import (
+    MIN_PIXELS,
+    Observation,
+    _downscale,
+    classify_shape,
+    largest_component,
+    largest_components,
+    observe,
+    observe_video,
+)
 from plotline.world.judges import judge_step, judge_temporal
 from plotline.world.judges.backend import world_judges
 from plotline.world.judges.observer import FrameObserver, decode_frames
 from plotline.world.judges.step import step_reply
 from plotline.world.judges.temporal import temporal_reply
 from plotline.world.render import render_scenario
+from plotline.world.vocab import palette_chroma, palette_names
 
 
 def flood_fill_largest(mask: np.ndarray) -> np.ndarray:
@@ -49,6 +59,55 @@ def flood_fill_largest(mask: np.ndarray) -> np.ndarray:
     for y, x in best:
         out[y, x] = True
     return out
+
+
+def reference_observe(frame: np.ndarray, threshold: int = 48) -> Observation:
+    """The frame-by-frame detector as it was before batching (the oracle): observe of one frame."""
+    f, k = _downscale(np.asarray(frame, dtype=np.float64)[..., :3])
+    peak = f.max(axis=-1)
+    fg = peak >= threshold
+    n = int(fg.sum())
+    fg_fraction = n / fg.size
+    if n < MIN_PIXELS:
+        return Observation(False, foreground_fraction=fg_fraction)
+    blob = largest_component(fg)
+    pixels = float(blob.sum())
+    ys, xs = np.nonzero(blob)
+    width = int(xs.max() - xs.min() + 1)
+    height = int(ys.max() - ys.min() + 1)
+    fill = pixels / (width * height)
+    centre = ys.min() + height / 2
+    top, bottom = float(np.sum(ys + 0.5 < centre)), float(np.sum(ys + 0.5 > centre))
+    asymmetry = bottom / max(top, 1.0)
+    # brightness-invariant area: light in the blob's box (1 px margin, dim edge pixels included) divided by
+    # the blob's core brightness, so a fade or a soft edge does not read as a size change
+    box = peak[max(0, ys.min() - 1) : ys.max() + 2, max(0, xs.min() - 1) : xs.max() + 2]
+    core = float(np.percentile(peak[blob], 90))
+    area = float(box.sum() / core)
+    pix = f[blob]
+    chroma = pix / np.maximum(pix.max(axis=1, keepdims=True), 1e-6)
+    pal = palette_chroma()
+    dist = np.linalg.norm(chroma[:, None, :] - pal[None, :, :], axis=-1)
+    nearest = dist.argmin(axis=1)
+    names = palette_names()
+    counts = np.bincount(nearest, minlength=len(names)) / len(nearest)
+    colours = {names[i]: float(counts[i]) for i in range(len(names)) if counts[i] > 0}
+    return Observation(
+        visible=True,
+        area=area * k * k,
+        cx=float(xs.mean() + 0.5) * k,
+        cy=float(ys.mean() + 0.5) * k,
+        width=width * k,
+        height=height * k,
+        fill=float(fill),
+        shape=classify_shape(fill, width, height, asymmetry),
+        colour=names[int(counts.argmax())],
+        colours=colours,
+        brightness=float(peak[blob].mean() / 255.0),
+        palette_distance=float(dist.min(axis=1).mean()),
+        clutter=1.0 - pixels / n,
+        foreground_fraction=fg_fraction,
+    )
 
 
 def test_largest_components_match_flood_fill_and_per_frame():
@@ -96,11 +155,12 @@ def test_observe_video_equals_observe_frame_by_frame(monkeypatch):
     import plotline.world.detect as detect
 
     frames = _frames()
-    expected = [observe(f, 48) for f in frames]
-    assert observe_video(frames, 48) == expected  # dataclass equality: every float the same
+    expected = [reference_observe(f, 48) for f in frames]
+    assert [observe(f, 48) for f in frames] == expected  # dataclass equality: every float the same
+    assert observe_video(frames, 48) == expected
     monkeypatch.setattr(detect, "OBSERVE_BATCH", 3)  # batches split mid-size-group
     assert observe_video(frames, 48) == expected
-    assert observe_video(frames, 96) == [observe(f, 96) for f in frames]
+    assert observe_video(frames, 96) == [reference_observe(f, 96) for f in frames]
     assert observe_video([]) == []
 
 
