@@ -275,3 +275,8 @@ def test_image_stats_scorer_equals_per_video_quality():
     assert got.tolist() == [image_quality_score(v, None, 48) for v in videos]
     with pytest.raises(ValueError, match="no frames"):
         ImageStatsScorer(48).score(["p"], [[]])
+    from plotline.world.judges.quality import frame_qualities, frame_quality
+
+    small = [f for f in frames if f.shape[:2] == (32, 32)] + [np.full((32, 32, 3), 255, np.uint8)]  # no background
+    assert frame_qualities(small, 48) == [frame_quality(f, 48) for f in small]
+    assert frame_qualities([np.zeros((1, 5, 3), np.uint8)], 48) == [0.5]
