@@ -304,17 +304,22 @@ def _observe_batch(frames: Sequence[np.ndarray], threshold: int) -> list[Observa
     if max(frames[0].shape[:2]) <= MAX_SIDE:
         stack = np.asarray(np.stack(frames), dtype=np.float64)[..., :3]
         peaks = stack.max(axis=-1)
-        prepared = [(stack[i], 1, peaks[i], peaks[i] >= threshold) for i in range(len(frames))]
+        fgs = peaks >= threshold
+        prepared = [(stack[i], 1, peaks[i], fgs[i]) for i in range(len(frames))]
+        visible = np.flatnonzero(fgs.sum(axis=(1, 2)) >= MIN_PIXELS).tolist()
     else:
         prepared = [_prepared(fr, threshold) for fr in frames]
-    visible = [i for i, p in enumerate(prepared) if int(p[3].sum()) >= MIN_PIXELS]
+        visible = [i for i, p in enumerate(prepared) if int(p[3].sum()) >= MIN_PIXELS]
     blobs: list[np.ndarray | None] = [None] * len(prepared)
     found: list[BlobStats | None] = [None] * len(prepared)
     if visible:
         masks = largest_components(np.stack([prepared[i][3] for i in visible]))
-        pix = np.concatenate([prepared[i][0][m] for i, m in zip(visible, masks)])
-        values = np.concatenate([prepared[i][2][m] for i, m in zip(visible, masks)])
-        sizes = [int(m.sum()) for m in masks]
+        if max(frames[0].shape[:2]) <= MAX_SIDE:  # one gather, in the same (frame, row, column) order
+            pix, values = stack[visible][masks], peaks[visible][masks]
+        else:
+            pix = np.concatenate([prepared[i][0][m] for i, m in zip(visible, masks)])
+            values = np.concatenate([prepared[i][2][m] for i, m in zip(visible, masks)])
+        sizes = masks.sum(axis=(1, 2)).tolist()
         ends = np.cumsum(sizes)[:-1]
         dists = np.split(_palette_distances(pix), ends)
         per_blob = np.split(values, ends)

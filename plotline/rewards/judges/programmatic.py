@@ -2,7 +2,8 @@
 
 The shapes world registers one function per judge kind with `register_programmatic_judge`; each takes the
 JudgeRequest (frames as PNG bytes, ground truth in `request.meta`) and returns the reply text, which then
-goes through the same parser as a model's reply.
+goes through the same parser as a model's reply. A function may also carry `prepare(requests)`, called once per
+batch before the replies (`prepare_batch`): the world's video judges observe all the batch's frames there at once.
 """
 
 from __future__ import annotations

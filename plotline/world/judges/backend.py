@@ -2,7 +2,9 @@
 defines the `world` programmatic reward provider that plotline.rewards.scoring declares: its judges plus the
 image-statistics stand-in for PickScore.
 
-A JudgeRequest carries frames as PNG bytes; the ground truth travels in `request.meta`:
+A JudgeRequest carries frames as PNG bytes (and, from the score stage, the frames themselves as `pixels`); the
+temporal and step judges read them through one FrameObserver (each distinct image observed once). The ground truth
+travels in `request.meta`:
 - temporal: meta["instruction"] (else the request's user text), meta["steps"] (ground-truth steps, optional)
 - step: meta["step"] (the new step prompt), meta["previous_step"] (optional), meta["instruction"] and
   meta["span"] (optional, together: the action must also be the instruction's event of that span)
