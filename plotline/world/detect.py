@@ -153,7 +153,7 @@ def largest_components(masks: np.ndarray) -> np.ndarray:
     counts = np.bincount(labels.reshape(-1)[flat], minlength=big).reshape(b, h * w)
     best = counts.argmax(axis=1) + np.arange(b) * (h * w)  # first maximum: the lowest label, as np.unique's order
     out = labels == best[:, None, None]
-    out &= masks.any(axis=(1, 2))[:, None, None]
+    out &= np.asarray(masks.any(axis=(1, 2)))[:, None, None]
     return out
 
 
@@ -212,7 +212,7 @@ def blob_stats(f: np.ndarray, peak: np.ndarray, blob: np.ndarray) -> BlobStats:
     )
 
 
-def _batch_geometry(masks: np.ndarray) -> list[tuple[int, ...]]:
+def _batch_geometry(masks: np.ndarray) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
     """(pixels, ymin, ymax, xmin, xmax, sum_y, sum_x, top, bottom) of each blob of `masks` [V, H, W] (non-empty),
     from row and column counts (integers: the same as blob_stats)."""
     _, h, w = masks.shape
@@ -236,7 +236,10 @@ def _batch_geometry(masks: np.ndarray) -> list[tuple[int, ...]]:
         top,
         bottom,
     )
-    return [tuple(int(c[j]) for c in columns) for j in range(len(masks))]
+    return [
+        tuple(int(c[j]) for c in columns)  # type: ignore[misc]
+        for j in range(len(masks))
+    ]
 
 
 def _observation(
