@@ -59,7 +59,7 @@ def test_one_rl_step_runs_on_the_bootstrap(tiny_run):
     assert (scores.status != "unscored").all(), scores[scores.status == "unscored"].reason.tolist()
     summary = out["score"].manifest.summary
     videos = 3 * cfg.planner.num_plans * cfg.executor.num_continuations  # 3 instructions × M plans × N videos
-    assert cfg.executor.num_continuations == 4 and videos == 24  # the preset's N
+    assert cfg.executor.num_continuations >= 2  # the preset's N: a group to compare
     assert summary["frame_sources"] == {"temporal:stored": videos, "step:stored": videos}
     assert summary["aesthetic_model"] == "world-image-statistics"
     # the next step's plan starts from the update and the same base
