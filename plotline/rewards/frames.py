@@ -70,6 +70,12 @@ def png_pixels(frame: np.ndarray, max_side: int | None = None) -> np.ndarray | N
     return arr
 
 
+def frame_key(frame: np.ndarray) -> tuple:
+    """(dtype, shape, sha256 of the bytes) of a C-contiguous frame: equal exactly when the pixels are."""
+    arr = np.ascontiguousarray(frame)
+    return (arr.dtype.str, arr.shape, hashlib.sha256(arr.data).digest())
+
+
 class PngCache:
     """encode_png with a memory: frames with the same pixels (same dtype, shape and bytes: a plan's continuations
     share their prefix frames, the step window's frames are among the whole-video ones) are encoded once; the
@@ -85,7 +91,7 @@ class PngCache:
     def encode(self, frame: np.ndarray, max_side: int | None = None) -> bytes:
         """encode_png(frame, max_side), from memory when these pixels were encoded at this size before."""
         arr = np.ascontiguousarray(frame)
-        key = (arr.dtype.str, arr.shape, max_side, hashlib.sha256(arr.data).digest())
+        key = (*frame_key(arr), max_side)
         found = self._png.get(key)
         if found is not None:
             self.hits += 1

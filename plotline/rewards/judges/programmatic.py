@@ -40,18 +40,12 @@ def prepare_batch(requests: Sequence[JudgeRequest]) -> None:
     its kind's requests at once (e.g. to decode and observe all their frames in one pass), each distinct
     `prepare` once with the requests of every kind that shares it. A speed-up only: a failure there is left to
     each request's own call, which reports it."""
-    groups: list[tuple[Callable, list[JudgeRequest]]] = []
+    groups: dict[Callable, list[JudgeRequest]] = {}
     for req in requests:
         prepare = getattr(_JUDGES.get(req.kind), "prepare", None)
-        if prepare is None:
-            continue
-        for fn, reqs in groups:
-            if fn == prepare:
-                reqs.append(req)
-                break
-        else:
-            groups.append((prepare, [req]))
-    for fn, reqs in groups:
+        if prepare is not None:
+            groups.setdefault(prepare, []).append(req)
+    for fn, reqs in groups.items():
         try:
             fn(reqs)
         except Exception:  # noqa: BLE001 - each request's own call reports the failure

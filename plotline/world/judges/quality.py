@@ -12,10 +12,11 @@ image_quality_score = mean frame_quality over the frames. The prompt is ignored.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
+
+from plotline.rewards.frames import frame_key
 
 
 def frame_quality(frame: np.ndarray, threshold: int = 48) -> float:
@@ -95,7 +96,7 @@ class ImageStatsScorer:
             frames = [np.ascontiguousarray(fr) for fr in video]
             if not frames:
                 raise ValueError("no frames to score")
-            keys.append([(a.dtype.str, a.shape, hashlib.sha256(a.data).digest()) for a in frames])
+            keys.append([frame_key(a) for a in frames])
             for key, a in zip(keys[-1], frames):
                 distinct.setdefault(key, a)
         by_shape: dict[tuple, list[tuple]] = {}
